@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (dependencies point down only; see README "Architecture"):
+//
+//   imgcache (CLI) ─► ImgCacheKit ─► ImageCodecs ─► CImageCodecs ─► CJPEG, CPNG
+//                                 └► ImageCore (pure Swift)
+let package = Package(
+    name: "imgcache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "imgcache", targets: ["imgcache"]),
+        .library(name: "ImgCacheKit", targets: ["ImgCacheKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(
+            name: "CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+
+        // The only code that uses setjmp/longjmp: probe, decode, encode.
+        .target(
+            name: "CImageCodecs",
+            dependencies: ["CJPEG", "CPNG"],
+            cSettings: [.unsafeFlags(["-O2"])]),
+
+        // Pure Swift: bitmaps, geometry, resampling, orientation.
+        .target(name: "ImageCore"),
+
+        // Format sniffing, EXIF location, decoders and encoders over the shim.
+        .target(name: "ImageCodecs", dependencies: ["ImageCore", "CImageCodecs"]),
+
+        // Wires the modules together: the thumbnail pipeline and batch runner.
+        .target(name: "ImgCacheKit", dependencies: ["ImageCore", "ImageCodecs"]),
+
+        .executableTarget(
+            name: "imgcache",
+            dependencies: [
+                "ImgCacheKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore"]),
+        .testTarget(
+            name: "ImgCacheKitTests", dependencies: ["ImgCacheKit", "imgcache"]),
+    ]
+)

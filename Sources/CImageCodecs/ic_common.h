@@ -1,0 +1,12 @@
+#ifndef IMGCACHE_IC_COMMON_H
+#define IMGCACHE_IC_COMMON_H
+#include <stdio.h>
+#include "imgcache_codecs.h"
+
+/* Records an error that happened outside any library call (no longjmp needed). */
+static inline int ic_fail(ic_status *status, int code, const char *message) {
+    status->code = code;
+    snprintf(status->message, IC_MESSAGE_MAX, "%s", message);
+    return code;
+}
+#endif

@@ -1,0 +1,110 @@
+#ifndef IMGCACHE_CODECS_H
+#define IMGCACHE_CODECS_H
+
+/*
+ * imgcache's C shim over libjpeg(-turbo) and libpng.
+ *
+ * This is the only code in imgcache that uses setjmp/longjmp. Every entry point
+ * sets its own jump target, calls the library, and returns a status code plus
+ * the library's message; no Swift code ever runs between a setjmp and its
+ * longjmp, and no libjpeg/libpng error handler ever calls exit().
+ *
+ * Pixel buffers handed out by the decoders are allocated with malloc() after the
+ * header's dimensions have been checked against the caller's limits; the caller
+ * owns them and releases them with free() (or ic_free()).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. */
+enum {
+    IC_OK = 0,
+    IC_ERR_UNSUPPORTED = 1, /* a valid file this decoder cannot handle (12-bit, lossless JPEG) */
+    IC_ERR_CORRUPT = 2,     /* malformed data, or a corrupt-data warning in strict mode */
+    IC_ERR_TRUNCATED = 3,   /* the data ends before the image does */
+    IC_ERR_TOO_LARGE = 4,   /* declared dimensions exceed the pixel limit */
+    IC_ERR_NO_MEMORY = 5,   /* an allocation failed */
+    IC_ERR_LIMIT = 6,       /* another resource limit: scans, warnings, ancillary chunk size */
+    IC_ERR_INVALID_ARGUMENT = 7
+};
+
+/* Colour spaces as stored in the file. */
+enum {
+    IC_CS_UNKNOWN = 0,
+    IC_CS_GRAY = 1,
+    IC_CS_RGB = 2,
+    IC_CS_YCBCR = 3,
+    IC_CS_CMYK = 4,
+    IC_CS_YCCK = 5,
+    IC_CS_PALETTE = 6
+};
+
+#define IC_MESSAGE_MAX 256
+
+typedef struct {
+    int code;                            /* IC_OK or IC_ERR_* */
+    int warnings;                        /* library warnings seen (corrupt data, bad chunks...) */
+    char message[IC_MESSAGE_MAX];        /* the library's message for the error, if any */
+    char first_warning[IC_MESSAGE_MAX];  /* the first warning, if any */
+} ic_status;
+
+typedef struct {
+    uint32_t width;          /* as declared in the header */
+    uint32_t height;
+    int components;          /* JPEG: components in the file; PNG: channels after expansion */
+    int color_space;         /* IC_CS_* */
+    int progressive;         /* JPEG progressive, or PNG Adam7 interlaced */
+    int bit_depth;
+    int has_alpha;           /* PNG alpha channel or tRNS */
+    int adobe_inverted;      /* JPEG: an Adobe APP14 marker (CMYK stored inverted) */
+} ic_info;
+
+typedef struct {
+    uint64_t max_pixels;     /* 0: no limit. Checked against the header before any pixel allocation. */
+    int scale_denom;         /* JPEG shrink-on-load: 1, 2, 4 or 8 */
+    int lenient;             /* 1: keep a partial image on truncation/corrupt-data warnings */
+    int max_scans;           /* progressive JPEG scan limit (0: default 100) */
+    int max_warnings;        /* lenient mode: give up after this many warnings (0: default 1000) */
+    size_t max_chunk_bytes;  /* PNG: largest ancillary chunk, decompressed (0: default 8 MB) */
+} ic_decode_options;
+
+typedef struct {
+    uint8_t *pixels;         /* malloc'd, rows top to bottom, no padding; free() it */
+    uint32_t width;
+    uint32_t height;
+    int channels;            /* 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+} ic_image;
+
+typedef struct {
+    uint8_t *bytes;          /* malloc'd; free() it */
+    size_t size;
+} ic_buffer;
+
+/* Probe: read only the header. Never allocates pixel memory. */
+int ic_jpeg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+
+/* Decode to 8-bit gray, gray+alpha, RGB or RGBA. JPEG CMYK/YCCK come out as RGB. */
+int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status);
+int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                  ic_info *info, ic_image *image, ic_status *status);
+
+/* Encode. JPEG takes 1 or 3 channels; PNG takes 1 to 4. */
+int ic_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                   int quality, int progressive, ic_buffer *out, ic_status *status);
+int ic_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                  int compression_level, ic_buffer *out, ic_status *status);
+
+void ic_free(void *pointer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * PNG probe, decode and encode over libpng's full (non-simplified) API, which
+ * gives control over its limits: user width/height limits, the largest
+ * ancillary chunk it will allocate (zTXt/iCCP bombs) and CRC policy.
+ *
+ * libpng's error callback formats the message into the caller's ic_status and
+ * longjmps back to the entry point through png_jmpbuf. Warnings are counted.
+ */
+#include "imgcache_codecs.h"
+#include "ic_common.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <png.h>
+
+/* Pillow's limit for text chunks; ICC profiles and EXIF blocks are far smaller in practice. */
+#define IC_DEFAULT_MAX_CHUNK_BYTES ((size_t)1024 * 1024)
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    ic_status *status;
+    uint8_t *volatile pixels;
+    png_bytep *volatile rows;
+    volatile int rows_complete;
+    int strict;
+} ic_png_reader;
+
+static void ic_png_error(png_structp png, png_const_charp message) {
+    ic_png_reader *reader = (ic_png_reader *)png_get_error_ptr(png);
+    if (reader->status->code == IC_OK) {
+        reader->status->code = IC_ERR_CORRUPT;
+        snprintf(reader->status->message, IC_MESSAGE_MAX, "%s", message);
+    }
+    png_longjmp(png, 1);
+}
+
+/*
+ * libpng warns (and, for "benign errors", goes on) about damaged chunks. Warnings about
+ * chunks imgcache never uses for pixels (colour management: iCCP, sRGB, gAMA, cHRM, cICP),
+ * surplus data after the last row and out-of-range tRNS samples (libpng masks them) leave
+ * the pixels right. Any other warning means the file is damaged or over a limit (a text
+ * chunk inflating past max_chunk_bytes): strict decoding fails on it.
+ */
+static int ic_png_warning_is_harmless(const char *message) {
+    static const char *const harmless[] = {
+        "iCCP", "sRGB", "gAMA", "cHRM", "cICP", "profile", "Extra compressed data",
+        "tRNS chunk has out-of-range samples",
+    };
+    for (size_t i = 0; i < sizeof(harmless) / sizeof(harmless[0]); i++)
+        if (strstr(message, harmless[i]) != NULL) return 1;
+    return 0;
+}
+
+static void ic_png_warning(png_structp png, png_const_charp message) {
+    ic_png_reader *reader = (ic_png_reader *)png_get_error_ptr(png);
+    reader->status->warnings++;
+    if (reader->status->warnings == 1)
+        snprintf(reader->status->first_warning, IC_MESSAGE_MAX, "%s", message);
+    if (reader->strict && !ic_png_warning_is_harmless(message) && reader->status->code == IC_OK) {
+        reader->status->code = IC_ERR_CORRUPT;
+        snprintf(reader->status->message, IC_MESSAGE_MAX, "damaged chunk: %s", message);
+        png_error(png, message);
+    }
+}
+
+static void ic_png_read(png_structp png, png_bytep out, size_t length) {
+    ic_png_reader *reader = (ic_png_reader *)png_get_io_ptr(png);
+    if (length > reader->size - reader->offset) {
+        if (reader->status->code == IC_OK) {
+            reader->status->code = IC_ERR_TRUNCATED;
+            snprintf(reader->status->message, IC_MESSAGE_MAX,
+                     "the data ends after %zu bytes, inside a chunk (truncated)", reader->size);
+        }
+        png_error(png, "truncated");
+    }
+    memcpy(out, reader->data + reader->offset, length);
+    reader->offset += length;
+}
+
+static void ic_png_configure(png_structp png, const ic_decode_options *options) {
+    size_t max_chunk = options && options->max_chunk_bytes ? options->max_chunk_bytes : IC_DEFAULT_MAX_CHUNK_BYTES;
+    png_set_chunk_malloc_max(png, max_chunk);
+    png_set_chunk_cache_max(png, 1000);
+    /* Strict: a chunk whose CRC fails, ancillary or not, fails the image; lenient: libpng's
+       default (a damaged ancillary chunk is dropped with a warning). */
+    if (options == NULL || !options->lenient)
+        png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+}
+
+static void ic_png_fill_info(png_structp png, png_infop info, ic_info *out) {
+    png_uint_32 width = 0, height = 0;
+    int bit_depth = 0, color_type = 0, interlace = 0;
+    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    int trns = png_get_valid(png, info, PNG_INFO_tRNS) ? 1 : 0;
+    out->width = width;
+    out->height = height;
+    out->bit_depth = bit_depth;
+    out->progressive = interlace != PNG_INTERLACE_NONE;
+    out->adobe_inverted = 0;
+    switch (color_type) {
+    case PNG_COLOR_TYPE_GRAY:
+        out->color_space = IC_CS_GRAY; out->components = 1 + trns; out->has_alpha = trns; break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+        out->color_space = IC_CS_GRAY; out->components = 2; out->has_alpha = 1; break;
+    case PNG_COLOR_TYPE_PALETTE:
+        out->color_space = IC_CS_PALETTE; out->components = 3 + trns; out->has_alpha = trns; break;
+    case PNG_COLOR_TYPE_RGB:
+        out->color_space = IC_CS_RGB; out->components = 3 + trns; out->has_alpha = trns; break;
+    default:
+        out->color_space = IC_CS_RGB; out->components = 4; out->has_alpha = 1; break;
+    }
+}
+
+int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0, 0 };
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, ic_png_error, ic_png_warning);
+    if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG reader");
+    png_infop png_info = png_create_info_struct(png);
+    if (png_info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &png_info, NULL);
+        return status->code;
+    }
+    ic_png_configure(png, NULL);
+    png_set_read_fn(png, &reader, ic_png_read);
+    png_read_info(png, png_info);
+    ic_png_fill_info(png, png_info, info);
+    png_destroy_read_struct(&png, &png_info, NULL);
+    return IC_OK;
+}
+
+int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                  ic_info *info, ic_image *image, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    memset(image, 0, sizeof(*image));
+    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0, !options->lenient };
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, ic_png_error, ic_png_warning);
+    if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG reader");
+    png_infop png_info = png_create_info_struct(png);
+    if (png_info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
+    }
+    /* Volatile: read after the longjmp. */
+    volatile uint32_t out_width = 0, out_height = 0;
+    volatile int out_channels = 0;
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &png_info, NULL);
+        free(reader.rows);
+        /* Lenient: a file damaged after its last image row (or cut inside it) keeps what was read. */
+        int partial_ok = options->lenient && reader.pixels != NULL &&
+                         (reader.rows_complete || status->code == IC_ERR_TRUNCATED);
+        if (partial_ok) {
+            status->warnings++;
+            if (status->warnings == 1) snprintf(status->first_warning, IC_MESSAGE_MAX, "%s", status->message);
+            status->code = IC_OK;
+            status->message[0] = '\0';
+            image->pixels = reader.pixels;
+            image->width = out_width;
+            image->height = out_height;
+            image->channels = out_channels;
+            return IC_OK;
+        }
+        free(reader.pixels);
+        return status->code;
+    }
+    ic_png_configure(png, options);
+    png_set_read_fn(png, &reader, ic_png_read);
+    png_read_info(png, png_info);
+    ic_png_fill_info(png, png_info, info);
+
+    uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
+    if (options->max_pixels > 0 && pixels > options->max_pixels) {
+        status->code = IC_ERR_TOO_LARGE;
+        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu",
+                 info->width, info->height, (unsigned long long)pixels,
+                 (unsigned long long)options->max_pixels);
+        png_longjmp(png, 1);
+    }
+
+    png_byte color_type = png_get_color_type(png, png_info);
+    png_byte bit_depth = png_get_bit_depth(png, png_info);
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, png_info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (bit_depth == 16) png_set_scale_16(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, png_info);
+
+    int channels = png_get_channels(png, png_info);
+    size_t stride = (size_t)info->width * (size_t)channels;
+    if (channels < 1 || channels > 4 || png_get_rowbytes(png, png_info) != stride) {
+        status->code = IC_ERR_UNSUPPORTED;
+        snprintf(status->message, IC_MESSAGE_MAX, "unexpected PNG layout after expansion (%d channels)", channels);
+        png_longjmp(png, 1);
+    }
+    /* calloc: rows a truncated file never reaches stay transparent black in lenient mode. */
+    reader.pixels = (uint8_t *)calloc((size_t)info->height, stride);
+    reader.rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)info->height);
+    if (reader.pixels == NULL || reader.rows == NULL) {
+        status->code = IC_ERR_NO_MEMORY;
+        snprintf(status->message, IC_MESSAGE_MAX, "cannot allocate %zu bytes", stride * info->height);
+        png_longjmp(png, 1);
+    }
+    out_width = info->width;
+    out_height = info->height;
+    out_channels = channels;
+    for (uint32_t y = 0; y < info->height; y++) reader.rows[y] = reader.pixels + (size_t)y * stride;
+    png_read_image(png, reader.rows);
+    reader.rows_complete = 1;
+    png_read_end(png, png_info);
+
+    image->pixels = reader.pixels;
+    image->width = info->width;
+    image->height = info->height;
+    image->channels = channels;
+    free(reader.rows);
+    png_destroy_read_struct(&png, &png_info, NULL);
+    return IC_OK;
+}
+
+typedef struct {
+    uint8_t *volatile bytes;
+    volatile size_t size;
+    volatile size_t capacity;
+    ic_status *status;
+} ic_png_writer;
+
+static void ic_png_write(png_structp png, png_bytep data, size_t length) {
+    ic_png_writer *writer = (ic_png_writer *)png_get_io_ptr(png);
+    if (length > writer->capacity - writer->size) {
+        size_t capacity = writer->capacity ? writer->capacity : 4096;
+        while (capacity - writer->size < length) capacity *= 2;
+        uint8_t *grown = (uint8_t *)realloc(writer->bytes, capacity);
+        if (grown == NULL) {
+            writer->status->code = IC_ERR_NO_MEMORY;
+            snprintf(writer->status->message, IC_MESSAGE_MAX, "cannot grow the PNG output to %zu bytes", capacity);
+            png_error(png, "out of memory");
+        }
+        writer->bytes = grown;
+        writer->capacity = capacity;
+    }
+    memcpy(writer->bytes + writer->size, data, length);
+    writer->size += length;
+}
+
+static void ic_png_flush(png_structp png) { (void)png; }
+
+static void ic_png_write_error(png_structp png, png_const_charp message) {
+    ic_png_writer *writer = (ic_png_writer *)png_get_error_ptr(png);
+    if (writer->status->code == IC_OK) {
+        writer->status->code = IC_ERR_CORRUPT;
+        snprintf(writer->status->message, IC_MESSAGE_MAX, "%s", message);
+    }
+    png_longjmp(png, 1);
+}
+
+static void ic_png_write_warning(png_structp png, png_const_charp message) {
+    ic_png_writer *writer = (ic_png_writer *)png_get_error_ptr(png);
+    writer->status->warnings++;
+    if (writer->status->warnings == 1)
+        snprintf(writer->status->first_warning, IC_MESSAGE_MAX, "%s", message);
+}
+
+int ic_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                  int compression_level, ic_buffer *out, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(out, 0, sizeof(*out));
+    if (pixels == NULL || width == 0 || height == 0 || channels < 1 || channels > 4) {
+        return ic_fail(status, IC_ERR_INVALID_ARGUMENT, "PNG encoding takes 1 to 4 channels and a non-empty image");
+    }
+    static const int color_types[] = { PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                       PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA };
+    ic_png_writer writer = { NULL, 0, 0, status };
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &writer, ic_png_write_error, ic_png_write_warning);
+    if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG writer");
+    png_infop info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_write_struct(&png, NULL);
+        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        free(writer.bytes);
+        return status->code;
+    }
+    png_set_write_fn(png, &writer, ic_png_write, ic_png_flush);
+    png_set_compression_level(png, compression_level);
+    png_set_IHDR(png, info, width, height, 8, color_types[channels - 1], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t stride = (size_t)width * (size_t)channels;
+    for (uint32_t y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(pixels + (size_t)y * stride));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    out->bytes = writer.bytes;
+    out->size = writer.size;
+    return IC_OK;
+}

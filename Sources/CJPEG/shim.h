@@ -1,0 +1,8 @@
+#ifndef IMGCACHE_CJPEG_SHIM_H
+#define IMGCACHE_CJPEG_SHIM_H
+/* jpeglib.h needs size_t and FILE declared before it is included. */
+#include <stddef.h>
+#include <stdio.h>
+#include <jpeglib.h>
+#include <jerror.h>
+#endif

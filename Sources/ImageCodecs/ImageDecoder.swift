@@ -1,0 +1,127 @@
+import Foundation
+import ImageCore
+internal import CImageCodecs
+
+/// A decoded image and what the decoder noticed on the way.
+public struct DecodedImage: Sendable {
+    public var bitmap: Bitmap
+    public var info: ImageInfo
+    /// Corrupt-data warnings the library emitted (non-zero only in lenient mode, or for
+    /// warnings that do not affect the pixels).
+    public var warnings: Int
+    public var firstWarning: String?
+}
+
+/// Probes and decodes JPEG and PNG through the C shim.
+public enum ImageDecoder {
+    /// Reads the header only: format, size, components, progressive, orientation.
+    public static func probe(_ data: Data) throws(CodecError) -> ImageInfo {
+        try withBytes(data) { bytes throws(CodecError) in try probe(bytes) }
+    }
+
+    public static func probe(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ImageInfo {
+        let format = try sniff(bytes)
+        var info = ic_info()
+        var status = ic_status()
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let code = format == .jpeg
+            ? ic_jpeg_probe(base, bytes.count, &info, &status)
+            : ic_png_probe(base, bytes.count, &info, &status)
+        try check(code, status)
+        return makeInfo(info, format: format, bytes: bytes)
+    }
+
+    /// Decodes to 8-bit gray, gray + alpha, RGB or RGBA (CMYK and YCCK become RGB).
+    public static func decode(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) -> DecodedImage {
+        try withBytes(data) { bytes throws(CodecError) in try decode(bytes, options: options) }
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer, options: DecodeOptions = DecodeOptions()) throws(CodecError) -> DecodedImage {
+        let format = try sniff(bytes)
+        var cOptions = ic_decode_options(
+            max_pixels: UInt64(max(0, options.maxPixels)), scale_denom: Int32(options.jpegScaleDenominator),
+            lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
+            max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes)
+        var info = ic_info()
+        var image = ic_image()
+        var status = ic_status()
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let code = format == .jpeg
+            ? ic_jpeg_decode(base, bytes.count, &cOptions, &info, &image, &status)
+            : ic_png_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        try check(code, status)
+        guard let pixels = image.pixels, image.width > 0, image.height > 0 else {
+            free(image.pixels)
+            throw CodecError(.corrupt, "the decoder returned an empty image")
+        }
+        let count = Int(image.width) * Int(image.height) * Int(image.channels)
+        let bitmap = Bitmap(width: Int(image.width), height: Int(image.height), channels: Int(image.channels),
+                            storage: PixelStorage(adoptingMallocBuffer: pixels, count: count))
+        return DecodedImage(
+            bitmap: bitmap, info: makeInfo(info, format: format, bytes: bytes),
+            warnings: Int(status.warnings),
+            firstWarning: status.warnings > 0 ? string(from: status.first_warning) : nil)
+    }
+
+    private static func withBytes<T>(_ data: Data, _ body: (UnsafeRawBufferPointer) throws(CodecError) -> T) throws(CodecError) -> T {
+        do {
+            return try data.withUnsafeBytes { bytes in try body(bytes) }
+        } catch let error as CodecError {
+            throw error
+        } catch {
+            throw CodecError(.corrupt, "\(error)")
+        }
+    }
+
+    private static func sniff(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ImageFormat {
+        guard bytes.count > 0, let format = ImageFormat.sniff(bytes) else {
+            throw CodecError(.unsupportedFormat, "not a JPEG or PNG: \(ImageFormat.describeUnknown(bytes))")
+        }
+        return format
+    }
+
+    private static func check(_ code: Int32, _ status: ic_status) throws(CodecError) {
+        guard code != Int32(IC_OK) else { return }
+        var message = string(from: status.message)
+        if message.isEmpty { message = "the decoder failed without a message" }
+        throw CodecError(errorCode(code), message)
+    }
+
+    static func errorCode(_ code: Int32) -> CodecError.Code {
+        switch code {
+        case Int32(IC_ERR_UNSUPPORTED): return .unsupported
+        case Int32(IC_ERR_TRUNCATED): return .truncated
+        case Int32(IC_ERR_TOO_LARGE): return .tooManyPixels
+        case Int32(IC_ERR_NO_MEMORY): return .outOfMemory
+        case Int32(IC_ERR_LIMIT): return .limitExceeded
+        case Int32(IC_ERR_INVALID_ARGUMENT): return .invalidArgument
+        default: return .corrupt
+        }
+    }
+
+    static func string<T>(from tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private static func makeInfo(_ info: ic_info, format: ImageFormat, bytes: UnsafeRawBufferPointer) -> ImageInfo {
+        let colorSpace: ImageInfo.ColorSpace
+        switch info.color_space {
+        case Int32(IC_CS_GRAY): colorSpace = .gray
+        case Int32(IC_CS_RGB): colorSpace = .rgb
+        case Int32(IC_CS_YCBCR): colorSpace = .ycbcr
+        case Int32(IC_CS_CMYK): colorSpace = .cmyk
+        case Int32(IC_CS_YCCK): colorSpace = .ycck
+        case Int32(IC_CS_PALETTE): colorSpace = .palette
+        default: colorSpace = .unknown
+        }
+        let orientation = ExifLocator.tiffBlock(in: bytes, format: format)
+            .flatMap { ExifOrientationParser.orientation(tiff: $0) } ?? .up
+        return ImageInfo(
+            format: format, size: Size(width: Int(info.width), height: Int(info.height)),
+            components: Int(info.components), colorSpace: colorSpace, progressive: info.progressive != 0,
+            bitDepth: Int(info.bit_depth), hasAlpha: info.has_alpha != 0, orientation: orientation)
+    }
+}

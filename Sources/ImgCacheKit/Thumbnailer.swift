@@ -1,0 +1,98 @@
+import Foundation
+import ImageCodecs
+import ImageCore
+
+/// A finished thumbnail and how it was made.
+public struct Thumbnail: Sendable {
+    /// The encoded file.
+    public var data: Data
+    public var format: ImageFormat
+    /// The thumbnail's size as displayed.
+    public var size: Size
+    /// The source's header.
+    public var source: ImageInfo
+    public var plan: ThumbnailPlan
+    /// Set when the caller's declared size disagreed with the image; the image's size won.
+    public var dimensionMismatch: DimensionMismatch?
+    /// Corrupt-data warnings the decoder recovered from (lenient mode).
+    public var warnings: Int
+}
+
+/// Declared (for example in seed metadata) versus actual displayed size.
+public struct DimensionMismatch: Hashable, Sendable, CustomStringConvertible {
+    public var declared: Size
+    public var actual: Size
+    public var description: String { "declared \(declared), actual \(actual)" }
+}
+
+/// The thumbnail pipeline: probe -> check limits -> plan -> decode with shrink-on-load ->
+/// resample -> orient -> encode.
+public enum Thumbnailer {
+    /// Makes one thumbnail from an encoded image.
+    ///
+    /// - Parameter declaredSize: the displayed size the caller believes the image has. The
+    ///   plan is made from it; if the header disagrees, the header wins and the mismatch is
+    ///   returned in the result rather than thrown.
+    public static func makeThumbnail(from data: Data, declaredSize: Size? = nil,
+                                     options: ThumbnailOptions = ThumbnailOptions()) throws(CodecError) -> Thumbnail {
+        guard data.count <= options.maxInputBytes else {
+            throw CodecError(.tooManyBytes, "\(data.count) bytes, over the limit of \(options.maxInputBytes)")
+        }
+        let info = try ImageDecoder.probe(data)
+        guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
+        guard info.size.pixelCount <= options.decode.maxPixels else {
+            throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(options.decode.maxPixels)")
+        }
+
+        var plan = planFromDeclared(declaredSize, info: info, spec: options.spec)
+        var mismatch: DimensionMismatch?
+        if let declaredSize, declaredSize != info.orientedSize {
+            mismatch = DimensionMismatch(declared: declaredSize, actual: info.orientedSize)
+        }
+        if plan == nil || mismatch != nil {
+            plan = ThumbnailGeometry.plan(source: info.size, orientation: info.orientation, spec: options.spec)
+        }
+        let finalPlan = plan!
+
+        var decodeOptions = options.decode
+        decodeOptions.jpegScaleDenominator = info.format == .jpeg ? finalPlan.jpegScaleDenominator : 1
+        let decoded = try ImageDecoder.decode(data, options: decodeOptions)
+        let bitmap = render(decoded.bitmap, sourceSize: decoded.info.size, plan: finalPlan)
+            .applying(info.orientation)
+        let (encoded, format) = try encode(bitmap, options: options)
+        return Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: finalPlan,
+                         dimensionMismatch: mismatch, warnings: decoded.warnings)
+    }
+
+    /// The plan from declared metadata alone (before any pixel is decoded).
+    static func planFromDeclared(_ declared: Size?, info: ImageInfo, spec: ThumbnailSpec) -> ThumbnailPlan? {
+        guard let declared, declared.width > 0, declared.height > 0 else { return nil }
+        let stored = info.orientation.orientedSize(declared)  // displayed -> stored (a swap is its own inverse)
+        return ThumbnailGeometry.plan(source: stored, orientation: info.orientation, spec: spec)
+    }
+
+    /// Crops and resamples a (possibly shrunk-on-load) decode to the plan's target size.
+    static func render(_ bitmap: Bitmap, sourceSize: Size, plan: ThumbnailPlan) -> Bitmap {
+        let region = plan.sourceRegion.scaled(
+            x: Double(bitmap.width) / Double(sourceSize.width),
+            y: Double(bitmap.height) / Double(sourceSize.height))
+        if bitmap.size == plan.targetSize && region == Region(size: bitmap.size) { return bitmap }
+        return Resampler.resample(bitmap, region: region, to: plan.targetSize)
+    }
+
+    static func encode(_ bitmap: Bitmap, options: ThumbnailOptions) throws(CodecError) -> (Data, ImageFormat) {
+        let transparent = bitmap.hasTransparency
+        let format: ImageFormat
+        switch options.format {
+        case .auto: format = transparent ? .png : .jpeg
+        case .jpeg: format = .jpeg
+        case .png: format = .png
+        }
+        // An alpha channel that is fully opaque carries nothing: drop it (smaller files).
+        let pixels = bitmap.hasAlphaChannel && (!transparent || format == .jpeg) ? bitmap.flattened() : bitmap
+        switch format {
+        case .jpeg: return (try ImageEncoder.jpeg(pixels, quality: options.quality), .jpeg)
+        case .png: return (try ImageEncoder.png(pixels), .png)
+        }
+    }
+}
