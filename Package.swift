@@ -46,9 +46,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore"]),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore"]),
+        // Tests. TestSupport finds Tests/Fixtures, reads its manifest, runs the built binary.
+        .target(name: "TestSupport", dependencies: ["ImageCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore", "TestSupport"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore", "TestSupport"]),
         .testTarget(
-            name: "ImgCacheKitTests", dependencies: ["ImgCacheKit", "imgcache"]),
+            name: "ImgCacheKitTests",
+            dependencies: ["ImgCacheKit", "ImageCodecs", "ImageCore", "TestSupport", "imgcache"]),
     ]
 )

@@ -122,6 +122,7 @@ public enum ImageDecoder {
         return ImageInfo(
             format: format, size: Size(width: Int(info.width), height: Int(info.height)),
             components: Int(info.components), colorSpace: colorSpace, progressive: info.progressive != 0,
-            bitDepth: Int(info.bit_depth), hasAlpha: info.has_alpha != 0, orientation: orientation)
+            bitDepth: Int(info.bit_depth), hasAlpha: info.has_alpha != 0, adobeInverted: info.adobe_inverted != 0,
+            orientation: orientation)
     }
 }

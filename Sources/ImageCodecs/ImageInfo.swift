@@ -16,6 +16,8 @@ public struct ImageInfo: Hashable, Sendable {
     public var progressive: Bool
     public var bitDepth: Int
     public var hasAlpha: Bool
+    /// JPEG with an Adobe APP14 marker: CMYK stored inverted (Photoshop's convention).
+    public var adobeInverted: Bool
     /// EXIF orientation (JPEG APP1, PNG eXIf); `.up` when absent or malformed.
     public var orientation: Orientation
 

@@ -15,6 +15,9 @@ import Darwin
 public enum Resampler {
     /// Resamples `region` of `source` (in source pixel coordinates, may be fractional)
     /// to exactly `size`.
+    ///
+    /// Pixels are widened to `SIMD4<Float>` (premultiplied for alpha formats) once per
+    /// source row, so every filter tap is one vector multiply-add whatever the channel count.
     public static func resample(_ source: Bitmap, region: Region, to size: Size) -> Bitmap {
         precondition(size.width > 0 && size.height > 0, "target size must be positive")
         let horizontal = FilterContributions(
@@ -24,41 +27,44 @@ public enum Resampler {
         let channels = source.channels
         let firstRow = vertical.firstSourceIndex
         let rowCount = vertical.endSourceIndex - firstRow
-        let rowFloats = size.width * channels
+        let outWidth = size.width
 
-        // Horizontal pass over just the rows the vertical pass reads, into Float (premultiplied).
-        let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: rowCount * rowFloats)
+        // Horizontal pass over just the rows the vertical pass reads.
+        let widened = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: source.width)
+        defer { widened.deallocate() }
+        let intermediate = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: rowCount * outWidth)
         defer { intermediate.deallocate() }
-        for row in 0..<rowCount {
-            let sourceRow = UnsafePointer(source.storage.pointer + (firstRow + row) * source.rowBytes)
-            let outputRow = intermediate + row * rowFloats
-            switch channels {
-            case 1: horizontalGray(sourceRow, outputRow, horizontal)
-            case 3: horizontalRGB(sourceRow, outputRow, horizontal)
-            default: horizontalPremultiplied(sourceRow, outputRow, horizontal, channels: channels)
+        horizontal.weights.withUnsafeBufferPointer { weights in
+            for row in 0..<rowCount {
+                let sourceRow = UnsafePointer(source.storage.pointer + (firstRow + row) * source.rowBytes)
+                widen(sourceRow, into: widened, pixels: source.width, channels: channels)
+                let outputRow = intermediate + row * outWidth
+                for x in 0..<outWidth {
+                    let start = Int(horizontal.starts[x]), count = Int(horizontal.counts[x])
+                    let w = weights.baseAddress! + x * horizontal.stride
+                    let p = widened + start
+                    var sum = SIMD4<Float>.zero
+                    for tap in 0..<count { sum += w[tap] * p[tap] }
+                    outputRow[x] = sum
+                }
             }
         }
 
-        // Vertical pass: whole rows at a time, contiguous and vectorisable.
-        let output = Bitmap(width: size.width, height: size.height, channels: channels)
-        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rowFloats)
+        // Vertical pass: whole rows at a time.
+        let output = Bitmap(width: outWidth, height: size.height, channels: channels)
+        let accumulator = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: outWidth)
         defer { accumulator.deallocate() }
         vertical.weights.withUnsafeBufferPointer { weights in
             for y in 0..<size.height {
-                accumulator.initialize(repeating: 0, count: rowFloats)
+                accumulator.initialize(repeating: .zero, count: outWidth)
                 let start = Int(vertical.starts[y]), count = Int(vertical.counts[y])
-                let weightBase = y * vertical.stride
+                let w = weights.baseAddress! + y * vertical.stride
                 for tap in 0..<count {
-                    let weight = weights[weightBase + tap]
-                    let row = intermediate + (start + tap - firstRow) * rowFloats
-                    for i in 0..<rowFloats { accumulator[i] += weight * row[i] }
+                    let weight = w[tap]
+                    let row = intermediate + (start + tap - firstRow) * outWidth
+                    for x in 0..<outWidth { accumulator[x] += weight * row[x] }
                 }
-                let outputRow = output.storage.pointer + y * rowFloats
-                if channels == 2 || channels == 4 {
-                    storeUnpremultiplied(accumulator, outputRow, pixels: size.width, channels: channels)
-                } else {
-                    for i in 0..<rowFloats { outputRow[i] = clampToByte(accumulator[i]) }
-                }
+                narrow(accumulator, into: output.storage.pointer + y * output.rowBytes, pixels: outWidth, channels: channels)
             }
         }
         return output
@@ -76,87 +82,71 @@ public enum Resampler {
         return UInt8(value + 0.5)
     }
 
-    private static func horizontalGray(_ source: UnsafePointer<UInt8>, _ output: UnsafeMutablePointer<Float>,
-                                       _ filter: FilterContributions) {
-        filter.weights.withUnsafeBufferPointer { weights in
-            for x in 0..<filter.outputLength {
-                let start = Int(filter.starts[x]), count = Int(filter.counts[x])
-                let base = x * filter.stride
-                var sum: Float = 0
-                for tap in 0..<count { sum += weights[base + tap] * Float(source[start + tap]) }
-                output[x] = sum
+    /// One row of bytes to vectors: (g), (g*a, a), (r, g, b) or (r*a, g*a, b*a, a).
+    private static func widen(_ source: UnsafePointer<UInt8>, into row: UnsafeMutablePointer<SIMD4<Float>>,
+                              pixels: Int, channels: Int) {
+        switch channels {
+        case 1:
+            for x in 0..<pixels { row[x] = SIMD4(Float(source[x]), 0, 0, 0) }
+        case 2:
+            for x in 0..<pixels {
+                let a = Float(source[2 * x + 1])
+                row[x] = SIMD4(Float(source[2 * x]) * a, a, 0, 0)
+            }
+        case 3:
+            for x in 0..<pixels {
+                let p = source + 3 * x
+                row[x] = SIMD4(Float(p[0]), Float(p[1]), Float(p[2]), 0)
+            }
+        default:
+            for x in 0..<pixels {
+                let p = source + 4 * x
+                let a = Float(p[3])
+                row[x] = SIMD4(Float(p[0]) * a, Float(p[1]) * a, Float(p[2]) * a, a)
             }
         }
     }
 
-    private static func horizontalRGB(_ source: UnsafePointer<UInt8>, _ output: UnsafeMutablePointer<Float>,
-                                      _ filter: FilterContributions) {
-        filter.weights.withUnsafeBufferPointer { weights in
-            for x in 0..<filter.outputLength {
-                let start = Int(filter.starts[x]), count = Int(filter.counts[x])
-                let base = x * filter.stride
-                var r: Float = 0, g: Float = 0, b: Float = 0
-                var p = source + start * 3
-                for tap in 0..<count {
-                    let w = weights[base + tap]
-                    r += w * Float(p[0])
-                    g += w * Float(p[1])
-                    b += w * Float(p[2])
-                    p += 3
+    /// Vectors back to bytes, un-premultiplying alpha formats. A pixel whose alpha rounds to
+    /// zero comes out as transparent black.
+    private static func narrow(_ row: UnsafeMutablePointer<SIMD4<Float>>, into output: UnsafeMutablePointer<UInt8>,
+                               pixels: Int, channels: Int) {
+        switch channels {
+        case 1:
+            for x in 0..<pixels { output[x] = clampToByte(row[x][0]) }
+        case 2:
+            for x in 0..<pixels {
+                let v = row[x], alpha = v[1]
+                let o = output + 2 * x
+                if alpha > 0.5 {
+                    o[0] = clampToByte(v[0] / alpha)
+                    o[1] = clampToByte(alpha)
+                } else {
+                    o[0] = 0
+                    o[1] = 0
                 }
-                output[x * 3] = r
-                output[x * 3 + 1] = g
-                output[x * 3 + 2] = b
             }
-        }
-    }
-
-    /// Gray + alpha or RGBA: colour samples are multiplied by alpha (0...255) as they are read.
-    private static func horizontalPremultiplied(_ source: UnsafePointer<UInt8>, _ output: UnsafeMutablePointer<Float>,
-                                                _ filter: FilterContributions, channels: Int) {
-        let colours = channels - 1
-        filter.weights.withUnsafeBufferPointer { weights in
-            for x in 0..<filter.outputLength {
-                let start = Int(filter.starts[x]), count = Int(filter.counts[x])
-                let base = x * filter.stride
-                var c0: Float = 0, c1: Float = 0, c2: Float = 0, alpha: Float = 0
-                var p = source + start * channels
-                for tap in 0..<count {
-                    let w = weights[base + tap]
-                    let a = Float(p[colours])
-                    let wa = w * a
-                    alpha += wa
-                    c0 += wa * Float(p[0])
-                    if colours == 3 {
-                        c1 += wa * Float(p[1])
-                        c2 += wa * Float(p[2])
-                    }
-                    p += channels
-                }
-                let o = output + x * channels
-                o[0] = c0
-                if colours == 3 {
-                    o[1] = c1
-                    o[2] = c2
-                }
-                o[colours] = alpha
+        case 3:
+            for x in 0..<pixels {
+                let v = row[x]
+                let o = output + 3 * x
+                o[0] = clampToByte(v[0])
+                o[1] = clampToByte(v[1])
+                o[2] = clampToByte(v[2])
             }
-        }
-    }
-
-    private static func storeUnpremultiplied(_ accumulator: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<UInt8>,
-                                             pixels: Int, channels: Int) {
-        let colours = channels - 1
-        for x in 0..<pixels {
-            let a = accumulator + x * channels
-            let o = output + x * channels
-            let alpha = a[colours]
-            if alpha > 0.5 {  // below half a level the pixel rounds to fully transparent anyway
-                let inverse = 1 / alpha
-                for c in 0..<colours { o[c] = clampToByte(a[c] * inverse) }
-                o[colours] = clampToByte(alpha)
-            } else {
-                for c in 0..<channels { o[c] = 0 }
+        default:
+            for x in 0..<pixels {
+                let v = row[x], alpha = v[3]
+                let o = output + 4 * x
+                if alpha > 0.5 {
+                    let inverse = 1 / alpha
+                    o[0] = clampToByte(v[0] * inverse)
+                    o[1] = clampToByte(v[1] * inverse)
+                    o[2] = clampToByte(v[2] * inverse)
+                    o[3] = clampToByte(alpha)
+                } else {
+                    o[0] = 0; o[1] = 0; o[2] = 0; o[3] = 0
+                }
             }
         }
     }

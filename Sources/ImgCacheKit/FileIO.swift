@@ -17,7 +17,7 @@ enum FileIO {
                                kind: CodecError.Code.tooManyBytes.description)
         }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw BatchFailure(input: path, reason: "cannot read: \(error.localizedDescription)", kind: "io")
         }

@@ -22,6 +22,12 @@ public struct Thumbnail: Sendable {
 public struct DimensionMismatch: Hashable, Sendable, CustomStringConvertible {
     public var declared: Size
     public var actual: Size
+
+    public init(declared: Size, actual: Size) {
+        self.declared = declared
+        self.actual = actual
+    }
+
     public var description: String { "declared \(declared), actual \(actual)" }
 }
 

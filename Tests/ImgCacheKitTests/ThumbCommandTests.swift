@@ -1,0 +1,70 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// End to end: the built `imgcache` binary, as a user runs it.
+@Suite("imgcache thumb (the binary)")
+struct ThumbCommandTests {
+    @Test("all good: exit 0, thumbnails written, a summary line")
+    func success() throws {
+        let out = try TemporaryDirectory()
+        let result = try Executable.run(["thumb", "--size", "64x64", "-o", out.path,
+                                         Fixtures.url("jpeg/orientation/Landscape_5.jpg").path,
+                                         Fixtures.url("png/pil123rgba.png").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() == ["Landscape_5.jpg", "pil123rgba.png"])
+        #expect(result.stderr.contains("thumb: 2 written, 0 failed"))
+    }
+
+    @Test("one bad file: exit 1, one line naming it and the reason, the rest still written")
+    func partialFailure() throws {
+        let out = try TemporaryDirectory()
+        let bomb = Fixtures.url("bad/bomb/16384x16384.png").path
+        let result = try Executable.run(["thumb", "--jobs", "1", "-o", out.path, bomb,
+                                         Fixtures.url("jpeg/baseline/testorig.jpg").path])
+        #expect(result.status == 1)
+        let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        #expect(errors.count == 1)
+        #expect(errors.first?.contains(bomb) == true)
+        #expect(errors.first?.contains("too many pixels") == true)
+        #expect(FileManager.default.fileExists(atPath: out.url.appendingPathComponent("testorig.jpg").path))
+    }
+
+    @Test("--json reports every item for scripts")
+    func json() throws {
+        let out = try TemporaryDirectory()
+        let result = try Executable.run(["thumb", "--json", "--quiet", "--size", "100x100", "-o", out.path,
+                                         Fixtures.url("jpeg/baseline/testorig.jpg").path,
+                                         Fixtures.url("bad/jpeg/empty.jpg").path])
+        #expect(result.status == 1)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["written"] as? Int == 1)
+        #expect(report["failed"] as? Int == 1)
+        let items = try #require(report["items"] as? [[String: Any]])
+        let thumbnail = try #require(items.first?["thumbnail"] as? [String: Any])
+        #expect(thumbnail["width"] as? Int == 100)
+        #expect(thumbnail["height"] as? Int == 66)
+        #expect(items.last?["errorKind"] as? String == "unsupported format")
+    }
+
+    @Test("usage errors exit 2", arguments: [
+        ["thumb", "-o", "/tmp/x"],                                 // no files
+        ["thumb", "--quality", "0", "-o", "/tmp/x", "a.jpg"],      // out of range
+        ["thumb", "--fit", "stretch", "-o", "/tmp/x", "a.jpg"],    // unknown mode
+        ["thumb", "--size", "big", "-o", "/tmp/x", "a.jpg"],       // bad size
+        ["frobnicate"],
+    ])
+    func usage(arguments: [String]) throws {
+        let result = try Executable.run(arguments)
+        #expect(result.status == 2, "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.isEmpty)
+    }
+
+    @Test("--help shows examples and exits 0")
+    func help() throws {
+        let result = try Executable.run(["thumb", "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Examples:"))
+        #expect(result.stdout.contains("--lenient"))
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Runs the built `imgcache` binary, as a user would.
+public enum Executable {
+    /// The `imgcache` binary next to the test bundle (SwiftPM builds it for the tests).
+    public static var imgcache: URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+        ]
+        for directory in candidates {
+            let binary = directory.appendingPathComponent("imgcache")
+            if FileManager.default.isExecutableFile(atPath: binary.path) { return binary }
+        }
+        // Fall back to the package's default build folder.
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/imgcache")
+    }
+
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `imgcache` with `arguments` and waits for it.
+    public static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = imgcache
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting so a full pipe never blocks the child.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
