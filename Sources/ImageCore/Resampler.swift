@@ -25,46 +25,49 @@ public enum Resampler {
         let vertical = FilterContributions(
             sourceLength: source.height, regionStart: region.y, regionLength: region.height, outputLength: size.height)
         let channels = source.channels
-        let firstRow = vertical.firstSourceIndex
-        let rowCount = vertical.endSourceIndex - firstRow
         let outWidth = size.width
 
-        // Horizontal pass over just the rows the vertical pass reads.
+        // Horizontal rows are made on demand into a ring that holds just the rows one output
+        // row reads (memory: taps x output width, not source height x output width).
+        let ring = RowRing(vertical: vertical, rowLength: outWidth)
+        defer { ring.deallocate() }
         let widened = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: source.width)
         defer { widened.deallocate() }
-        let intermediate = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: rowCount * outWidth)
-        defer { intermediate.deallocate() }
-        horizontal.weights.withUnsafeBufferPointer { weights in
-            for row in 0..<rowCount {
-                let sourceRow = UnsafePointer(source.storage.pointer + (firstRow + row) * source.rowBytes)
-                widen(sourceRow, into: widened, pixels: source.width, channels: channels)
-                let outputRow = intermediate + row * outWidth
-                for x in 0..<outWidth {
-                    let start = Int(horizontal.starts[x]), count = Int(horizontal.counts[x])
-                    let w = weights.baseAddress! + x * horizontal.stride
-                    let p = widened + start
-                    var sum = SIMD4<Float>.zero
-                    for tap in 0..<count { sum += w[tap] * p[tap] }
-                    outputRow[x] = sum
-                }
-            }
-        }
+        var nextRow = vertical.firstSourceIndex
 
-        // Vertical pass: whole rows at a time.
         let output = Bitmap(width: outWidth, height: size.height, channels: channels)
         let accumulator = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: outWidth)
         defer { accumulator.deallocate() }
-        vertical.weights.withUnsafeBufferPointer { weights in
-            for y in 0..<size.height {
-                accumulator.initialize(repeating: .zero, count: outWidth)
-                let start = Int(vertical.starts[y]), count = Int(vertical.counts[y])
-                let w = weights.baseAddress! + y * vertical.stride
-                for tap in 0..<count {
-                    let weight = w[tap]
-                    let row = intermediate + (start + tap - firstRow) * outWidth
-                    for x in 0..<outWidth { accumulator[x] += weight * row[x] }
+        horizontal.withPointers { hStarts, hCounts, hWeights in
+            vertical.withPointers { vStarts, vCounts, vWeights in
+                for y in 0..<size.height {
+                    let start = Int(vStarts[y]), count = Int(vCounts[y])
+                    // Horizontal pass for the source rows this output row needs and the ring lacks.
+                    while nextRow < start + count {
+                        let sourceRow = UnsafePointer(source.storage.pointer + nextRow * source.rowBytes)
+                        widen(sourceRow, into: widened, pixels: source.width, channels: channels)
+                        let outputRow = ring.row(nextRow)
+                        var w = hWeights
+                        for x in 0..<outWidth {
+                            let p = widened + Int(hStarts[x])
+                            var sum = SIMD4<Float>.zero
+                            for tap in 0..<Int(hCounts[x]) { sum += w[tap] * p[tap] }
+                            outputRow[x] = sum
+                            w += horizontal.stride
+                        }
+                        nextRow += 1
+                    }
+                    // Vertical pass: whole rows at a time.
+                    let w = vWeights + y * vertical.stride
+                    let first = ring.row(start), weight0 = w[0]
+                    for x in 0..<outWidth { accumulator[x] = weight0 * first[x] }
+                    for tap in 1..<max(1, count) {
+                        let weight = w[tap]
+                        let row = ring.row(start + tap)
+                        for x in 0..<outWidth { accumulator[x] += weight * row[x] }
+                    }
+                    narrow(accumulator, into: output.storage.pointer + y * output.rowBytes, pixels: outWidth, channels: channels)
                 }
-                narrow(accumulator, into: output.storage.pointer + y * output.rowBytes, pixels: outWidth, channels: channels)
             }
         }
         return output
@@ -152,6 +155,37 @@ public enum Resampler {
     }
 }
 
+/// Horizontally filtered rows, addressed by source row index. When the vertical filter's
+/// windows only move forward (they always do for a plain resize), it keeps just the last
+/// `max(taps)` rows; otherwise every row the filter reads.
+struct RowRing {
+    let storage: UnsafeMutablePointer<SIMD4<Float>>
+    let capacity: Int
+    let rowLength: Int
+    let firstRow: Int
+
+    init(vertical: FilterContributions, rowLength: Int) {
+        var forward = true, widest = 1
+        for y in 0..<vertical.outputLength {
+            widest = max(widest, Int(vertical.counts[y]))
+            if y > 0 && (vertical.starts[y] < vertical.starts[y - 1]
+                         || vertical.starts[y] + vertical.counts[y] < vertical.starts[y - 1] + vertical.counts[y - 1]) {
+                forward = false
+            }
+        }
+        firstRow = vertical.firstSourceIndex
+        capacity = forward ? widest : vertical.endSourceIndex - firstRow
+        self.rowLength = rowLength
+        storage = .allocate(capacity: capacity * rowLength)
+    }
+
+    func row(_ index: Int) -> UnsafeMutablePointer<SIMD4<Float>> {
+        storage + ((index - firstRow) % capacity) * rowLength
+    }
+
+    func deallocate() { storage.deallocate() }
+}
+
 /// Precomputed filter taps for one axis: for each output pixel, the first source pixel, the
 /// number of taps, and `count` normalised weights at `index * stride`.
 struct FilterContributions {
@@ -206,6 +240,15 @@ struct FilterContributions {
             starts[i] = Int32(first)
             counts[i] = Int32(n)
             for t in 0..<n { weights[i * stride + t] = Float(taps[t] / total) }
+        }
+    }
+
+    /// Calls `body` with raw pointers to the starts, counts and weights (for the hot loops).
+    func withPointers<R>(_ body: (UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafePointer<Float>) -> R) -> R {
+        starts.withUnsafeBufferPointer { s in
+            counts.withUnsafeBufferPointer { c in
+                weights.withUnsafeBufferPointer { w in body(s.baseAddress!, c.baseAddress!, w.baseAddress!) }
+            }
         }
     }
 
