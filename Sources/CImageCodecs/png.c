@@ -27,14 +27,19 @@ typedef struct {
     uint8_t *volatile pixels;
     png_bytep *volatile rows;
     volatile int rows_complete;
-    int strict;
 } ic_png_reader;
 
+/* libpng's error pointer, for readers and writers alike. */
+typedef struct {
+    ic_status *status;
+    int strict;      /* reading: fail on warnings about damaged chunks */
+} ic_png_diagnostics;
+
 static void ic_png_error(png_structp png, png_const_charp message) {
-    ic_png_reader *reader = (ic_png_reader *)png_get_error_ptr(png);
-    if (reader->status->code == IC_OK) {
-        reader->status->code = IC_ERR_CORRUPT;
-        snprintf(reader->status->message, IC_MESSAGE_MAX, "%s", message);
+    ic_png_diagnostics *diagnostics = (ic_png_diagnostics *)png_get_error_ptr(png);
+    if (diagnostics->status->code == IC_OK) {
+        diagnostics->status->code = IC_ERR_CORRUPT;
+        snprintf(diagnostics->status->message, IC_MESSAGE_MAX, "%s", message);
     }
     png_longjmp(png, 1);
 }
@@ -57,15 +62,28 @@ static int ic_png_warning_is_harmless(const char *message) {
 }
 
 static void ic_png_warning(png_structp png, png_const_charp message) {
-    ic_png_reader *reader = (ic_png_reader *)png_get_error_ptr(png);
-    reader->status->warnings++;
-    if (reader->status->warnings == 1)
-        snprintf(reader->status->first_warning, IC_MESSAGE_MAX, "%s", message);
-    if (reader->strict && !ic_png_warning_is_harmless(message) && reader->status->code == IC_OK) {
-        reader->status->code = IC_ERR_CORRUPT;
-        snprintf(reader->status->message, IC_MESSAGE_MAX, "damaged chunk: %s", message);
+    ic_png_diagnostics *diagnostics = (ic_png_diagnostics *)png_get_error_ptr(png);
+    ic_status *status = diagnostics->status;
+    status->warnings++;
+    if (status->warnings == 1)
+        snprintf(status->first_warning, IC_MESSAGE_MAX, "%s", message);
+    if (diagnostics->strict && !ic_png_warning_is_harmless(message) && status->code == IC_OK) {
+        status->code = IC_ERR_CORRUPT;
+        snprintf(status->message, IC_MESSAGE_MAX, "damaged chunk: %s", message);
         png_error(png, message);
     }
+}
+
+/* Creates the read and info structs; on failure fills status and returns its code. */
+static int ic_png_create_reader(ic_png_diagnostics *diagnostics, png_structp *png, png_infop *info) {
+    *png = png_create_read_struct(PNG_LIBPNG_VER_STRING, diagnostics, ic_png_error, ic_png_warning);
+    if (*png == NULL) return ic_fail(diagnostics->status, IC_ERR_NO_MEMORY, "cannot create a PNG reader");
+    *info = png_create_info_struct(*png);
+    if (*info == NULL) {
+        png_destroy_read_struct(png, NULL, NULL);
+        return ic_fail(diagnostics->status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
+    }
+    return IC_OK;
 }
 
 static void ic_png_read(png_structp png, png_bytep out, size_t length) {
@@ -120,14 +138,11 @@ int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *sta
     memset(status, 0, sizeof(*status));
     memset(info, 0, sizeof(*info));
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0, 0 };
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, ic_png_error, ic_png_warning);
-    if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG reader");
-    png_infop png_info = png_create_info_struct(png);
-    if (png_info == NULL) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
-    }
+    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0 };
+    ic_png_diagnostics diagnostics = { status, 0 };
+    png_structp png;
+    png_infop png_info;
+    if (ic_png_create_reader(&diagnostics, &png, &png_info) != IC_OK) return status->code;
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &png_info, NULL);
         return status->code;
@@ -146,14 +161,11 @@ int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *opt
     memset(info, 0, sizeof(*info));
     memset(image, 0, sizeof(*image));
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0, !options->lenient };
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, ic_png_error, ic_png_warning);
-    if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG reader");
-    png_infop png_info = png_create_info_struct(png);
-    if (png_info == NULL) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG info struct");
-    }
+    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0 };
+    ic_png_diagnostics diagnostics = { status, !options->lenient };
+    png_structp png;
+    png_infop png_info;
+    if (ic_png_create_reader(&diagnostics, &png, &png_info) != IC_OK) return status->code;
     /* Volatile: read after the longjmp. */
     volatile uint32_t out_width = 0, out_height = 0;
     volatile int out_channels = 0;
@@ -259,22 +271,6 @@ static void ic_png_write(png_structp png, png_bytep data, size_t length) {
 
 static void ic_png_flush(png_structp png) { (void)png; }
 
-static void ic_png_write_error(png_structp png, png_const_charp message) {
-    ic_png_writer *writer = (ic_png_writer *)png_get_error_ptr(png);
-    if (writer->status->code == IC_OK) {
-        writer->status->code = IC_ERR_CORRUPT;
-        snprintf(writer->status->message, IC_MESSAGE_MAX, "%s", message);
-    }
-    png_longjmp(png, 1);
-}
-
-static void ic_png_write_warning(png_structp png, png_const_charp message) {
-    ic_png_writer *writer = (ic_png_writer *)png_get_error_ptr(png);
-    writer->status->warnings++;
-    if (writer->status->warnings == 1)
-        snprintf(writer->status->first_warning, IC_MESSAGE_MAX, "%s", message);
-}
-
 int ic_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
                   int compression_level, ic_buffer *out, ic_status *status) {
     memset(status, 0, sizeof(*status));
@@ -285,7 +281,8 @@ int ic_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int ch
     static const int color_types[] = { PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                        PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA };
     ic_png_writer writer = { NULL, 0, 0, status };
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &writer, ic_png_write_error, ic_png_write_warning);
+    ic_png_diagnostics diagnostics = { status, 0 };
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &diagnostics, ic_png_error, ic_png_warning);
     if (png == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a PNG writer");
     png_infop info = png_create_info_struct(png);
     if (info == NULL) {
