@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ImageCodecs
 
 /// Small file helpers with errors that name the file.
@@ -16,11 +19,27 @@ enum FileIO {
             throw BatchFailure(input: path, reason: "\(CodecError.Code.tooManyBytes): \(info.st_size) bytes, over the limit of \(limit)",
                                kind: CodecError.Code.tooManyBytes.description)
         }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw BatchFailure(input: path, reason: "cannot read: \(error.localizedDescription)", kind: "io")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw BatchFailure(input: path, reason: "cannot read: \(String(cString: strerror(errno)))", kind: "io")
         }
+        defer { close(fd) }
+        var data = Data(count: Int(info.st_size))
+        var failure: String?
+        let count = data.withUnsafeMutableBytes { raw -> Int in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.read(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = String(cString: strerror(errno)); break }
+                if n == 0 { break }  // the file shrank while we read it
+                offset += n
+            }
+            return offset
+        }
+        if let failure { throw BatchFailure(input: path, reason: "cannot read: \(failure)", kind: "io") }
+        if count < data.count { data.removeSubrange(count...) }
+        return data
     }
 
     /// Writes to a temporary name in the same directory, fsyncs, then renames: readers see

@@ -97,7 +97,8 @@ struct ThumbCommand: ParsableCommand {
         let elapsed = Date().timeIntervalSince(started)
         let report = ThumbReport(outcomes: outcomes, seconds: elapsed)
         if json {
-            print(report.jsonString())
+            // Written unbuffered: nothing is left in a stdio buffer whatever way the process ends.
+            FileHandle.standardOutput.write(Data((report.jsonString() + "\n").utf8))
         }
         if !quiet {
             FileHandle.standardError.write(Data((report.summaryLine + "\n").utf8))
