@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries.
@@ -36,6 +37,9 @@ let package = Package(
         // Format sniffing, EXIF location, decoders and encoders over the shim.
         .target(name: "ImageCodecs", dependencies: ["ImageCore", "CImageCodecs"]),
 
+        // Seed documents: front matter, image references, byte-preserving write-back of isCached.
+        .target(name: "SeedDocuments", dependencies: [.product(name: "Yams", package: "Yams")]),
+
         // Wires the modules together: the thumbnail pipeline and batch runner.
         .target(name: "ImgCacheKit", dependencies: ["ImageCore", "ImageCodecs"]),
 
@@ -50,6 +54,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ImageCore"], path: "Tests/TestSupport"),
         .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore", "TestSupport"]),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore", "TestSupport"]),
+        .testTarget(name: "SeedDocumentsTests", dependencies: ["SeedDocuments", "TestSupport"]),
         .testTarget(
             name: "ImgCacheKitTests",
             dependencies: ["ImgCacheKit", "ImageCodecs", "ImageCore", "TestSupport", "imgcache"]),

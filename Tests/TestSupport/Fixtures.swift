@@ -8,6 +8,10 @@ public enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/corpus")
 
+    /// The repository's root folder (for `seeds/`).
+    public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     public static func url(_ relativePath: String) -> URL { corpus.appendingPathComponent(relativePath) }
 
     public static func data(_ relativePath: String) throws -> Data { try Data(contentsOf: url(relativePath)) }
