@@ -15,12 +15,17 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries.
         .systemLibrary(
             name: "CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
@@ -40,13 +45,30 @@ let package = Package(
         // Seed documents: front matter, image references, byte-preserving write-back of isCached.
         .target(name: "SeedDocuments", dependencies: [.product(name: "Yams", package: "Yams")]),
 
+        // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
+        .target(name: "Fetching", dependencies: ["CCurl"]),
+
+        // Content-addressed blob store and the SQLite index (GRDB, WAL, named migrations).
+        .target(
+            name: "CacheStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
         // Wires the modules together: the thumbnail pipeline and batch runner.
-        .target(name: "ImgCacheKit", dependencies: ["ImageCore", "ImageCodecs"]),
+        .target(
+            name: "ImgCacheKit",
+            dependencies: [
+                "ImageCore", "ImageCodecs", "SeedDocuments", "Fetching", "CacheStore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
 
         .executableTarget(
             name: "imgcache",
             dependencies: [
-                "ImgCacheKit",
+                "ImgCacheKit", "CacheStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

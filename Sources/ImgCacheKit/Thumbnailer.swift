@@ -70,6 +70,40 @@ public enum Thumbnailer {
                          dimensionMismatch: mismatch, warnings: decoded.warnings)
     }
 
+    /// Makes several thumbnails from one decode: the JPEG is shrunk on load only as far as the
+    /// largest variant allows, and every variant is resampled from that one bitmap.
+    public static func makeThumbnails(from data: Data, declaredSize: Size? = nil,
+                                      variants: [ThumbnailOptions]) throws(CodecError) -> [Thumbnail] {
+        guard let first = variants.first else { return [] }
+        guard data.count <= first.maxInputBytes else {
+            throw CodecError(.tooManyBytes, "\(data.count) bytes, over the limit of \(first.maxInputBytes)")
+        }
+        let info = try ImageDecoder.probe(data)
+        guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
+        guard info.size.pixelCount <= first.decode.maxPixels else {
+            throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(first.decode.maxPixels)")
+        }
+        var mismatch: DimensionMismatch?
+        if let declaredSize, declaredSize != info.orientedSize {
+            mismatch = DimensionMismatch(declared: declaredSize, actual: info.orientedSize)
+        }
+        let plans = variants.map { options in
+            (mismatch == nil ? planFromDeclared(declaredSize, info: info, spec: options.spec) : nil)
+                ?? ThumbnailGeometry.plan(source: info.size, orientation: info.orientation, spec: options.spec)
+        }
+        var decodeOptions = first.decode
+        decodeOptions.jpegScaleDenominator = info.format == .jpeg ? plans.map(\.jpegScaleDenominator).min() ?? 1 : 1
+        let decoded = try ImageDecoder.decode(data, options: decodeOptions)
+        var thumbnails: [Thumbnail] = []
+        for (options, plan) in zip(variants, plans) {
+            let bitmap = render(decoded.bitmap, sourceSize: decoded.info.size, plan: plan).applying(info.orientation)
+            let (encoded, format) = try encode(bitmap, options: options)
+            thumbnails.append(Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
+                                        dimensionMismatch: mismatch, warnings: decoded.warnings))
+        }
+        return thumbnails
+    }
+
     /// The plan from declared metadata alone (before any pixel is decoded).
     static func planFromDeclared(_ declared: Size?, info: ImageInfo, spec: ThumbnailSpec) -> ThumbnailPlan? {
         guard let declared, declared.width > 0, declared.height > 0 else { return nil }

@@ -6,10 +6,12 @@ import Synchronization
 final class ProgressReporter: Sendable {
     private struct State {
         var finished = 0
+        var detail = ""
         var lastPlainLine = Date()
         var barVisible = false
     }
-    private let total: Int
+    private let totalStorage: Mutex<Int>
+    private var total: Int { totalStorage.withLock { $0 } }
     private let label: String
     private let enabled: Bool
     private let isTerminal: Bool
@@ -17,32 +19,37 @@ final class ProgressReporter: Sendable {
     private let state = Mutex(State())
 
     init(total: Int, label: String, enabled: Bool) {
-        self.total = total
+        self.totalStorage = Mutex(total)
         self.label = label
         self.enabled = enabled
         self.isTerminal = isatty(STDERR_FILENO) == 1
     }
 
-    func update(finished: Int) {
+    /// `detail` is shown after the counts (bytes, rate).
+    func update(finished: Int, detail: String = "") {
         guard enabled else { return }
         state.withLock { state in
             state.finished = finished
+            state.detail = detail
             if isTerminal {
-                write(bar(finished), &state)
+                emit(bar(finished, detail))
                 state.barVisible = true
             } else if Date().timeIntervalSince(state.lastPlainLine) >= 5 && finished < total {
                 state.lastPlainLine = Date()
-                emit("\(label): \(finished)/\(total) done\n")
+                emit("\(label): \(finished)/\(total) done\(detail.isEmpty ? "" : ", " + detail)\n")
             }
         }
     }
+
+    /// Sets the total once it is known.
+    func setTotal(_ total: Int) { totalStorage.withLock { $0 = total } }
 
     /// Prints a line above the bar (errors), whatever `enabled` says.
     func printLine(_ line: String) {
         state.withLock { state in
             if state.barVisible { emit("\r\u{1B}[K") }
             emit(line + "\n")
-            if state.barVisible && enabled { emit(bar(state.finished)) }
+            if state.barVisible && enabled { emit(bar(state.finished, state.detail)) }
         }
     }
 
@@ -54,7 +61,7 @@ final class ProgressReporter: Sendable {
         }
     }
 
-    private func bar(_ finished: Int) -> String {
+    private func bar(_ finished: Int, _ detail: String) -> String {
         let width = 30
         let fraction = total > 0 ? Double(finished) / Double(total) : 1
         let filled = Int(fraction * Double(width))
@@ -62,10 +69,9 @@ final class ProgressReporter: Sendable {
         let rate = elapsed > 0 ? Double(finished) / elapsed : 0
         let eta = rate > 0 ? Double(total - finished) / rate : 0
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        return String(format: "\r%@ [%@] %d/%d  %.1f/s  ETA %.0fs", label, bar, finished, total, rate, eta)
+        let counts = String(format: "\r%@ [%@] %d/%d  %.1f/s  ETA %.0fs", label, bar, finished, total, rate, eta)
+        return detail.isEmpty ? counts : counts + "  " + detail
     }
-
-    private func write(_ text: String, _ state: inout State) { emit(text) }
 
     private func emit(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))

@@ -1,0 +1,118 @@
+import Crypto
+import Foundation
+
+/// Content-addressed files under the cache folder:
+///
+///     objects/ab/cd/<sha256>          originals, once per SHA-256 of their bytes
+///     thumbs/ab/cd/<key>.<ext>        thumbnails, keyed by hash(digest, variant, pipeline)
+///     tmp/<pid>-<random>              files being written
+///
+/// Two levels of 256-way fan-out keep every folder small (1M objects: ~15 per folder).
+/// Every file is written to `tmp/`, fsynced, then renamed into place, so a reader or a killed
+/// writer never leaves a partial file under its final name.
+public struct BlobStore: Sendable {
+    public let root: URL
+
+    public init(root: URL) throws(CacheError) {
+        self.root = root
+        for folder in ["objects", "thumbs", "tmp"] {
+            do {
+                try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+            } catch {
+                throw CacheError(.io, "cannot create \(root.appendingPathComponent(folder).path): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// Lower-case hex SHA-256 of `data`.
+    public static func digest(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Lower-case hex SHA-256 of a string (for thumbnail keys).
+    public static func digest(_ text: String) -> String { digest(Data(text.utf8)) }
+
+    public func objectPath(_ digest: String) -> String {
+        fanOut("objects", digest, suffix: "")
+    }
+
+    public func thumbnailPath(_ key: String, fileExtension: String) -> String {
+        fanOut("thumbs", key, suffix: "." + fileExtension)
+    }
+
+    private func fanOut(_ kind: String, _ name: String, suffix: String) -> String {
+        let a = name.prefix(2), b = name.dropFirst(2).prefix(2)
+        return root.appendingPathComponent("\(kind)/\(a)/\(b)/\(name)\(suffix)").path
+    }
+
+    public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+    public func read(_ path: String) throws(CacheError) -> Data {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CacheError(.io, "cannot read \(path)") }
+        return data
+    }
+
+    /// Writes `data` to `path` atomically. Writing the same content twice (another process,
+    /// another URL) is harmless: the rename replaces a file with an identical one.
+    public func write(_ data: Data, to path: String) throws(CacheError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw CacheError(.io, "cannot create \(directory): \(error.localizedDescription)")
+        }
+        let temporary = root.appendingPathComponent("tmp/\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CacheError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = String(cString: strerror(errno)); return }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temporary)
+            throw CacheError(.io, "cannot write \(path): \(failure)")
+        }
+    }
+
+    /// Removes temporary files left by processes that are no longer running (a killed sync).
+    /// Returns how many were removed. Files of live processes are left alone.
+    @discardableResult
+    public func sweepTemporaryFiles() -> Int {
+        let folder = root.appendingPathComponent("tmp").path
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
+        var removed = 0
+        for name in names {
+            let owner = name.split(separator: "-").first.flatMap { pid_t($0) }
+            if let owner, owner == getpid() || kill(owner, 0) == 0 || errno == EPERM { continue }
+            if unlink(folder + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+}
+
+/// Why the cache could not be read or written.
+public struct CacheError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public static let io = Code("cache i/o")
+        public static let database = Code("cache index")
+        public var description: String { name }
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+
+/// What the index knows about one source URL.
+public struct SourceRecord: Codable, Hashable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "sources"
+    public var url: String
+    /// SHA-256 of the original currently cached for it (nil before the first success).
+    public var digest: String?
+    public var etag: String?
+    public var lastModified: String?
+    public var fetchedAt: Date?
+    /// Until when the original may be used without asking the origin.
+    public var expiresAt: Date?
+    public var declaredWidth: Int?
+    public var declaredHeight: Int?
+    public var decodedWidth: Int?
+    public var decodedHeight: Int?
+    /// "ok", "failed" or "pending".
+    public var status: String
+    public var lastError: String?
+    public var isCached: Bool
+    public var updatedAt: Date
+
+    public init(url: String, status: String = "pending", updatedAt: Date = Date()) {
+        self.url = url
+        self.status = status
+        self.isCached = false
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case url, digest, etag, status
+        case lastModified = "last_modified", fetchedAt = "fetched_at", expiresAt = "expires_at"
+        case declaredWidth = "declared_width", declaredHeight = "declared_height"
+        case decodedWidth = "decoded_width", decodedHeight = "decoded_height"
+        case lastError = "last_error", isCached = "is_cached", updatedAt = "updated_at"
+    }
+}
+
+/// An original image, stored once per digest.
+public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "objects"
+    public var digest: String
+    public var bytes: Int
+    public var format: String
+    public var width: Int
+    public var height: Int
+    public var createdAt: Date
+
+    public init(digest: String, bytes: Int, format: String, width: Int, height: Int, createdAt: Date = Date()) {
+        self.digest = digest
+        self.bytes = bytes
+        self.format = format
+        self.width = width
+        self.height = height
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case digest, bytes, format, width, height
+        case createdAt = "created_at"
+    }
+}
+
+/// A thumbnail of an original for one variant.
+public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "thumbnails"
+    /// hash(source digest, variant spec, pipeline version): also the file name.
+    public var key: String
+    public var digest: String
+    public var variant: String
+    public var width: Int
+    public var height: Int
+    public var format: String
+    public var bytes: Int
+    public var createdAt: Date
+
+    public init(key: String, digest: String, variant: String, width: Int, height: Int, format: String, bytes: Int,
+                createdAt: Date = Date()) {
+        self.key = key
+        self.digest = digest
+        self.variant = variant
+        self.width = width
+        self.height = height
+        self.format = format
+        self.bytes = bytes
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, digest, variant, width, height, format, bytes
+        case createdAt = "created_at"
+    }
+}
+
+/// The SQLite index of the cache (GRDB `DatabasePool`: WAL, readers never block the writer).
+/// Several imgcache processes may open one index at once; writers wait on a busy timeout.
+public final class CacheIndex: Sendable {
+    public let database: DatabasePool
+
+    public init(path: String) throws(CacheError) {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.foreignKeysEnabled = true
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw CacheError(.database, "cannot open \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: objects, sources, thumbnails, seed references") { db in
+            try db.create(table: "objects") { t in
+                t.primaryKey("digest", .text)
+                t.column("bytes", .integer).notNull()
+                t.column("format", .text).notNull()
+                t.column("width", .integer).notNull()
+                t.column("height", .integer).notNull()
+                t.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "sources") { t in
+                t.primaryKey("url", .text)
+                t.column("digest", .text).references("objects", onDelete: .setNull)
+                t.column("etag", .text)
+                t.column("last_modified", .text)
+                t.column("fetched_at", .datetime)
+                t.column("expires_at", .datetime)
+                t.column("declared_width", .integer)
+                t.column("declared_height", .integer)
+                t.column("decoded_width", .integer)
+                t.column("decoded_height", .integer)
+                t.column("status", .text).notNull().defaults(to: "pending")
+                t.column("last_error", .text)
+                t.column("is_cached", .boolean).notNull().defaults(to: false)
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "thumbnails") { t in
+                t.primaryKey("key", .text)
+                t.column("digest", .text).notNull().indexed().references("objects", onDelete: .cascade)
+                t.column("variant", .text).notNull()
+                t.column("width", .integer).notNull()
+                t.column("height", .integer).notNull()
+                t.column("format", .text).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "seed_references") { t in
+                t.column("seed_path", .text).notNull()
+                t.column("url", .text).notNull()
+                t.column("line", .integer)
+                t.primaryKey(["seed_path", "url"])
+            }
+            try db.create(index: "seed_references_url", on: "seed_references", columns: ["url"])
+        }
+        return migrator
+    }
+
+    /// Runs `body` in a write transaction (BEGIN IMMEDIATE; waits for other writers).
+    public func write<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
+        do { return try database.write(body) } catch { throw CacheError(.database, "\(error)") }
+    }
+
+    public func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
+        do { return try database.read(body) } catch { throw CacheError(.database, "\(error)") }
+    }
+
+    public func source(_ url: String) throws(CacheError) -> SourceRecord? {
+        try read { db in try SourceRecord.fetchOne(db, key: url) }
+    }
+
+    public func thumbnails(digest: String) throws(CacheError) -> [ThumbnailRecord] {
+        try read { db in try ThumbnailRecord.filter(Column("digest") == digest).fetchAll(db) }
+    }
+
+    /// Replaces every seed reference with the ones from this scan.
+    public func replaceSeedReferences(_ references: [(seedPath: String, url: String, line: Int)]) throws(CacheError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM seed_references")
+            let statement = try db.makeStatement(sql: "INSERT OR REPLACE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
+            for reference in references {
+                try statement.execute(arguments: [reference.seedPath, reference.url, reference.line])
+            }
+        }
+    }
+}

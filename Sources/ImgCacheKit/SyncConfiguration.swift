@@ -1,0 +1,141 @@
+import Fetching
+import Foundation
+import ImageCodecs
+import ImageCore
+import Yams
+
+/// Settings for sync (and later serve and prune), from `imgcache.yml`; command-line flags
+/// override them. Every field is optional in the file.
+///
+///     cache: ./cache
+///     concurrency: 16          # transfers in flight
+///     perHost: 6               # connections per host
+///     minTTL: 24h              # an original is not re-requested for at least this long
+///     allowPrivate: false      # or a list of addresses: [127.0.0.1, "::1"]
+///     allowedHosts: []         # if set, only these hosts (and their subdomains)
+///     blockedHosts: [internal.example]
+///     userAgent: "imgcache/0.1"
+///     limits: {maxPixels: 50000000, maxBytes: 52428800, maxDownloadBytes: 52428800}
+///     variants:
+///       thumb: {size: 320x320, fit: inside}
+///       card:  {size: 640x360, fit: cover, quality: 85}
+///       large: {size: 1280x1280, fit: inside, format: auto}
+public struct SyncConfiguration: Sendable {
+    public var cacheDirectory = "cache"
+    public var variants = Variant.defaults
+    public var fetch = FetchConfiguration()
+    public var decode = DecodeOptions()
+    public var maxInputBytes = ThumbnailOptions.defaultMaxInputBytes
+    public var minTTL: TimeInterval = 24 * 3600
+
+    public init() {}
+
+    /// Reads a configuration file; errors name the file and the problem.
+    public static func load(path: String) throws(ConfigurationError) -> SyncConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("\(path): cannot read the configuration file")
+        }
+        let file: File
+        do {
+            file = try YAMLDecoder().decode(File.self, from: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+        do {
+            return try file.configuration()
+        } catch {
+            throw ConfigurationError("\(path): \(error.message)")
+        }
+    }
+
+    /// The file's shape.
+    struct File: Decodable {
+        struct Limits: Decodable { var maxPixels: Int?; var maxBytes: Int?; var maxDownloadBytes: Int? }
+        struct VariantEntry: Decodable { var size: String; var fit: String?; var format: String?; var quality: Int? }
+        enum AllowPrivate: Decodable {
+            case all(Bool), addresses([String])
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let flag = try? container.decode(Bool.self) { self = .all(flag) } else { self = .addresses(try container.decode([String].self)) }
+            }
+        }
+        var cache: String?
+        var concurrency: Int?
+        var perHost: Int?
+        var minTTL: String?
+        var allowPrivate: AllowPrivate?
+        var allowedHosts: [String]?
+        var blockedHosts: [String]?
+        var userAgent: String?
+        var limits: Limits?
+        var variants: [String: VariantEntry]?
+
+        func configuration() throws(ConfigurationError) -> SyncConfiguration {
+            var c = SyncConfiguration()
+            if let cache { c.cacheDirectory = cache }
+            if let concurrency {
+                guard concurrency >= 1 else { throw ConfigurationError("concurrency must be at least 1") }
+                c.fetch.maxConcurrent = concurrency
+            }
+            if let perHost {
+                guard perHost >= 1 else { throw ConfigurationError("perHost must be at least 1") }
+                c.fetch.maxPerHost = perHost
+            }
+            if let minTTL {
+                guard let seconds = DurationText.parse(minTTL) else { throw ConfigurationError("minTTL '\(minTTL)' is not a duration like 90s, 30m, 24h, 7d") }
+                c.minTTL = seconds
+            }
+            switch allowPrivate {
+            case .all(let flag)?: c.fetch.addressPolicy.allowAllPrivate = flag
+            case .addresses(let list)?: c.fetch.addressPolicy.allowedAddresses = Set(list)
+            case nil: break
+            }
+            if let allowedHosts { c.fetch.allowedHosts = allowedHosts }
+            if let blockedHosts { c.fetch.blockedHosts = blockedHosts }
+            if let userAgent { c.fetch.userAgent = userAgent }
+            if let maxPixels = limits?.maxPixels { c.decode.maxPixels = maxPixels }
+            if let maxBytes = limits?.maxBytes { c.maxInputBytes = maxBytes }
+            if let maxDownload = limits?.maxDownloadBytes { c.fetch.maxBodyBytes = maxDownload }
+            if let variants {
+                guard !variants.isEmpty else { throw ConfigurationError("variants must name at least one variant") }
+                c.variants = try variants.keys.sorted().map { (name) throws(ConfigurationError) -> Variant in
+                    let entry = variants[name]!
+                    guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                        throw ConfigurationError("variant name '\(name)' may use letters, digits, - and _ only")
+                    }
+                    guard let size = Size(parsing: entry.size) else { throw ConfigurationError("variant \(name): size '\(entry.size)' is not WIDTHxHEIGHT") }
+                    guard let fit = FitMode(rawValue: entry.fit ?? "inside") else { throw ConfigurationError("variant \(name): fit must be inside or cover") }
+                    guard let format = OutputFormat(rawValue: entry.format ?? "auto") else { throw ConfigurationError("variant \(name): format must be auto, jpeg or png") }
+                    let quality = entry.quality ?? 80
+                    guard (1...100).contains(quality) else { throw ConfigurationError("variant \(name): quality must be 1-100") }
+                    return Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality)
+                }
+            }
+            return c
+        }
+    }
+
+    /// Thumbnail options for one variant under these limits.
+    public func options(for variant: Variant) -> ThumbnailOptions {
+        ThumbnailOptions(spec: variant.spec, format: variant.format, quality: variant.quality, decode: decode,
+                         maxInputBytes: maxInputBytes)
+    }
+}
+
+/// A configuration problem (exit status 2).
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// "90s", "30m", "24h", "7d", or plain seconds.
+public enum DurationText {
+    public static func parse(_ text: String) -> TimeInterval? {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
+        if let last = text.last, let unit = units[last], let value = Double(text.dropLast()), value >= 0 { return value * unit }
+        if let value = Double(text), value >= 0 { return value }
+        return nil
+    }
+}

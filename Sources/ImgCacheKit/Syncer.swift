@@ -1,0 +1,364 @@
+import CacheStore
+import Dispatch
+import Fetching
+import Foundation
+import ImageCodecs
+import ImageCore
+import SeedDocuments
+import Synchronization
+
+/// What a sync did to one image URL.
+public struct ImageSyncResult: Codable, Sendable {
+    public enum Action: String, Codable, Sendable {
+        /// Downloaded (200).
+        case fetched
+        /// Revalidated: the origin answered 304, no body.
+        case notModified = "not-modified"
+        /// Still fresh: no request made.
+        case fresh
+        case failed
+    }
+    public var url: String
+    public var action: Action
+    public var isCached: Bool
+    public var digest: String?
+    public var error: String?
+    /// A stable kind for failures ("http status", "unsupported format", "too many pixels"...).
+    public var errorKind: String?
+    public var dimensionMismatch: String?
+    public var thumbnailsMade: Int
+}
+
+/// The outcome of a whole sync.
+public struct SyncReport: Codable, Sendable {
+    public var seedsRead = 0
+    public var seedProblems: [String] = []
+    public var images = 0
+    public var fetched = 0
+    public var notModified = 0
+    public var fresh = 0
+    public var failed = 0
+    public var failuresByKind: [String: Int] = [:]
+    public var thumbnailsMade = 0
+    public var bytesDownloaded = 0
+    public var bytesStored = 0
+    /// Downloads whose bytes were already stored for another URL.
+    public var duplicates = 0
+    public var dimensionMismatches = 0
+    public var cached = 0
+    public var seedFilesRewritten = 0
+    public var seconds = 0.0
+    public var results: [ImageSyncResult] = []
+
+    /// Every image cached and every seed file read.
+    public var succeeded: Bool { failed == 0 && seedProblems.isEmpty && cached == images }
+}
+
+/// Progress for the command line.
+public struct SyncProgress: Sendable {
+    public var finished: Int
+    public var total: Int
+    public var bytesDownloaded: Int
+}
+
+/// `imgcache sync`: seeds -> catalog -> fetch (conditional, bounded) -> verify -> store the
+/// original by content -> decode once -> every variant -> index, then isCached per URL.
+/// Downloads and decoding overlap: the fetch thread hands each body to a decode worker as soon
+/// as it arrives, and waits when the workers are behind, so memory stays bounded.
+public final class Syncer: @unchecked Sendable {
+    public let configuration: SyncConfiguration
+    public let seedsDirectory: String
+    public var refresh = false
+    public var writeBack = false
+    private let fetcher: any ImageFetching
+    private let store: BlobStore
+    private let index: CacheIndex
+
+    public init(seedsDirectory: String, configuration: SyncConfiguration, fetcher: (any ImageFetching)? = nil) throws(CacheError) {
+        self.seedsDirectory = seedsDirectory
+        self.configuration = configuration
+        self.fetcher = fetcher ?? CurlFetcher(configuration: configuration.fetch)
+        let root = URL(fileURLWithPath: configuration.cacheDirectory)
+        store = try BlobStore(root: root)
+        index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
+    }
+
+    public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
+                    onFailure: @escaping @Sendable (ImageSyncResult) -> Void = { _ in }) throws(CacheError) -> SyncReport {
+        let started = Date()
+        counters.withLock { $0 = (0, 0) }
+        store.sweepTemporaryFiles()
+        let scan = SeedScanner.scan(directory: seedsDirectory)
+        let catalog = scan.catalog
+        try index.replaceSeedReferences(scan.documents.flatMap { document in
+            document.images.map { (seedPath: document.path, url: $0.url, line: $0.line) }
+        })
+
+        // Decide, per URL, whether to ask the origin at all.
+        var requests: [FetchRequest] = []
+        var requestEntries: [CatalogEntry] = []
+        var freshEntries: [(CatalogEntry, SourceRecord)] = []
+        let now = Date()
+        for entry in catalog {
+            let record = try index.source(entry.url)
+            if let record, !refresh, let expires = record.expiresAt, expires > now, let digest = record.digest,
+               store.exists(store.objectPath(digest)) {
+                freshEntries.append((entry, record))
+            } else {
+                let haveOriginal = record?.digest.map { store.exists(store.objectPath($0)) } ?? false
+                requests.append(FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
+                                             lastModified: haveOriginal ? record?.lastModified : nil))
+                requestEntries.append(entry)
+            }
+        }
+
+        let state = Mutex(RunState())
+        let total = catalog.count
+        let record: @Sendable (ImageSyncResult, Int) -> Void = { result, downloaded in
+            let snapshot = state.withLock { state -> SyncProgress in
+                state.results.append(result)
+                state.bytesDownloaded += downloaded
+                return SyncProgress(finished: state.results.count, total: total, bytesDownloaded: state.bytesDownloaded)
+            }
+            if result.action == .failed { onFailure(result) }
+            progress(snapshot)
+        }
+
+        let workers = DispatchQueue(label: "imgcache.sync.decode", attributes: .concurrent)
+        let group = DispatchGroup()
+        let slots = DispatchSemaphore(value: max(2, ProcessInfo.processInfo.activeProcessorCount * 2))
+        let schedule: (@escaping @Sendable () -> Void) -> Void = { work in
+            slots.wait()
+            workers.async(group: group) {
+                work()
+                slots.signal()
+            }
+        }
+        for (entry, source) in freshEntries {
+            schedule { [self] in record(self.completeWithoutBody(entry, source: source, action: .fresh, response: nil), 0) }
+        }
+        fetcher.fetchAll(requests) { position, outcome in
+            let entry = requestEntries[position]
+            schedule { [self] in
+                switch outcome {
+                case .fetched(let response):
+                    record(self.ingest(entry, response: response), response.body.count)
+                case .notModified(let response):
+                    let source = (try? self.index.source(entry.url)) ?? nil
+                    record(self.completeWithoutBody(entry, source: source, action: .notModified, response: response), 0)
+                case .failed(let error):
+                    record(self.fail(entry, reason: error.description, kind: error.kind.description), 0)
+                }
+            }
+        }
+        group.wait()
+
+        var report = state.withLock { state in
+            var report = SyncReport()
+            report.results = state.results.sorted { $0.url < $1.url }
+            report.bytesDownloaded = state.bytesDownloaded
+            return report
+        }
+        report.seedsRead = scan.documents.count
+        report.seedProblems = scan.allProblems.map(\.description)
+        report.images = catalog.count
+        for result in report.results {
+            switch result.action {
+            case .fetched: report.fetched += 1
+            case .notModified: report.notModified += 1
+            case .fresh: report.fresh += 1
+            case .failed:
+                report.failed += 1
+                report.failuresByKind[result.errorKind ?? "other", default: 0] += 1
+            }
+            report.thumbnailsMade += result.thumbnailsMade
+            if result.isCached { report.cached += 1 }
+            if result.dimensionMismatch != nil { report.dimensionMismatches += 1 }
+        }
+        (report.bytesStored, report.duplicates) = counters.withLock { ($0.bytesStored, $0.duplicates) }
+        if writeBack {
+            let states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
+            for document in scan.documents {
+                let mine = states.filter { url, _ in document.images.contains { $0.url == url } }
+                do {
+                    if try IsCachedWriter.writeBack(path: document.path, states: mine) { report.seedFilesRewritten += 1 }
+                } catch {
+                    report.seedProblems.append(error.description)
+                }
+            }
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    private struct RunState: ~Copyable {
+        var results: [ImageSyncResult] = []
+        var bytesDownloaded = 0
+    }
+
+    // MARK: - Per image
+
+    /// A 200: verify, store the original by content, make every variant, record.
+    func ingest(_ entry: CatalogEntry, response: FetchResponse) -> ImageSyncResult {
+        let body = response.body
+        let digest = BlobStore.digest(body)
+        let mismatch: DimensionMismatch?
+        let made: Int
+        do {
+            // Decoding first means nothing that is not a valid image (an HTML error page served
+            // with 200, a bomb, a truncated file) is ever stored as an original.
+            let info: ImageInfo
+            (made, mismatch, info) = try storeVariants(of: body, digest: digest, entry: entry)
+            let objectPath = store.objectPath(digest)
+            if !store.exists(objectPath) { try store.write(body, to: objectPath) }
+            let duplicate = try index.write { db -> Bool in
+                // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
+                let existed = try ObjectRecord.exists(db, key: digest)
+                try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
+                                 width: info.size.width, height: info.size.height).insert(db, onConflict: .ignore)
+                var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
+                let sameURLAgain = source.digest == digest
+                source.digest = digest
+                source.etag = response.etag
+                source.lastModified = response.lastModified
+                source.fetchedAt = Date()
+                source.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+                source.declaredWidth = entry.width
+                source.declaredHeight = entry.height
+                source.decodedWidth = info.orientedSize.width
+                source.decodedHeight = info.orientedSize.height
+                source.status = "ok"
+                source.lastError = nil
+                source.updatedAt = Date()
+                try source.save(db)
+                return existed && !sameURLAgain
+            }
+            if duplicate { counters.withLock { $0.duplicates += 1 } }
+        } catch let error as CodecError {
+            return fail(entry, reason: error.description, kind: error.code.description)
+        } catch {
+            return fail(entry, reason: "\(error)", kind: "cache")
+        }
+        let cached = (try? isCached(url: entry.url)) ?? false
+        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
+        return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
+                               dimensionMismatch: mismatch?.description, thumbnailsMade: made)
+    }
+
+    /// A 304 or a fresh entry: keep the original, refresh validators, make any missing variant.
+    func completeWithoutBody(_ entry: CatalogEntry, source: SourceRecord?, action: ImageSyncResult.Action,
+                             response: FetchResponse?) -> ImageSyncResult {
+        guard let source, let digest = source.digest else {
+            return fail(entry, reason: "the origin answered 304 but no original is cached", kind: "cache")
+        }
+        var made = 0
+        var mismatch: String?
+        do {
+            let existing = try index.thumbnails(digest: digest)
+            let missing = configuration.variants.filter { variant in
+                !existing.contains { $0.key == thumbnailKey(digest: digest, variant: variant) && store.exists(thumbnailPath($0)) }
+            }
+            if !missing.isEmpty {
+                let original = try store.read(store.objectPath(digest))
+                let result = try storeVariants(of: original, digest: digest, entry: entry)
+                made = result.0
+                mismatch = result.1?.description
+            }
+            try index.write { db in
+                guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
+                if let response {
+                    updated.etag = response.etag ?? updated.etag
+                    updated.lastModified = response.lastModified ?? updated.lastModified
+                    updated.fetchedAt = Date()
+                    updated.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+                }
+                updated.declaredWidth = entry.width
+                updated.declaredHeight = entry.height
+                updated.status = "ok"
+                updated.lastError = nil
+                updated.updatedAt = Date()
+                try updated.save(db)
+            }
+        } catch let error as CodecError {
+            return fail(entry, reason: error.description, kind: error.code.description)
+        } catch {
+            return fail(entry, reason: "\(error)", kind: "cache")
+        }
+        let cached = (try? isCached(url: entry.url)) ?? false
+        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
+        if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,
+           (w, h) != (dw, dh) {
+            mismatch = DimensionMismatch(declared: Size(width: w, height: h), actual: Size(width: dw, height: dh)).description
+        }
+        return ImageSyncResult(url: entry.url, action: action, isCached: cached, digest: digest, error: nil, errorKind: nil,
+                               dimensionMismatch: mismatch, thumbnailsMade: made)
+    }
+
+    /// Records a failure. A copy cached earlier stays and keeps serving.
+    func fail(_ entry: CatalogEntry, reason: String, kind: String) -> ImageSyncResult {
+        try? index.write { db in
+            var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
+            source.status = "failed"
+            source.lastError = reason
+            source.declaredWidth = entry.width
+            source.declaredHeight = entry.height
+            source.updatedAt = Date()
+            try source.save(db)
+        }
+        let cached = (try? isCached(url: entry.url)) ?? false
+        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
+        let digest = (try? index.source(entry.url))?.flatMap(\.digest)
+        return ImageSyncResult(url: entry.url, action: .failed, isCached: cached, digest: digest, error: reason,
+                               errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
+    }
+
+    // MARK: - Helpers
+
+    /// Decodes once and writes every configured variant that is not stored yet.
+    private func storeVariants(of data: Data, digest: String, entry: CatalogEntry) throws -> (Int, DimensionMismatch?, ImageInfo) {
+        let declared = entry.width.flatMap { w in entry.height.map { Size(width: w, height: $0) } }
+        let variants = configuration.variants
+        let thumbnails = try Thumbnailer.makeThumbnails(from: data, declaredSize: declared,
+                                                        variants: variants.map { configuration.options(for: $0) })
+        var made = 0
+        var stored = 0
+        for (variant, thumbnail) in zip(variants, thumbnails) {
+            let key = thumbnailKey(digest: digest, variant: variant)
+            let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
+            if !store.exists(path) {
+                try store.write(thumbnail.data, to: path)
+                stored += thumbnail.data.count
+            }
+            try index.write { db in
+                try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
+                                    height: thumbnail.size.height, format: thumbnail.format.rawValue,
+                                    bytes: thumbnail.data.count).insert(db, onConflict: .ignore)
+            }
+            made += 1
+        }
+        counters.withLock { $0.bytesStored += stored }
+        return (made, thumbnails.first?.dimensionMismatch, thumbnails.first!.source)
+    }
+
+    /// Bytes written and duplicate downloads during the current run.
+    private let counters = Mutex((bytesStored: 0, duplicates: 0))
+
+    public func thumbnailKey(digest: String, variant: Variant) -> String {
+        BlobStore.digest("\(digest)|\(variant.specText)")
+    }
+
+    private func thumbnailPath(_ record: ThumbnailRecord) -> String {
+        store.thumbnailPath(record.key, fileExtension: record.format == "png" ? "png" : "jpg")
+    }
+
+    /// True exactly when the URL's original and every configured variant are in the cache.
+    public func isCached(url: String) throws(CacheError) -> Bool {
+        guard let digest = try index.source(url)?.digest, store.exists(store.objectPath(digest)) else { return false }
+        let thumbnails = try index.thumbnails(digest: digest)
+        return configuration.variants.allSatisfy { variant in
+            let key = thumbnailKey(digest: digest, variant: variant)
+            return thumbnails.contains { $0.key == key && store.exists(thumbnailPath($0)) }
+        }
+    }
+
+}

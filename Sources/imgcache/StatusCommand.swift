@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import ImgCacheKit
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every image URL in the cache: isCached, variants, sizes, last error.",
+        discussion: """
+            Examples:
+              imgcache status
+              imgcache status --cache /var/cache/imgcache --json | jq '.images[] | select(.isCached | not)'
+            """)
+
+    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
+    var cache: String?
+
+    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
+    var config: String?
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        let directory = try cache ?? loadConfiguration(explicit: config).cacheDirectory
+        let status: CacheStatus
+        do {
+            status = try CacheStatus.load(cacheDirectory: directory)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            FileHandle.standardOutput.write(((try? encoder.encode(status)) ?? Data("{}".utf8)) + Data("\n".utf8))
+            return
+        }
+        var out = ""
+        for image in status.images {
+            out += "\(image.isCached ? "cached " : "MISSING") \(image.url)\n"
+            var facts: [String] = ["status \(image.status)"]
+            if let decoded = image.decoded { facts.append("image \(decoded)") }
+            if let declared = image.declared, declared != image.decoded { facts.append("declared \(declared)") }
+            if let bytes = image.bytes { facts.append("original \(ByteCount.format(bytes))") }
+            out += "        " + facts.joined(separator: ", ") + "\n"
+            for variant in image.variants {
+                out += "        \(variant.name): \(variant.width)x\(variant.height) \(variant.format) \(ByteCount.format(variant.bytes))\n"
+            }
+            if let error = image.lastError { out += "        last error: \(error)\n" }
+        }
+        out += "\(status.images.count) images, \(status.imagesCached) cached, \(status.imagesFailed) failed; "
+            + "\(status.originals) originals (\(ByteCount.format(status.originalBytes))), "
+            + "\(status.thumbnails) thumbnails (\(ByteCount.format(status.thumbnailBytes)))\n"
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}

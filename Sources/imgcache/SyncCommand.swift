@@ -1,0 +1,151 @@
+import ArgumentParser
+import CacheStore
+import Foundation
+import ImgCacheKit
+
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Download every image the seed documents reference, store it by content and make its thumbnails.",
+        discussion: """
+            Reads every file under SEEDS_DIR that starts with YAML front matter (---), whatever \
+            its extension, and collects the image URLs of `images[]` and `related[].images[]` \
+            (one URL in several places is one image). Each is downloaded with libcurl (16 at \
+            once, 6 per host, HTTP/2 where offered), checked to be a JPEG or PNG by its bytes, \
+            stored once per SHA-256 in the cache, decoded once, and turned into every variant \
+            (default thumb 320x320 inside, card 640x360 cover, large 1280x1280 inside).
+
+            A second sync asks nothing of origins whose copy is still fresh (Cache-Control \
+            max-age, at least minTTL, default 24h) and revalidates the rest with \
+            If-None-Match / If-Modified-Since: a 304 costs no body. Connection errors, 429 and 5xx \
+            are retried (3 tries, Retry-After honoured). A URL that fails keeps its cached copy.
+
+            Addresses in loopback, private, link-local, CGNAT and unique-local ranges are refused \
+            at connect time (redirects included) unless --allow-private or the config's \
+            allowPrivate allows them.
+
+            Settings come from imgcache.yml (--config, or ./imgcache.yml if present); flags \
+            override it. Exit status: 0 when every image is cached, 1 when some failed or a seed \
+            file could not be read, 2 for usage or configuration errors.
+
+            Examples:
+              imgcache sync seeds/
+              imgcache sync seeds/ --cache /var/cache/imgcache --write-back
+              imgcache sync seeds/ --refresh --json > report.json
+            """)
+
+    @Argument(help: ArgumentHelp("Folder of seed documents (searched recursively).", valueName: "seeds-dir"))
+    var seedsDirectory: String
+
+    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
+    var cache: String?
+
+    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Transfers in flight at once (default 16).", valueName: "n"))
+    var concurrency: Int?
+
+    @Flag(help: "Write each image entry's isCached back into the seed files (only that value changes).")
+    var writeBack = false
+
+    @Flag(help: "Revalidate every image, fresh or not.")
+    var refresh = false
+
+    @Flag(help: "Allow loopback and private addresses (for a local origin).")
+    var allowPrivate = false
+
+    @Flag(help: "Print a JSON report on stdout.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress or summary on stderr (failures are still reported).")
+    var quiet = false
+
+    func validate() throws {
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: seedsDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(seedsDirectory) is not a folder")
+        }
+    }
+
+    func run() throws {
+        var configuration = try loadConfiguration(explicit: config)
+        if let cache { configuration.cacheDirectory = cache }
+        if let concurrency { configuration.fetch.maxConcurrent = concurrency }
+        if allowPrivate { configuration.fetch.addressPolicy.allowAllPrivate = true }
+
+        let syncer: Syncer
+        do {
+            syncer = try Syncer(seedsDirectory: seedsDirectory, configuration: configuration)
+        } catch {
+            throw ValidationError("cannot open the cache: \(error)")
+        }
+        syncer.refresh = refresh
+        syncer.writeBack = writeBack
+        let progress = ProgressReporter(total: 0, label: "sync", enabled: !quiet)
+        let report: SyncReport
+        do {
+            report = try syncer.run(progress: { snapshot in
+                progress.setTotal(snapshot.total)
+                progress.update(finished: snapshot.finished, detail: ByteCount.format(snapshot.bytesDownloaded))
+            }, onFailure: { result in
+                progress.printLine("error: \(result.url): \(result.error ?? "failed")")
+            })
+        } catch {
+            progress.finish()
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        progress.finish()
+        for problem in report.seedProblems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
+        if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
+        if !report.succeeded { throw ExitCode(1) }
+    }
+
+    static func summary(_ r: SyncReport) -> String {
+        var lines = [
+            "sync: \(r.seedsRead) seed files, \(r.images) images: \(r.fetched) fetched, \(r.notModified) not modified, "
+                + "\(r.fresh) fresh (no request), \(r.failed) failed",
+            "      \(r.cached)/\(r.images) cached, \(r.thumbnailsMade) thumbnails made, \(ByteCount.format(r.bytesDownloaded)) downloaded, "
+                + "\(ByteCount.format(r.bytesStored)) stored, \(r.duplicates) duplicates, \(r.dimensionMismatches) dimension mismatches, "
+                + String(format: "%.2f s", r.seconds),
+        ]
+        if !r.failuresByKind.isEmpty {
+            lines.append("      failed by reason: " + r.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        for result in r.results where result.dimensionMismatch != nil {
+            lines.append("      dimension mismatch: \(result.url): \(result.dimensionMismatch!)")
+        }
+        if !r.seedProblems.isEmpty { lines.append("      \(r.seedProblems.count) seed problems (above)") }
+        if r.seedFilesRewritten > 0 { lines.append("      isCached written back to \(r.seedFilesRewritten) seed files") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The configuration file: the one named, else ./imgcache.yml if present, else defaults.
+func loadConfiguration(explicit: String?) throws -> SyncConfiguration {
+    let path = explicit ?? (FileManager.default.fileExists(atPath: "imgcache.yml") ? "imgcache.yml" : nil)
+    guard let path else { return SyncConfiguration() }
+    do {
+        return try SyncConfiguration.load(path: path)
+    } catch {
+        throw ValidationError("configuration: \(error)")
+    }
+}
+
+enum ByteCount {
+    static func format(_ bytes: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
