@@ -77,8 +77,12 @@ let package = Package(
         .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore", "TestSupport"]),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore", "TestSupport"]),
         .testTarget(name: "SeedDocumentsTests", dependencies: ["SeedDocuments", "TestSupport"]),
+        .testTarget(name: "FetchingTests", dependencies: ["Fetching", "TestSupport"]),
         .testTarget(
             name: "ImgCacheKitTests",
-            dependencies: ["ImgCacheKit", "ImageCodecs", "ImageCore", "TestSupport", "imgcache"]),
+            dependencies: [
+                "ImgCacheKit", "ImageCodecs", "ImageCore", "SeedDocuments", "CacheStore", "Fetching", "TestSupport", "imgcache",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ]
 )

@@ -132,8 +132,8 @@ final class Transfer {
         imgcache_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context)
         imgcache_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, transferHeader)
         imgcache_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context)
-        imgcache_easy_setopt_prereq_callback(easy, transferPrereq)
-        imgcache_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, context)
+        imgcache_easy_setopt_opensocket_callback(easy, transferOpenSocket)
+        imgcache_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, context)
         curl_multi_add_handle(multi, easy)
         return .success(easy)
     }
@@ -239,20 +239,28 @@ private let transferHeader: imgcache_curl_data_callback = { data, size, count, c
     return bytes
 }
 
-/// Called once connected (also for reused connections and after each redirect): the SSRF check.
-private let transferPrereq: imgcache_curl_prereq_callback = { context, primaryIP, _, _, _ in
+/// Called before every new connection (the first, and each redirect to another host): the SSRF
+/// check. A refused address gets no connection at all, not even a SYN. Reused connections were
+/// checked when they were opened.
+private let transferOpenSocket: imgcache_curl_opensocket_callback = { context, _, address in
     let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
-    let address = primaryIP.map { String(cString: $0) } ?? ""
-    if let reason = transfer.configuration.addressPolicy.refusal(for: address) {
-        let url = transfer.effectiveURL
-        let place = url == transfer.request.url ? "" : " (redirected to \(url))"
+    guard let address else { return CURL_SOCKET_BAD }
+    var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+    guard imgcache_sockaddr_string(address, &buffer, socklen_t(buffer.count)) != 0 else {
+        transfer.refusal = FetchError(.blockedAddress, "only IPv4 and IPv6 destinations are allowed")
+        return CURL_SOCKET_BAD
+    }
+    let ip = String(cString: buffer)
+    let url = transfer.effectiveURL
+    let place = url == transfer.request.url ? "" : " (redirected to \(url))"
+    if let reason = transfer.configuration.addressPolicy.refusal(for: ip) {
         transfer.refusal = FetchError(.blockedAddress, "\(reason), refused\(place); --allow-private allows it")
-        return Int32(CURL_PREREQFUNC_ABORT)
+        return CURL_SOCKET_BAD
     }
-    if let host = URLComponents(string: transfer.effectiveURL)?.host,
+    if let host = URLComponents(string: url)?.host,
        let reason = HostPolicy.refusal(host: host, configuration: transfer.configuration) {
-        transfer.refusal = FetchError(.blockedHost, reason)
-        return Int32(CURL_PREREQFUNC_ABORT)
+        transfer.refusal = FetchError(.blockedHost, reason + place)
+        return CURL_SOCKET_BAD
     }
-    return Int32(CURL_PREREQFUNC_OK)
+    return imgcache_open_socket(address)
 }
