@@ -83,6 +83,7 @@ let package = Package(
             dependencies: [
                 "ImgCacheKit", "ImageCodecs", "ImageCore", "SeedDocuments", "CacheStore", "Fetching", "TestSupport", "imgcache",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
     ]
 )

@@ -202,20 +202,27 @@ public final class Syncer: @unchecked Sendable {
     func ingest(_ entry: CatalogEntry, response: FetchResponse) -> ImageSyncResult {
         let body = response.body
         let digest = BlobStore.digest(body)
-        let mismatch: DimensionMismatch?
-        let made: Int
+        var mismatch: DimensionMismatch?
+        var made = 0
         do {
             // Decoding first means nothing that is not a valid image (an HTML error page served
             // with 200, a bomb, a truncated file) is ever stored as an original.
-            let info: ImageInfo
-            (made, mismatch, info) = try storeVariants(of: body, digest: digest, entry: entry)
+            let thumbnails = try makeVariants(of: body, entry: entry)
+            let info = thumbnails[0].source
+            mismatch = thumbnails[0].dimensionMismatch
+            made = thumbnails.count
             let objectPath = store.objectPath(digest)
-            if !store.exists(objectPath) { try store.write(body, to: objectPath) }
+            if !store.exists(objectPath) {
+                try store.write(body, to: objectPath)
+                counters.withLock { $0.bytesStored += body.count }
+            }
+            let records = try writeVariantFiles(thumbnails, digest: digest)
             let duplicate = try index.write { db -> Bool in
                 // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
                 let existed = try ObjectRecord.exists(db, key: digest)
                 try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
                                  width: info.size.width, height: info.size.height).insert(db, onConflict: .ignore)
+                for record in records { try record.insert(db, onConflict: .ignore) }
                 var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
                 let sameURLAgain = source.digest == digest
                 source.digest = digest
@@ -258,13 +265,16 @@ public final class Syncer: @unchecked Sendable {
             let missing = configuration.variants.filter { variant in
                 !existing.contains { $0.key == thumbnailKey(digest: digest, variant: variant) && store.exists(thumbnailPath($0)) }
             }
+            var records: [ThumbnailRecord] = []
             if !missing.isEmpty {
                 let original = try store.read(store.objectPath(digest))
-                let result = try storeVariants(of: original, digest: digest, entry: entry)
-                made = result.0
-                mismatch = result.1?.description
+                let thumbnails = try makeVariants(of: original, entry: entry)
+                records = try writeVariantFiles(thumbnails, digest: digest)
+                made = thumbnails.count
+                mismatch = thumbnails.first?.dimensionMismatch?.description
             }
             try index.write { db in
+                for record in records { try record.insert(db, onConflict: .ignore) }
                 guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
                 if let response {
                     updated.etag = response.etag ?? updated.etag
@@ -314,30 +324,31 @@ public final class Syncer: @unchecked Sendable {
 
     // MARK: - Helpers
 
-    /// Decodes once and writes every configured variant that is not stored yet.
-    private func storeVariants(of data: Data, digest: String, entry: CatalogEntry) throws -> (Int, DimensionMismatch?, ImageInfo) {
+    /// Decodes once and makes every configured variant (nothing is written yet).
+    private func makeVariants(of data: Data, entry: CatalogEntry) throws(CodecError) -> [Thumbnail] {
         let declared = entry.width.flatMap { w in entry.height.map { Size(width: w, height: $0) } }
-        let variants = configuration.variants
-        let thumbnails = try Thumbnailer.makeThumbnails(from: data, declaredSize: declared,
-                                                        variants: variants.map { configuration.options(for: $0) })
-        var made = 0
+        return try Thumbnailer.makeThumbnails(from: data, declaredSize: declared,
+                                              variants: configuration.variants.map { configuration.options(for: $0) })
+    }
+
+    /// Writes the thumbnail files (temp, fsync, rename), then returns their index rows. Rows are
+    /// inserted by the caller after the files exist, so no row ever points at a missing file.
+    private func writeVariantFiles(_ thumbnails: [Thumbnail], digest: String) throws(CacheError) -> [ThumbnailRecord] {
+        var records: [ThumbnailRecord] = []
         var stored = 0
-        for (variant, thumbnail) in zip(variants, thumbnails) {
+        for (variant, thumbnail) in zip(configuration.variants, thumbnails) {
             let key = thumbnailKey(digest: digest, variant: variant)
             let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
             if !store.exists(path) {
                 try store.write(thumbnail.data, to: path)
                 stored += thumbnail.data.count
             }
-            try index.write { db in
-                try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
-                                    height: thumbnail.size.height, format: thumbnail.format.rawValue,
-                                    bytes: thumbnail.data.count).insert(db, onConflict: .ignore)
-            }
-            made += 1
+            records.append(ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
+                                           height: thumbnail.size.height, format: thumbnail.format.rawValue,
+                                           bytes: thumbnail.data.count))
         }
         counters.withLock { $0.bytesStored += stored }
-        return (made, thumbnails.first?.dimensionMismatch, thumbnails.first!.source)
+        return records
     }
 
     /// Bytes written and duplicate downloads during the current run.

@@ -1,0 +1,376 @@
+import CacheStore
+import Crypto
+import Fetching
+import Foundation
+import GRDB
+import ImageCore
+import ImgCacheKit
+import SeedDocuments
+import TestSupport
+import Synchronization
+import Testing
+
+/// A local origin serving fixture images with validators, plus misbehaving routes.
+final class ImageOrigin: @unchecked Sendable {
+    let origin: TestOrigin
+    private let lock = NSLock()
+    private var maxAge = 3600
+    private var changing = "jpeg/baseline/hopper.jpg"
+    private var failing = false
+    private var slow = false
+
+    static let images: [String: String] = [
+        "/a.jpg": "jpeg/metadata/flower2.jpg",              // 300x225
+        "/b.png": "png/pil123rgba.png",                     // 162x150, transparent
+        "/c.jpg": "jpeg/orientation/Landscape_6.jpg",       // stored 1200x1800, orientation 6: shown 1800x1200
+        "/dup-1.jpg": "jpeg/baseline/testorig.jpg",
+        "/dup-2.jpg": "jpeg/baseline/testorig.jpg",
+        "/sometimes.jpg": "jpeg/subsampling/flower-420.jpg",
+    ]
+
+    init() throws {
+        let state = StateBox()
+        origin = try TestOrigin { request, _ in state.owner?.reply(request) ?? .hangUp }
+        state.owner = self
+    }
+
+    func set(maxAge: Int? = nil, changing: String? = nil, failing: Bool? = nil, slow: Bool? = nil) {
+        lock.withLock {
+            if let maxAge { self.maxAge = maxAge }
+            if let changing { self.changing = changing }
+            if let failing { self.failing = failing }
+            if let slow { self.slow = slow }
+        }
+    }
+
+    func url(_ path: String) -> String { origin.url(path) }
+
+    private func reply(_ request: TestOrigin.Request) -> TestOrigin.Reply {
+        let (maxAge, changing, failing, slow) = lock.withLock { (self.maxAge, self.changing, self.failing, self.slow) }
+        let path = request.path
+        var fixture = Self.images[path]
+        if path == "/changing.jpg" { fixture = changing }
+        if path == "/sometimes.jpg" && failing { return .respond(status: 500, headers: [:], body: Data()) }
+        if path == "/missing.jpg" { return .respond(status: 404, headers: [:], body: Data("no".utf8)) }
+        if path == "/page.jpg" {
+            return .respond(status: 200, headers: ["Content-Type": "image/jpeg"],
+                            body: Data("<!DOCTYPE html><html><body>Oops</body></html>".utf8))
+        }
+        guard let fixture, let body = try? Fixtures.data(fixture) else { return .respond(status: 404, headers: [:], body: Data()) }
+        let etag = "\"" + SHA256.hash(data: body).prefix(8).map { String(format: "%02x", $0) }.joined() + "\""
+        let headers = ["ETag": etag, "Cache-Control": "max-age=\(maxAge)", "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"]
+        if request.headers["if-none-match"] == etag { return .respond(status: 304, headers: headers, body: Data()) }
+        if slow { return .drip(headers: headers, body: body, bytesPerStep: 2048, interval: 0.05) }
+        return .respond(status: 200, headers: headers, body: body)
+    }
+
+    private final class StateBox: @unchecked Sendable { weak var owner: ImageOrigin? }
+}
+
+/// Sync end to end: real origin, real SQLite, real files in a temporary folder.
+@Suite("imgcache sync", .serialized)
+struct SyncTests {
+    static let variants = [
+        Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64), fit: .inside)),
+        Variant(name: "card", spec: ThumbnailSpec(box: Size(width: 96, height: 54), fit: .cover)),
+        Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 160, height: 160), fit: .inside)),
+    ]
+
+    static func configuration(cache: URL) -> SyncConfiguration {
+        var c = SyncConfiguration()
+        c.cacheDirectory = cache.path
+        c.variants = variants
+        c.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+        c.fetch.retryBaseDelay = 0.05
+        c.fetch.lowSpeedTime = 2
+        c.minTTL = 0
+        return c
+    }
+
+    static func writeSeed(_ folder: URL, name: String = "article.md", urls: [(String, String?)]) throws {
+        var text = "---\ntitle: test\nimages:\n"
+        for (url, size) in urls {
+            text += "  - url: \"\(url)\"\n"
+            if let size, let parsed = Size(parsing: size) { text += "    width: \(parsed.width)\n    height: \(parsed.height)\n" }
+            text += "    isCached: false\n"
+        }
+        text += "---\nBody.\n"
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    /// Every index row's file exists and re-hashes to its key; no temporary files are left.
+    static func checkIntegrity(cache: URL) throws {
+        let store = try BlobStore(root: cache)
+        let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
+        let (objects, thumbnails) = try index.read { db in (try ObjectRecord.fetchAll(db), try ThumbnailRecord.fetchAll(db)) }
+        for object in objects {
+            let data = try store.read(store.objectPath(object.digest))
+            #expect(BlobStore.digest(data) == object.digest)
+            #expect(data.count == object.bytes)
+        }
+        for thumbnail in thumbnails {
+            let path = store.thumbnailPath(thumbnail.key, fileExtension: thumbnail.format == "png" ? "png" : "jpg")
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect(attributes[.size] as? Int == thumbnail.bytes)
+        }
+        let check = try index.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        #expect(check == "ok")
+    }
+
+    @Test("a first sync: fetched, stored by content, three variants each, failures named, isCached recorded")
+    func firstSync() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [
+            (origin.url("/a.jpg"), "300x225"), (origin.url("/b.png"), nil), (origin.url("/c.jpg"), "1800x1200"),
+            (origin.url("/dup-1.jpg"), nil), (origin.url("/missing.jpg"), nil), (origin.url("/page.jpg"), nil),
+        ])
+        try Self.writeSeed(seeds.appendingPathComponent("2025"), name: "other.txt", urls: [
+            // a.jpg again: one image. This file sorts first, so its (wrong) declared size is the one used.
+            (origin.url("/dup-2.jpg"), nil), (origin.url("/a.jpg"), "640x480"),
+        ])
+        let report = try Syncer(seedsDirectory: seeds.path, configuration: Self.configuration(cache: cache)).run()
+
+        #expect(report.seedsRead == 2)
+        #expect(report.images == 7)
+        #expect(report.fetched == 5)
+        #expect(report.failed == 2)
+        #expect(report.failuresByKind == ["http status": 1, "unsupported format": 1])
+        #expect(report.cached == 5)
+        #expect(report.thumbnailsMade == 15)
+        #expect(report.duplicates == 1)
+        #expect(!report.succeeded)
+        let page = try #require(report.results.first { $0.url.hasSuffix("/page.jpg") })
+        #expect(page.error?.contains("HTML") == true)
+        #expect(page.digest == nil)
+        // dup-1 and dup-2: one original.
+        let store = try BlobStore(root: cache)
+        let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
+        #expect(try index.read { db in try ObjectRecord.fetchCount(db) } == 4)
+        #expect(try index.read { db in try ThumbnailRecord.fetchCount(db) } == 12)
+        let dup1 = try #require(try index.source(origin.url("/dup-1.jpg")))
+        #expect(dup1.digest == (try index.source(origin.url("/dup-2.jpg")))?.digest)
+        #expect(dup1.isCached)
+        #expect(try index.source(origin.url("/missing.jpg"))?.isCached == false)
+        #expect(try index.source(origin.url("/missing.jpg"))?.lastError?.contains("404") == true)
+        // Orientation and declared size.
+        let c = try #require(try index.source(origin.url("/c.jpg")))
+        #expect(c.decodedWidth == 1800 && c.decodedHeight == 1200)
+        let cThumbs = try index.thumbnails(digest: c.digest!)
+        #expect(cThumbs.first { $0.variant == "thumb" }.map { Size(width: $0.width, height: $0.height) } == Size(width: 64, height: 43))
+        #expect(cThumbs.first { $0.variant == "card" }.map { Size(width: $0.width, height: $0.height) } == Size(width: 96, height: 54))
+        #expect(report.dimensionMismatches == 1)
+        #expect(report.results.first { $0.url.hasSuffix("/a.jpg") }?.dimensionMismatch == "declared 640x480, actual 300x225")
+        // The transparent PNG stays PNG.
+        let b = try #require(try index.source(origin.url("/b.png")))
+        #expect(try index.thumbnails(digest: b.digest!).allSatisfy { $0.format == "png" })
+        // Folders fan out; seed references recorded.
+        #expect(store.objectPath(dup1.digest!).contains("/objects/\(dup1.digest!.prefix(2))/\(dup1.digest!.dropFirst(2).prefix(2))/"))
+        #expect(try index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM seed_references") } == 8)
+        try Self.checkIntegrity(cache: cache)
+    }
+
+    @Test("a second sync with nothing changed makes no request; --refresh revalidates with 304s and no body")
+    func secondSync() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil), (origin.url("/b.png"), nil)])
+        let configuration = Self.configuration(cache: cache)
+        let first = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+        #expect(first.fetched == 2)
+        let requestsAfterFirst = origin.origin.totalRequests
+
+        let second = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+        #expect(origin.origin.totalRequests == requestsAfterFirst)  // zero requests reached the origin
+        #expect(second.fresh == 2 && second.fetched == 0 && second.bytesDownloaded == 0)
+        #expect(second.cached == 2 && second.succeeded)
+
+        origin.origin.resetLog()
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
+        syncer.refresh = true
+        let refreshed = try syncer.run()
+        #expect(refreshed.notModified == 2)
+        #expect(refreshed.bytesDownloaded == 0)
+        #expect(origin.origin.bodyBytesSent == 0)
+        #expect(origin.origin.requests.allSatisfy { $0.headers["if-none-match"] != nil })
+    }
+
+    @Test("a changed image gets a new digest; the old original is no longer referenced")
+    func changedImage() throws {
+        let origin = try ImageOrigin()
+        origin.set(maxAge: 0)
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [(origin.url("/changing.jpg"), nil)])
+        let configuration = Self.configuration(cache: cache)
+        let first = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+        let oldDigest = try #require(first.results.first?.digest)
+        origin.set(changing: "jpeg/baseline/nuke-baseline.jpeg")
+        let second = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+        #expect(second.fetched == 1)
+        let newDigest = try #require(second.results.first?.digest)
+        #expect(newDigest != oldDigest)
+        let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
+        let unreferenced = try index.read { db in
+            try String.fetchAll(db, sql: "SELECT digest FROM objects WHERE digest NOT IN (SELECT digest FROM sources WHERE digest IS NOT NULL)")
+        }
+        #expect(unreferenced == [oldDigest])
+        try Self.checkIntegrity(cache: cache)
+    }
+
+    @Test("a URL that fails after it was cached keeps its copy and its isCached; the failure is recorded")
+    func failureKeepsCopy() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [(origin.url("/sometimes.jpg"), nil)])
+        let configuration = Self.configuration(cache: cache)
+        #expect(try Syncer(seedsDirectory: seeds.path, configuration: configuration).run().cached == 1)
+        origin.set(failing: true)
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
+        syncer.refresh = true
+        let report = try syncer.run()
+        #expect(report.failed == 1)
+        #expect(report.results.first?.isCached == true)
+        let source = try #require(try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path).source(origin.url("/sometimes.jpg")))
+        #expect(source.status == "failed" && source.isCached)
+        #expect(source.lastError?.contains("500") == true)
+        try Self.checkIntegrity(cache: cache)
+    }
+
+    @Test("--write-back on the real seed document changes only the isCached values that changed")
+    func writeBackRealSeed() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: seeds, withIntermediateDirectories: true)
+        let original = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("seeds/000_b2645a5efb6e71c2.txt"), encoding: .utf8)
+        let document = try SeedParser.parse(original, path: "seed")
+        // Point the four image URLs at the local origin: three images and one 404.
+        let targets = ["/a.jpg", "/b.png", "/missing.jpg", "/dup-1.jpg"]
+        var local = original
+        for (image, target) in zip(document.images, targets) { local = local.replacingOccurrences(of: image.url, with: origin.url(target)) }
+        let path = seeds.appendingPathComponent("000_b2645a5efb6e71c2.txt").path
+        try local.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: Self.configuration(cache: cache))
+        syncer.writeBack = true
+        let report = try syncer.run()
+        #expect(report.seedFilesRewritten == 1)
+        let written = try String(contentsOfFile: path, encoding: .utf8)
+        let before = local.components(separatedBy: "\n"), after = written.components(separatedBy: "\n")
+        #expect(before.count == after.count)
+        let changed = zip(before, after).filter { $0 != $1 }
+        #expect(changed.count == 1)
+        #expect(changed.first?.1.trimmingCharacters(in: .whitespaces) == "isCached: false")
+        // Every other byte, the secured blob included, is unchanged.
+        #expect(written.replacingOccurrences(of: "isCached: false", with: "isCached: true") == local)
+    }
+
+    @Test("a bad seed file is reported with its path and the rest still syncs")
+    func badSeed() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil)])
+        try "---\nimages: [\n---\n".write(to: seeds.appendingPathComponent("broken.md"), atomically: true, encoding: .utf8)
+        try "---\nimages:\n  - url: ftp://example.com/x.jpg\n---\n".write(to: seeds.appendingPathComponent("ftp.md"), atomically: true, encoding: .utf8)
+        let report = try Syncer(seedsDirectory: seeds.path, configuration: Self.configuration(cache: cache)).run()
+        #expect(report.cached == 1)
+        #expect(report.seedProblems.count == 2)
+        #expect(report.seedProblems.contains { $0.contains("broken.md") && $0.contains("invalid YAML") })
+        #expect(report.seedProblems.contains { $0.contains("ftp.md:3") })
+        #expect(!report.succeeded)
+    }
+
+    @Test("two syncs at once on one cache both succeed; each original is stored once")
+    func concurrentSyncs() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: ["/a.jpg", "/b.png", "/c.jpg", "/dup-1.jpg", "/dup-2.jpg"].map { (origin.url($0), nil) })
+        let configuration = Self.configuration(cache: cache)
+        let reports = Mutex<[SyncReport]>([])
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            do {
+                let report = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+                reports.withLock { $0.append(report) }
+            } catch {
+                errors.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(errors.withLock { $0 } == [])
+        #expect(reports.withLock { $0.map(\.cached) } == [5, 5])
+        let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
+        #expect(try index.read { db in try ObjectRecord.fetchCount(db) } == 4)
+        try Self.checkIntegrity(cache: cache)
+    }
+
+    @Test("a sync killed with SIGKILL leaves no row without its file; the next sync completes and sweeps")
+    func killedSync() throws {
+        let origin = try ImageOrigin()
+        origin.set(slow: true)
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: ["/a.jpg", "/b.png", "/c.jpg", "/dup-1.jpg", "/sometimes.jpg"].map { (origin.url($0), nil) })
+        let config = directory.url.appendingPathComponent("imgcache.yml")
+        try """
+            allowPrivate: ["127.0.0.1"]
+            minTTL: 0s
+            variants:
+              thumb: {size: 64x64}
+              card: {size: 96x54, fit: cover}
+              large: {size: 160x160}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let arguments = ["sync", seeds.path, "--cache", cache.path, "--config", config.path, "--quiet"]
+        for delay in [0.3, 0.8, 1.5] {
+            let process = Process()
+            process.executableURL = Executable.imgcache
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if FileManager.default.fileExists(atPath: cache.appendingPathComponent("index.sqlite").path) {
+                try Self.checkIntegrity(cache: cache)
+            }
+        }
+        origin.set(slow: false)
+        let result = try Executable.run(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        try Self.checkIntegrity(cache: cache)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("tmp").path)
+        #expect(leftovers.isEmpty)
+        let status = try CacheStatus.load(cacheDirectory: cache.path)
+        #expect(status.imagesCached == 5)
+    }
+
+    @Test("the binary: sync exits 1 naming each failed URL; status lists every image; --json parses")
+    func commandLine() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil), (origin.url("/missing.jpg"), nil)])
+        let result = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--json"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("error: \(origin.url("/missing.jpg")): http status: HTTP 404"))
+        #expect(result.stderr.contains("1 fetched"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["cached"] as? Int == 1)
+        let status = try Executable.run(["status", "--cache", cache.path])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("cached  \(origin.url("/a.jpg"))"))
+        #expect(status.stdout.contains("MISSING \(origin.url("/missing.jpg"))"))
+        #expect(status.stdout.contains("thumb: "))
+        // Without --allow-private the loopback origin is refused.
+        let refused = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--refresh", "--quiet"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("loopback"))
+    }
+}
+
