@@ -1,0 +1,61 @@
+import Foundation
+import ImageCore
+import ImgCacheKit
+import TestSupport
+import Testing
+
+@Suite("Configuration file")
+struct SyncConfigurationTests {
+    @Test("the example configuration in the repository loads and equals the defaults")
+    func example() throws {
+        let path = Fixtures.repositoryRoot.appendingPathComponent("imgcache.example.yml").path
+        let loaded = try SyncConfiguration.load(path: path)
+        let defaults = SyncConfiguration()
+        #expect(Set(loaded.variants) == Set(defaults.variants))
+        #expect(loaded.minTTL == 24 * 3600)
+        #expect(loaded.fetch.maxConcurrent == 16 && loaded.fetch.maxPerHost == 6)
+        #expect(loaded.fetch.addressPolicy == defaults.fetch.addressPolicy)
+        #expect(loaded.decode.maxPixels == 50_000_000)
+        #expect(loaded.cacheDirectory == "./cache")
+    }
+
+    @Test("flags' worth of settings: private addresses, hosts, variants")
+    func settings() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("c.yml").path
+        try """
+            allowPrivate: ["127.0.0.1"]
+            blockedHosts: [internal.example]
+            minTTL: 90m
+            variants:
+              small: {size: 100x50, fit: cover, quality: 70, format: png}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try SyncConfiguration.load(path: path)
+        #expect(c.fetch.addressPolicy.allowedAddresses == ["127.0.0.1"])
+        #expect(c.fetch.blockedHosts == ["internal.example"])
+        #expect(c.minTTL == 5400)
+        #expect(c.variants == [Variant(name: "small", spec: ThumbnailSpec(box: Size(width: 100, height: 50), fit: .cover),
+                                       format: .png, quality: 70)])
+    }
+
+    @Test("a bad configuration names the file and the problem", arguments: [
+        "variants:\n  thumb: {size: huge}\n", "minTTL: soon\n", "concurrency: 0\n", "variants: {}\n", "cache: [\n",
+        "variants:\n  \"../x\": {size: 10x10}\n",
+    ])
+    func bad(text: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("bad.yml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try SyncConfiguration.load(path: path)
+            Issue.record("loaded")
+        } catch {
+            #expect(error.message.hasPrefix(path + ": "))
+        }
+    }
+
+    @Test("durations", arguments: [("90s", 90.0), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("15", 15)])
+    func durations(text: String, seconds: Double) {
+        #expect(DurationText.parse(text) == seconds)
+    }
+}
