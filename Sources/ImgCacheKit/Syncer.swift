@@ -124,14 +124,20 @@ public final class Syncer: @unchecked Sendable {
             progress(snapshot)
         }
 
+        // Decode workers = cores. Up to two bodies per core may wait for a worker; past that the
+        // fetch thread waits too, so memory stays bounded however many images there are.
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let workers = DispatchQueue(label: "imgcache.sync.decode", attributes: .concurrent)
         let group = DispatchGroup()
-        let slots = DispatchSemaphore(value: max(2, ProcessInfo.processInfo.activeProcessorCount * 2))
+        let queued = DispatchSemaphore(value: cores * 3)
+        let decoding = DispatchSemaphore(value: cores)
         let schedule: (@escaping @Sendable () -> Void) -> Void = { work in
-            slots.wait()
+            queued.wait()
             workers.async(group: group) {
+                decoding.wait()
                 work()
-                slots.signal()
+                decoding.signal()
+                queued.signal()
             }
         }
         for (entry, source) in freshEntries {
