@@ -103,6 +103,9 @@ public final class CacheIndex: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
+        // WAL with synchronous=NORMAL: a commit survives a crashed or killed process (what the
+        // cache must survive); only a power loss may drop the last commits, never corrupt the file.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         // Two processes opening a new cache at once would both see "no migration applied" and
         // both run it: an exclusive file lock serialises opening and migrating.
         let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

@@ -2,6 +2,7 @@ import CacheStore
 import Dispatch
 import Fetching
 import Foundation
+import GRDB
 import ImageCodecs
 import ImageCore
 import SeedDocuments
@@ -95,7 +96,7 @@ public final class Syncer: @unchecked Sendable {
         })
 
         // Decide, per URL, whether to ask the origin at all.
-        var requests: [FetchRequest] = []
+        var requests: [Fetching.FetchRequest] = []
         var requestEntries: [CatalogEntry] = []
         var freshEntries: [(CatalogEntry, SourceRecord)] = []
         let now = Date()
@@ -106,7 +107,7 @@ public final class Syncer: @unchecked Sendable {
                 freshEntries.append((entry, record))
             } else {
                 let haveOriginal = record?.digest.map { store.exists(store.objectPath($0)) } ?? false
-                requests.append(FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
+                requests.append(Fetching.FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
                                              lastModified: haveOriginal ? record?.lastModified : nil))
                 requestEntries.append(entry)
             }
@@ -242,6 +243,7 @@ public final class Syncer: @unchecked Sendable {
                 source.decodedHeight = info.orientedSize.height
                 source.status = "ok"
                 source.lastError = nil
+                source.isCached = isCached(digest: digest, thumbnails: records)
                 source.updatedAt = Date()
                 try source.save(db)
                 return existed && !sameURLAgain
@@ -252,9 +254,8 @@ public final class Syncer: @unchecked Sendable {
         } catch {
             return fail(entry, reason: "\(error)", kind: "cache")
         }
-        let cached = (try? isCached(url: entry.url)) ?? false
-        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
-        return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
+        return ImageSyncResult(url: entry.url, action: .fetched, isCached: isCached(digest: digest, thumbnails: (try? index.thumbnails(digest: digest)) ?? []),
+                               digest: digest, error: nil, errorKind: nil,
                                dimensionMismatch: mismatch?.description, thumbnailsMade: made)
     }
 
@@ -266,6 +267,7 @@ public final class Syncer: @unchecked Sendable {
         }
         var made = 0
         var mismatch: String?
+        var cached = false
         do {
             let existing = try index.thumbnails(digest: digest)
             let missing = configuration.variants.filter { variant in
@@ -279,29 +281,34 @@ public final class Syncer: @unchecked Sendable {
                 made = thumbnails.count
                 mismatch = thumbnails.first?.dimensionMismatch?.description
             }
-            try index.write { db in
-                for record in records { try record.insert(db, onConflict: .ignore) }
-                guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
-                if let response {
-                    updated.etag = response.etag ?? updated.etag
-                    updated.lastModified = response.lastModified ?? updated.lastModified
-                    updated.fetchedAt = Date()
-                    updated.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+            cached = isCached(digest: digest, thumbnails: existing + records)
+            let changed = response != nil || !records.isEmpty || source.status != "ok" || source.lastError != nil
+                || source.declaredWidth != entry.width || source.declaredHeight != entry.height || source.isCached != cached
+            // A fresh image with nothing new costs no write (and no fsync): second syncs stay cheap.
+            if changed {
+                try index.write { db in
+                    for record in records { try record.insert(db, onConflict: .ignore) }
+                    guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
+                    if let response {
+                        updated.etag = response.etag ?? updated.etag
+                        updated.lastModified = response.lastModified ?? updated.lastModified
+                        updated.fetchedAt = Date()
+                        updated.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+                    }
+                    updated.declaredWidth = entry.width
+                    updated.declaredHeight = entry.height
+                    updated.status = "ok"
+                    updated.lastError = nil
+                    updated.isCached = cached
+                    updated.updatedAt = Date()
+                    try updated.save(db)
                 }
-                updated.declaredWidth = entry.width
-                updated.declaredHeight = entry.height
-                updated.status = "ok"
-                updated.lastError = nil
-                updated.updatedAt = Date()
-                try updated.save(db)
             }
         } catch let error as CodecError {
             return fail(entry, reason: error.description, kind: error.code.description)
         } catch {
             return fail(entry, reason: "\(error)", kind: "cache")
         }
-        let cached = (try? isCached(url: entry.url)) ?? false
-        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
         if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,
            (w, h) != (dw, dh) {
             mismatch = DimensionMismatch(declared: Size(width: w, height: h), actual: Size(width: dw, height: dh)).description
@@ -312,19 +319,19 @@ public final class Syncer: @unchecked Sendable {
 
     /// Records a failure. A copy cached earlier stays and keeps serving.
     func fail(_ entry: CatalogEntry, reason: String, kind: String) -> ImageSyncResult {
-        try? index.write { db in
+        let outcome = try? index.write { db -> (Bool, String?) in
             var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
+            let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
+            source.isCached = source.digest.map { isCached(digest: $0, thumbnails: thumbnails) } ?? false
             source.status = "failed"
             source.lastError = reason
             source.declaredWidth = entry.width
             source.declaredHeight = entry.height
             source.updatedAt = Date()
             try source.save(db)
+            return (source.isCached, source.digest)
         }
-        let cached = (try? isCached(url: entry.url)) ?? false
-        try? index.write { db in try db.execute(sql: "UPDATE sources SET is_cached = ? WHERE url = ?", arguments: [cached, entry.url]) }
-        let digest = (try? index.source(entry.url))?.flatMap(\.digest)
-        return ImageSyncResult(url: entry.url, action: .failed, isCached: cached, digest: digest, error: reason,
+        return ImageSyncResult(url: entry.url, action: .failed, isCached: outcome?.0 ?? false, digest: outcome?.1, error: reason,
                                errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
     }
 
@@ -370,12 +377,17 @@ public final class Syncer: @unchecked Sendable {
 
     /// True exactly when the URL's original and every configured variant are in the cache.
     public func isCached(url: String) throws(CacheError) -> Bool {
-        guard let digest = try index.source(url)?.digest, store.exists(store.objectPath(digest)) else { return false }
-        let thumbnails = try index.thumbnails(digest: digest)
+        guard let digest = try index.source(url)?.digest else { return false }
+        return isCached(digest: digest, thumbnails: try index.thumbnails(digest: digest))
+    }
+
+    /// True when the original `digest` and, among `thumbnails` (its index rows), every configured
+    /// variant are on disk.
+    func isCached(digest: String, thumbnails: [ThumbnailRecord]) -> Bool {
+        guard store.exists(store.objectPath(digest)) else { return false }
         return configuration.variants.allSatisfy { variant in
             let key = thumbnailKey(digest: digest, variant: variant)
             return thumbnails.contains { $0.key == key && store.exists(thumbnailPath($0)) }
         }
     }
-
 }

@@ -94,14 +94,35 @@ public enum Thumbnailer {
         var decodeOptions = first.decode
         decodeOptions.jpegScaleDenominator = info.format == .jpeg ? plans.map(\.jpegScaleDenominator).min() ?? 1 : 1
         let decoded = try ImageDecoder.decode(data, options: decodeOptions)
-        var thumbnails: [Thumbnail] = []
-        for (options, plan) in zip(variants, plans) {
-            let bitmap = render(decoded.bitmap, sourceSize: decoded.info.size, plan: plan).applying(info.orientation)
-            let (encoded, format) = try encode(bitmap, options: options)
-            thumbnails.append(Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
-                                        dimensionMismatch: mismatch, warnings: decoded.warnings))
+        // Largest first: a smaller variant is resampled from a larger whole-frame one when that
+        // still leaves at least 2x of reduction, which costs a fraction of going back to the decode.
+        var sources = [decoded.bitmap]
+        var thumbnails = [Thumbnail?](repeating: nil, count: variants.count)
+        for position in plans.indices.sorted(by: { plans[$0].targetSize.pixelCount > plans[$1].targetSize.pixelCount }) {
+            let plan = plans[position]
+            let source = smallestSource(in: sources, for: plan, sourceSize: info.size)
+            let rendered = render(source, sourceSize: info.size, plan: plan)
+            if plan.sourceRegion == Region(size: info.size) && rendered.size != source.size { sources.append(rendered) }
+            let bitmap = rendered.applying(info.orientation)
+            let (encoded, format) = try encode(bitmap, options: variants[position])
+            thumbnails[position] = Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
+                                             dimensionMismatch: mismatch, warnings: decoded.warnings)
         }
-        return thumbnails
+        return thumbnails.map { $0! }
+    }
+
+    /// The smallest whole-frame bitmap whose part for `plan` is at least twice the target size.
+    static func smallestSource(in sources: [Bitmap], for plan: ThumbnailPlan, sourceSize: Size) -> Bitmap {
+        var best = sources[0]
+        for candidate in sources.dropFirst() {
+            let region = plan.sourceRegion.scaled(x: Double(candidate.width) / Double(sourceSize.width),
+                                                  y: Double(candidate.height) / Double(sourceSize.height))
+            if region.width >= 2 * Double(plan.targetSize.width) && region.height >= 2 * Double(plan.targetSize.height)
+                && candidate.size.pixelCount < best.size.pixelCount {
+                best = candidate
+            }
+        }
+        return best
     }
 
     /// The plan from declared metadata alone (before any pixel is decoded).
