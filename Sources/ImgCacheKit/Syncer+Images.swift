@@ -1,0 +1,193 @@
+import CacheStore
+import Fetching
+import Foundation
+import GRDB
+import ImageCodecs
+import ImageCore
+import SeedDocuments
+
+/// What the sync does with each image: ingest a body, complete a 304 or fresh entry, record a failure.
+extension Syncer {
+    /// A 200: verify, store the original by content, make every variant, record.
+    func ingest(_ entry: CatalogEntry, response: FetchResponse) -> ImageSyncResult {
+        let body = response.body
+        let digest = BlobStore.digest(body)
+        var mismatch: DimensionMismatch?
+        var made = 0
+        do {
+            // Decoding first means nothing that is not a valid image (an HTML error page served
+            // with 200, a bomb, a truncated file) is ever stored as an original.
+            let thumbnails = try makeVariants(of: body, entry: entry)
+            let info = thumbnails[0].source
+            mismatch = thumbnails[0].dimensionMismatch
+            made = thumbnails.count
+            let objectPath = store.objectPath(digest)
+            if !store.exists(objectPath) {
+                try store.write(body, to: objectPath)
+                counters.withLock { $0.bytesStored += body.count }
+            }
+            let records = try writeVariantFiles(thumbnails, digest: digest)
+            let duplicate = try index.write { db -> Bool in
+                // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
+                let existed = try ObjectRecord.exists(db, key: digest)
+                try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
+                                 width: info.size.width, height: info.size.height).insert(db, onConflict: .ignore)
+                for record in records { try record.insert(db, onConflict: .ignore) }
+                var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
+                let sameURLAgain = source.digest == digest
+                source.digest = digest
+                source.etag = response.etag
+                source.lastModified = response.lastModified
+                source.fetchedAt = Date()
+                source.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+                source.declaredWidth = entry.width
+                source.declaredHeight = entry.height
+                source.decodedWidth = info.orientedSize.width
+                source.decodedHeight = info.orientedSize.height
+                source.status = "ok"
+                source.lastError = nil
+                source.isCached = isCached(digest: digest, thumbnails: records)
+                source.updatedAt = Date()
+                try source.save(db)
+                return existed && !sameURLAgain
+            }
+            if duplicate { counters.withLock { $0.duplicates += 1 } }
+        } catch let error as CodecError {
+            return fail(entry, reason: error.description, kind: error.code.description)
+        } catch {
+            return fail(entry, reason: "\(error)", kind: "cache")
+        }
+        return ImageSyncResult(url: entry.url, action: .fetched, isCached: isCached(digest: digest, thumbnails: (try? index.thumbnails(digest: digest)) ?? []),
+                               digest: digest, error: nil, errorKind: nil,
+                               dimensionMismatch: mismatch?.description, thumbnailsMade: made)
+    }
+
+    /// A 304 or a fresh entry: keep the original, refresh validators, make any missing variant.
+    func completeWithoutBody(_ entry: CatalogEntry, source: SourceRecord?, action: ImageSyncResult.Action,
+                             response: FetchResponse?) -> ImageSyncResult {
+        guard let source, let digest = source.digest else {
+            return fail(entry, reason: "the origin answered 304 but no original is cached", kind: "cache")
+        }
+        var made = 0
+        var mismatch: String?
+        var cached = false
+        do {
+            let existing = try index.thumbnails(digest: digest)
+            let missing = configuration.variants.filter { variant in
+                !existing.contains { $0.key == thumbnailKey(digest: digest, variant: variant) && store.exists(thumbnailPath($0)) }
+            }
+            var records: [ThumbnailRecord] = []
+            if !missing.isEmpty {
+                let original = try store.read(store.objectPath(digest))
+                let thumbnails = try makeVariants(of: original, entry: entry)
+                records = try writeVariantFiles(thumbnails, digest: digest)
+                made = thumbnails.count
+                mismatch = thumbnails.first?.dimensionMismatch?.description
+            }
+            cached = isCached(digest: digest, thumbnails: existing + records)
+            let changed = response != nil || !records.isEmpty || source.status != "ok" || source.lastError != nil
+                || source.declaredWidth != entry.width || source.declaredHeight != entry.height || source.isCached != cached
+            // A fresh image with nothing new costs no write (and no fsync): second syncs stay cheap.
+            if changed {
+                try index.write { db in
+                    for record in records { try record.insert(db, onConflict: .ignore) }
+                    guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
+                    if let response {
+                        updated.etag = response.etag ?? updated.etag
+                        updated.lastModified = response.lastModified ?? updated.lastModified
+                        updated.fetchedAt = Date()
+                        updated.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
+                    }
+                    updated.declaredWidth = entry.width
+                    updated.declaredHeight = entry.height
+                    updated.status = "ok"
+                    updated.lastError = nil
+                    updated.isCached = cached
+                    updated.updatedAt = Date()
+                    try updated.save(db)
+                }
+            }
+        } catch let error as CodecError {
+            return fail(entry, reason: error.description, kind: error.code.description)
+        } catch {
+            return fail(entry, reason: "\(error)", kind: "cache")
+        }
+        if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,
+           (w, h) != (dw, dh) {
+            mismatch = DimensionMismatch(declared: Size(width: w, height: h), actual: Size(width: dw, height: dh)).description
+        }
+        return ImageSyncResult(url: entry.url, action: action, isCached: cached, digest: digest, error: nil, errorKind: nil,
+                               dimensionMismatch: mismatch, thumbnailsMade: made)
+    }
+
+    /// Records a failure. A copy cached earlier stays and keeps serving.
+    func fail(_ entry: CatalogEntry, reason: String, kind: String) -> ImageSyncResult {
+        let outcome = try? index.write { db -> (Bool, String?) in
+            var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
+            let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
+            source.isCached = source.digest.map { isCached(digest: $0, thumbnails: thumbnails) } ?? false
+            source.status = "failed"
+            source.lastError = reason
+            source.declaredWidth = entry.width
+            source.declaredHeight = entry.height
+            source.updatedAt = Date()
+            try source.save(db)
+            return (source.isCached, source.digest)
+        }
+        return ImageSyncResult(url: entry.url, action: .failed, isCached: outcome?.0 ?? false, digest: outcome?.1, error: reason,
+                               errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
+    }
+
+    // MARK: - Helpers
+
+    /// Decodes once and makes every configured variant (nothing is written yet).
+    private func makeVariants(of data: Data, entry: CatalogEntry) throws(CodecError) -> [Thumbnail] {
+        let declared = entry.width.flatMap { w in entry.height.map { Size(width: w, height: $0) } }
+        return try Thumbnailer.makeThumbnails(from: data, declaredSize: declared,
+                                              variants: configuration.variants.map { configuration.options(for: $0) })
+    }
+
+    /// Writes the thumbnail files (temp, fsync, rename), then returns their index rows. Rows are
+    /// inserted by the caller after the files exist, so no row ever points at a missing file.
+    private func writeVariantFiles(_ thumbnails: [Thumbnail], digest: String) throws(CacheError) -> [ThumbnailRecord] {
+        var records: [ThumbnailRecord] = []
+        var stored = 0
+        for (variant, thumbnail) in zip(configuration.variants, thumbnails) {
+            let key = thumbnailKey(digest: digest, variant: variant)
+            let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
+            if !store.exists(path) {
+                try store.write(thumbnail.data, to: path)
+                stored += thumbnail.data.count
+            }
+            records.append(ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
+                                           height: thumbnail.size.height, format: thumbnail.format.rawValue,
+                                           bytes: thumbnail.data.count))
+        }
+        counters.withLock { $0.bytesStored += stored }
+        return records
+    }
+
+    public func thumbnailKey(digest: String, variant: Variant) -> String {
+        BlobStore.digest("\(digest)|\(variant.specText)")
+    }
+
+    private func thumbnailPath(_ record: ThumbnailRecord) -> String {
+        store.thumbnailPath(record.key, fileExtension: record.format == "png" ? "png" : "jpg")
+    }
+
+    /// True exactly when the URL's original and every configured variant are in the cache.
+    public func isCached(url: String) throws(CacheError) -> Bool {
+        guard let digest = try index.source(url)?.digest else { return false }
+        return isCached(digest: digest, thumbnails: try index.thumbnails(digest: digest))
+    }
+
+    /// True when the original `digest` and, among `thumbnails` (its index rows), every configured
+    /// variant are on disk.
+    func isCached(digest: String, thumbnails: [ThumbnailRecord]) -> Bool {
+        guard store.exists(store.objectPath(digest)) else { return false }
+        return configuration.variants.allSatisfy { variant in
+            let key = thumbnailKey(digest: digest, variant: variant)
+            return thumbnails.contains { $0.key == key && store.exists(thumbnailPath($0)) }
+        }
+    }
+}
