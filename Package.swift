@@ -42,8 +42,11 @@ let package = Package(
         // Format sniffing, EXIF location, decoders and encoders over the shim.
         .target(name: "ImageCodecs", dependencies: ["ImageCore", "CImageCodecs"]),
 
+        // Temporary file, fsync, rename: the one way imgcache writes files.
+        .target(name: "AtomicFiles"),
+
         // Seed documents: front matter, image references, byte-preserving write-back of isCached.
-        .target(name: "SeedDocuments", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "SeedDocuments", dependencies: ["AtomicFiles", .product(name: "Yams", package: "Yams")]),
 
         // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
         .target(name: "Fetching", dependencies: ["CCurl"]),
@@ -52,6 +55,7 @@ let package = Package(
         .target(
             name: "CacheStore",
             dependencies: [
+                "AtomicFiles",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
@@ -60,7 +64,7 @@ let package = Package(
         .target(
             name: "ImgCacheKit",
             dependencies: [
-                "ImageCore", "ImageCodecs", "SeedDocuments", "Fetching", "CacheStore",
+                "ImageCore", "ImageCodecs", "SeedDocuments", "Fetching", "CacheStore", "AtomicFiles",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),

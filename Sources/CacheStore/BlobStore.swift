@@ -1,3 +1,4 @@
+import AtomicFiles
 import Crypto
 import Foundation
 
@@ -62,24 +63,10 @@ public struct BlobStore: Sendable {
             throw CacheError(.io, "cannot create \(directory): \(error.localizedDescription)")
         }
         let temporary = root.appendingPathComponent("tmp/\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CacheError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = String(cString: strerror(errno)); return }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw CacheError(.io, "cannot write \(path): \(failure)")
+        do {
+            try AtomicFile.write(data, to: path, temporaryPath: temporary)
+        } catch {
+            throw CacheError(.io, error.message)
         }
     }
 

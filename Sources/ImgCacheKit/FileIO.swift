@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -42,33 +43,12 @@ enum FileIO {
         return data
     }
 
-    /// Writes to a temporary name in the same directory, fsyncs, then renames: readers see
-    /// the old file or the new one, never a partial one.
+    /// Writes atomically (temporary file, fsync, rename): readers see the old file or the new one.
     static func writeAtomically(_ data: Data, to path: String) throws(BatchFailure) {
-        let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw BatchFailure(input: path, reason: "cannot create: \(String(cString: strerror(errno)))", kind: "io")
-        }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw BatchFailure(input: path, reason: "cannot write: \(failure)", kind: "io")
+        do {
+            try AtomicFile.write(data, to: path)
+        } catch {
+            throw BatchFailure(input: path, reason: error.message, kind: "io")
         }
     }
 }

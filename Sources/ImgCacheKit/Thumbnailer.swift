@@ -41,37 +41,12 @@ public enum Thumbnailer {
     ///   returned in the result rather than thrown.
     public static func makeThumbnail(from data: Data, declaredSize: Size? = nil,
                                      options: ThumbnailOptions = ThumbnailOptions()) throws(CodecError) -> Thumbnail {
-        guard data.count <= options.maxInputBytes else {
-            throw CodecError(.tooManyBytes, "\(data.count) bytes, over the limit of \(options.maxInputBytes)")
-        }
-        let info = try ImageDecoder.probe(data)
-        guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
-        guard info.size.pixelCount <= options.decode.maxPixels else {
-            throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(options.decode.maxPixels)")
-        }
-
-        var plan = planFromDeclared(declaredSize, info: info, spec: options.spec)
-        var mismatch: DimensionMismatch?
-        if let declaredSize, declaredSize != info.orientedSize {
-            mismatch = DimensionMismatch(declared: declaredSize, actual: info.orientedSize)
-        }
-        if plan == nil || mismatch != nil {
-            plan = ThumbnailGeometry.plan(source: info.size, orientation: info.orientation, spec: options.spec)
-        }
-        let finalPlan = plan!
-
-        var decodeOptions = options.decode
-        decodeOptions.jpegScaleDenominator = info.format == .jpeg ? finalPlan.jpegScaleDenominator : 1
-        let decoded = try ImageDecoder.decode(data, options: decodeOptions)
-        let bitmap = render(decoded.bitmap, sourceSize: decoded.info.size, plan: finalPlan)
-            .applying(info.orientation)
-        let (encoded, format) = try encode(bitmap, options: options)
-        return Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: finalPlan,
-                         dimensionMismatch: mismatch, warnings: decoded.warnings)
+        try makeThumbnails(from: data, declaredSize: declaredSize, variants: [options])[0]
     }
 
     /// Makes several thumbnails from one decode: the JPEG is shrunk on load only as far as the
-    /// largest variant allows, and every variant is resampled from that one bitmap.
+    /// largest variant allows, and every variant is resampled from that one bitmap (or from a
+    /// larger variant's). The limits of the first variant's options apply.
     public static func makeThumbnails(from data: Data, declaredSize: Size? = nil,
                                       variants: [ThumbnailOptions]) throws(CodecError) -> [Thumbnail] {
         guard let first = variants.first else { return [] }

@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 import Yams
 
@@ -58,7 +59,13 @@ public enum IsCachedWriter {
         }
         guard let text = String(data: data, encoding: .utf8) else { throw SeedError(.notUTF8, path: path, "not UTF-8 text") }
         guard let updated = try rewrite(text, path: path, states: states) else { return false }
-        try AtomicFile.write(Data(updated.utf8), to: path)
+        var info = stat()
+        let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
+        do {
+            try AtomicFile.write(Data(updated.utf8), to: path, mode: mode)
+        } catch {
+            throw SeedError(.writeFailed, path: path, error.message)
+        }
         return true
     }
 }
@@ -163,35 +170,6 @@ struct Lines {
             }
             while i > start && (scalars[i - 1] == " " || scalars[i - 1] == "\t") { i -= 1 }
             return i
-        }
-    }
-}
-
-/// Temporary file in the same directory, fsync, rename: readers see the old file or the new one.
-enum AtomicFile {
-    static func write(_ data: Data, to path: String) throws(SeedError) {
-        let temporary = path + ".imgcache-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        var mode: mode_t = 0o644
-        var info = stat()
-        if stat(path, &info) == 0 { mode = info.st_mode & 0o7777 }
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw SeedError(.writeFailed, path: path, String(cString: strerror(errno))) }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = String(cString: strerror(errno)); return }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw SeedError(.writeFailed, path: path, failure)
         }
     }
 }
