@@ -47,19 +47,26 @@ public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     public var width: Int
     public var height: Int
     public var createdAt: Date
+    /// BlurHash of the image, computed once when its thumbnails are made.
+    public var blurHash: String?
+    /// Dominant colour, "#rrggbb".
+    public var dominantColor: String?
 
-    public init(digest: String, bytes: Int, format: String, width: Int, height: Int, createdAt: Date = Date()) {
+    public init(digest: String, bytes: Int, format: String, width: Int, height: Int, createdAt: Date = Date(),
+                blurHash: String? = nil, dominantColor: String? = nil) {
         self.digest = digest
         self.bytes = bytes
         self.format = format
         self.width = width
         self.height = height
         self.createdAt = createdAt
+        self.blurHash = blurHash
+        self.dominantColor = dominantColor
     }
 
     enum CodingKeys: String, CodingKey {
         case digest, bytes, format, width, height
-        case createdAt = "created_at"
+        case createdAt = "created_at", blurHash = "blurhash", dominantColor = "dominant_color"
     }
 }
 
@@ -165,6 +172,12 @@ public final class CacheIndex: Sendable {
                 t.primaryKey(["seed_path", "url"])
             }
             try db.create(index: "seed_references_url", on: "seed_references", columns: ["url"])
+        }
+        migrator.registerMigration("v2: placeholders") { db in
+            try db.alter(table: "objects") { t in
+                t.add(column: "blurhash", .text)
+                t.add(column: "dominant_color", .text)
+            }
         }
         return migrator
     }

@@ -22,6 +22,8 @@ public struct CacheStatus: Codable, Sendable {
         public var fetchedAt: Date?
         public var expiresAt: Date?
         public var lastError: String?
+        public var blurHash: String?
+        public var dominantColor: String?
         public var variants: [VariantStatus]
     }
     public var images: [Image]
@@ -49,6 +51,8 @@ public struct CacheStatus: Codable, Sendable {
                       declared: size(source.declaredWidth, source.declaredHeight),
                       decoded: size(source.decodedWidth, source.decodedHeight),
                       fetchedAt: source.fetchedAt, expiresAt: source.expiresAt, lastError: source.lastError,
+                      blurHash: source.digest.flatMap { objects[$0]?.blurHash },
+                      dominantColor: source.digest.flatMap { objects[$0]?.dominantColor },
                       variants: (source.digest.flatMap { thumbnails[$0] } ?? []).sorted { $0.variant < $1.variant }.map {
                           VariantStatus(name: $0.variant, width: $0.width, height: $0.height, format: $0.format, bytes: $0.bytes)
                       })

@@ -27,11 +27,14 @@ extension Syncer {
                 counters.withLock { $0.bytesStored += body.count }
             }
             let records = try writeVariantFiles(thumbnails, digest: digest)
+            let placeholder = Self.placeholder(from: thumbnails)
             let duplicate = try index.write { db -> Bool in
                 // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
                 let existed = try ObjectRecord.exists(db, key: digest)
                 try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
-                                 width: info.size.width, height: info.size.height).insert(db, onConflict: .ignore)
+                                 width: info.size.width, height: info.size.height,
+                                 blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor)
+                    .insert(db, onConflict: .ignore)
                 for record in records { try record.insert(db, onConflict: .ignore) }
                 var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
                 let sameURLAgain = source.digest == digest
@@ -77,20 +80,34 @@ extension Syncer {
                 !existing.contains { $0.key == thumbnailKey(digest: digest, variant: variant) && store.exists(thumbnailPath($0)) }
             }
             var records: [ThumbnailRecord] = []
+            var placeholder: Placeholder?
+            let object = try index.read { db in try ObjectRecord.fetchOne(db, key: digest) }
             if !missing.isEmpty {
                 let original = try store.read(store.objectPath(digest))
                 let thumbnails = try makeVariants(of: original, entry: entry)
                 records = try writeVariantFiles(thumbnails, digest: digest)
                 made = thumbnails.count
                 mismatch = thumbnails.first?.dimensionMismatch?.description
+                placeholder = Self.placeholder(from: thumbnails)
+            }
+            if object?.blurHash == nil && placeholder == nil {
+                // Cached before placeholders existed: compute from the smallest stored thumbnail.
+                placeholder = try existing.min { $0.width * $0.height < $1.width * $1.height }.flatMap { record in
+                    let data = try store.read(thumbnailPath(record))
+                    return Placeholder.compute(from: try ImageDecoder.decode(data).bitmap)
+                }
             }
             cached = isCached(digest: digest, thumbnails: existing + records)
-            let changed = response != nil || !records.isEmpty || source.status != "ok" || source.lastError != nil
+            let changed = response != nil || !records.isEmpty || placeholder != nil || source.status != "ok" || source.lastError != nil
                 || source.declaredWidth != entry.width || source.declaredHeight != entry.height || source.isCached != cached
             // A fresh image with nothing new costs no write (and no fsync): second syncs stay cheap.
             if changed {
                 try index.write { db in
                     for record in records { try record.insert(db, onConflict: .ignore) }
+                    if let placeholder {
+                        try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
+                                       arguments: [placeholder.blurHash, placeholder.dominantColor, digest])
+                    }
                     guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
                     if let response {
                         updated.etag = response.etag ?? updated.etag
@@ -139,6 +156,11 @@ extension Syncer {
     }
 
     // MARK: - Helpers
+
+    /// The placeholder, from the smallest variant.
+    static func placeholder(from thumbnails: [Thumbnail]) -> Placeholder? {
+        thumbnails.min { $0.size.pixelCount < $1.size.pixelCount }.map { Placeholder.compute(from: $0.bitmap) }
+    }
 
     /// Decodes once and makes every configured variant (nothing is written yet).
     private func makeVariants(of data: Data, entry: CatalogEntry) throws(CodecError) -> [Thumbnail] {

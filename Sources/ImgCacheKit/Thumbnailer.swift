@@ -16,6 +16,8 @@ public struct Thumbnail: Sendable {
     public var dimensionMismatch: DimensionMismatch?
     /// Corrupt-data warnings the decoder recovered from (lenient mode).
     public var warnings: Int
+    /// The pixels, upright, before encoding (for placeholders).
+    public var bitmap: Bitmap
 }
 
 /// Declared (for example in seed metadata) versus actual displayed size.
@@ -81,7 +83,7 @@ public enum Thumbnailer {
             let bitmap = rendered.applying(info.orientation)
             let (encoded, format) = try encode(bitmap, options: variants[position])
             thumbnails[position] = Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
-                                             dimensionMismatch: mismatch, warnings: decoded.warnings)
+                                             dimensionMismatch: mismatch, warnings: decoded.warnings, bitmap: bitmap)
         }
         return thumbnails.map { $0! }
     }

@@ -12,7 +12,7 @@ struct IMGCache: ParsableCommand {
             reported with its name and reason), 2 for usage errors.
             """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, StatusCommand.self, ThumbCommand.self])
+        subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ThumbCommand.self])
 }
 
 @main

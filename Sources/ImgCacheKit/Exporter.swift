@@ -1,0 +1,105 @@
+import AtomicFiles
+import CacheStore
+import Foundation
+
+/// What an export did.
+public struct ExportReport: Codable, Sendable {
+    public var images = 0
+    public var files = 0
+    public var linked = 0
+    public var copied = 0
+    public var unchanged = 0
+    public var removed = 0
+    public var manifestWritten = false
+    public var manifestPath = ""
+}
+
+/// `imgcache export`: publishes the cached thumbnails into a folder a static site generator
+/// serves, under content-hashed names (the thumbnail key: hash of the original's digest, the
+/// variant spec and the pipeline version), and writes the manifest with URLs under a base URL.
+///
+/// Idempotent: files already there with the right size are left alone, and the manifest is
+/// rewritten only when its bytes change. A ledger (`.imgcache-export.json`) records what the
+/// export put in the folder, so a later export removes exactly those files that are no longer
+/// cached, and nothing else.
+public enum Exporter {
+    public static let ledgerName = ".imgcache-export.json"
+
+    public static func export(cacheDirectory: String, variants: [Variant], outputDirectory: String,
+                              manifestPath: String? = nil, baseURL: String = "/img/",
+                              seed: String? = nil) throws(CacheError) -> ExportReport {
+        let root = URL(fileURLWithPath: cacheDirectory)
+        let indexPath = root.appendingPathComponent("index.sqlite").path
+        guard FileManager.default.fileExists(atPath: indexPath) else {
+            throw CacheError(.io, "no cache index at \(indexPath): run `imgcache sync` first")
+        }
+        let store = try BlobStore(root: root)
+        let index = try CacheIndex(path: indexPath)
+        do {
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw CacheError(.io, "cannot create \(outputDirectory): \(error.localizedDescription)")
+        }
+        let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
+        func fileName(_ record: ThumbnailRecord) -> String { record.key + "." + (record.format == "png" ? "png" : "jpg") }
+        let manifest = try Manifest.build(index: index, variants: variants, seed: seed) { base + fileName($0) }
+
+        var report = ExportReport()
+        report.images = manifest.images.count
+        // Every thumbnail the manifest names, with its cache path.
+        var wanted: [String: (source: String, bytes: Int)] = [:]
+        try index.read { db in
+            for record in try ThumbnailRecord.fetchAll(db) {
+                wanted[fileName(record)] = (store.thumbnailPath(record.key, fileExtension: fileName(record).hasSuffix(".png") ? "png" : "jpg"), record.bytes)
+            }
+        }
+        let published = Set(manifest.images.values.flatMap { $0.variants.values.map { String($0.url.dropFirst(base.count)) } })
+        wanted = wanted.filter { published.contains($0.key) }
+        report.files = wanted.count
+
+        for (name, file) in wanted.sorted(by: { $0.key < $1.key }) {
+            let destination = (outputDirectory as NSString).appendingPathComponent(name)
+            if let size = (try? FileManager.default.attributesOfItem(atPath: destination))?[.size] as? Int, size == file.bytes {
+                report.unchanged += 1
+                continue
+            }
+            let temporary = destination + ".tmp-\(getpid())"
+            unlink(temporary)
+            if link(file.source, temporary) == 0 {
+                report.linked += 1
+            } else {
+                guard let data = FileManager.default.contents(atPath: file.source) else {
+                    throw CacheError(.io, "cannot read \(file.source)")
+                }
+                do { try AtomicFile.write(data, to: temporary) } catch { throw CacheError(.io, error.message) }
+                report.copied += 1
+            }
+            guard rename(temporary, destination) == 0 else {
+                unlink(temporary)
+                throw CacheError(.io, "cannot move \(name) into \(outputDirectory): \(String(cString: strerror(errno)))")
+            }
+        }
+
+        // Remove what an earlier export put here and is no longer published; nothing else.
+        let ledgerPath = (outputDirectory as NSString).appendingPathComponent(ledgerName)
+        let previous = (FileManager.default.contents(atPath: ledgerPath))
+            .flatMap { try? JSONDecoder().decode([String].self, from: $0) } ?? []
+        for name in previous where wanted[name] == nil && !name.contains("/") && !name.hasPrefix(".") {
+            if unlink((outputDirectory as NSString).appendingPathComponent(name)) == 0 { report.removed += 1 }
+        }
+        let ledger = (try? JSONEncoder().encode(wanted.keys.sorted())) ?? Data("[]".utf8)
+        try writeIfChanged(ledger, to: ledgerPath)
+
+        let manifestFile = manifestPath ?? (outputDirectory as NSString).appendingPathComponent("manifest.json")
+        report.manifestPath = manifestFile
+        report.manifestWritten = try writeIfChanged(manifest.json(), to: manifestFile)
+        return report
+    }
+
+    @discardableResult
+    static func writeIfChanged(_ data: Data, to path: String) throws(CacheError) -> Bool {
+        if FileManager.default.contents(atPath: path) == data { return false }
+        do { try AtomicFile.write(data, to: path) } catch { throw CacheError(.io, error.message) }
+        return true
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import ImgCacheKit
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Publish the cached thumbnails into a folder, with a JSON manifest, for a static site build.",
+        discussion: """
+            Hard-links (or copies, across file systems) every cached thumbnail of the configured \
+            variants into OUT under a content-hashed name, and writes the manifest: for each image \
+            URL, isCached, declared and actual size, a placeholder (BlurHash and dominant colour) \
+            and, per variant, its URL under --base-url, width, height, bytes and format.
+
+            A second export changes nothing. Files an earlier export put in OUT that are no longer \
+            cached are removed; nothing else in OUT is touched.
+
+            Examples:
+              imgcache export --out site/static/img --manifest site/data/imgcache.json --base-url /img/
+              imgcache export --out public/img --seed seeds/2025/article.md --json
+            """)
+
+    @Option(help: ArgumentHelp("Folder to publish the thumbnails in.", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Where to write the manifest (default OUT/manifest.json).", valueName: "file"))
+    var manifest: String?
+
+    @Option(help: ArgumentHelp("URL prefix of the published files in the manifest.", valueName: "url"))
+    var baseURL: String = "/img/"
+
+    @Option(help: ArgumentHelp("Only the images this seed file references.", valueName: "path"))
+    var seed: String?
+
+    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
+    var cache: String?
+
+    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
+    var config: String?
+
+    @Flag(help: "Print the export report as JSON on stdout.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "No summary on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let configuration = try loadConfiguration(explicit: config)
+        let report: ExportReport
+        do {
+            report = try Exporter.export(cacheDirectory: cache ?? configuration.cacheDirectory, variants: configuration.variants,
+                                         outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandle.standardOutput.write(((try? encoder.encode(report)) ?? Data("{}".utf8)) + Data("\n".utf8))
+        }
+        if !quiet {
+            let line = "export: \(report.images) images, \(report.files) files (\(report.linked) linked, \(report.copied) copied, "
+                + "\(report.unchanged) unchanged, \(report.removed) removed); manifest \(report.manifestPath)"
+                + (report.manifestWritten ? " written" : " unchanged") + "\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+}
