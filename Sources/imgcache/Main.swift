@@ -3,7 +3,7 @@ import Foundation
 
 /// imgcache's command line. Exit codes: 0 success, 1 some items failed, 2 usage or
 /// configuration error.
-struct IMGCache: ParsableCommand {
+struct IMGCache: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imgcache",
         abstract: "Image cache and thumbnail service for content sites.",
@@ -12,15 +12,19 @@ struct IMGCache: ParsableCommand {
             reported with its name and reason), 2 for usage errors.
             """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ThumbCommand.self])
+        subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ServeCommand.self, ThumbCommand.self])
 }
 
 @main
 enum Entry {
-    static func main() {
+    static func main() async {
         do {
             var command = try IMGCache.parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
         } catch {

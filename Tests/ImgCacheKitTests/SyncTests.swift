@@ -1,5 +1,4 @@
 import CacheStore
-import Crypto
 import Fetching
 import Foundation
 import GRDB
@@ -9,63 +8,6 @@ import SeedDocuments
 import TestSupport
 import Synchronization
 import Testing
-
-/// A local origin serving fixture images with validators, plus misbehaving routes.
-final class ImageOrigin: @unchecked Sendable {
-    let origin: TestOrigin
-    private let lock = NSLock()
-    private var maxAge = 3600
-    private var changing = "jpeg/baseline/hopper.jpg"
-    private var failing = false
-    private var slow = false
-
-    static let images: [String: String] = [
-        "/a.jpg": "jpeg/metadata/flower2.jpg",              // 300x225
-        "/b.png": "png/pil123rgba.png",                     // 162x150, transparent
-        "/c.jpg": "jpeg/orientation/Landscape_6.jpg",       // stored 1200x1800, orientation 6: shown 1800x1200
-        "/dup-1.jpg": "jpeg/baseline/testorig.jpg",
-        "/dup-2.jpg": "jpeg/baseline/testorig.jpg",
-        "/sometimes.jpg": "jpeg/subsampling/flower-420.jpg",
-    ]
-
-    init() throws {
-        let state = StateBox()
-        origin = try TestOrigin { request, _ in state.owner?.reply(request) ?? .hangUp }
-        state.owner = self
-    }
-
-    func set(maxAge: Int? = nil, changing: String? = nil, failing: Bool? = nil, slow: Bool? = nil) {
-        lock.withLock {
-            if let maxAge { self.maxAge = maxAge }
-            if let changing { self.changing = changing }
-            if let failing { self.failing = failing }
-            if let slow { self.slow = slow }
-        }
-    }
-
-    func url(_ path: String) -> String { origin.url(path) }
-
-    private func reply(_ request: TestOrigin.Request) -> TestOrigin.Reply {
-        let (maxAge, changing, failing, slow) = lock.withLock { (self.maxAge, self.changing, self.failing, self.slow) }
-        let path = request.path
-        var fixture = Self.images[path]
-        if path == "/changing.jpg" { fixture = changing }
-        if path == "/sometimes.jpg" && failing { return .respond(status: 500, headers: [:], body: Data()) }
-        if path == "/missing.jpg" { return .respond(status: 404, headers: [:], body: Data("no".utf8)) }
-        if path == "/page.jpg" {
-            return .respond(status: 200, headers: ["Content-Type": "image/jpeg"],
-                            body: Data("<!DOCTYPE html><html><body>Oops</body></html>".utf8))
-        }
-        guard let fixture, let body = try? Fixtures.data(fixture) else { return .respond(status: 404, headers: [:], body: Data()) }
-        let etag = "\"" + SHA256.hash(data: body).prefix(8).map { String(format: "%02x", $0) }.joined() + "\""
-        let headers = ["ETag": etag, "Cache-Control": "max-age=\(maxAge)", "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"]
-        if request.headers["if-none-match"] == etag { return .respond(status: 304, headers: headers, body: Data()) }
-        if slow { return .drip(headers: headers, body: body, bytesPerStep: 2048, interval: 0.05) }
-        return .respond(status: 200, headers: headers, body: body)
-    }
-
-    private final class StateBox: @unchecked Sendable { weak var owner: ImageOrigin? }
-}
 
 /// Sync end to end: real origin, real SQLite, real files in a temporary folder.
 @Suite("imgcache sync", .serialized)
@@ -88,15 +30,7 @@ struct SyncTests {
     }
 
     static func writeSeed(_ folder: URL, name: String = "article.md", urls: [(String, String?)]) throws {
-        var text = "---\ntitle: test\nimages:\n"
-        for (url, size) in urls {
-            text += "  - url: \"\(url)\"\n"
-            if let size, let parsed = Size(parsing: size) { text += "    width: \(parsed.width)\n    height: \(parsed.height)\n" }
-            text += "    isCached: false\n"
-        }
-        text += "---\nBody.\n"
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        try SeedFiles.write(folder, name: name, urls: urls)
     }
 
     /// Every index row's file exists and re-hashes to its key; no temporary files are left.

@@ -1,0 +1,104 @@
+import CacheStore
+import Foundation
+import GRDB
+import ImgCacheKit
+
+/// Read-side queries the server needs, over the same index and files `sync` writes. Every
+/// lookup goes through the index: no filesystem path is ever built from request text.
+public final class CacheService: Sendable {
+    public let store: BlobStore
+    public let index: CacheIndex
+    public let variants: [Variant]
+
+    /// A file to serve and what to say about it.
+    public struct ServedFile: Sendable {
+        public var path: String
+        public var bytes: Int
+        public var contentType: String
+        /// Strong validator: the thumbnail key or the original's digest (content-addressed).
+        public var etag: String
+        public var digest: String
+    }
+
+    public init(cacheDirectory: String, variants: [Variant]) throws(CacheError) {
+        let root = URL(fileURLWithPath: cacheDirectory)
+        store = try BlobStore(root: root)
+        index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
+        self.variants = variants
+    }
+
+    static func isDigest(_ text: Substring) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    static func contentType(format: String) -> String { format == "png" ? "image/png" : "image/jpeg" }
+    static func fileExtension(format: String) -> String { format == "png" ? "png" : "jpg" }
+
+    /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
+    /// variant, the extension of the stored format), else nil.
+    public func thumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
+        guard Self.isDigest(digest), let dot = file.lastIndex(of: "."),
+              let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
+        let ext = file[file.index(after: dot)...]
+        let key = BlobStore.digest("\(digest)|\(variant.specText)")
+        guard let record = try index.read({ db in try ThumbnailRecord.fetchOne(db, key: key) }),
+              Self.fileExtension(format: record.format) == ext else { return nil }
+        let path = store.thumbnailPath(record.key, fileExtension: String(ext))
+        return ServedFile(path: path, bytes: record.bytes, contentType: Self.contentType(format: record.format),
+                          etag: "\"\(record.key)\"", digest: record.digest)
+    }
+
+    /// `/o/<digest>.<ext>`: an original.
+    public func original(file: Substring) throws(CacheError) -> ServedFile? {
+        guard let dot = file.lastIndex(of: "."), Self.isDigest(file[..<dot]) else { return nil }
+        let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
+        guard let object = try index.read({ db in try ObjectRecord.fetchOne(db, key: digest) }),
+              Self.fileExtension(format: object.format) == ext else { return nil }
+        return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: Self.contentType(format: object.format),
+                          etag: "\"\(digest)\"", digest: digest)
+    }
+
+    /// The immutable URL of `url`'s `variant`, when it is cached.
+    public func immutableURL(for url: String, variant name: String) throws(CacheError) -> String? {
+        guard let variant = variants.first(where: { $0.name == name }) else { return nil }
+        return try index.read { db in
+            guard let digest = try SourceRecord.fetchOne(db, key: url)?.digest else { return nil }
+            let key = BlobStore.digest("\(digest)|\(variant.specText)")
+            guard let record = try ThumbnailRecord.fetchOne(db, key: key) else { return nil }
+            return Self.thumbnailURL(record)
+        }
+    }
+
+    static func thumbnailURL(_ record: ThumbnailRecord) -> String {
+        "/t/\(record.digest)/\(record.variant).\(fileExtension(format: record.format))"
+    }
+
+    public func manifest(seed: String?) throws(CacheError) -> Manifest {
+        try Manifest.build(index: index, variants: variants, seed: seed) { Self.thumbnailURL($0) }
+    }
+
+    /// Figures for /metrics.
+    public struct Totals: Sendable {
+        public var objects = 0
+        public var objectBytes = 0
+        public var thumbnails = 0
+        public var thumbnailBytes = 0
+        public var lastSync: Date?
+    }
+
+    public func totals() throws(CacheError) -> Totals {
+        try index.read { db in
+            var totals = Totals()
+            if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM objects") {
+                totals.objects = row["n"]
+                totals.objectBytes = row["b"]
+            }
+            if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM thumbnails") {
+                totals.thumbnails = row["n"]
+                totals.thumbnailBytes = row["b"]
+            }
+            totals.lastSync = try Date.fetchOne(db, sql: "SELECT MAX(updated_at) FROM sources")
+            return totals
+        }
+    }
+}
