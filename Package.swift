@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries.
@@ -84,6 +85,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
 
         .executableTarget(
@@ -104,8 +107,9 @@ let package = Package(
         .testTarget(
             name: "ImgCacheServerTests",
             dependencies: [
-                "ImgCacheServer", "ImgCacheKit", "CacheStore", "Fetching", "ImageCore", "ImageCodecs", "TestSupport",
+                "ImgCacheServer", "ImgCacheKit", "CacheStore", "Fetching", "ImageCore", "ImageCodecs", "TestSupport", "imgcache",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
             name: "ImgCacheKitTests",

@@ -179,6 +179,14 @@ public final class CacheIndex: Sendable {
                 t.add(column: "dominant_color", .text)
             }
         }
+        migrator.registerMigration("v3: access ledger") { db in
+            // When each original (or one of its thumbnails) was last served: the input of
+            // prune's least-recently-used eviction. Written in batches, not per request.
+            try db.create(table: "access") { t in
+                t.primaryKey("digest", .text)
+                t.column("last_access", .datetime).notNull()
+            }
+        }
         return migrator
     }
 

@@ -82,7 +82,7 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Builds the router: a function tests call in-process.
-public func buildRouter(service: CacheService, metrics: ServerMetrics) -> Router<BasicRequestContext> {
+public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
     router.add(middleware: LogRequestsMiddleware(.info))
@@ -95,6 +95,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics) -> Router
             throw HTTPError(.notFound)
         }
         metrics.lookup(hit: true)
+        accessLog?.record(file.digest)
         var headers: HTTPFields = [
             .eTag: file.etag,
             .cacheControl: "public, max-age=31536000, immutable",
@@ -182,10 +183,12 @@ public func buildApplication(configuration: ServerConfiguration) throws(CacheErr
     var logger = Logger(label: "imgcache.serve")
     logger.logLevel = configuration.logLevel
     let service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants)
-    let router = buildRouter(service: service, metrics: ServerMetrics())
+    let accessLog = AccessLog(index: service.index)
+    let router = buildRouter(service: service, metrics: ServerMetrics(), accessLog: accessLog)
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: configuration.idleTimeout)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "imgcache"),
+        services: [accessLog],
         logger: logger)
 }

@@ -8,6 +8,10 @@ import ImgCacheKit
 import ImgCacheServer
 import TestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDB
 
 /// A synced cache in a temporary folder, and the router over it.
 final class ServedCache: @unchecked Sendable {
@@ -229,4 +233,113 @@ func escape(_ text: String) -> String {
 import ImageCodecs
 enum ImageDecoderShim {
     static func decode(_ data: Data) throws -> Bitmap { try ImageDecoder.decode(data).bitmap }
+}
+
+@Suite("imgcache serve: access ledger, shutdown, slow clients", .serialized)
+struct ServerLifecycleTests {
+    @Test("served originals are recorded in the access ledger in one batch, not per request")
+    func accessLedger() async throws {
+        let served = try ServedCache()
+        let log = AccessLog(index: served.service.index)
+        let url = try served.thumbnailURL("/a.jpg")
+        let digest = String(url.split(separator: "/")[1])
+        let app = Application(router: buildRouter(service: served.service, metrics: ServerMetrics(), accessLog: log))
+        try await app.test(.router) { client in
+            for _ in 0..<5 { try await client.execute(uri: url, method: .get) { _ in } }
+        }
+        let rowsBefore = try served.service.index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        #expect(rowsBefore == 0)  // nothing written per request
+        #expect(try log.flush() == 1)
+        #expect(try log.flush() == 0)
+        let last = try served.service.index.read { db in try Date.fetchOne(db, sql: "SELECT last_access FROM access WHERE digest = ?", arguments: [digest]) }
+        #expect(abs((last ?? .distantPast).timeIntervalSinceNow) < 60)
+    }
+
+    @Test("many slow clients holding connections do not stop a normal client being served")
+    func slowClients() async throws {
+        let served = try ServedCache()
+        try await served.application.test(.live) { client in
+            let port = try #require(client.port)
+            // 200 connections, each sending half a request line and then nothing.
+            var sockets: [Int32] = []
+            defer { for s in sockets { close(s) } }
+            for _ in 0..<200 {
+                let fd = try SocketHelper.connect(port: port)
+                _ = "GET /healthz HTTP/1.1\r\nHo".withCString { send(fd, $0, 26, Int32(MSG_NOSIGNAL)) }
+                sockets.append(fd)
+            }
+            var configuration = FetchConfiguration()
+            configuration.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+            configuration.totalTimeout = 5
+            configuration.maxAttempts = 1
+            var outcome: FetchOutcome?
+            CurlFetcher(configuration: configuration).fetchAll([FetchRequest(url: "http://127.0.0.1:\(port)/healthz")]) { _, o in outcome = o }
+            guard case .fetched(let response) = outcome else { Issue.record("not served: \(String(describing: outcome))"); return }
+            #expect(String(decoding: response.body, as: UTF8.self) == "ok\n")
+        }
+    }
+
+    @Test("SIGTERM stops the server gracefully (exit 0) and flushes the access ledger")
+    func gracefulShutdown() throws {
+        let served = try ServedCache()
+        let port = try SocketHelper.freePort()
+        let config = served.directory.url.appendingPathComponent("c.yml")
+        try "variants:\n  thumb: {size: 64x64}\n  card: {size: 96x54, fit: cover}\n".write(to: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = Executable.imgcache
+        process.arguments = ["serve", "--port", String(port), "--cache", served.cache.path, "--config", config.path, "--log-level", "warning"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var configuration = FetchConfiguration()
+        configuration.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+        configuration.maxAttempts = 1
+        let fetcher = CurlFetcher(configuration: configuration)
+        let url = try served.thumbnailURL("/a.jpg")
+        var ready = false
+        for _ in 0..<100 where !ready {
+            var outcome: FetchOutcome?
+            fetcher.fetchAll([FetchRequest(url: "http://127.0.0.1:\(port)\(url)")]) { _, o in outcome = o }
+            if case .fetched = outcome { ready = true } else { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(ready)
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!process.isRunning)
+        if process.isRunning { process.terminate(); return }
+        #expect(process.terminationStatus == 0)
+        let rows = try served.service.index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        #expect(rows == 1)
+    }
+}
+
+enum SocketHelper {
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { close(fd); throw OriginError("connect failed") }
+        return fd
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
 }

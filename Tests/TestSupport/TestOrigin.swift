@@ -205,5 +205,5 @@ public final class TestOrigin: @unchecked Sendable {
 
 public struct OriginError: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
