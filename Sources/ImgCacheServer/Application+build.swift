@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// Settings for `imgcache serve`.
 public struct ServerConfiguration: Sendable {
@@ -26,21 +27,34 @@ public struct ServerConfiguration: Sendable {
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
+    private let bytesServed: Metrics.Counter
+    private let hits: Metrics.Counter
+    private let misses: Metrics.Counter
+    /// Per (route, status) counters, made once each.
+    private let requests = Mutex<[String: Metrics.Counter]>([:])
 
-    public init() { factory = PrometheusMetricsFactory(registry: registry) }
+    public init() {
+        factory = PrometheusMetricsFactory(registry: registry)
+        bytesServed = Counter(label: "imgcache_http_bytes_served_total", factory: factory)
+        hits = Counter(label: "imgcache_cache_hits_total", factory: factory)
+        misses = Counter(label: "imgcache_cache_misses_total", factory: factory)
+    }
 
     func request(route: String, status: Int) {
-        Counter(label: "imgcache_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
-            .increment()
+        let key = "\(route) \(status)"
+        let counter = requests.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "imgcache_http_requests_total", dimensions: [("route", route), ("status", String(status))],
+                                  factory: factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
     }
 
-    func served(bytes: Int) {
-        Counter(label: "imgcache_http_bytes_served_total", factory: factory).increment(by: bytes)
-    }
+    func served(bytes: Int) { bytesServed.increment(by: bytes) }
 
-    func lookup(hit: Bool) {
-        Counter(label: hit ? "imgcache_cache_hits_total" : "imgcache_cache_misses_total", factory: factory).increment()
-    }
+    func lookup(hit: Bool) { (hit ? hits : misses).increment() }
 
     func update(_ totals: CacheService.Totals) {
         Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
@@ -107,10 +121,19 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         }
         headers[.contentLength] = String(file.bytes)
         if request.method == .head { return Response(status: .ok, headers: headers) }
-        // Streamed from disk, never read whole: the file was opened before a prune could unlink it.
-        let body = try await files.loadFile(path: file.path, context: context)
         metrics.served(bytes: file.bytes)
-        return Response(status: .ok, headers: headers, body: body)
+        if let bytes = service.smallFileBytes(file) {
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+        }
+        // Larger files are streamed from disk, never read whole; once opened, a prune's unlink
+        // cannot cut the stream short.
+        do {
+            let body = try await files.loadFile(path: file.path, context: context)
+            return Response(status: .ok, headers: headers, body: body)
+        } catch {
+            service.forget(file)
+            throw HTTPError(.notFound)
+        }
     }
 
     for method in [HTTPRequest.Method.get, .head] {

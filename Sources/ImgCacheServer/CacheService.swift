@@ -2,6 +2,8 @@ import CacheStore
 import Foundation
 import GRDB
 import ImgCacheKit
+import NIOCore
+import Synchronization
 
 /// Read-side queries the server needs, over the same index and files `sync` writes. Every
 /// lookup goes through the index: no filesystem path is ever built from request text.
@@ -20,6 +22,17 @@ public final class CacheService: Sendable {
         public var digest: String
     }
 
+    /// Resolved lookups. Content-addressed URLs never change meaning, so an answer stays
+    /// right until the file is pruned (then serving fails and the entry is dropped).
+    private let lookups = Mutex<[String: ServedFile]>([:])
+    private static let maxLookups = 50_000
+
+    /// Bytes of small, hot files (≤ 64 KB each, 32 MB in all), so the most requested thumbnails
+    /// cost no disk round trip; larger files are always streamed from disk.
+    private let smallFiles = Mutex<(files: [String: ByteBuffer], bytes: Int)>(([:], 0))
+    public static let smallFileLimit = 64 * 1024
+    private static let smallFileBudget = 32 * 1024 * 1024
+
     public init(cacheDirectory: String, variants: [Variant]) throws(CacheError) {
         let root = URL(fileURLWithPath: cacheDirectory)
         store = try BlobStore(root: root)
@@ -37,6 +50,43 @@ public final class CacheService: Sendable {
     /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
     /// variant, the extension of the stored format), else nil.
     public func thumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
+        let cacheKey = "t/\(digest)/\(file)"
+        if let hit = lookups.withLock({ $0[cacheKey] }) { return hit }
+        let found = try lookUpThumbnail(digest: digest, file: file)
+        if let found { remember(cacheKey, found) }
+        return found
+    }
+
+    private func remember(_ key: String, _ file: ServedFile) {
+        lookups.withLock { lookups in
+            if lookups.count >= Self.maxLookups { lookups.removeAll(keepingCapacity: true) }
+            lookups[key] = file
+        }
+    }
+
+    /// Forgets what is known about `file` (it could not be read: pruned).
+    public func forget(_ file: ServedFile) {
+        lookups.withLock { lookups in lookups = lookups.filter { $0.value.path != file.path } }
+        smallFiles.withLock { cache in
+            if let buffer = cache.files.removeValue(forKey: file.path) { cache.bytes -= buffer.readableBytes }
+        }
+    }
+
+    /// The bytes of a small file, read once and kept; nil for files over the limit.
+    public func smallFileBytes(_ file: ServedFile) -> ByteBuffer? {
+        guard file.bytes <= Self.smallFileLimit else { return nil }
+        if let cached = smallFiles.withLock({ $0.files[file.path] }) { return cached }
+        guard let data = FileManager.default.contents(atPath: file.path), data.count == file.bytes else { return nil }
+        let buffer = ByteBuffer(bytes: data)
+        smallFiles.withLock { cache in
+            if cache.bytes + buffer.readableBytes > Self.smallFileBudget { cache = ([:], 0) }
+            cache.files[file.path] = buffer
+            cache.bytes += buffer.readableBytes
+        }
+        return buffer
+    }
+
+    private func lookUpThumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
         guard Self.isDigest(digest), let dot = file.lastIndex(of: "."),
               let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
         let ext = file[file.index(after: dot)...]
@@ -50,6 +100,14 @@ public final class CacheService: Sendable {
 
     /// `/o/<digest>.<ext>`: an original.
     public func original(file: Substring) throws(CacheError) -> ServedFile? {
+        let cacheKey = "o/\(file)"
+        if let hit = lookups.withLock({ $0[cacheKey] }) { return hit }
+        let found = try lookUpOriginal(file: file)
+        if let found { remember(cacheKey, found) }
+        return found
+    }
+
+    private func lookUpOriginal(file: Substring) throws(CacheError) -> ServedFile? {
         guard let dot = file.lastIndex(of: "."), Self.isDigest(file[..<dot]) else { return nil }
         let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
         guard let object = try index.read({ db in try ObjectRecord.fetchOne(db, key: digest) }),
