@@ -1,0 +1,65 @@
+import Foundation
+import ImageCore
+import ImgCacheKit
+import TestSupport
+import Testing
+
+/// The example site in examples/hugo-site, built with `hugo` when it is installed: the whole
+/// path from seed documents to a built page.
+@Suite("Hugo example site")
+struct HugoExampleTests {
+    static let hugo: String? = ["/usr/bin/hugo", "/usr/local/bin/hugo"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test("sync, export, hugo: the page has src, srcset, intrinsic size and the placeholder colour",
+          .enabled(if: hugo != nil, "hugo is not installed (apt-get install hugo)"))
+    func buildsThePage() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let site = directory.url.appendingPathComponent("site")
+        try FileManager.default.copyItem(at: Fixtures.repositoryRoot.appendingPathComponent("examples/hugo-site"), to: site)
+        let post = """
+            ---
+            title: "Test post"
+            images:
+              - url: "\(origin.url("/a.jpg"))"
+                width: 300
+                height: 225
+              - url: "\(origin.url("/missing.jpg"))"
+            ---
+            Body.
+            """
+        try post.write(to: site.appendingPathComponent("content/posts/test.md"), atomically: true, encoding: .utf8)
+
+        var configuration = SyncConfiguration()
+        configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
+        configuration.variants = [
+            Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64))),
+            Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 160, height: 160))),
+        ]
+        configuration.fetch.addressPolicy.allowedAddresses = ["127.0.0.1"]
+        configuration.fetch.maxAttempts = 1
+        _ = try Syncer(seedsDirectory: site.appendingPathComponent("content").path, configuration: configuration).run()
+        _ = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
+                                outputDirectory: site.appendingPathComponent("static/img").path,
+                                manifestPath: site.appendingPathComponent("data/imgcache.json").path, baseURL: "/img/")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.hugo!)
+        process.arguments = ["--source", site.path, "--destination", site.appendingPathComponent("public").path, "--quiet"]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+
+        let page = try String(contentsOf: site.appendingPathComponent("public/posts/test/index.html"), encoding: .utf8)
+        let src = try #require(page.firstMatch(of: /<img src="(\/img\/[0-9a-f]{64}\.jpg)"/)?.1)
+        #expect(page.contains(#"width="64" height="48""#))
+        #expect(page.contains(" 64w, /img/"))
+        #expect(page.contains(" 160w\""))
+        #expect(page.contains("background-color: #"))
+        #expect(page.contains("data-blurhash=\""))
+        #expect(page.contains(#"<img src="\#(origin.url("/missing.jpg"))""#))  // not cached: the origin
+        #expect(FileManager.default.fileExists(atPath: site.appendingPathComponent("public" + src).path))
+    }
+}
