@@ -32,11 +32,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only the images this seed file references.", valueName: "path"))
     var seed: String?
 
-    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
-    var cache: String?
-
-    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
-    var config: String?
+    @OptionGroup var cacheOptions: CacheOptions
 
     @Flag(help: "Print the export report as JSON on stdout.")
     var json = false
@@ -45,20 +41,16 @@ struct ExportCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let configuration = try loadConfiguration(explicit: config)
+        let configuration = try cacheOptions.configuration()
         let report: ExportReport
         do {
-            report = try Exporter.export(cacheDirectory: cache ?? configuration.cacheDirectory, variants: configuration.variants,
+            report = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
                                          outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            FileHandle.standardOutput.write(((try? encoder.encode(report)) ?? Data("{}".utf8)) + Data("\n".utf8))
-        }
+        if json { printJSON(report) }
         if !quiet {
             let line = "export: \(report.images) images, \(report.files) files (\(report.linked) linked, \(report.copied) copied, "
                 + "\(report.unchanged) unchanged, \(report.removed) removed); manifest \(report.manifestPath)"

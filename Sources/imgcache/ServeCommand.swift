@@ -33,11 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
-    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
-    var cache: String?
-
-    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
-    var config: String?
+    @OptionGroup var cacheOptions: CacheOptions
 
     @Option(help: "Request log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
@@ -48,11 +44,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = try loadConfiguration(explicit: config)
+        let file = try cacheOptions.configuration()
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.cacheDirectory = cache ?? file.cacheDirectory
+        configuration.cacheDirectory = file.cacheDirectory
         configuration.variants = file.variants
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app: any ApplicationProtocol

@@ -12,17 +12,13 @@ struct StatusCommand: ParsableCommand {
               imgcache status --cache /var/cache/imgcache --json | jq '.images[] | select(.isCached | not)'
             """)
 
-    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
-    var cache: String?
-
-    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
-    var config: String?
+    @OptionGroup var cacheOptions: CacheOptions
 
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
     func run() throws {
-        let directory = try cache ?? loadConfiguration(explicit: config).cacheDirectory
+        let directory = try cacheOptions.configuration().cacheDirectory
         let status: CacheStatus
         do {
             status = try CacheStatus.load(cacheDirectory: directory)
@@ -31,10 +27,7 @@ struct StatusCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            FileHandle.standardOutput.write(((try? encoder.encode(status)) ?? Data("{}".utf8)) + Data("\n".utf8))
+            printJSON(status)
             return
         }
         var out = ""

@@ -37,11 +37,7 @@ struct SyncCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Folder of seed documents (searched recursively).", valueName: "seeds-dir"))
     var seedsDirectory: String
 
-    @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
-    var cache: String?
-
-    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
-    var config: String?
+    @OptionGroup var cacheOptions: CacheOptions
 
     @Option(help: ArgumentHelp("Transfers in flight at once (default 16).", valueName: "n"))
     var concurrency: Int?
@@ -70,8 +66,7 @@ struct SyncCommand: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = try loadConfiguration(explicit: config)
-        if let cache { configuration.cacheDirectory = cache }
+        var configuration = try cacheOptions.configuration()
         if let concurrency { configuration.fetch.maxConcurrent = concurrency }
         if allowPrivate { configuration.fetch.addressPolicy.allowAllPrivate = true }
 
@@ -99,13 +94,7 @@ struct SyncCommand: ParsableCommand {
         }
         progress.finish()
         for problem in report.seedProblems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
-        }
+        if json { printJSON(report) }
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
         if !report.succeeded { throw ExitCode(1) }
     }

@@ -96,10 +96,7 @@ struct ThumbCommand: ParsableCommand {
         progress.finish()
         let elapsed = Date().timeIntervalSince(started)
         let report = ThumbReport(outcomes: outcomes, seconds: elapsed)
-        if json {
-            // Written unbuffered: nothing is left in a stdio buffer whatever way the process ends.
-            FileHandle.standardOutput.write(Data((report.jsonString() + "\n").utf8))
-        }
+        if json { printJSON(report) }
         if !quiet {
             FileHandle.standardError.write(Data((report.summaryLine + "\n").utf8))
         }
@@ -140,11 +137,5 @@ struct ThumbReport: Encodable {
     var summaryLine: String {
         let time = String(format: "%.2f", seconds)
         return "thumb: \(written) written, \(failed) failed, \(bytesWritten) bytes in \(time) s"
-    }
-
-    func jsonString() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
