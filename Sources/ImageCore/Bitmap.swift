@@ -88,11 +88,5 @@ public final class PixelStorage: @unchecked Sendable {
         self.count = count
     }
 
-    public init(uninitializedCount count: Int) {
-        guard let raw = malloc(max(count, 1)) else { fatalError("out of memory allocating \(count) bytes") }
-        self.pointer = raw.assumingMemoryBound(to: UInt8.self)
-        self.count = count
-    }
-
     deinit { free(pointer) }
 }
