@@ -3,6 +3,7 @@ import Fetching
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import ImageCodecs
 import ImageCore
 import ImgCacheKit
 import ImgCacheServer
@@ -230,7 +231,6 @@ func escape(_ text: String) -> String {
     text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
 }
 
-import ImageCodecs
 enum ImageDecoderShim {
     static func decode(_ data: Data) throws -> Bitmap { try ImageDecoder.decode(data).bitmap }
 }
