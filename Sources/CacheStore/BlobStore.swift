@@ -54,6 +54,10 @@ public struct BlobStore: Sendable {
         fanOut("thumbs", key, suffix: "." + fileExtension)
     }
 
+    public func thumbnailPath(_ record: ThumbnailRecord) -> String {
+        thumbnailPath(record.key, fileExtension: record.fileExtension)
+    }
+
     private func fanOut(_ kind: String, _ name: String, suffix: String) -> String {
         let a = name.prefix(2), b = name.dropFirst(2).prefix(2)
         return root.appendingPathComponent("\(kind)/\(a)/\(b)/\(name)\(suffix)").path

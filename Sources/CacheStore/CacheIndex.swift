@@ -101,6 +101,15 @@ public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, Per
     }
 }
 
+extension ThumbnailRecord {
+    /// "png" or "jpg": the file's extension for its stored format.
+    public var fileExtension: String { format == "png" ? "png" : "jpg" }
+}
+
+extension ObjectRecord {
+    public var fileExtension: String { format == "png" ? "png" : "jpg" }
+}
+
 /// The SQLite index of the cache (GRDB `DatabasePool`: WAL, readers never block the writer).
 /// Several imgcache processes may open one index at once; writers wait on a busy timeout.
 public final class CacheIndex: Sendable {

@@ -41,7 +41,7 @@ public enum Exporter {
             throw CacheError(.io, "cannot create \(outputDirectory): \(error.localizedDescription)")
         }
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
-        func fileName(_ record: ThumbnailRecord) -> String { record.key + "." + (record.format == "png" ? "png" : "jpg") }
+        func fileName(_ record: ThumbnailRecord) -> String { record.key + "." + record.fileExtension }
         let manifest = try Manifest.build(index: index, variants: variants, seed: seed) { base + fileName($0) }
 
         var report = ExportReport()
@@ -50,7 +50,7 @@ public enum Exporter {
         var wanted: [String: (source: String, bytes: Int)] = [:]
         try index.read { db in
             for record in try ThumbnailRecord.fetchAll(db) {
-                wanted[fileName(record)] = (store.thumbnailPath(record.key, fileExtension: fileName(record).hasSuffix(".png") ? "png" : "jpg"), record.bytes)
+                wanted[fileName(record)] = (store.thumbnailPath(record), record.bytes)
             }
         }
         let published = Set(manifest.images.values.flatMap { $0.variants.values.map { String($0.url.dropFirst(base.count)) } })

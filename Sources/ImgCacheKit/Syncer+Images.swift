@@ -14,6 +14,7 @@ extension Syncer {
         let digest = BlobStore.digest(body)
         var mismatch: DimensionMismatch?
         var made = 0
+        var cached = false
         do {
             // Decoding first means nothing that is not a valid image (an HTML error page served
             // with 200, a bomb, a truncated file) is ever stored as an original.
@@ -28,7 +29,8 @@ extension Syncer {
             }
             let records = try writeVariantFiles(thumbnails, digest: digest)
             let placeholder = Self.placeholder(from: thumbnails)
-            let duplicate = try index.write { db -> Bool in
+            let duplicate: Bool
+            (duplicate, cached) = try index.write { db -> (Bool, Bool) in
                 // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
                 let existed = try ObjectRecord.exists(db, key: digest)
                 try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
@@ -52,7 +54,7 @@ extension Syncer {
                 source.isCached = isCached(digest: digest, thumbnails: records)
                 source.updatedAt = Date()
                 try source.save(db)
-                return existed && !sameURLAgain
+                return (existed && !sameURLAgain, source.isCached)
             }
             if duplicate { counters.withLock { $0.duplicates += 1 } }
         } catch let error as CodecError {
@@ -60,8 +62,7 @@ extension Syncer {
         } catch {
             return fail(entry, reason: "\(error)", kind: "cache")
         }
-        return ImageSyncResult(url: entry.url, action: .fetched, isCached: isCached(digest: digest, thumbnails: (try? index.thumbnails(digest: digest)) ?? []),
-                               digest: digest, error: nil, errorKind: nil,
+        return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
                                dimensionMismatch: mismatch?.description, thumbnailsMade: made)
     }
 
@@ -77,7 +78,7 @@ extension Syncer {
         do {
             let existing = try index.thumbnails(digest: digest)
             let missing = configuration.variants.filter { variant in
-                !existing.contains { $0.key == thumbnailKey(digest: digest, variant: variant) && store.exists(thumbnailPath($0)) }
+                !existing.contains { $0.key == variant.thumbnailKey(digest: digest) && store.exists(store.thumbnailPath($0)) }
             }
             var records: [ThumbnailRecord] = []
             var placeholder: Placeholder?
@@ -93,7 +94,7 @@ extension Syncer {
             if object?.blurHash == nil && placeholder == nil {
                 // Cached before placeholders existed: compute from the smallest stored thumbnail.
                 placeholder = try existing.min { $0.width * $0.height < $1.width * $1.height }.flatMap { record in
-                    let data = try store.read(thumbnailPath(record))
+                    let data = try store.read(store.thumbnailPath(record))
                     return Placeholder.compute(from: try ImageDecoder.decode(data).bitmap)
                 }
             }
@@ -175,7 +176,7 @@ extension Syncer {
         var records: [ThumbnailRecord] = []
         var stored = 0
         for (variant, thumbnail) in zip(configuration.variants, thumbnails) {
-            let key = thumbnailKey(digest: digest, variant: variant)
+            let key = variant.thumbnailKey(digest: digest)
             let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
             if !store.exists(path) {
                 try store.write(thumbnail.data, to: path)
@@ -189,14 +190,6 @@ extension Syncer {
         return records
     }
 
-    public func thumbnailKey(digest: String, variant: Variant) -> String {
-        BlobStore.digest("\(digest)|\(variant.specText)")
-    }
-
-    private func thumbnailPath(_ record: ThumbnailRecord) -> String {
-        store.thumbnailPath(record.key, fileExtension: record.format == "png" ? "png" : "jpg")
-    }
-
     /// True exactly when the URL's original and every configured variant are in the cache.
     public func isCached(url: String) throws(CacheError) -> Bool {
         guard let digest = try index.source(url)?.digest else { return false }
@@ -208,8 +201,8 @@ extension Syncer {
     func isCached(digest: String, thumbnails: [ThumbnailRecord]) -> Bool {
         guard store.exists(store.objectPath(digest)) else { return false }
         return configuration.variants.allSatisfy { variant in
-            let key = thumbnailKey(digest: digest, variant: variant)
-            return thumbnails.contains { $0.key == key && store.exists(thumbnailPath($0)) }
+            let key = variant.thumbnailKey(digest: digest)
+            return thumbnails.contains { $0.key == key && store.exists(store.thumbnailPath($0)) }
         }
     }
 }

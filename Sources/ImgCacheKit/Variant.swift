@@ -1,3 +1,4 @@
+import CacheStore
 import ImageCore
 
 /// A named thumbnail size the cache keeps for every image (`thumb`, `card`, `large`).
@@ -23,6 +24,12 @@ public struct Variant: Hashable, Sendable, Codable {
 
     /// Bumped whenever the pipeline's output for the same input and spec changes.
     public static let pipelineVersion = "1"
+
+    /// The thumbnail key of this variant of the original `digest`: hash(digest, spec, pipeline
+    /// version). Also the thumbnail's file name in the cache and in exports.
+    public func thumbnailKey(digest: some StringProtocol) -> String {
+        BlobStore.digest("\(digest)|\(specText)")
+    }
 
     /// Everything that decides this variant's bytes, as text (part of the thumbnail key).
     public var specText: String {

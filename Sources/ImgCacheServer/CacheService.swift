@@ -45,7 +45,6 @@ public final class CacheService: Sendable {
     }
 
     static func contentType(format: String) -> String { format == "png" ? "image/png" : "image/jpeg" }
-    static func fileExtension(format: String) -> String { format == "png" ? "png" : "jpg" }
 
     /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
     /// variant, the extension of the stored format), else nil.
@@ -90,10 +89,10 @@ public final class CacheService: Sendable {
         guard Self.isDigest(digest), let dot = file.lastIndex(of: "."),
               let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
         let ext = file[file.index(after: dot)...]
-        let key = BlobStore.digest("\(digest)|\(variant.specText)")
+        let key = variant.thumbnailKey(digest: digest)
         guard let record = try index.read({ db in try ThumbnailRecord.fetchOne(db, key: key) }),
-              Self.fileExtension(format: record.format) == ext else { return nil }
-        let path = store.thumbnailPath(record.key, fileExtension: String(ext))
+              record.fileExtension == ext else { return nil }
+        let path = store.thumbnailPath(record)
         return ServedFile(path: path, bytes: record.bytes, contentType: Self.contentType(format: record.format),
                           etag: "\"\(record.key)\"", digest: record.digest)
     }
@@ -111,7 +110,7 @@ public final class CacheService: Sendable {
         guard let dot = file.lastIndex(of: "."), Self.isDigest(file[..<dot]) else { return nil }
         let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
         guard let object = try index.read({ db in try ObjectRecord.fetchOne(db, key: digest) }),
-              Self.fileExtension(format: object.format) == ext else { return nil }
+              object.fileExtension == ext else { return nil }
         return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: Self.contentType(format: object.format),
                           etag: "\"\(digest)\"", digest: digest)
     }
@@ -121,14 +120,14 @@ public final class CacheService: Sendable {
         guard let variant = variants.first(where: { $0.name == name }) else { return nil }
         return try index.read { db in
             guard let digest = try SourceRecord.fetchOne(db, key: url)?.digest else { return nil }
-            let key = BlobStore.digest("\(digest)|\(variant.specText)")
+            let key = variant.thumbnailKey(digest: digest)
             guard let record = try ThumbnailRecord.fetchOne(db, key: key) else { return nil }
             return Self.thumbnailURL(record)
         }
     }
 
     static func thumbnailURL(_ record: ThumbnailRecord) -> String {
-        "/t/\(record.digest)/\(record.variant).\(fileExtension(format: record.format))"
+        "/t/\(record.digest)/\(record.variant).\(record.fileExtension)"
     }
 
     public func manifest(seed: String?) throws(CacheError) -> Manifest {

@@ -44,7 +44,7 @@ struct SyncTests {
             #expect(data.count == object.bytes)
         }
         for thumbnail in thumbnails {
-            let path = store.thumbnailPath(thumbnail.key, fileExtension: thumbnail.format == "png" ? "png" : "jpg")
+            let path = store.thumbnailPath(thumbnail)
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
             #expect(attributes[.size] as? Int == thumbnail.bytes)
         }
