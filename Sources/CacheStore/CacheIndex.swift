@@ -21,6 +21,8 @@ public struct SourceRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     public var lastError: String?
     public var isCached: Bool
     public var updatedAt: Date
+    /// When a sync last found the URL in a seed document (prune's "referenced" time).
+    public var referencedAt: Date?
 
     public init(url: String, status: String = "pending", updatedAt: Date = Date()) {
         self.url = url
@@ -34,7 +36,7 @@ public struct SourceRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
         case lastModified = "last_modified", fetchedAt = "fetched_at", expiresAt = "expires_at"
         case declaredWidth = "declared_width", declaredHeight = "declared_height"
         case decodedWidth = "decoded_width", decodedHeight = "decoded_height"
-        case lastError = "last_error", isCached = "is_cached", updatedAt = "updated_at"
+        case lastError = "last_error", isCached = "is_cached", updatedAt = "updated_at", referencedAt = "referenced_at"
     }
 }
 
@@ -196,6 +198,17 @@ public final class CacheIndex: Sendable {
                 t.column("last_access", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v4: prune") { db in
+            // Prune's "referenced by a sync" time; every sync stamps the URLs it found.
+            try db.alter(table: "sources") { t in t.add(column: "referenced_at", .datetime) }
+            // Deleting an object sets sources.digest to NULL: without an index that is a scan per object.
+            try db.create(index: "sources_digest", on: "sources", columns: ["digest"])
+            // Small facts: last sync and prune times, serving hit and miss counters.
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value")
+            }
+        }
         return migrator
     }
 
@@ -216,14 +229,46 @@ public final class CacheIndex: Sendable {
         try read { db in try ThumbnailRecord.filter(Column("digest") == digest).fetchAll(db) }
     }
 
-    /// Replaces every seed reference with the ones from this scan.
-    public func replaceSeedReferences(_ references: [(seedPath: String, url: String, line: Int)]) throws(CacheError) {
+    /// Replaces every seed reference with the ones from this scan and stamps each referenced
+    /// URL's `referenced_at` with `date` (one transaction), so prune's grace period protects
+    /// everything a running sync is about to use.
+    public func replaceSeedReferences(_ references: [(seedPath: String, url: String, line: Int)], at date: Date = Date()) throws(CacheError) {
         try write { db in
             try db.execute(sql: "DELETE FROM seed_references")
             let statement = try db.makeStatement(sql: "INSERT OR REPLACE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
             for reference in references {
                 try statement.execute(arguments: [reference.seedPath, reference.url, reference.line])
             }
+            try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
         }
+    }
+}
+
+/// Keys of the `meta` table.
+public enum MetaKey {
+    public static let lastSync = "last_sync_at"
+    public static let lastPrune = "last_prune_at"
+    public static let lastPruneBytes = "last_prune_bytes"
+    public static let servedHits = "served_hits"
+    public static let servedMisses = "served_misses"
+}
+
+extension CacheIndex {
+    public static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+
+    public static func addToCounter(_ db: Database, _ key: String, _ amount: Int) throws {
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+                       arguments: [key, amount])
+    }
+
+    public static func date(_ db: Database, _ key: String) throws -> Date? {
+        try Date.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    public static func counter(_ db: Database, _ key: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) ?? 0
     }
 }

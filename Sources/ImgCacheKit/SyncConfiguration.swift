@@ -139,3 +139,24 @@ public enum DurationText {
         return nil
     }
 }
+
+/// Byte sizes as people write them: `500MB` (decimal), `2GiB` (binary), `1.5G` (a bare letter
+/// is binary, as in `du -h`), or a plain number of bytes.
+public enum ByteSizeText {
+    public static func parse(_ text: String) -> Int? {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let (ki, mi, gi, ti) = (1024.0, 1024.0 * 1024, 1024.0 * 1024 * 1024, 1024.0 * 1024 * 1024 * 1024)
+        let units: [(String, Double)] = [
+            ("kib", ki), ("mib", mi), ("gib", gi), ("tib", ti),
+            ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12),
+            ("k", ki), ("m", mi), ("g", gi), ("t", ti), ("b", 1),
+        ]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let value = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value >= 0,
+                  value * scale < Double(Int.max) else { return nil }
+            return Int((value * scale).rounded())
+        }
+        guard let value = Int(text), value >= 0 else { return nil }
+        return value
+    }
+}

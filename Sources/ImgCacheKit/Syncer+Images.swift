@@ -31,6 +31,12 @@ extension Syncer {
             let placeholder = Self.placeholder(from: thumbnails)
             let duplicate: Bool
             (duplicate, cached) = try index.write { db -> (Bool, Bool) in
+                // A prune may have removed these files since they were checked: under the removal
+                // lock, put back whatever is gone before any row points at it.
+                try removalLock.shared {
+                    if !store.exists(objectPath) { try store.write(body, to: objectPath) }
+                    try restoreMissing(thumbnails, records)
+                }
                 // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
                 let existed = try ObjectRecord.exists(db, key: digest)
                 try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
@@ -53,6 +59,7 @@ extension Syncer {
                 source.lastError = nil
                 source.isCached = isCached(digest: digest, thumbnails: records)
                 source.updatedAt = Date()
+                source.referencedAt = Date()
                 try source.save(db)
                 return (existed && !sameURLAgain, source.isCached)
             }
@@ -81,11 +88,12 @@ extension Syncer {
                 !existing.contains { $0.key == variant.thumbnailKey(digest: digest) && store.exists(store.thumbnailPath($0)) }
             }
             var records: [ThumbnailRecord] = []
+            var thumbnails: [Thumbnail] = []
             var placeholder: Placeholder?
             let object = try index.read { db in try ObjectRecord.fetchOne(db, key: digest) }
             if !missing.isEmpty {
                 let original = try store.read(store.objectPath(digest))
-                let thumbnails = try makeVariants(of: original, entry: entry)
+                thumbnails = try makeVariants(of: original, entry: entry)
                 records = try writeVariantFiles(thumbnails, digest: digest)
                 made = thumbnails.count
                 mismatch = thumbnails.first?.dimensionMismatch?.description
@@ -104,6 +112,16 @@ extension Syncer {
             // A fresh image with nothing new costs no write (and no fsync): second syncs stay cheap.
             if changed {
                 try index.write { db in
+                    if !records.isEmpty {
+                        // Under the removal lock: the original must still be here (else a prune
+                        // took it: this URL is fetched again next time), new thumbnails too.
+                        try removalLock.shared {
+                            guard try ObjectRecord.exists(db, key: digest), store.exists(store.objectPath(digest)) else {
+                                throw CacheError(.io, "the original was pruned during this sync; the next sync fetches it again")
+                            }
+                            try restoreMissing(thumbnails, records)
+                        }
+                    }
                     for record in records { try record.insert(db, onConflict: .ignore) }
                     if let placeholder {
                         try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
@@ -122,6 +140,7 @@ extension Syncer {
                     updated.lastError = nil
                     updated.isCached = cached
                     updated.updatedAt = Date()
+                    updated.referencedAt = Date()
                     try updated.save(db)
                 }
             }
@@ -149,6 +168,7 @@ extension Syncer {
             source.declaredWidth = entry.width
             source.declaredHeight = entry.height
             source.updatedAt = Date()
+            source.referencedAt = Date()
             try source.save(db)
             return (source.isCached, source.digest)
         }
@@ -188,6 +208,13 @@ extension Syncer {
         }
         counters.withLock { $0.bytesStored += stored }
         return records
+    }
+
+    /// Writes again any thumbnail file of `records` that is not on disk (called under the removal lock).
+    private func restoreMissing(_ thumbnails: [Thumbnail], _ records: [ThumbnailRecord]) throws(CacheError) {
+        for (thumbnail, record) in zip(thumbnails, records) where !store.exists(store.thumbnailPath(record)) {
+            try store.write(thumbnail.data, to: store.thumbnailPath(record))
+        }
     }
 
     /// True exactly when the URL's original and every configured variant are in the cache.

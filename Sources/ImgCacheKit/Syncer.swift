@@ -74,6 +74,7 @@ public final class Syncer: @unchecked Sendable {
     private let fetcher: any ImageFetching
     let store: BlobStore
     let index: CacheIndex
+    let removalLock: RemovalLock
 
     public init(seedsDirectory: String, configuration: SyncConfiguration, fetcher: (any ImageFetching)? = nil) throws(CacheError) {
         self.seedsDirectory = seedsDirectory
@@ -82,6 +83,7 @@ public final class Syncer: @unchecked Sendable {
         let root = URL(fileURLWithPath: configuration.cacheDirectory)
         store = try BlobStore(root: root)
         index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
+        removalLock = RemovalLock(cacheRoot: root)
     }
 
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
@@ -194,6 +196,7 @@ public final class Syncer: @unchecked Sendable {
                 }
             }
         }
+        try index.write { db in try CacheIndex.setMeta(db, MetaKey.lastSync, Date()) }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
