@@ -4,45 +4,77 @@ import GRDB
 import ServiceLifecycle
 import Synchronization
 
-/// Records which originals were served, for prune's least-recently-used eviction. Requests
-/// only add a digest to an in-memory set; a background service writes the set to the index
-/// every `interval` (one transaction for all of them) and once more at shutdown.
+/// Records which originals were served, for prune's least-recently-used eviction, and the
+/// hits and misses `imgcache stats` reports. Requests only touch an in-memory batch; a
+/// background service writes it to the index every `interval` (one transaction) and once more
+/// at shutdown. The same tick notices a prune made by another process and calls `onPrune`,
+/// so the server forgets what it remembered about removed files.
 public final class AccessLog: Service, Sendable {
-    private let pending = Mutex<[String: Date]>([:])
+    private struct Batch {
+        var served: [String: Date] = [:]
+        var hits = 0
+        var misses = 0
+    }
+    private let pending = Mutex(Batch())
+    private let lastPruneSeen = Mutex<Date?>(nil)
     private let index: CacheIndex
     private let interval: Duration
+    private let onPrune: @Sendable () -> Void
 
-    public init(index: CacheIndex, interval: Duration = .seconds(10)) {
+    public init(index: CacheIndex, interval: Duration = .seconds(10), onPrune: @escaping @Sendable () -> Void = {}) {
         self.index = index
         self.interval = interval
+        self.onPrune = onPrune
+        lastPruneSeen.withLock { $0 = try? index.read { db in try CacheIndex.date(db, MetaKey.lastPrune) } }
     }
 
+    /// A hit: `digest` (an original, or the original of a thumbnail) was served.
     public func record(_ digest: String, at date: Date = Date()) {
-        pending.withLock { $0[digest] = date }
+        pending.withLock {
+            $0.served[digest] = date
+            $0.hits += 1
+        }
+    }
+
+    public func recordMiss() {
+        pending.withLock { $0.misses += 1 }
     }
 
     /// Writes what was recorded since the last flush. Returns how many digests were written.
     @discardableResult
     public func flush() throws(CacheError) -> Int {
-        let batch = pending.withLock { pending -> [String: Date] in
-            defer { pending = [:] }
+        let batch = pending.withLock { pending -> Batch in
+            defer { pending = Batch() }
             return pending
         }
-        guard !batch.isEmpty else { return 0 }
+        guard !batch.served.isEmpty || batch.misses > 0 else { return 0 }
         try index.write { db in
             let statement = try db.makeStatement(sql: """
                 INSERT INTO access (digest, last_access) VALUES (?, ?)
                 ON CONFLICT(digest) DO UPDATE SET last_access = MAX(last_access, excluded.last_access)
                 """)
-            for (digest, date) in batch { try statement.execute(arguments: [digest, date]) }
+            for (digest, date) in batch.served { try statement.execute(arguments: [digest, date]) }
+            if batch.hits > 0 { try CacheIndex.addToCounter(db, MetaKey.servedHits, batch.hits) }
+            if batch.misses > 0 { try CacheIndex.addToCounter(db, MetaKey.servedMisses, batch.misses) }
         }
-        return batch.count
+        return batch.served.count
+    }
+
+    /// Calls `onPrune` when a prune has run since the last check (in this process or another).
+    public func checkForPrune() {
+        guard let last = try? index.read({ db in try CacheIndex.date(db, MetaKey.lastPrune) }) else { return }
+        let changed = lastPruneSeen.withLock { seen -> Bool in
+            defer { seen = last }
+            return seen != last
+        }
+        if changed { onPrune() }
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
             try? flush()
+            checkForPrune()
         }
         try? flush()
     }

@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
 /// Settings for `imgcache serve`.
@@ -18,8 +19,38 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// A connection idle this long is closed (slow clients cannot hold one forever).
     public var idleTimeout: TimeAmount = .seconds(30)
+    /// `--prune-every`: prune inside the server on an interval.
+    public var prune: PruneSchedule?
+    /// `--sync-every`: sync a seeds folder inside the server on an interval (first run at start).
+    public var sync: SyncSchedule?
 
     public init() {}
+}
+
+public struct PruneSchedule: Sendable {
+    public var every: Duration
+    public var policy: PrunePolicy
+    public var unreferencedSeeds: String?
+    public var writeBackSeeds: String?
+    public init(every: Duration, policy: PrunePolicy, unreferencedSeeds: String? = nil, writeBackSeeds: String? = nil) {
+        self.every = every
+        self.policy = policy
+        self.unreferencedSeeds = unreferencedSeeds
+        self.writeBackSeeds = writeBackSeeds
+    }
+}
+
+public struct SyncSchedule: Sendable {
+    public var every: Duration
+    public var seedsDirectory: String
+    public var configuration: SyncConfiguration
+    public var writeBack: Bool
+    public init(every: Duration, seedsDirectory: String, configuration: SyncConfiguration, writeBack: Bool = false) {
+        self.every = every
+        self.seedsDirectory = seedsDirectory
+        self.configuration = configuration
+        self.writeBack = writeBack
+    }
 }
 
 /// Prometheus metrics, through swift-metrics with a factory of our own (no global bootstrap,
@@ -62,6 +93,8 @@ public final class ServerMetrics: Sendable {
         Gauge(label: "imgcache_cache_bytes", factory: factory).record(totals.objectBytes + totals.thumbnailBytes)
         Gauge(label: "imgcache_last_sync_timestamp_seconds", factory: factory)
             .record(totals.lastSync?.timeIntervalSince1970 ?? 0)
+        Gauge(label: "imgcache_last_prune_timestamp_seconds", factory: factory)
+            .record(totals.lastPrune?.timeIntervalSince1970 ?? 0)
     }
 }
 
@@ -101,11 +134,11 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: MetricsMiddleware(metrics: metrics))
-    let files = FileIO()
 
     @Sendable func serve(_ file: CacheService.ServedFile?, request: Request, context: BasicRequestContext) async throws -> Response {
         guard let file else {
             metrics.lookup(hit: false)
+            accessLog?.recordMiss()
             throw HTTPError(.notFound)
         }
         metrics.lookup(hit: true)
@@ -125,15 +158,14 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         if let bytes = service.smallFileBytes(file) {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         }
-        // Larger files are streamed from disk, never read whole; once opened, a prune's unlink
-        // cannot cut the stream short.
-        do {
-            let body = try await files.loadFile(path: file.path, context: context)
-            return Response(status: .ok, headers: headers, body: body)
-        } catch {
+        // Larger files are opened here and streamed from that descriptor, never read whole:
+        // a prune's unlink after this point cannot cut the body short.
+        guard let open = OpenFile(path: file.path) else {
             service.forget(file)
             throw HTTPError(.notFound)
         }
+        headers[.contentLength] = String(open.size)
+        return Response(status: .ok, headers: headers, body: open.body)
     }
 
     for method in [HTTPRequest.Method.get, .head] {
@@ -206,12 +238,37 @@ public func buildApplication(configuration: ServerConfiguration) throws(CacheErr
     var logger = Logger(label: "imgcache.serve")
     logger.logLevel = configuration.logLevel
     let service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants)
-    let accessLog = AccessLog(index: service.index)
+    let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let router = buildRouter(service: service, metrics: ServerMetrics(), accessLog: accessLog)
+    var services: [any Service] = [accessLog]
+    services += scheduledJobs(configuration, service: service, logger: logger)
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: configuration.idleTimeout)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "imgcache"),
-        services: [accessLog],
+        services: services,
         logger: logger)
+}
+
+/// The `--sync-every` and `--prune-every` jobs; each makes the server forget its lookups after it runs.
+public func scheduledJobs(_ configuration: ServerConfiguration, service: CacheService, logger: Logger) -> [ScheduledJob] {
+    var jobs: [ScheduledJob] = []
+    if let sync = configuration.sync {
+        jobs.append(ScheduledJob(name: "sync", every: sync.every, runAtStart: true, logger: logger, job: {
+            let syncer = try Syncer(seedsDirectory: sync.seedsDirectory, configuration: sync.configuration)
+            syncer.writeBack = sync.writeBack
+            let r = try syncer.run()
+            return "\(r.images) images: \(r.fetched) fetched, \(r.notModified) not modified, \(r.fresh) fresh, "
+                + "\(r.failed) failed; \(r.cached) cached"
+        }, afterRun: { service.invalidate() }))
+    }
+    if let prune = configuration.prune {
+        jobs.append(ScheduledJob(name: "prune", every: prune.every, logger: logger, job: {
+            let r = try Pruner(store: service.store, index: service.index)
+                .run(policy: prune.policy, unreferencedSeeds: prune.unreferencedSeeds, writeBackSeeds: prune.writeBackSeeds)
+            return "removed \(r.removed.count) of \(r.imagesBefore) images, \(r.bytesReclaimed) bytes reclaimed, "
+                + "cache now \(r.bytesAfter) bytes, \(r.keptInGrace) kept within the grace period"
+        }, afterRun: { service.invalidate() }))
+    }
+    return jobs
 }

@@ -71,6 +71,12 @@ public final class CacheService: Sendable {
         }
     }
 
+    /// Forgets every lookup and cached file (after a prune).
+    public func invalidate() {
+        lookups.withLock { $0.removeAll() }
+        smallFiles.withLock { $0 = ([:], 0) }
+    }
+
     /// The bytes of a small file, read once and kept; nil for files over the limit.
     public func smallFileBytes(_ file: ServedFile) -> ByteBuffer? {
         guard file.bytes <= Self.smallFileLimit else { return nil }
@@ -141,6 +147,7 @@ public final class CacheService: Sendable {
         public var thumbnails = 0
         public var thumbnailBytes = 0
         public var lastSync: Date?
+        public var lastPrune: Date?
     }
 
     public func totals() throws(CacheError) -> Totals {
@@ -154,7 +161,8 @@ public final class CacheService: Sendable {
                 totals.thumbnails = row["n"]
                 totals.thumbnailBytes = row["b"]
             }
-            totals.lastSync = try Date.fetchOne(db, sql: "SELECT MAX(updated_at) FROM sources")
+            totals.lastSync = try CacheIndex.date(db, MetaKey.lastSync) ?? Date.fetchOne(db, sql: "SELECT MAX(updated_at) FROM sources")
+            totals.lastPrune = try CacheIndex.date(db, MetaKey.lastPrune)
             return totals
         }
     }
