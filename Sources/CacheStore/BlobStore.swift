@@ -1,6 +1,13 @@
 import AtomicFiles
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+private let systemRead = Glibc.read
+#elseif canImport(Darwin)
+import Darwin
+private let systemRead = Darwin.read
+#endif
 
 /// Content-addressed files under the cache folder:
 ///
@@ -41,6 +48,27 @@ public struct BlobStore: Sendable {
             utf8.append(hexDigits[Int(byte & 0x0F)])
         }
         return String(decoding: utf8, as: UTF8.self)
+    }
+
+    /// SHA-256 and size of a file, read in 1 MB blocks (never whole). Nil when it cannot be read.
+    public static func digest(ofFile path: String) -> (digest: String, bytes: Int)? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var hasher = SHA256()
+        let capacity = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let count = systemRead(descriptor, buffer.baseAddress, capacity)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            total += count
+        }
+        return (hex(hasher.finalize()), total)
     }
 
     /// Lower-case hex SHA-256 of a string (for thumbnail keys).
@@ -91,15 +119,18 @@ public struct BlobStore: Sendable {
     /// Returns how many were removed. Files of live processes are left alone.
     @discardableResult
     public func sweepTemporaryFiles() -> Int {
+        abandonedTemporaryFiles().filter { unlink($0) == 0 }.count
+    }
+
+    /// Temporary files whose writer (the pid in their name) is no longer running.
+    public func abandonedTemporaryFiles() -> [String] {
         let folder = root.appendingPathComponent("tmp").path
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
-        var removed = 0
-        for name in names {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        return names.sorted().compactMap { name in
             let owner = name.split(separator: "-").first.flatMap { pid_t($0) }
-            if let owner, owner == getpid() || kill(owner, 0) == 0 || errno == EPERM { continue }
-            if unlink(folder + "/" + name) == 0 { removed += 1 }
+            if let owner, owner == getpid() || kill(owner, 0) == 0 || errno == EPERM { return nil }
+            return folder + "/" + name
         }
-        return removed
     }
 }
 

@@ -12,7 +12,8 @@ struct IMGCache: AsyncParsableCommand {
             reported with its name and reason), 2 for usage errors.
             """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ServeCommand.self, PruneCommand.self,
+        subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ServeCommand.self, PruneCommand.self, VerifyCommand.self,
+                      StatsCommand.self,
                       ThumbCommand.self])
 }
 
