@@ -20,9 +20,12 @@ private let systemRead = Darwin.read
 /// writer never leaves a partial file under its final name.
 public struct BlobStore: Sendable {
     public let root: URL
+    /// `root.path`, for building paths by concatenation (URL path APIs parse; prune builds 400,000 paths).
+    private let rootPath: String
 
     public init(root: URL) throws(CacheError) {
         self.root = root
+        rootPath = root.path
         for folder in ["objects", "thumbs", "tmp"] {
             do {
                 try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
@@ -88,7 +91,7 @@ public struct BlobStore: Sendable {
 
     private func fanOut(_ kind: String, _ name: String, suffix: String) -> String {
         let a = name.prefix(2), b = name.dropFirst(2).prefix(2)
-        return root.appendingPathComponent("\(kind)/\(a)/\(b)/\(name)\(suffix)").path
+        return "\(rootPath)/\(kind)/\(a)/\(b)/\(name)\(suffix)"
     }
 
     public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }

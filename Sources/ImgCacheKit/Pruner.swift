@@ -1,7 +1,9 @@
 import CacheStore
+import Dispatch
 import Foundation
 import GRDB
 import SeedDocuments
+import Synchronization
 
 /// What `imgcache prune` did (or, with `--dry-run`, would do).
 public struct PruneReport: Codable, Sendable {
@@ -88,9 +90,11 @@ public final class Pruner: Sendable {
         defer { held?.release() }
 
         let body = { (db: Database) throws -> Void in
-            let images = try Self.loadImages(db, referencedURLs: referencedURLs)
-            let plan = PrunePlan.make(images: images, policy: policy, now: now)
-            let urlsByDigest = try Self.urls(db, of: plan.removals.map(\.digest))
+            // A large page cache for this one pass over the whole index (100,000 images: 32 MB of pages keeps peak memory under 200 MB).
+            try db.execute(sql: "PRAGMA cache_size = -32768")
+            defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
+            let inventory = try Self.loadInventory(db, referencedURLs: referencedURLs)
+            let plan = PrunePlan.make(images: inventory.images, policy: policy, now: now)
             report.imagesBefore = plan.imagesBefore
             report.bytesBefore = plan.bytesBefore
             report.bytesAfter = plan.bytesAfter
@@ -99,7 +103,7 @@ public final class Pruner: Sendable {
             report.overMaxBytes = plan.overMaxBytes
             report.removed = plan.removals.map { removal in
                 PruneReport.RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
-                                         lastUsed: removal.lastUsed, urls: urlsByDigest[removal.digest] ?? [])
+                                         lastUsed: removal.lastUsed, urls: (inventory.urls[removal.digest] ?? []).sorted())
             }
             // URLs no seed references any more lose their rows (outside the grace period).
             var forgotten: Set<String> = []
@@ -114,7 +118,7 @@ public final class Pruner: Sendable {
             report.urlsNoLongerCached = Set(report.removed.flatMap(\.urls)).subtracting(forgotten).sorted()
 
             if dryRun {
-                report.thumbnailsRemoved = try Self.thumbnailCount(db, of: plan.removals.map(\.digest))
+                report.thumbnailsRemoved = plan.removals.reduce(0) { $0 + (inventory.thumbnailCounts[$1.digest] ?? 0) }
                 report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
                 return
             }
@@ -127,8 +131,8 @@ public final class Pruner: Sendable {
         }
         if dryRun { try index.read(body) } else { try index.write(body) }
 
-        // Committed: now the files go. A missing file is not an error (someone removed it already).
-        for path in paths where unlink(path) == 0 { report.filesRemoved += 1 }
+        // Committed: now the files go, on every core. A missing file is not an error (removed already).
+        if !dryRun { report.filesRemoved = Self.unlinkAll(paths) }
         held?.release()
 
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
@@ -148,6 +152,18 @@ public final class Pruner: Sendable {
         return report
     }
 
+    /// Unlinks `paths` on every core; returns how many were removed.
+    static func unlinkAll(_ paths: [String]) -> Int {
+        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, paths.count / 1000))
+        let removed = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var count = 0
+            for index in stride(from: worker, to: paths.count, by: workers) where unlink(paths[index]) == 0 { count += 1 }
+            removed.add(count, ordering: .relaxed)
+        }
+        return removed.load(ordering: .relaxed)
+    }
+
     /// Every URL the seeds under `directory` reference. Refuses when a seed file could not be
     /// read or parsed (its URLs would count as unreferenced) or when there are no seeds at all.
     static func referencedURLs(seedsDirectory directory: String) throws -> Set<String> {
@@ -163,55 +179,53 @@ public final class Pruner: Sendable {
         return Set(scan.documents.flatMap { $0.images.map(\.url) })
     }
 
-    /// One `PruneImage` per original, from one query over the index.
-    static func loadImages(_ db: Database, referencedURLs: Set<String>?) throws -> [PruneImage] {
-        var referencedDigests: Set<String> = []
-        if let referencedURLs {
-            let rows = try Row.fetchCursor(db, sql: "SELECT url, digest FROM sources WHERE digest IS NOT NULL")
-            while let row = try rows.next() {
-                if referencedURLs.contains(row["url"]) { referencedDigests.insert(row["digest"]) }
-            }
-        }
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT o.digest AS digest,
-                   o.bytes + COALESCE(t.bytes, 0) AS bytes,
-                   MAX(o.created_at, COALESCE(t.created, o.created_at)) AS written,
-                   s.referenced AS referenced,
-                   a.last_access AS served
-            FROM objects o
-            LEFT JOIN (SELECT digest, SUM(bytes) AS bytes, MAX(created_at) AS created FROM thumbnails GROUP BY digest) t
-                ON t.digest = o.digest
-            LEFT JOIN (SELECT digest, MAX(MAX(updated_at, COALESCE(referenced_at, updated_at))) AS referenced
-                       FROM sources WHERE digest IS NOT NULL GROUP BY digest) s
-                ON s.digest = o.digest
-            LEFT JOIN access a ON a.digest = o.digest
-            """)
+    /// Everything the plan needs, from four sequential scans (one per table, dates as Julian
+    /// days): on 100,000 images that is several times faster than one query joining
+    /// aggregates, which reads the thumbnails in index order, one random page at a time.
+    struct Inventory {
         var images: [PruneImage] = []
-        while let row = try rows.next() {
-            let digest: String = row["digest"]
-            images.append(PruneImage(digest: digest, bytes: row["bytes"], lastWritten: row["written"],
-                                     lastReferenced: row["referenced"], lastServed: row["served"],
-                                     isReferenced: referencedURLs == nil || referencedDigests.contains(digest)))
+        /// The URLs cached as each digest.
+        var urls: [String: [String]] = [:]
+        /// Thumbnail rows of each digest.
+        var thumbnailCounts: [String: Int] = [:]
+    }
+
+    static func loadInventory(_ db: Database, referencedURLs: Set<String>?) throws -> Inventory {
+        func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
+        var position: [String: Int] = [:]
+        var inventory = Inventory()
+        let objects = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM objects")
+        while let row = try objects.next() {
+            let digest: String = row[0]
+            position[digest] = inventory.images.count
+            inventory.images.append(PruneImage(digest: digest, bytes: row[1], lastWritten: date(row[2]),
+                                               isReferenced: referencedURLs == nil))
         }
-        return images
-    }
-
-    /// The URLs cached as each digest.
-    static func urls(_ db: Database, of digests: [String]) throws -> [String: [String]] {
-        guard !digests.isEmpty else { return [:] }
-        try fillWorkSet(db, digests)
-        defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.prune_set") }
-        var result: [String: [String]] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT url, digest FROM sources WHERE digest IN (SELECT digest FROM temp.prune_set) ORDER BY url")
-        while let row = try rows.next() { result[row["digest"], default: []].append(row["url"]) }
-        return result
-    }
-
-    static func thumbnailCount(_ db: Database, of digests: [String]) throws -> Int {
-        guard !digests.isEmpty else { return 0 }
-        try fillWorkSet(db, digests)
-        defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.prune_set") }
-        return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM thumbnails WHERE digest IN (SELECT digest FROM temp.prune_set)") ?? 0
+        let thumbnails = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM thumbnails")
+        while let row = try thumbnails.next() {
+            let digest: String = row[0]
+            guard let at = position[digest] else { continue }
+            inventory.thumbnailCounts[digest, default: 0] += 1
+            inventory.images[at].bytes += row[1] as Int
+            inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, date(row[2]))
+        }
+        let sources = try Row.fetchCursor(db, sql: """
+            SELECT digest, url, julianday(MAX(updated_at, COALESCE(referenced_at, updated_at))) FROM sources WHERE digest IS NOT NULL
+            """)
+        while let row = try sources.next() {
+            let digest: String = row[0], url: String = row[1]
+            guard let at = position[digest] else { continue }
+            let referenced = date(row[2])
+            inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, referenced)
+            if referencedURLs?.contains(url) == true { inventory.images[at].isReferenced = true }
+            inventory.urls[digest, default: []].append(url)
+        }
+        let access = try Row.fetchCursor(db, sql: "SELECT digest, julianday(last_access) FROM access")
+        while let row = try access.next() {
+            guard let at = position[row[0] as String] else { continue }
+            inventory.images[at].lastServed = date(row[1])
+        }
+        return inventory
     }
 
     /// A temporary table of digests to join against (100,000 digests do not fit in an IN list).
@@ -226,14 +240,23 @@ public final class Pruner: Sendable {
     private static func delete(_ db: Database, plan: PrunePlan, forgetting forgotten: Set<String>,
                                store: BlobStore) throws -> [String] {
         var paths: [String] = []
+        // URLs no seed names lose their rows first, so the update below touches only the rest.
+        if !forgotten.isEmpty {
+            let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
+            for url in forgotten.sorted() { try statement.execute(arguments: [url]) }
+        }
         if !plan.removals.isEmpty {
             try fillWorkSet(db, plan.removals.map(\.digest))
             defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.prune_set") }
             for removal in plan.removals { paths.append(store.objectPath(removal.digest)) }
-            let thumbnails = try ThumbnailRecord.fetchCursor(db, sql: """
-                SELECT * FROM thumbnails WHERE digest IN (SELECT digest FROM temp.prune_set)
+            // Thumbnails deleted and listed in one pass (cascading from objects would find each again).
+            let thumbnails = try Row.fetchCursor(db, sql: """
+                DELETE FROM thumbnails WHERE digest IN (SELECT digest FROM temp.prune_set) RETURNING key, format
                 """)
-            while let thumbnail = try thumbnails.next() { paths.append(store.thumbnailPath(thumbnail)) }
+            while let row = try thumbnails.next() {
+                let format: String = row[1]
+                paths.append(store.thumbnailPath(row[0], fileExtension: format == "png" ? "png" : "jpg"))
+            }
             // The URLs stay (a seed still names them) but are no longer cached: the next sync
             // fetches them again, unconditionally.
             try db.execute(sql: """
@@ -242,12 +265,7 @@ public final class Pruner: Sendable {
                 WHERE digest IN (SELECT digest FROM temp.prune_set)
                 """)
             try db.execute(sql: "DELETE FROM access WHERE digest IN (SELECT digest FROM temp.prune_set)")
-            // Thumbnails go with their object (ON DELETE CASCADE).
             try db.execute(sql: "DELETE FROM objects WHERE digest IN (SELECT digest FROM temp.prune_set)")
-        }
-        if !forgotten.isEmpty {
-            let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
-            for url in forgotten { try statement.execute(arguments: [url]) }
         }
         return paths
     }

@@ -114,8 +114,7 @@ struct PruneCommand: ParsableCommand {
         for image in report.removed {
             let name = image.urls.first.map { $0 + (image.urls.count > 1 ? " (+\(image.urls.count - 1) URLs)" : "") }
                 ?? "sha256:\(image.digest.prefix(16))"
-            out += "\(verb) \(image.reason.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) "
-                + "\(ByteCount.format(image.bytes).padding(toLength: 9, withPad: " ", startingAt: 0)) \(name)\n"
+            out += "\(verb) \(ByteCount.pad(image.reason.rawValue, 12)) \(ByteCount.pad(ByteCount.format(image.bytes), 9)) \(name)\n"
             if out.utf8.count > 64 * 1024 {
                 FileHandle.standardOutput.write(Data(out.utf8))
                 out = ""

@@ -131,10 +131,19 @@ func loadConfiguration(explicit: String?) throws -> SyncConfiguration {
 }
 
 enum ByteCount {
+    /// "512 B", "20.5 KB", "1.2 GB" (decimal units, one decimal; no String(format:), which is
+    /// slow enough to show when prune prints 50,000 lines).
     static func format(_ bytes: Int) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var value = Double(bytes), unit = 0
-        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        let units = ["B", "KB", "MB", "GB", "TB", "PB"]
+        var unit = 0, scale = 1
+        while bytes / scale >= 1000 && unit < units.count - 1 { scale *= 1000; unit += 1 }
+        if unit == 0 { return "\(bytes) B" }
+        let tenths = (bytes * 10 + scale / 2) / scale
+        return "\(tenths / 10).\(tenths % 10) \(units[unit])"
+    }
+
+    /// `text` padded with spaces to `width` characters.
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
     }
 }
