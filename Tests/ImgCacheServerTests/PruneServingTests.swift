@@ -1,4 +1,5 @@
 import CacheStore
+import Fetching
 import Foundation
 import GRDB
 import Hummingbird
@@ -124,6 +125,37 @@ struct PruneServingTests {
             (try CacheIndex.counter(db, MetaKey.servedHits), try CacheIndex.counter(db, MetaKey.servedMisses))
         }
         #expect(hits == 1 && misses == 1)
+    }
+
+    @Test("--sync-every's job syncs a seeds folder inside the server; the server then serves the new image")
+    func scheduledSync() async throws {
+        let served = try ServedCache()
+        let seeds = served.directory.url.appendingPathComponent("more-seeds")
+        try SeedFiles.write(seeds, urls: [(served.origin.url("/c.jpg"), nil)])
+        var sync = SyncConfiguration()
+        sync.cacheDirectory = served.cache.path
+        sync.variants = served.variants
+        sync.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+        var configuration = ServerConfiguration()
+        configuration.sync = SyncSchedule(every: .seconds(3600), seedsDirectory: seeds.path, configuration: sync)
+        let jobs = scheduledJobs(configuration, service: served.service, logger: Logger(label: "test"))
+        #expect(jobs.map(\.name) == ["sync"] && jobs[0].runAtStart)
+        #expect(try served.service.immutableURL(for: served.origin.url("/c.jpg"), variant: "thumb") == nil)
+        await jobs[0].runOnce()
+        let url = try #require(try served.service.immutableURL(for: served.origin.url("/c.jpg"), variant: "thumb"))
+        try await served.application.test(.router) { client in
+            try await client.execute(uri: url, method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("serve's schedule flags are checked: rules need --prune-every, --sync-every needs --seeds (exit 2)")
+    func scheduleFlags() throws {
+        let served = try ServedCache()
+        for arguments in [["--max-size", "1GiB"], ["--prune-every", "6h"], ["--sync-every", "1h"], ["--seeds", "x"],
+                          ["--prune-every", "soon", "--max-age", "1d"]] {
+            let result = try Executable.run(["serve", "--cache", served.cache.path] + arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+        }
     }
 
     @Test("a prune by another process is noticed on the access log's next tick")
