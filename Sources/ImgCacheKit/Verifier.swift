@@ -59,7 +59,7 @@ public final class Verifier: Sendable {
     ///   - grace: files younger than this are not called orphans (a sync writes a file just before its row).
     ///   - jobs: hashing threads (default: one per core).
     public func run(repair: Bool, grace: TimeInterval = PrunePolicy.defaultGrace, jobs: Int? = nil,
-                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> VerifyReport {
+                    progress: @escaping @Sendable (_ hashed: Int, _ originals: Int) -> Void = { _, _ in }) throws -> VerifyReport {
         let started = Date()
         var report = VerifyReport()
         let (objects, thumbnails) = try index.read { db in
@@ -101,7 +101,7 @@ public final class Verifier: Sendable {
                     problem = "cannot be read"
                 }
                 if let problem { results.withLock { $0.append((object.digest, problem)) } }
-                progress(finished.add(1, ordering: .relaxed).newValue, present.count + thumbnails.count)
+                progress(finished.add(1, ordering: .relaxed).newValue, present.count)
             }
         }
         for (digest, problem) in results.withLock({ $0 }).sorted(by: { $0.0 < $1.0 }) {
