@@ -28,12 +28,18 @@ public final class AccessLog: Service, Sendable {
         lastPruneSeen.withLock { $0 = try? index.read { db in try CacheIndex.date(db, MetaKey.lastPrune) } }
     }
 
-    /// A hit: `digest` (an original, or the original of a thumbnail) was served.
-    public func record(_ digest: String, at date: Date = Date()) {
+    /// A hit: `digest` (an original, or the original of a thumbnail) was served; `hits` counts
+    /// this one and any the caller served since its last call without recording them.
+    public func record(_ digest: String, at date: Date = Date(), hits: Int = 1) {
         pending.withLock {
             $0.served[digest] = date
-            $0.hits += 1
+            $0.hits += hits
         }
+    }
+
+    /// Hits served without a new access time (the hot path records times once a second).
+    public func recordHits(_ hits: Int) {
+        pending.withLock { $0.hits += hits }
     }
 
     public func recordMiss() {

@@ -72,15 +72,19 @@ public final class ServerMetrics: Sendable {
     }
 
     func request(route: String, status: Int) {
+        requestCounter(route: route, status: status).increment()
+    }
+
+    /// The counter of one (route, status): the hot path keeps the ones it uses.
+    func requestCounter(route: String, status: Int) -> Metrics.Counter {
         let key = "\(route) \(status)"
-        let counter = requests.withLock { counters in
+        return requests.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = Counter(label: "imgcache_http_requests_total", dimensions: [("route", route), ("status", String(status))],
                                   factory: factory)
             counters[key] = counter
             return counter
         }
-        counter.increment()
     }
 
     func served(bytes: Int) { bytesServed.increment(by: bytes) }
@@ -234,18 +238,28 @@ enum SeedURL {
 
 /// Builds the application `imgcache serve` runs (graceful shutdown on SIGINT/SIGTERM comes
 /// with `runService()`).
-public func buildApplication(configuration: ServerConfiguration) throws(CacheError) -> some ApplicationProtocol {
+/// `service` may be passed in (tests look at its caches); by default one is opened on the cache.
+public func buildApplication(configuration: ServerConfiguration, service provided: CacheService? = nil) throws(CacheError) -> some ApplicationProtocol {
     var logger = Logger(label: "imgcache.serve")
     logger.logLevel = configuration.logLevel
-    let service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants)
+    let service: CacheService
+    if let provided {
+        service = provided
+    } else {
+        service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants)
+    }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
-    let router = buildRouter(service: service, metrics: ServerMetrics(), accessLog: accessLog)
+    let metrics = ServerMetrics()
+    let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog)
     var services: [any Service] = [accessLog]
     services += scheduledJobs(configuration, service: service, logger: logger)
+    let serverName = "imgcache"
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: configuration.idleTimeout)),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "imgcache"),
+        server: .http1(configuration: .init(idleTimeout: configuration.idleTimeout), hotFiles: { [logger] in
+            HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName)
+        }),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,
         logger: logger)
 }

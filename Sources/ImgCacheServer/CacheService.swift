@@ -65,14 +65,27 @@ public final class CacheService: Sendable {
 
     /// Forgets what is known about `file` (it could not be read: pruned).
     public func forget(_ file: ServedFile) {
+        hotResponses.removeAll()
         lookups.withLock { lookups in lookups = lookups.filter { $0.value.path != file.path } }
         smallFiles.withLock { cache in
             if let buffer = cache.files.removeValue(forKey: file.path) { cache.bytes -= buffer.readableBytes }
         }
     }
 
+    /// A file whose lookup (`t/<digest>/<file>` or `o/<file>`) and bytes are both in memory, or
+    /// nil: no index read, no disk access, so the event loop may call it.
+    public func hotFile(_ cacheKey: String) -> (ServedFile, ByteBuffer)? {
+        guard let file = lookups.withLock({ $0[cacheKey] }) else { return nil }
+        guard let bytes = smallFiles.withLock({ $0.files[file.path] }) else { return nil }
+        return (file, bytes)
+    }
+
+    /// Complete responses of hot files for the event-loop path (`HotFileHandler`).
+    public let hotResponses = HotResponses()
+
     /// Forgets every lookup and cached file (after a prune).
     public func invalidate() {
+        hotResponses.removeAll()
         lookups.withLock { $0.removeAll() }
         smallFiles.withLock { $0 = ([:], 0) }
     }

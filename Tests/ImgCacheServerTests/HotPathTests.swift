@@ -1,0 +1,186 @@
+import CacheStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import ImgCacheKit
+import ImgCacheServer
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The event-loop path for hot files (`HotFileHandler`), through `buildApplication` on a real port:
+/// it must answer exactly as the router does.
+@Suite("imgcache serve: hot files on the event loop", .serialized)
+struct HotPathTests {
+    /// Sends `text` on a new connection and reads until the server closes it (blocking: run off the pool).
+    static func exchange(port: Int, _ text: String) async throws -> String {
+        let result: Result<Data, any Error> = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: Result {
+                    let fd = try SocketHelper.connect(port: port)
+                    defer { close(fd) }
+                    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                    _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                    var received = Data()
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    while true {
+                        let n = recv(fd, &buffer, buffer.count, 0)
+                        if n <= 0 { break }
+                        received.append(contentsOf: buffer[0..<n])
+                    }
+                    return received
+                })
+            }.start()
+        }
+        return String(decoding: try result.get(), as: UTF8.self)
+    }
+
+    static func get(_ path: String, _ extra: String = "") -> String {
+        "GET \(path) HTTP/1.1\r\nHost: test\r\n\(extra)"
+    }
+
+    /// Status line and headers (lower-cased names, without Date), and the body.
+    static func parse(_ response: Substring) -> (head: [String], body: Substring) {
+        let split = response.range(of: "\r\n\r\n")!
+        let lines = response[..<split.lowerBound].split(separator: "\r\n").map { line -> String in
+            guard let colon = line.firstIndex(of: ":") else { return String(line) }
+            return line[..<colon].lowercased() + line[colon...]
+        }
+        return (lines.filter { !$0.hasPrefix("date:") && !$0.hasPrefix("connection:") }.sorted(), response[split.upperBound...])
+    }
+
+    @Test("a hot thumbnail is answered byte for byte as the router answers it: 200, HEAD, 304, and counted")
+    func sameAnswers() async throws {
+        let served = try ServedCache()
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        let app = try buildApplication(configuration: configuration, service: served.service)
+        let url = try served.thumbnailURL("/a.jpg")
+        let etag = try #require(try served.service.index.thumbnails(digest: String(url.split(separator: "/")[1]))
+            .first { $0.variant == "thumb" }).key
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // The first request goes through the router (and makes the file hot); the rest do not.
+            let answers = try await Self.sequence(port: port, [
+                Self.get(url, "\r\n"), Self.get(url, "\r\n"),
+                "HEAD \(url) HTTP/1.1\r\nHost: test\r\n\r\n",
+                Self.get(url, "If-None-Match: \"\(etag)\"\r\n\r\n"),
+            ])
+            let (cold, hot, head, notModified) = (answers[0], answers[1], answers[2], answers[3])
+            #expect(cold.hasPrefix("HTTP/1.1 200"))
+            #expect(Self.parse(cold[...]).head == Self.parse(hot[...]).head)
+            #expect(Self.parse(cold[...]).body == Self.parse(hot[...]).body)
+            #expect(Self.parse(hot[...]).head.contains("etag: \"\(etag)\""))
+            #expect(head.hasPrefix("HTTP/1.1 200") && Self.parse(head[...]).body.isEmpty)
+            #expect(Self.parse(head[...]).head == Self.parse(hot[...]).head)
+            #expect(notModified.hasPrefix("HTTP/1.1 304") && Self.parse(notModified[...]).body.isEmpty)
+            #expect(served.service.hotResponses.count == 1)  // answered on the event loop
+
+            let metrics = try await Self.exchange(port: port, Self.get("/metrics", "Connection: close\r\n\r\n"))
+            #expect(metrics.contains(#"imgcache_http_requests_total{route="thumbnail",status="200"} 3"#))
+            #expect(metrics.contains(#"imgcache_http_requests_total{route="thumbnail",status="304"} 1"#))
+        }
+        // Every hit reaches the index (written at shutdown), although the hot path records access
+        // times only once a second.
+        let hits = try served.service.index.read { db in try CacheIndex.counter(db, MetaKey.servedHits) }
+        #expect(hits == 4)
+    }
+
+    @Test("one keep-alive connection alternating router and hot-path requests gets every answer, in order")
+    func keepAlive() async throws {
+        let served = try ServedCache()
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        let app = try buildApplication(configuration: configuration, service: served.service)
+        let url = try served.thumbnailURL("/a.jpg")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await Self.exchange(port: port, Self.get(url, "Connection: close\r\n\r\n"))  // now hot
+            let paths = ["/v1/manifest", url, "/healthz", url, url, "/healthz"]
+            let answers = try await Self.sequence(port: port, paths.map { Self.get($0, "\r\n") })
+            let types = answers.map { answer in
+                Self.parse(answer[...]).head.first { $0.hasPrefix("content-type:") }?.dropFirst(13)
+                    .trimmingCharacters(in: .whitespaces).components(separatedBy: ";")[0] ?? ""
+            }
+            #expect(types == ["application/json", "image/jpeg", "text/plain", "image/jpeg", "image/jpeg", "text/plain"])
+            #expect(served.service.hotResponses.count == 1)
+        }
+    }
+
+    /// Sends `requests` one after another on one keep-alive connection, each after the previous
+    /// answer arrived; returns the raw answers.
+    static func sequence(port: Int, _ requests: [String]) async throws -> [String] {
+        let result: Result<[String], any Error> = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: Result {
+                    let fd = try SocketHelper.connect(port: port)
+                    defer { close(fd) }
+                    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                    var answers: [String] = []
+                    var pending = Data()
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    for request in requests {
+                        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                        // One response: headers, then Content-Length bytes.
+                        while true {
+                            if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
+                                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
+                                let fields = head.components(separatedBy: "\r\n")
+                                let bodiless = request.hasPrefix("HEAD ") || head.hasPrefix("http/1.1 304")
+                                let length = bodiless ? 0 : fields.first { $0.hasPrefix("content-length:") }
+                                    .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                                if pending.count - end.upperBound >= length {
+                                    answers.append(String(decoding: pending[..<(end.upperBound + length)], as: UTF8.self))
+                                    pending = Data(pending[(end.upperBound + length)...])
+                                    break
+                                }
+                            }
+                            let n = recv(fd, &buffer, buffer.count, 0)
+                            guard n > 0 else { throw OriginError("the connection ended after \(answers.count) responses") }
+                            pending.append(contentsOf: buffer[0..<n])
+                        }
+                    }
+                    return answers
+                })
+            }.start()
+        }
+        return try result.get()
+    }
+
+    @Test("after a prune the hot path forgets the file: 404, not the removed bytes")
+    func prunedIsGone() async throws {
+        let served = try ServedCache()
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        let app = try buildApplication(configuration: configuration, service: served.service)
+        let url = try served.thumbnailURL("/a.jpg")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let answers = try await Self.sequence(port: port, [Self.get(url, "\r\n"), Self.get(url, "\r\n")])
+            #expect(answers.allSatisfy { $0.hasPrefix("HTTP/1.1 200") })
+            #expect(served.service.hotResponses.count == 1)
+            // Another process prunes; the server notices on its next access-log tick.
+            _ = try Pruner(cacheDirectory: served.cache.path).run(policy: PrunePolicy(maxBytes: 0, grace: 0))
+            var answer = ""
+            for _ in 0..<30 {
+                answer = try await Self.exchange(port: port, Self.get(url, "Connection: close\r\n\r\n"))
+                if answer.hasPrefix("HTTP/1.1 404") { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 404"))
+            let again = try await Self.sequence(port: port, [Self.get(url, "\r\n")])
+            #expect(again.first?.hasPrefix("HTTP/1.1 404") == true)
+            #expect(served.service.hotResponses.count == 0)
+        }
+    }
+}
