@@ -104,12 +104,14 @@ public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, Per
 }
 
 extension ThumbnailRecord {
-    /// "png" or "jpg": the file's extension for its stored format.
-    public var fileExtension: String { format == "png" ? "png" : "jpg" }
+    /// "png" or "jpg": the file extension for a stored format.
+    public static func fileExtension(format: String) -> String { format == "png" ? "png" : "jpg" }
+
+    public var fileExtension: String { Self.fileExtension(format: format) }
 }
 
 extension ObjectRecord {
-    public var fileExtension: String { format == "png" ? "png" : "jpg" }
+    public var fileExtension: String { ThumbnailRecord.fileExtension(format: format) }
 }
 
 /// The SQLite index of the cache (GRDB `DatabasePool`: WAL, readers never block the writer).
@@ -137,6 +139,16 @@ public final class CacheIndex: Sendable {
         } catch {
             throw CacheError(.database, "cannot open \(path): \(error)")
         }
+    }
+
+    /// Opens the index of the cache at `cacheDirectory`, which must exist already (commands
+    /// that read or clean a cache never create one).
+    public static func existing(inCache cacheDirectory: String) throws(CacheError) -> CacheIndex {
+        let path = URL(fileURLWithPath: cacheDirectory).appendingPathComponent("index.sqlite").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
+        }
+        return try CacheIndex(path: path)
     }
 
     static var migrator: DatabaseMigrator {

@@ -74,15 +74,10 @@ public struct CacheStats: Encodable, Sendable {
 
     /// Reads the cache at `directory` (never creates one).
     public static func load(cacheDirectory directory: String, largest limit: Int = 10) throws(CacheError) -> CacheStats {
-        let root = URL(fileURLWithPath: directory)
-        let path = root.appendingPathComponent("index.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
-        }
-        let index = try CacheIndex(path: path)
+        let index = try CacheIndex.existing(inCache: directory)
         var stats = CacheStats(cacheDirectory: directory)
         stats.indexBytes = ["", "-wal", "-shm"].compactMap {
-            (try? FileManager.default.attributesOfItem(atPath: path + $0))?[.size] as? Int
+            (try? FileManager.default.attributesOfItem(atPath: index.database.path + $0))?[.size] as? Int
         }.reduce(0, +)
         try index.read { db in
             if let row = try Row.fetchOne(db, sql: """

@@ -36,11 +36,7 @@ public struct CacheStatus: Codable, Sendable {
 
     /// Reads the index of the cache at `directory` (read-only: never creates one).
     public static func load(cacheDirectory directory: String) throws(CacheError) -> CacheStatus {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent("index.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
-        }
-        let index = try CacheIndex(path: path)
+        let index = try CacheIndex.existing(inCache: directory)
         return try index.read { db in
             let sources = try SourceRecord.order(Column("url")).fetchAll(db)
             let objects = Dictionary(try ObjectRecord.fetchAll(db).map { ($0.digest, $0) }, uniquingKeysWith: { a, _ in a })

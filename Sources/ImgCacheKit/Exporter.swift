@@ -29,12 +29,8 @@ public enum Exporter {
                               manifestPath: String? = nil, baseURL: String = "/img/",
                               seed: String? = nil) throws(CacheError) -> ExportReport {
         let root = URL(fileURLWithPath: cacheDirectory)
-        let indexPath = root.appendingPathComponent("index.sqlite").path
-        guard FileManager.default.fileExists(atPath: indexPath) else {
-            throw CacheError(.io, "no cache index at \(indexPath): run `imgcache sync` first")
-        }
+        let index = try CacheIndex.existing(inCache: cacheDirectory)
         let store = try BlobStore(root: root)
-        let index = try CacheIndex(path: indexPath)
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {

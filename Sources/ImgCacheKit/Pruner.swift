@@ -1,9 +1,7 @@
 import CacheStore
-import Dispatch
 import Foundation
 import GRDB
 import SeedDocuments
-import Synchronization
 
 /// What `imgcache prune` did (or, with `--dry-run`, would do).
 public struct PruneReport: Codable, Sendable {
@@ -55,14 +53,9 @@ public final class Pruner: Sendable {
 
     /// Opens an existing cache (prune never creates one).
     public init(cacheDirectory: String) throws(CacheError) {
-        let root = URL(fileURLWithPath: cacheDirectory)
-        let path = root.appendingPathComponent("index.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
-        }
-        store = try BlobStore(root: root)
-        index = try CacheIndex(path: path)
-        removalLock = RemovalLock(cacheRoot: root)
+        index = try CacheIndex.existing(inCache: cacheDirectory)
+        store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        removalLock = RemovalLock(cacheRoot: store.root)
     }
 
     public init(store: BlobStore, index: CacheIndex) {
@@ -85,11 +78,8 @@ public final class Pruner: Sendable {
 
         var report = PruneReport()
         report.dryRun = dryRun
-        var paths: [String] = []
-        var held: RemovalLock.Held?
-        defer { held?.release() }
-
-        let body = { (db: Database) throws -> Void in
+        // Plans (and, unless a dry run, deletes the rows); returns the files to unlink.
+        let body = { (db: Database) throws -> [String] in
             // A larger page cache for this one pass over the whole index (32 MB: fewer re-reads at
             // 100,000 images, peak memory still under 200 MB).
             try db.execute(sql: "PRAGMA cache_size = -32768")
@@ -121,20 +111,23 @@ public final class Pruner: Sendable {
             if dryRun {
                 report.thumbnailsRemoved = plan.removals.reduce(0) { $0 + (inventory.thumbnailCounts[$1.digest] ?? 0) }
                 report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
-                return
+                return []
             }
-            // Only removers take the lock exclusively, and only inside their write transaction.
-            held = try self.removalLock.acquire(exclusive: true)
-            paths = try Self.delete(db, plan: plan, forgetting: forgotten, store: self.store)
+            // URLs no seed names lose their rows first, so the images' update touches only the rest.
+            let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
+            for url in forgotten.sorted() { try statement.execute(arguments: [url]) }
+            let paths = try CacheIndex.deleteImages(db, digests: plan.removals.map(\.digest), store: self.store,
+                                                    status: "pruned", lastError: nil)
             report.thumbnailsRemoved = paths.count - plan.removals.count
             try CacheIndex.setMeta(db, MetaKey.lastPrune, now)
             try CacheIndex.setMeta(db, MetaKey.lastPruneBytes, plan.bytesReclaimed)
+            return paths
         }
-        if dryRun { try index.read(body) } else { try index.write(body) }
-
-        // Committed: now the files go, on every core. A missing file is not an error (removed already).
-        if !dryRun { report.filesRemoved = Self.unlinkAll(paths) }
-        held?.release()
+        if dryRun {
+            _ = try index.read(body)
+        } else {
+            (_, report.filesRemoved) = try index.removingFiles(lock: removalLock) { db in ((), try body(db)) }
+        }
 
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
             let states = Dictionary(uniqueKeysWithValues: report.urlsNoLongerCached.map { ($0, false) })
@@ -151,18 +144,6 @@ public final class Pruner: Sendable {
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
-    }
-
-    /// Unlinks `paths` on every core; returns how many were removed.
-    static func unlinkAll(_ paths: [String]) -> Int {
-        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, paths.count / 1000))
-        let removed = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var count = 0
-            for index in stride(from: worker, to: paths.count, by: workers) where unlink(paths[index]) == 0 { count += 1 }
-            removed.add(count, ordering: .relaxed)
-        }
-        return removed.load(ordering: .relaxed)
     }
 
     /// Every URL the seeds under `directory` reference. Refuses when a seed file could not be
@@ -227,47 +208,5 @@ public final class Pruner: Sendable {
             inventory.images[at].lastServed = date(row[1])
         }
         return inventory
-    }
-
-    /// A temporary table of digests to join against (100,000 digests do not fit in an IN list).
-    private static func fillWorkSet(_ db: Database, _ digests: [String]) throws {
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS prune_set (digest TEXT PRIMARY KEY) WITHOUT ROWID")
-        try db.execute(sql: "DELETE FROM temp.prune_set")
-        let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.prune_set (digest) VALUES (?)")
-        for digest in digests { try insert.execute(arguments: [digest]) }
-    }
-
-    /// Deletes the plan's rows; returns the paths of the files to unlink after commit.
-    private static func delete(_ db: Database, plan: PrunePlan, forgetting forgotten: Set<String>,
-                               store: BlobStore) throws -> [String] {
-        var paths: [String] = []
-        // URLs no seed names lose their rows first, so the update below touches only the rest.
-        if !forgotten.isEmpty {
-            let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
-            for url in forgotten.sorted() { try statement.execute(arguments: [url]) }
-        }
-        if !plan.removals.isEmpty {
-            try fillWorkSet(db, plan.removals.map(\.digest))
-            defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.prune_set") }
-            for removal in plan.removals { paths.append(store.objectPath(removal.digest)) }
-            // Thumbnails deleted and listed in one pass (cascading from objects would find each again).
-            let thumbnails = try Row.fetchCursor(db, sql: """
-                DELETE FROM thumbnails WHERE digest IN (SELECT digest FROM temp.prune_set) RETURNING key, format
-                """)
-            while let row = try thumbnails.next() {
-                let format: String = row[1]
-                paths.append(store.thumbnailPath(row[0], fileExtension: format == "png" ? "png" : "jpg"))
-            }
-            // The URLs stay (a seed still names them) but are no longer cached: the next sync
-            // fetches them again, unconditionally.
-            try db.execute(sql: """
-                UPDATE sources SET digest = NULL, is_cached = 0, status = 'pruned', etag = NULL, last_modified = NULL,
-                                   expires_at = NULL, last_error = NULL
-                WHERE digest IN (SELECT digest FROM temp.prune_set)
-                """)
-            try db.execute(sql: "DELETE FROM access WHERE digest IN (SELECT digest FROM temp.prune_set)")
-            try db.execute(sql: "DELETE FROM objects WHERE digest IN (SELECT digest FROM temp.prune_set)")
-        }
-        return paths
     }
 }

@@ -45,14 +45,9 @@ public final class Verifier: Sendable {
     let removalLock: RemovalLock
 
     public init(cacheDirectory: String) throws(CacheError) {
-        let root = URL(fileURLWithPath: cacheDirectory)
-        let path = root.appendingPathComponent("index.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
-        }
-        store = try BlobStore(root: root)
-        index = try CacheIndex(path: path)
-        removalLock = RemovalLock(cacheRoot: root)
+        index = try CacheIndex.existing(inCache: cacheDirectory)
+        store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        removalLock = RemovalLock(cacheRoot: store.root)
     }
 
     /// - Parameters:
@@ -158,28 +153,18 @@ public final class Verifier: Sendable {
             .map { URL(fileURLWithPath: $0.path).lastPathComponent })
         let badThumbnails = problems.filter { $0.item == "thumbnail" && ($0.kind == .corrupt || $0.kind == .missing) }
             .map { URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent }
-        var unlink: [String] = []
-        var held: RemovalLock.Held?
-        defer { held?.release() }
-        let urls = try index.write { db -> [String] in
-            held = try removalLock.acquire(exclusive: true)
+        let (urls, _) = try index.removingFiles(lock: removalLock) { db -> (result: [String], paths: [String]) in
             var urls: Set<String> = []
+            var paths: [String] = []
             for digest in badOriginals {
                 urls.formUnion(try String.fetchAll(db, sql: "SELECT url FROM sources WHERE digest = ?", arguments: [digest]))
-                unlink.append(store.objectPath(digest))
-                unlink += try ThumbnailRecord.filter(Column("digest") == digest).fetchAll(db).map { store.thumbnailPath($0) }
-                try db.execute(sql: """
-                    UPDATE sources SET digest = NULL, is_cached = 0, status = 'pending', etag = NULL, last_modified = NULL,
-                                       expires_at = NULL, last_error = 'verify --repair removed its damaged original'
-                    WHERE digest = ?
-                    """, arguments: [digest])
-                try db.execute(sql: "DELETE FROM access WHERE digest = ?", arguments: [digest])
-                try db.execute(sql: "DELETE FROM objects WHERE digest = ?", arguments: [digest])
             }
+            paths += try CacheIndex.deleteImages(db, digests: badOriginals.sorted(), store: store, status: "pending",
+                                                 lastError: "verify --repair removed its damaged original")
             for key in badThumbnails {
                 guard let thumbnail = try ThumbnailRecord.fetchOne(db, key: key) else { continue }
                 urls.formUnion(try String.fetchAll(db, sql: "SELECT url FROM sources WHERE digest = ?", arguments: [thumbnail.digest]))
-                unlink.append(store.thumbnailPath(thumbnail))
+                paths.append(store.thumbnailPath(thumbnail))
                 try db.execute(sql: "UPDATE sources SET is_cached = 0 WHERE digest = ?", arguments: [thumbnail.digest])
                 try thumbnail.delete(db)
             }
@@ -187,13 +172,11 @@ public final class Verifier: Sendable {
             for problem in problems where problem.kind == .orphaned {
                 let name = URL(fileURLWithPath: problem.path).deletingPathExtension().lastPathComponent
                 let claimed = problem.item == "original" ? try ObjectRecord.exists(db, key: name) : try ThumbnailRecord.exists(db, key: name)
-                if !claimed { unlink.append(absolute(problem.path)) }
+                if !claimed { paths.append(absolute(problem.path)) }
             }
-            return urls.sorted()
+            return (urls.sorted(), paths)
         }
-        for path in unlink { Foundation.unlink(path) }
-        held?.release()
-        for problem in problems where problem.kind == .temporary { Foundation.unlink(absolute(problem.path)) }
+        for problem in problems where problem.kind == .temporary { unlink(absolute(problem.path)) }
         return urls
     }
 

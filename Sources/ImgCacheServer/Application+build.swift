@@ -147,13 +147,8 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         }
         metrics.lookup(hit: true)
         accessLog?.record(file.digest)
-        var headers: HTTPFields = [
-            .eTag: file.etag,
-            .cacheControl: "public, max-age=31536000, immutable",
-            .contentType: file.contentType,
-        ]
-        if let match = request.headers[.ifNoneMatch],
-           match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == file.etag || $0 == "*" }) {
+        var headers = file.headers
+        if file.isMatched(by: request.headers[.ifNoneMatch]) {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentLength] = String(file.bytes)

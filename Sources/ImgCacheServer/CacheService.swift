@@ -1,6 +1,7 @@
 import CacheStore
 import Foundation
 import GRDB
+import HTTPTypes
 import ImgCacheKit
 import NIOCore
 import Synchronization
@@ -20,6 +21,17 @@ public final class CacheService: Sendable {
         /// Strong validator: the thumbnail key or the original's digest (content-addressed).
         public var etag: String
         public var digest: String
+
+        /// ETag, immutable caching and type: what every answer for this file carries.
+        public var headers: HTTPFields {
+            [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType]
+        }
+
+        /// Whether an If-None-Match header names this file (or is "*").
+        public func isMatched(by ifNoneMatch: String?) -> Bool {
+            guard let ifNoneMatch else { return false }
+            return ifNoneMatch.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == etag || $0 == "*" }
+        }
     }
 
     /// Resolved lookups. Content-addressed URLs never change meaning, so an answer stays

@@ -83,14 +83,12 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // and image is plenty, and saves a lock and a clock read on most requests.
         unrecordedHits += 1
         let now = DispatchTime.now().uptimeNanoseconds
-        if hot.digest != lastRecorded.digest || now &- lastRecorded.at > 1_000_000_000 {
-            accessLog?.record(hot.digest, hits: unrecordedHits)
+        if hot.file.digest != lastRecorded.digest || now &- lastRecorded.at > 1_000_000_000 {
+            accessLog?.record(hot.file.digest, hits: unrecordedHits)
             unrecordedHits = 0
-            lastRecorded = (hot.digest, now)
+            lastRecorded = (hot.file.digest, now)
         }
-        let notModified = request.headerFields[.ifNoneMatch].map { match in
-            match.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == hot.etag || $0 == "*" }
-        } ?? false
+        let notModified = hot.file.isMatched(by: request.headerFields[.ifNoneMatch])
         let status = notModified ? 304 : 200
         counter(hot.route, status).increment()
         if logger.logLevel <= .info {
@@ -126,8 +124,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
 public final class HotResponses: Sendable {
     struct Entry: Sendable {
         var route: String
-        var digest: String
-        var etag: String
+        var file: CacheService.ServedFile
         var ok: HTTPResponse
         var notModified: HTTPResponse
         var body: ByteBuffer
@@ -156,15 +153,11 @@ public final class HotResponses: Sendable {
             return nil
         }
         guard let (file, bytes) = service.hotFile(key) else { return nil }
-        var headers: HTTPFields = [
-            .eTag: file.etag,
-            .cacheControl: "public, max-age=31536000, immutable",
-            .contentType: file.contentType,
-        ]
+        var headers = file.headers
         if let serverName { headers[.server] = serverName }
         let notModified = HTTPResponse(status: .notModified, headerFields: headers)
         headers[.contentLength] = String(bytes.readableBytes)
-        let entry = Entry(route: route, digest: file.digest, etag: file.etag,
+        let entry = Entry(route: route, file: file,
                           ok: HTTPResponse(status: .ok, headerFields: headers), notModified: notModified, body: bytes)
         entries.withLock { entries in
             if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }

@@ -14,28 +14,31 @@ import Glibc
 /// it must answer exactly as the router does.
 @Suite("imgcache serve: hot files on the event loop", .serialized)
 struct HotPathTests {
-    /// Sends `text` on a new connection and reads until the server closes it (blocking: run off the pool).
+    /// Sends `text` on a new connection and reads until the server closes it.
     static func exchange(port: Int, _ text: String) async throws -> String {
-        let result: Result<Data, any Error> = await withCheckedContinuation { continuation in
-            Thread {
-                continuation.resume(returning: Result {
-                    let fd = try SocketHelper.connect(port: port)
-                    defer { close(fd) }
-                    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                    _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    var received = Data()
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    while true {
-                        let n = recv(fd, &buffer, buffer.count, 0)
-                        if n <= 0 { break }
-                        received.append(contentsOf: buffer[0..<n])
-                    }
-                    return received
-                })
-            }.start()
+        let data = try await SocketHelper.offPool {
+            let fd = try SocketHelper.connect(port: port, timeout: 10)
+            defer { close(fd) }
+            SocketHelper.send(fd, text)
+            var received = Data()
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                received.append(contentsOf: buffer[0..<n])
+            }
+            return received
         }
-        return String(decoding: try result.get(), as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The application `imgcache serve` runs, over `served`'s cache and service.
+    static func application(_ served: ServedCache) throws -> some ApplicationProtocol {
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        return try buildApplication(configuration: configuration, service: served.service)
     }
 
     static func get(_ path: String, _ extra: String = "") -> String {
@@ -55,11 +58,7 @@ struct HotPathTests {
     @Test("a hot thumbnail is answered byte for byte as the router answers it: 200, HEAD, 304, and counted")
     func sameAnswers() async throws {
         let served = try ServedCache()
-        var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
-        configuration.logLevel = .warning
-        let app = try buildApplication(configuration: configuration, service: served.service)
+        let app = try Self.application(served)
         let url = try served.thumbnailURL("/a.jpg")
         let etag = try #require(try served.service.index.thumbnails(digest: String(url.split(separator: "/")[1]))
             .first { $0.variant == "thumb" }).key
@@ -94,11 +93,7 @@ struct HotPathTests {
     @Test("one keep-alive connection alternating router and hot-path requests gets every answer, in order")
     func keepAlive() async throws {
         let served = try ServedCache()
-        var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
-        configuration.logLevel = .warning
-        let app = try buildApplication(configuration: configuration, service: served.service)
+        let app = try Self.application(served)
         let url = try served.thumbnailURL("/a.jpg")
         try await app.test(.live) { client in
             let port = try #require(client.port)
@@ -117,52 +112,41 @@ struct HotPathTests {
     /// Sends `requests` one after another on one keep-alive connection, each after the previous
     /// answer arrived; returns the raw answers.
     static func sequence(port: Int, _ requests: [String]) async throws -> [String] {
-        let result: Result<[String], any Error> = await withCheckedContinuation { continuation in
-            Thread {
-                continuation.resume(returning: Result {
-                    let fd = try SocketHelper.connect(port: port)
-                    defer { close(fd) }
-                    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                    var answers: [String] = []
-                    var pending = Data()
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    for request in requests {
-                        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                        // One response: headers, then Content-Length bytes.
-                        while true {
-                            if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
-                                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
-                                let fields = head.components(separatedBy: "\r\n")
-                                let bodiless = request.hasPrefix("HEAD ") || head.hasPrefix("http/1.1 304")
-                                let length = bodiless ? 0 : fields.first { $0.hasPrefix("content-length:") }
-                                    .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-                                if pending.count - end.upperBound >= length {
-                                    answers.append(String(decoding: pending[..<(end.upperBound + length)], as: UTF8.self))
-                                    pending = Data(pending[(end.upperBound + length)...])
-                                    break
-                                }
-                            }
-                            let n = recv(fd, &buffer, buffer.count, 0)
-                            guard n > 0 else { throw OriginError("the connection ended after \(answers.count) responses") }
-                            pending.append(contentsOf: buffer[0..<n])
+        try await SocketHelper.offPool {
+            let fd = try SocketHelper.connect(port: port, timeout: 10)
+            defer { close(fd) }
+            var answers: [String] = []
+            var pending = Data()
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            for request in requests {
+                SocketHelper.send(fd, request)
+                // One response: headers, then Content-Length bytes.
+                while true {
+                    if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
+                        let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
+                        let fields = head.components(separatedBy: "\r\n")
+                        let bodiless = request.hasPrefix("HEAD ") || head.hasPrefix("http/1.1 304")
+                        let length = bodiless ? 0 : fields.first { $0.hasPrefix("content-length:") }
+                            .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                        if pending.count - end.upperBound >= length {
+                            answers.append(String(decoding: pending[..<(end.upperBound + length)], as: UTF8.self))
+                            pending = Data(pending[(end.upperBound + length)...])
+                            break
                         }
                     }
-                    return answers
-                })
-            }.start()
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    guard n > 0 else { throw OriginError("the connection ended after \(answers.count) responses") }
+                    pending.append(contentsOf: buffer[0..<n])
+                }
+            }
+            return answers
         }
-        return try result.get()
     }
 
     @Test("after a prune the hot path forgets the file: 404, not the removed bytes")
     func prunedIsGone() async throws {
         let served = try ServedCache()
-        var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
-        configuration.logLevel = .warning
-        let app = try buildApplication(configuration: configuration, service: served.service)
+        let app = try Self.application(served)
         let url = try served.thumbnailURL("/a.jpg")
         try await app.test(.live) { client in
             let port = try #require(client.port)

@@ -37,20 +37,15 @@ struct PruneServingTests {
             let port = try #require(client.port)
             // The client and the prune are blocking code: they run on a thread of their own, never
             // on the cooperative pool the servers need.
-            let exchange: Result<(Data, Data), any Error> = await withCheckedContinuation { continuation in
-                Thread {
-                    continuation.resume(returning: Result {
-                        try Self.slowDownload(port: port, path: "/o/\(digest).jpg") {
-                            // Everything goes: rows in one transaction, then the files.
-                            let report = try Pruner(store: served.service.store, index: served.service.index)
-                                .run(policy: PrunePolicy(maxBytes: 0, grace: 0))
-                            #expect(report.removed.contains { $0.digest == digest })
-                            #expect(!FileManager.default.fileExists(atPath: path))
-                        }
-                    })
-                }.start()
+            let (first, second) = try await SocketHelper.offPool {
+                try Self.slowDownload(port: port, path: "/o/\(digest).jpg") {
+                    // Everything goes: rows in one transaction, then the files.
+                    let report = try Pruner(store: served.service.store, index: served.service.index)
+                        .run(policy: PrunePolicy(maxBytes: 0, grace: 0))
+                    #expect(report.removed.contains { $0.digest == digest })
+                    #expect(!FileManager.default.fileExists(atPath: path))
+                }
             }
-            let (first, second) = try exchange.get()
             let separator = Data("\r\n\r\n".utf8)
             let split = try #require(first.range(of: separator))
             let head = String(decoding: first[..<split.lowerBound], as: UTF8.self)
@@ -68,14 +63,11 @@ struct PruneServingTests {
     /// then GETs it once more. Returns both raw responses.
     static func slowDownload(port: Int, path: String, meanwhile: () throws -> Void) throws -> (Data, Data) {
         func get(_ meanwhile: () throws -> Void) throws -> Data {
-            let fd = try SocketHelper.connect(port: port)
+            let fd = try SocketHelper.connect(port: port, timeout: 30)
             defer { close(fd) }
             var window: Int32 = 64 * 1024
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, socklen_t(MemoryLayout<Int32>.size))
-            var timeout = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let request = "GET \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-            _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            SocketHelper.send(fd, "GET \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
             var received = Data()
             var buffer = [UInt8](repeating: 0, count: 16 * 1024)
             func readSome() -> Int {

@@ -314,6 +314,27 @@ struct ServerLifecycleTests {
 }
 
 enum SocketHelper {
+    /// Runs blocking socket code on a thread of its own, never on the cooperative pool the
+    /// servers under test need.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: Result { try body() }) }.start()
+        }
+        return try result.get()
+    }
+
+    /// A connection whose reads give up after `timeout` seconds.
+    static func connect(port: Int, timeout: Int) throws -> Int32 {
+        let fd = try connect(port: port)
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
     static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
