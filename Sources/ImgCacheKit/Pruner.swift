@@ -132,15 +132,9 @@ public final class Pruner: Sendable {
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
             let states = Dictionary(uniqueKeysWithValues: report.urlsNoLongerCached.map { ($0, false) })
             let scan = SeedScanner.scan(directory: writeBackSeeds)
-            for document in scan.documents {
-                let mine = states.filter { url, _ in document.images.contains { $0.url == url } }
-                guard !mine.isEmpty else { continue }
-                do {
-                    if try IsCachedWriter.writeBack(path: document.path, states: mine) { report.seedFilesRewritten += 1 }
-                } catch {
-                    report.problems.append(error.description)
-                }
-            }
+            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
+            report.seedFilesRewritten = rewritten
+            report.problems += problems.map(\.description)
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
@@ -152,7 +146,7 @@ public final class Pruner: Sendable {
         let scan = SeedScanner.scan(directory: directory)
         let broken = scan.errors.filter { $0.code != .noFrontMatter }
         if let first = broken.first {
-            throw PruneError("cannot tell what is unreferenced while a seed file is unreadable: \(first)"
+            throw PruneError("cannot tell what is unreferenced while a seed could not be read: \(first)"
                              + (broken.count > 1 ? " (and \(broken.count - 1) more)" : ""))
         }
         guard !scan.documents.isEmpty else {

@@ -187,14 +187,9 @@ public final class Syncer: @unchecked Sendable {
         (report.bytesStored, report.duplicates) = counters.withLock { ($0.bytesStored, $0.duplicates) }
         if writeBack {
             let states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
-            for document in scan.documents {
-                let mine = states.filter { url, _ in document.images.contains { $0.url == url } }
-                do {
-                    if try IsCachedWriter.writeBack(path: document.path, states: mine) { report.seedFilesRewritten += 1 }
-                } catch {
-                    report.seedProblems.append(error.description)
-                }
-            }
+            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
+            report.seedFilesRewritten = rewritten
+            report.seedProblems += problems.map(\.description)
         }
         try index.write { db in try CacheIndex.setMeta(db, MetaKey.lastSync, Date()) }
         report.seconds = Date().timeIntervalSince(started)

@@ -11,6 +11,12 @@ public struct SeedError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidImage = Code("invalid image entry")
         public static let invalidURL = Code("invalid url")
         public static let writeFailed = Code("write failed")
+        /// A document over the limits (image entries, with aliases counted where used).
+        public static let tooLarge = Code("too large")
+        /// A symbolic link that cannot be followed to a regular file.
+        public static let badLink = Code("link not followed")
+        /// An `isCached` value write-back left alone (it could not be changed safely in place).
+        public static let leftAlone = Code("left alone")
 
         public var description: String { name }
     }

@@ -8,6 +8,16 @@ public enum SeedParser {
     /// set adds float, timestamp, merge and value, which made reading 50,000 entries twice as slow.
     static let resolver = Resolver.basic.appending(.bool).appending(.int).appending(.null)
 
+    /// Image entries one document may hold, with aliases counted each time they are used: a
+    /// few kilobytes of `related: [*a, *a, …]` would otherwise expand to millions of entries.
+    /// Real seeds hold tens; a document over the limit is refused whole, naming the file.
+    public static let maxImageEntries = 10_000
+
+    static func tooManyEntries(path: String) -> SeedError {
+        SeedError(.tooLarge, path: path,
+                  "more than \(maxImageEntries) image entries (aliases counted where used): refused, nothing read from it")
+    }
+
     /// Parses `text` (the whole file) read from `path`.
     public static func parse(_ text: String, path: String) throws(SeedError) -> SeedDocument {
         let frontMatter: FrontMatter
@@ -18,30 +28,28 @@ public enum SeedParser {
         case .failure(.unclosed):
             throw SeedError(.noFrontMatter, path: path, line: 1, "the front matter opened on line 1 is never closed with '---'")
         }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: frontMatter.yaml, resolver)
-        } catch {
-            let (line, problem) = describe(error)
-            throw SeedError(.invalidYAML, path: path, line: line.map { $0 + frontMatter.firstLine - 1 }, problem)
-        }
+        let composed = try ComposedFrontMatter(frontMatter, path: path)
         var document = SeedDocument(path: path, images: [])
-        guard let mapping = root?.mapping else { return document }
+        guard let mapping = composed.root?.mapping else { return document }
         let offset = frontMatter.firstLine - 1
-        if let images = field(mapping, "images") {
-            collect(images, related: false, offset: offset, into: &document)
+        var budget = maxImageEntries
+        if let images = mapping.field("images") {
+            try collect(images, related: false, offset: offset, budget: &budget, into: &document)
         }
-        if let related = field(mapping, "related")?.sequence {
+        if let related = mapping.field("related")?.sequence {
             for article in related {
-                if let images = article.mapping.flatMap({ field($0, "images") }) {
-                    collect(images, related: true, offset: offset, into: &document)
+                if let images = article.mapping?.field("images") {
+                    try collect(images, related: true, offset: offset, budget: &budget, into: &document)
                 }
             }
         }
         return document
     }
 
-    private static func collect(_ node: Node, related: Bool, offset: Int, into document: inout SeedDocument) {
+    private static func collect(_ node: Node, related: Bool, offset: Int, budget: inout Int,
+                                into document: inout SeedDocument) throws(SeedError) {
+        budget -= node.sequence?.count ?? 0
+        guard budget >= 0 else { throw tooManyEntries(path: document.path) }
         guard let entries = node.sequence else {
             document.problems.append(SeedError(.invalidImage, path: document.path, line: node.mark.map { $0.line + offset },
                                                "'images' is not a list"))
@@ -53,7 +61,7 @@ public enum SeedParser {
                 document.problems.append(SeedError(.invalidImage, path: document.path, line: line, "an image entry is not a mapping"))
                 continue
             }
-            guard let urlNode = field(fields, "url"), let url = urlNode.string, !url.isEmpty else {
+            guard let urlNode = fields.field("url"), let url = urlNode.string, !url.isEmpty else {
                 document.problems.append(SeedError(.invalidImage, path: document.path, line: line, "an image entry has no url"))
                 continue
             }
@@ -63,17 +71,9 @@ public enum SeedParser {
                 continue
             }
             document.images.append(ImageReference(
-                url: url, width: positiveInt(field(fields, "width")), height: positiveInt(field(fields, "height")),
-                isCached: field(fields, "isCached")?.bool, line: urlLine, isRelated: related))
+                url: url, width: positiveInt(fields.field("width")), height: positiveInt(fields.field("height")),
+                isCached: fields.field("isCached")?.bool, line: urlLine, isRelated: related))
         }
-    }
-
-    /// The value of the plain key `name`. `mapping[name]` compares whole nodes, which resolves
-    /// every key's tag through Yams's regular expressions: with 50,000 entries that was most
-    /// of the time spent reading seeds.
-    private static func field(_ mapping: Node.Mapping, _ name: String) -> Node? {
-        for (key, value) in mapping where key.scalar?.string == name { return value }
-        return nil
     }
 
     private static func positiveInt(_ node: Node?) -> Int? {
@@ -92,7 +92,7 @@ public enum SeedParser {
     }
 
     /// The 1-based line (within the YAML) and the problem of a Yams error.
-    private static func describe(_ error: Error) -> (Int?, String) {
+    static func describe(_ error: Error) -> (Int?, String) {
         guard let yaml = error as? YamlError else { return (nil, "\(error)") }
         switch yaml {
         case .scanner(let context, let problem, let mark, _),

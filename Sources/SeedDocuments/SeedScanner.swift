@@ -8,29 +8,34 @@ public struct SeedScan: Sendable {
     /// Files that were skipped whole, with the reason.
     public var errors: [SeedError]
 
+    public init(documents: [SeedDocument], errors: [SeedError]) {
+        self.documents = documents
+        self.errors = errors
+    }
+
     /// Every problem: skipped files, then skipped entries.
     public var allProblems: [SeedError] { errors + documents.flatMap(\.problems) }
 
-    /// One entry per distinct URL, in order of first appearance: one URL in several places is one image.
+    /// One entry per distinct URL, in order of first appearance: one URL in several places is
+    /// one image. Linear: each reference is appended in place (a logo named by every article is
+    /// tens of thousands of references to one URL).
     public var catalog: [CatalogEntry] {
-        var order: [String] = []
-        var byURL: [String: CatalogEntry] = [:]
+        var entries: [CatalogEntry] = []
+        var position: [String: Int] = [:]
         for document in documents {
             for image in document.images {
                 let place = SeedLocation(path: document.path, line: image.line)
-                if var entry = byURL[image.url] {
-                    entry.references.append(place)
-                    entry.width = entry.width ?? image.width
-                    entry.height = entry.height ?? image.height
-                    byURL[image.url] = entry
+                if let at = position[image.url] {
+                    entries[at].references.append(place)
+                    if entries[at].width == nil { entries[at].width = image.width }
+                    if entries[at].height == nil { entries[at].height = image.height }
                 } else {
-                    order.append(image.url)
-                    byURL[image.url] = CatalogEntry(url: image.url, width: image.width, height: image.height,
-                                                    references: [place])
+                    position[image.url] = entries.count
+                    entries.append(CatalogEntry(url: image.url, width: image.width, height: image.height, references: [place]))
                 }
             }
         }
-        return order.map { byURL[$0]! }
+        return entries
     }
 }
 
@@ -38,6 +43,10 @@ public struct SeedScan: Sendable {
 public struct SeedLocation: Hashable, Sendable, CustomStringConvertible {
     public var path: String
     public var line: Int
+    public init(path: String, line: Int) {
+        self.path = path
+        self.line = line
+    }
     public var description: String { "\(path):\(line)" }
 }
 
@@ -71,7 +80,8 @@ public enum SeedScanner {
             return scan
         }
         // Files parse independently: on every core, results kept in path order.
-        let paths = files(under: directory)
+        let (paths, linkErrors) = files(under: directory)
+        scan.errors += linkErrors
         let results = UnsafeMutableBufferPointer<Result<SeedDocument, SeedError>?>.allocate(capacity: paths.count)
         results.initialize(repeating: nil)
         defer { results.deallocate() }
@@ -89,30 +99,57 @@ public enum SeedScanner {
 
     /// Reads and parses one file.
     public static func load(_ path: String) -> Result<SeedDocument, SeedError> {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        if let size = attributes?[.size] as? Int, size > maxFileBytes {
-            return .failure(SeedError(.unreadable, path: path, "\(size) bytes is too large for a seed file"))
+        var info = stat()  // stat, not lstat: the size of what a link points at
+        if stat(path, &info) == 0, Int(info.st_size) > maxFileBytes {
+            return .failure(SeedError(.unreadable, path: path, "\(info.st_size) bytes is too large for a seed file"))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(SeedError(.unreadable, path: path, "cannot read the file"))
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        // Not String(data:encoding:), which drops a byte order mark the write-back must keep.
+        guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(SeedError(.notUTF8, path: path, line: firstInvalidLine(data), "the file is not UTF-8 text"))
         }
         return Result { () throws(SeedError) in try SeedParser.parse(text, path: path) }
     }
 
-    /// Regular, non-hidden files below `directory` (following no symlinked folders), sorted.
-    static func files(under directory: String) -> [String] {
+    /// Regular, non-hidden files below `directory`, sorted, and the symbolic links that cannot be
+    /// followed. A link to a regular file is followed wherever it points, inside the folder or
+    /// outside it (the file is read through the link); a link to a folder is not descended into
+    /// (no loops), and it, a dangling link or a link to anything else is reported.
+    static func files(under directory: String) -> (paths: [String], errors: [SeedError]) {
         let root = URL(fileURLWithPath: directory)
         guard let enumerator = FileManager.default.enumerator(
-            at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else { return [] }
+            at: root, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
+            options: [.skipsHiddenFiles]) else { return ([], []) }
         var paths: [String] = []
+        var errors: [SeedError] = []
         for case let url as URL in enumerator {
-            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
-            paths.append(url.path)
+            let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
+            if values?.isSymbolicLink == true {
+                switch followLink(url.path) {
+                case .success: paths.append(url.path)
+                case .failure(let error): errors.append(error)
+                }
+            } else if values?.isRegularFile == true {
+                paths.append(url.path)
+            }
         }
-        return paths.sorted()
+        return (paths.sorted(), errors.sorted { $0.path < $1.path })
+    }
+
+    /// Whether the link at `path` leads to a regular file.
+    static func followLink(_ path: String) -> Result<Void, SeedError> {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            return .failure(SeedError(.badLink, path: path, "a symbolic link that cannot be followed: \(reason)"))
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .success(())
+        case S_IFDIR: return .failure(SeedError(.badLink, path: path, "a symbolic link to a folder: folders behind links are not read"))
+        default: return .failure(SeedError(.badLink, path: path, "a symbolic link to something that is not a regular file"))
+        }
     }
 
     /// The 1-based line holding the first byte sequence that is not UTF-8.
