@@ -11,38 +11,37 @@ public struct FrontMatter: Hashable, Sendable {
 
     /// Finds the front matter of `text`, or explains why there is none.
     public static func locate(in text: String) -> Result<FrontMatter, FrontMatterProblem> {
-        // Lines by "\n" (a "\r\n" is one Character in Swift, and ends in "\n" too).
-        var lineStart = text.startIndex
-        var index = text.startIndex
+        // Lines by LF over the UTF-8 view ("\r\n" ends in LF too; no Character segmentation).
+        let utf8 = text.utf8
+        var lineStart = utf8.startIndex
         var yamlStart: String.Index?
-        while index < text.endIndex {
-            let character = text[index]
-            let next = text.index(after: index)
-            if character == "\n" || character == "\r\n" || next == text.endIndex {
-                let line = text[lineStart..<(character == "\n" || character == "\r\n" ? index : next)]
-                if let start = yamlStart {
-                    if isFence(line) || trimmed(line) == "..." {
-                        return .success(FrontMatter(yaml: String(text[start..<lineStart]), range: start..<lineStart, firstLine: 2))
-                    }
-                } else {
-                    // A byte order mark before the opening fence is tolerated (and kept in the text).
-                    guard isFence(line.drop { $0 == "\u{FEFF}" }) else { return .failure(.missing) }
-                    yamlStart = next
+        while lineStart < utf8.endIndex {
+            let newline = utf8[lineStart...].firstIndex(of: 0x0A)
+            let lineEnd = newline ?? utf8.endIndex
+            let next = newline.map { utf8.index(after: $0) } ?? utf8.endIndex
+            let line = utf8[lineStart..<lineEnd]
+            if let start = yamlStart {
+                if isFence(line, "---") || isFence(line, "...") {
+                    return .success(FrontMatter(yaml: String(text[start..<lineStart]), range: start..<lineStart, firstLine: 2))
                 }
-                lineStart = next
+            } else {
+                // A byte order mark before the opening fence is tolerated (and kept in the text).
+                let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+                let withoutBOM = line.starts(with: bom) ? line.dropFirst(3) : line
+                guard isFence(withoutBOM, "---") else { return .failure(.missing) }
+                yamlStart = next
             }
-            index = next
+            lineStart = next
         }
         return .failure(yamlStart == nil ? .missing : .unclosed)
     }
 
-    private static func trimmed(_ line: Substring) -> Substring {
+    /// Whether `line` is `fence` followed only by blanks (and the CR of a CR LF).
+    private static func isFence(_ line: Substring.UTF8View.SubSequence, _ fence: StaticString) -> Bool {
         var line = line
-        while let last = line.last, last == "\r" || last == " " || last == "\t" { line = line.dropLast() }
-        return line
+        while let last = line.last, last == 0x0D || last == 0x20 || last == 0x09 { line = line.dropLast() }
+        return line.elementsEqual(UnsafeBufferPointer(start: fence.utf8Start, count: fence.utf8CodeUnitCount))
     }
-
-    private static func isFence(_ line: Substring) -> Bool { trimmed(line) == "---" }
 }
 
 public enum FrontMatterProblem: Error, Hashable, Sendable {

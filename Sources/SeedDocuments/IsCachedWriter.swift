@@ -1,5 +1,7 @@
 import AtomicFiles
+import Dispatch
 import Foundation
+import Synchronization
 import Yams
 
 /// What writing `isCached` back into one document did or would do.
@@ -39,14 +41,18 @@ public enum IsCachedWriter {
         var result = WriteBackResult()
         var edits: [Int: (range: Range<Int>, text: String)] = [:]
         var wanted: [EntryPosition: Bool] = [:]
+        // Replacing a plain true/false whose exact text was matched against the parsed value by
+        // another plain literal cannot change anything else; any other edit is checked by parsing.
+        var needsVerification = false
         for entry in try document.entries() {
             guard let url = entry.fields.field("url")?.string, let value = states[url] else { continue }
             switch EditPlanner.plan(entry.fields, wanted: value, in: yaml) {
             case .unchanged:
                 wanted[entry.position] = value
-            case .edit(let range, let replacement):
+            case .edit(let range, let replacement, let kind):
                 wanted[entry.position] = value
                 edits[range.lowerBound] = (range, replacement)
+                if kind != .plainToken { needsVerification = true }
             case .leaveAlone(let reason, let line):
                 result.leftAlone.append(SeedError(.leftAlone, path: path, line: line.map { $0 + lineOffset },
                                                   "isCached for \(url) left alone: \(reason)"))
@@ -54,7 +60,7 @@ public enum IsCachedWriter {
         }
         guard !edits.isEmpty else { return result }
         let updatedYAML = yaml.applying(Array(edits.values))
-        let verdict = document.verify(updatedYAML, wanted: wanted)
+        let verdict = needsVerification ? document.verify(updatedYAML, wanted: wanted) : nil
         guard verdict == nil else {
             result.leftAlone.append(SeedError(.leftAlone, path: path, line: frontMatter.firstLine,
                                               "the whole file was left alone: \(verdict!)"))
@@ -81,13 +87,7 @@ public enum IsCachedWriter {
         }
         var result = try rewrite(text, path: path, states: states)
         guard let updated = result.text else { return result }
-        var info = stat()
-        let mode = stat(target, &info) == 0 ? info.st_mode & 0o7777 : 0o644
-        do {
-            try AtomicFile.write(Data(updated.utf8), to: target, mode: mode)
-        } catch {
-            throw SeedError(.writeFailed, path: path, error.message)
-        }
+        try write(updated, to: target, path: path)
         result.written = true
         return result
     }
@@ -96,18 +96,74 @@ public enum IsCachedWriter {
     /// documents, each file rewritten at most once. Returns how many files were rewritten and
     /// every problem (entries left alone, files that could not be written), as the lines a user reads.
     public static func writeBack(_ documents: [SeedDocument], states: [String: Bool]) -> (rewritten: Int, problems: [SeedError]) {
+        let affected = documents.filter { $0.images.contains(where: { states[$0.url] != nil }) }
+        // Files are independent: on every core, results kept in document order.
+        let results = Mutex([Result<WriteBackResult, SeedError>?](repeating: nil, count: affected.count))
+        DispatchQueue.concurrentPerform(iterations: affected.count) { index in
+            let result = Result { () throws(SeedError) in try writeBack(affected[index], states: states) }
+            results.withLock { $0[index] = result }
+        }
         var rewritten = 0
         var problems: [SeedError] = []
-        for document in documents where document.images.contains(where: { states[$0.url] != nil }) {
-            do {
-                let result = try writeBack(path: document.path, states: states)
+        for result in results.withLock({ $0 }) {
+            switch result {
+            case .success(let result)?:
                 if result.written { rewritten += 1 }
                 problems += result.leftAlone
-            } catch {
-                problems.append(error)
+            case .failure(let error)?: problems.append(error)
+            case nil: break
             }
         }
         return (rewritten, problems)
+    }
+
+    /// Writes `states` back into the file `document` was scanned from. While the file holds
+    /// exactly the text the scan read and every value to change is a plain token the scan
+    /// located, the values are replaced at those positions with no second parse; otherwise the
+    /// file is parsed again and checked (`writeBack(path:states:)`).
+    public static func writeBack(_ document: SeedDocument, states: [String: Bool]) throws(SeedError) -> WriteBackResult {
+        let target = resolvedPath(document.path)
+        guard let data = FileManager.default.contents(atPath: target) else {
+            throw SeedError(.unreadable, path: document.path, "cannot read the file")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw SeedError(.notUTF8, path: document.path, "not UTF-8 text")
+        }
+        guard text.hashValue == document.textHash, case .success(let frontMatter) = FrontMatter.locate(in: text),
+              let edits = plainEdits(document, states: states) else {
+            return try writeBack(path: document.path, states: states)
+        }
+        var result = WriteBackResult()
+        guard !edits.isEmpty else { return result }
+        var updated = text
+        updated.replaceSubrange(frontMatter.range, with: YAMLText(frontMatter.yaml).applying(edits))
+        try write(updated, to: target, path: document.path)
+        result.text = updated
+        result.valuesChanged = edits.count
+        result.written = true
+        return result
+    }
+
+    /// The replacements for `states`, or nil when one of them is not at a plain-token site.
+    private static func plainEdits(_ document: SeedDocument, states: [String: Bool]) -> [(range: Range<Int>, text: String)]? {
+        var edits: [Int: (range: Range<Int>, text: String)] = [:]
+        for image in document.images {
+            guard let wanted = states[image.url] else { continue }
+            guard case .plainToken(let range, let current) = image.isCachedSite else { return nil }
+            if current != wanted { edits[range.lowerBound] = (range, wanted ? "true" : "false") }
+        }
+        return Array(edits.values)
+    }
+
+    /// Replaces `target` with `text` atomically, keeping its permissions.
+    private static func write(_ text: String, to target: String, path: String) throws(SeedError) {
+        var info = stat()
+        let mode = stat(target, &info) == 0 ? info.st_mode & 0o7777 : 0o644
+        do {
+            try AtomicFile.write(Data(text.utf8), to: target, mode: mode)
+        } catch {
+            throw SeedError(.writeFailed, path: path, error.message)
+        }
     }
 
     /// The file a path names once every symbolic link is followed (the path itself when it cannot be resolved).

@@ -10,6 +10,8 @@ public struct ImageReference: Hashable, Sendable {
     public var line: Int
     /// True for `related[].images[]`, false for the article's own `images[]`.
     public var isRelated: Bool
+    /// Where the entry's `isCached` value stands, as the scan found it (for the write-back).
+    public var isCachedSite: IsCachedSite = .other
 
     public init(url: String, width: Int? = nil, height: Int? = nil, isCached: Bool? = nil, line: Int, isRelated: Bool) {
         self.url = url
@@ -27,10 +29,24 @@ public struct SeedDocument: Hashable, Sendable {
     public var images: [ImageReference]
     /// Entries skipped with a reason (a url that is not http or https, a url that is not text...).
     public var problems: [SeedError]
+    /// A hash of the text the scan read (this process only): the write-back uses the scan's
+    /// positions only while the file still holds exactly that text.
+    public var textHash: Int?
 
     public init(path: String, images: [ImageReference], problems: [SeedError] = []) {
         self.path = path
         self.images = images
         self.problems = problems
     }
+}
+
+/// Where an image entry's `isCached` value stands in its document.
+public enum IsCachedSite: Hashable, Sendable {
+    /// A plain scalar that can be replaced in place: its range of UTF-8 bytes in the front
+    /// matter's YAML, and the value it holds now. Only for entries no alias shares, whose url
+    /// also stands at its own position (so the positions are the parser's).
+    case plainToken(Range<Int>, current: Bool?)
+    /// Anything else (no key, a quoted, anchored, tagged or shared value...): the write-back
+    /// parses the document again and decides there.
+    case other
 }

@@ -3,10 +3,12 @@ import Yams
 
 /// Parses one seed document's front matter into image references. Pure: text in, values out.
 public enum SeedParser {
-    /// Implicit types the seed fields use (booleans, integers, null). Yams resolves every plain
-    /// scalar through one regular expression per rule, also to hash mapping keys; the default
-    /// set adds float, timestamp, merge and value, which made reading 50,000 entries twice as slow.
-    static let resolver = Resolver.basic.appending(.bool).appending(.int).appending(.null)
+    /// No implicit-type rules at all. Yams resolves a plain scalar's tag through one regular
+    /// expression per rule, and does so to hash every mapping key (its duplicate check) and to
+    /// compare scalars: that was most of the time spent reading and writing back seeds. The
+    /// values imgcache reads do not need it: `Node.bool` and `Node.int` read the scalar's text
+    /// and refuse only an explicit `!!str`, whatever the resolver says.
+    static let resolver = Resolver.basic
 
     /// Image entries one document may hold, with aliases counted each time they are used: a
     /// few kilobytes of `related: [*a, *a, …]` would otherwise expand to millions of entries.
@@ -30,26 +32,45 @@ public enum SeedParser {
         }
         let composed = try ComposedFrontMatter(frontMatter, path: path)
         var document = SeedDocument(path: path, images: [])
+        document.textHash = text.hashValue
         guard let mapping = composed.root?.mapping else { return document }
-        let offset = frontMatter.firstLine - 1
-        var budget = maxImageEntries
+        var walk = Walk(offset: frontMatter.firstLine - 1, yaml: YAMLText(frontMatter.yaml))
         if let images = mapping.field("images") {
-            try collect(images, related: false, offset: offset, budget: &budget, into: &document)
+            try collect(images, related: false, shared: Self.isShared(images), walk: &walk, into: &document)
         }
-        if let related = mapping.field("related")?.sequence {
+        if let relatedNode = mapping.field("related"), let related = relatedNode.sequence {
             for article in related {
                 if let images = article.mapping?.field("images") {
-                    try collect(images, related: true, offset: offset, budget: &budget, into: &document)
+                    let shared = isShared(relatedNode) || isShared(article) || isShared(images)
+                    try collect(images, related: true, shared: shared, walk: &walk, into: &document)
                 }
             }
         }
         return document
     }
 
-    private static func collect(_ node: Node, related: Bool, offset: Int, budget: inout Int,
+    /// What the walk over one document carries.
+    private struct Walk {
+        var offset: Int
+        var yaml: YAMLText
+        var budget = maxImageEntries
+    }
+
+    /// Whether an alias may share `node` (it has an anchor): then nothing under it is edited blind.
+    private static func isShared(_ node: Node) -> Bool {
+        switch node {
+        case .mapping(let mapping): return mapping.anchor != nil
+        case .sequence(let sequence): return sequence.anchor != nil
+        case .scalar(let scalar): return scalar.anchor != nil
+        case .alias: return true
+        }
+    }
+
+    private static func collect(_ node: Node, related: Bool, shared: Bool, walk: inout Walk,
                                 into document: inout SeedDocument) throws(SeedError) {
-        budget -= node.sequence?.count ?? 0
-        guard budget >= 0 else { throw tooManyEntries(path: document.path) }
+        let offset = walk.offset
+        walk.budget -= node.sequence?.count ?? 0
+        guard walk.budget >= 0 else { throw tooManyEntries(path: document.path) }
         guard let entries = node.sequence else {
             document.problems.append(SeedError(.invalidImage, path: document.path, line: node.mark.map { $0.line + offset },
                                                "'images' is not a list"))
@@ -70,19 +91,28 @@ public enum SeedParser {
                 document.problems.append(SeedError(.invalidURL, path: document.path, line: urlLine, "\(url): \(problem)"))
                 continue
             }
-            document.images.append(ImageReference(
+            var image = ImageReference(
                 url: url, width: positiveInt(fields.field("width")), height: positiveInt(fields.field("height")),
-                isCached: fields.field("isCached")?.bool, line: urlLine, isRelated: related))
+                isCached: fields.field("isCached")?.bool, line: urlLine, isRelated: related)
+            if !shared && !isShared(entry) { image.isCachedSite = EditPlanner.site(fields, in: walk.yaml) }
+            document.images.append(image)
         }
     }
 
     private static func positiveInt(_ node: Node?) -> Int? {
-        guard let value = node?.int, value > 0 else { return nil }
+        // Plain decimal digits first: Yams's own integer parse (bases, sexagesimal) is slow.
+        guard let scalar = node?.scalar else { return nil }
+        let value = scalar.style == .plain ? Int(scalar.string) ?? node?.int : node?.int
+        guard let value, value > 0 else { return nil }
         return value
     }
 
     /// Why `url` cannot be fetched, or nil: only absolute http and https URLs with a host.
     public static func urlProblem(_ url: String) -> String? {
+        // libcurl stops at a NUL and would fetch a shorter URL; CR/LF would forge log lines.
+        if let control = url.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            return "the URL contains the control character U+\(String(format: "%04X", control.value))"
+        }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             return "not a valid URL"
         }

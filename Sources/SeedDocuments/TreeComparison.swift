@@ -87,7 +87,10 @@ struct TreeComparison {
         guard budget >= 0 else { return false }
         switch (a, b) {
         case (.scalar(let x), .scalar(let y)):
-            return x == y
+            // With no resolver rules (SeedParser.resolver) a plain scalar's type is decided by its
+            // text alone; a quoted or block one is a string: equal text, equal explicit tag and the
+            // same plainness mean equal data. (Yams's == would resolve tags through regexes.)
+            return x.string == y.string && x.tag == y.tag && (x.style == .plain) == (y.style == .plain)
         case (.sequence(let x), .sequence(let y)):
             guard x.count == y.count else { return false }
             for (p, q) in zip(x, y) where !same(p, q) { return false }

@@ -1,5 +1,6 @@
 import Foundation
 import SeedDocuments
+import TestSupport
 import Testing
 import Yams
 
@@ -40,6 +41,35 @@ struct WriteBackRoundTripTests {
         }
         #expect(formsSeen.count >= 22, "forms seen: \(formsSeen.sorted())")
         #expect(changedFiles > 300 && leftAloneEntries > 100)
+    }
+
+    @Test("the write-back of a scanned file (positions from the scan) writes exactly what a fresh parse writes")
+    func scannedPositions() throws {
+        var random = SplitMix64(seed: 0xFA57)
+        let directory = try TemporaryDirectory()
+        var fastPaths = 0
+        for iteration in 0..<300 {
+            let document = GeneratedSeed.make(&random)
+            let path = directory.url.appendingPathComponent("seed-\(iteration).md").path
+            try Data(document.text.utf8).write(to: URL(fileURLWithPath: path))
+            let scanned = try SeedScanner.load(path).get()
+            if scanned.images.allSatisfy({ document.states[$0.url] == nil || $0.isCachedSite != .other }) { fastPaths += 1 }
+            let expected = try IsCachedWriter.rewrite(document.text, path: path, states: document.states)
+            let result = try IsCachedWriter.writeBack(scanned, states: document.states)
+            let written = try Data(contentsOf: URL(fileURLWithPath: path))  // bytes: String(contentsOf:) drops a BOM
+            #expect(written == Data((expected.text ?? document.text).utf8), "iteration \(iteration)\n\(document.text)")
+            #expect(result.written == (expected.text != nil))
+        }
+        #expect(fastPaths > 30, "documents written from the scan's positions alone: \(fastPaths)")
+
+        // A file changed after the scan is parsed again, never edited at stale positions.
+        let path = directory.url.appendingPathComponent("changed.md").path
+        try "---\nimages:\n  - url: https://a.example/1.jpg\n    isCached: false\n---\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let scanned = try SeedScanner.load(path).get()
+        let edited = "---\ntitle: added by the user\nimages:\n  - url: https://a.example/1.jpg\n    isCached: false\n---\n"
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try IsCachedWriter.writeBack(scanned, states: ["https://a.example/1.jpg": true]).written)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == edited.replacingOccurrences(of: "false", with: "true"))
     }
 
     /// The data after equals the data before with each safe entry's isCached set.
