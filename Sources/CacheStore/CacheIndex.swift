@@ -84,9 +84,12 @@ public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, Per
     public var format: String
     public var bytes: Int
     public var createdAt: Date
+    /// SHA-256 of the file's bytes, recorded when it was written (nil for rows from before v5).
+    public var sha256: String?
 
     public init(key: String, digest: String, variant: String, width: Int, height: Int, format: String, bytes: Int,
-                createdAt: Date = Date()) {
+                createdAt: Date = Date(), sha256: String? = nil) {
+        self.sha256 = sha256
         self.key = key
         self.digest = digest
         self.variant = variant
@@ -98,7 +101,7 @@ public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, Per
     }
 
     enum CodingKeys: String, CodingKey {
-        case key, digest, variant, width, height, format, bytes
+        case key, digest, variant, width, height, format, bytes, sha256
         case createdAt = "created_at"
     }
 }
@@ -148,7 +151,45 @@ public final class CacheIndex: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CacheError(.io, "no cache index at \(path): run `imgcache sync` first")
         }
+        try refuseLostIndex(inCache: cacheDirectory)
         return try CacheIndex(path: path)
+    }
+
+    /// Throws when the index file is empty (0 bytes) while the cache folder holds files: the
+    /// index was lost or truncated, and reading it as an empty cache would hide that.
+    public static func refuseLostIndex(inCache cacheDirectory: String) throws(CacheError) {
+        let root = URL(fileURLWithPath: cacheDirectory)
+        let path = root.appendingPathComponent("index.sqlite").path
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_size == 0 else { return }
+        let originals = countFiles(under: root.appendingPathComponent("objects").path)
+        let thumbnails = countFiles(under: root.appendingPathComponent("thumbs").path)
+        guard originals + thumbnails > 0 else { return }
+        throw CacheError(.database, "the index \(path) is empty (0 bytes) but the cache holds \(originals) originals and "
+                         + "\(thumbnails) thumbnails: the index was lost or truncated. Nothing was changed. Restore it from a "
+                         + "backup, or move it aside and run `imgcache sync` to build a new one (stored files are reused by content)")
+    }
+
+    /// Regular files below `folder` (recursively), 0 when it does not exist.
+    static func countFiles(under folder: String) -> Int {
+        guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return 0 }
+        var count = 0
+        while let name = enumerator.nextObject() as? String {
+            if enumerator.fileAttributes?[.type] as? FileAttributeType == .typeRegular { count += 1 }
+            _ = name
+        }
+        return count
+    }
+
+    /// What SQLite's integrity check finds wrong with the index file (empty when it is sound),
+    /// at most `limit` lines.
+    public func integrityProblems(limit: Int = 20) -> [String] {
+        do {
+            let lines = try database.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(\(limit))") }
+            return lines == ["ok"] ? [] : lines
+        } catch {
+            return ["\(error)"]
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -221,12 +262,33 @@ public final class CacheIndex: Sendable {
                 t.column("value")
             }
         }
+        migrator.registerMigration("v5: thumbnail hashes") { db in
+            // A thumbnail's key names its recipe, not its content: without the hash of what was
+            // written, verify could only compare sizes, and a flipped byte would be served as immutable.
+            try db.alter(table: "thumbnails") { t in t.add(column: "sha256", .text) }
+        }
         return migrator
     }
 
-    /// Runs `body` in a write transaction (BEGIN IMMEDIATE; waits for other writers).
-    public func write<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
-        do { return try database.write(body) } catch { throw CacheError(.database, "\(error)") }
+    /// Runs `body` in a write transaction (BEGIN IMMEDIATE; waits for other writers). Unless
+    /// `bumpingGeneration` is false (the access ledger's writes), the transaction also adds one
+    /// to the index's generation: readers that derive something from the index (the server's
+    /// manifest) rebuild it only when the generation moved, in this process or another.
+    public func write<T>(bumpingGeneration: Bool = true, _ body: (Database) throws -> T) throws(CacheError) -> T {
+        do {
+            return try database.write { db in
+                let result = try body(db)
+                if bumpingGeneration { try Self.addToCounter(db, MetaKey.generation, 1) }
+                return result
+            }
+        } catch {
+            throw CacheError(.database, "\(error)")
+        }
+    }
+
+    /// The index's generation (see `write`): changes with every write transaction but the ledger's.
+    public func generation() throws(CacheError) -> Int {
+        try read { db in try Self.counter(db, MetaKey.generation) }
     }
 
     public func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
@@ -247,13 +309,55 @@ public final class CacheIndex: Sendable {
     public func replaceSeedReferences(_ references: [(seedPath: String, url: String, line: Int)], at date: Date = Date()) throws(CacheError) {
         try write { db in
             try db.execute(sql: "DELETE FROM seed_references")
-            let statement = try db.makeStatement(sql: "INSERT OR REPLACE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
-            for reference in references {
+            // One row per (seed, URL), with the first line that names it: a logo on every entry
+            // of 400 files is 400 rows, not 40,000 replacements.
+            let statement = try db.makeStatement(sql: "INSERT OR IGNORE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
+            var seen = Set<SeedReferenceKey>()
+            for reference in references where seen.insert(SeedReferenceKey(seedPath: reference.seedPath, url: reference.url)).inserted {
                 try statement.execute(arguments: [reference.seedPath, reference.url, reference.line])
             }
             try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
         }
     }
+}
+
+/// A URL that failed in a sync, to be recorded with others.
+public struct SourceFailure: Sendable {
+    public var url: String
+    public var reason: String
+    public var declaredWidth: Int?
+    public var declaredHeight: Int?
+    public init(url: String, reason: String, declaredWidth: Int?, declaredHeight: Int?) {
+        self.url = url
+        self.reason = reason
+        self.declaredWidth = declaredWidth
+        self.declaredHeight = declaredHeight
+    }
+}
+
+extension CacheIndex {
+    /// Records failures in one transaction: each URL's row says "failed" with the reason. A
+    /// URL that another process cached meanwhile keeps its copy and its isCached.
+    public func recordFailures(_ failures: [SourceFailure], at date: Date = Date()) throws(CacheError) {
+        try write { db in
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO sources (url, status, last_error, declared_width, declared_height, is_cached, updated_at, referenced_at)
+                VALUES (?, 'failed', ?, ?, ?, 0, ?, ?)
+                ON CONFLICT(url) DO UPDATE SET status = 'failed', last_error = excluded.last_error,
+                    declared_width = excluded.declared_width, declared_height = excluded.declared_height,
+                    is_cached = CASE WHEN sources.digest IS NULL THEN 0 ELSE sources.is_cached END,
+                    updated_at = excluded.updated_at, referenced_at = excluded.referenced_at
+                """)
+            for failure in failures {
+                try statement.execute(arguments: [failure.url, failure.reason, failure.declaredWidth, failure.declaredHeight, date, date])
+            }
+        }
+    }
+}
+
+private struct SeedReferenceKey: Hashable {
+    var seedPath: String
+    var url: String
 }
 
 /// Keys of the `meta` table.
@@ -263,6 +367,7 @@ public enum MetaKey {
     public static let lastPruneBytes = "last_prune_bytes"
     public static let servedHits = "served_hits"
     public static let servedMisses = "served_misses"
+    public static let generation = "generation"
 }
 
 extension CacheIndex {

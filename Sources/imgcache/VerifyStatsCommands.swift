@@ -5,15 +5,18 @@ import ImgCacheKit
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Re-hash every original and check every thumbnail, row and file of the cache.",
+        abstract: "Check the index, re-hash every original and thumbnail, and match every row to its file.",
         discussion: """
-            Reports, each with its path and reason:
+            Runs SQLite's integrity check on the index, then reports, each with its path and reason:
               missing     a row whose file is gone
-              corrupt     an original whose bytes no longer hash to its name, a thumbnail of the wrong size
+              corrupt     the index file; an original whose bytes no longer hash to its name; a \
+            thumbnail whose bytes no longer hash to the SHA-256 recorded when it was written
               orphaned    a file no row points at (older than --grace: a sync writes files just before rows)
               temporary   a temporary file left by a process that is no longer running
-            --repair removes corrupt originals with their thumbnails and rows, the rows of missing \
-            files, orphans and temporary files; the next sync fetches or remakes what was removed.
+            --repair makes damaged or missing thumbnails again from their originals (with the \
+            configured variants), and removes corrupt originals with their thumbnails and rows, \
+            the rows of missing files, orphans and temporary files; the next sync fetches what was \
+            removed. A damaged index is never repaired from: --repair then changes nothing.
 
             Exit status: 0 the cache is sound, 1 something was wrong (also after --repair fixed it), 2 usage.
 
@@ -46,18 +49,18 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = try cacheOptions.configuration().cacheDirectory
+        let configuration = try cacheOptions.configuration()
         let progress = ProgressReporter(total: 0, label: "verify", enabled: !quiet && !json)
         let report: VerifyReport
         do {
-            let verifier = try Verifier(cacheDirectory: directory)
+            let verifier = try Verifier(cacheDirectory: configuration.cacheDirectory, configuration: configuration)
             report = try verifier.run(repair: repair, grace: DurationText.parse(grace) ?? 3600, jobs: jobs) { done, total in
                 progress.setTotal(total)
                 progress.update(finished: done, detail: "")
             }
         } catch {
             progress.finish()
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         progress.finish()
@@ -72,14 +75,20 @@ struct VerifyCommand: ParsableCommand {
         }
         if !quiet {
             let rate = report.seconds > 0 ? Double(report.bytesHashed) / report.seconds : 0
-            var summary = "verify: \(report.originalsChecked) originals re-hashed (\(ByteCount.format(report.bytesHashed)), "
-                + "\(ByteCount.format(Int(rate)))/s), \(report.thumbnailsChecked) thumbnails checked: "
+            var summary = "verify: index checked, \(report.originalsChecked) originals and \(report.thumbnailsChecked) thumbnails "
+                + "re-hashed (\(ByteCount.format(report.bytesHashed)), \(ByteCount.format(Int(rate)))/s"
+                + (report.thumbnailsSizeOnly > 0 ? "; \(report.thumbnailsSizeOnly) older thumbnails by size only" : "") + "): "
                 + (report.isClean ? "no problems" : "\(report.count(.missing)) missing, \(report.count(.corrupt)) corrupt, "
                     + "\(report.count(.orphaned)) orphaned, \(report.count(.temporary)) temporary")
                 + String(format: ", %.2f s\n", report.seconds)
-            if report.repaired {
-                summary += "      repaired: removed what was damaged; \(report.urlsNoLongerCached.count) URLs are no longer cached "
-                    + "(run `imgcache sync` to restore them)\n"
+            if let refused = report.repairRefused {
+                summary += "      not repaired: \(refused); restore it from a backup, or move it aside and run `imgcache sync`\n"
+            } else if report.repaired {
+                summary += "      repaired: \(report.thumbnailsRemade) thumbnails made again from their originals; "
+                    + "\(report.urlsNoLongerCached.count) URLs are no longer cached (run `imgcache sync` to restore them)\n"
+            } else if report.problems.contains(where: { $0.item == "index" }) {
+                summary += "      the index is damaged: restore it from a backup, or move it aside and run `imgcache sync` "
+                    + "to build a new one (stored files are reused by content)\n"
             } else if !report.isClean {
                 summary += "      run `imgcache verify --repair`, then `imgcache sync`, to fix\n"
             }
@@ -113,7 +122,7 @@ struct StatsCommand: ParsableCommand {
         do {
             stats = try CacheStats.load(cacheDirectory: directory, largest: max(0, largest))
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         if json {

@@ -13,7 +13,9 @@ struct VerifyStatsTests {
         let clean = try Verifier(cacheDirectory: cache.root.path).run(repair: false)
         #expect(clean.isClean)
         #expect(clean.originalsChecked == 3 && clean.thumbnailsChecked == 9)
-        #expect(clean.bytesHashed == (try cache.index.read { db in try Int.fetchOne(db, sql: "SELECT SUM(bytes) FROM objects") }))
+        #expect(clean.bytesHashed == (try cache.index.read { db in
+            try Int.fetchOne(db, sql: "SELECT (SELECT SUM(bytes) FROM objects) + (SELECT SUM(bytes) FROM thumbnails)")
+        }))
 
         // Damage: one byte of a's original, b's thumb file, an old orphan, a temp file of a dead process.
         let a = try cache.digest("/a.jpg"), b = try cache.digest("/b.png")
@@ -63,6 +65,72 @@ struct VerifyStatsTests {
         #expect(report.cached == 3)
         try SyncTests.checkIntegrity(cache: cache.root)
         #expect(try Executable.run(["verify", "--cache", cache.root.path]).status == 0)
+    }
+
+    @Test("a flipped byte in a thumbnail is found by its recorded SHA-256; --repair makes it again from the original")
+    func thumbnailHash() throws {
+        let cache = try PruneTests.Cache(["/a.jpg", "/b.png"])
+        let a = try cache.digest("/a.jpg")
+        let card = try #require(try cache.index.thumbnails(digest: a).first { $0.variant == "card" })
+        let path = try cache.store.thumbnailPath(card)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(card.sha256 == BlobStore.digest(good))
+        var bad = good
+        bad[bad.count / 2] ^= 0x10  // same size: only the hash can tell
+        try bad.write(to: URL(fileURLWithPath: path))
+
+        let found = try Verifier(cacheDirectory: cache.root.path).run(repair: false)
+        #expect(found.problems.count == 1)
+        #expect(found.problems.first?.kind == .corrupt && found.problems.first?.item == "thumbnail")
+        #expect(found.problems.first?.detail.contains("not to the hash recorded") == true)
+        let command = try Executable.run(["verify", "--cache", cache.root.path])
+        #expect(command.status == 1 && command.stdout.hasPrefix("corrupt thumbnail: thumbs/"))
+
+        // Remade with the variants the cache was synced with (the test's own, not the defaults).
+        let repaired = try Verifier(cacheDirectory: cache.root.path, configuration: cache.configuration).run(repair: true)
+        #expect(repaired.thumbnailsRemade == 1 && repaired.urlsNoLongerCached.isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == good)
+        #expect(try cache.source("/a.jpg")?.isCached == true)
+        #expect(try Executable.run(["verify", "--cache", cache.root.path]).status == 0)
+    }
+
+    @Test("garbage inside the index file: verify exits 1 naming the index, and --repair removes nothing")
+    func corruptIndex() throws {
+        let cache = try PruneTests.Cache(["/a.jpg", "/b.png", "/c.jpg"])
+        // Enough rows that the file has pages in its middle, then everything in the main file.
+        try cache.index.write { db in
+            for n in 0..<2_000 {
+                try db.execute(sql: "INSERT INTO sources (url, status, is_cached, updated_at) VALUES (?, 'pending', 0, ?)",
+                               arguments: ["https://filler.example/\(n)/" + String(repeating: "x", count: 200), Date()])
+            }
+        }
+        try cache.index.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        let indexPath = cache.root.appendingPathComponent("index.sqlite").path
+        #expect(try IndexDamage.garbleMiddle(of: indexPath) > 64 * 1024)
+        let files = Set(try FileManager.default.subpathsOfDirectory(atPath: cache.root.path))
+
+        let command = try Executable.run(["verify", "--cache", cache.root.path])
+        #expect(command.status == 1)
+        #expect(command.stdout.hasPrefix("corrupt index: index.sqlite: integrity check:"), "\(command.stdout)\(command.stderr)")
+        #expect(command.stderr.contains("restore it from a backup"))
+        let repair = try Executable.run(["verify", "--cache", cache.root.path, "--repair"])
+        #expect(repair.status == 1 && repair.stderr.contains("not repaired: the index itself is damaged"))
+        #expect(Set(try FileManager.default.subpathsOfDirectory(atPath: cache.root.path)).isSuperset(of: files.filter { !$0.hasPrefix("tmp") && !$0.contains("index.sqlite") }))
+    }
+
+    @Test("an index emptied to 0 bytes beside cached files is reported, not read as an empty cache")
+    func lostIndex() throws {
+        let cache = try PruneTests.Cache(["/a.jpg", "/b.png"])
+        let indexPath = cache.root.appendingPathComponent("index.sqlite").path
+        try cache.index.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try Data().write(to: URL(fileURLWithPath: indexPath))
+        for command in ["verify", "stats", "status"] {
+            let run = try Executable.run([command, "--cache", cache.root.path])
+            #expect(run.status == 1, "\(command): \(run.stderr)")
+            #expect(run.stderr.contains("is empty (0 bytes) but the cache holds 2 originals and 6 thumbnails"), "\(command): \(run.stderr)")
+            #expect(!run.stderr.contains("Usage:"), "\(command): an i/o problem is not a usage error")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: indexPath)).isEmpty, "nothing was written into it")
     }
 
     @Test("stats: counts and bytes agree with the index; hits, misses, last sync and prune; the largest image first")
