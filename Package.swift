@@ -48,6 +48,9 @@ let package = Package(
         // Format sniffing, EXIF location, decoders and encoders over the shim.
         .target(name: "ImageCodecs", dependencies: ["ImageCore", "CImageCodecs"]),
 
+        // Text from hostile places made safe to print: control characters escaped, passwords redacted.
+        .target(name: "SafeText"),
+
         // Temporary file, fsync, rename: the one way imgcache writes files.
         .target(name: "AtomicFiles"),
 
@@ -79,7 +82,7 @@ let package = Package(
         .target(
             name: "ImgCacheServer",
             dependencies: [
-                "ImgCacheKit", "CacheStore",
+                "ImgCacheKit", "CacheStore", "SafeText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -94,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "imgcache",
             dependencies: [
-                "ImgCacheKit", "CacheStore", "ImgCacheServer",
+                "ImgCacheKit", "CacheStore", "ImgCacheServer", "SafeText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -37,6 +37,19 @@ public struct AddressPolicy: Hashable, Sendable {
         }
         if b.allSatisfy({ $0 == 0 }) { return "unspecified" }
         if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "loopback" }
+        // Forms that carry an IPv4 address: checked like the address itself.
+        if b[0..<12].allSatisfy({ $0 == 0 }) {  // ::/96, IPv4-compatible (deprecated)
+            return ipv4Range(Array(b[12..<16])).map { "IPv4-compatible \($0)" }
+        }
+        if b[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0][...] {  // 64:ff9b::/96, NAT64 (RFC 6052)
+            return ipv4Range(Array(b[12..<16])).map { "NAT64 \($0)" }
+        }
+        if b[0..<6] == [0x00, 0x64, 0xFF, 0x9B, 0x00, 0x01][...] {  // 64:ff9b:1::/48, local-use NAT64 (RFC 8215)
+            return "local-use NAT64"
+        }
+        if b[0] == 0x20 && b[1] == 0x02 {  // 2002::/16, 6to4: the IPv4 address follows the prefix
+            return ipv4Range(Array(b[2..<6])).map { "6to4 \($0)" }
+        }
         if b[0] & 0xFE == 0xFC { return "unique-local" }
         if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return "link-local" }
         if b[0] == 0xFF { return "multicast" }
@@ -52,6 +65,8 @@ public struct AddressPolicy: Hashable, Sendable {
         case (172, 16...31): return "private"
         case (192, 168): return "private"
         case (100, 64...127): return "CGNAT"
+        case (192, 0) where b[2] == 0: return "IETF protocol assignment"
+        case (198, 18...19): return "benchmarking"
         case (224...255, _): return "multicast or reserved"
         default: return nil
         }

@@ -29,14 +29,12 @@ public final class CurlFetcher: ImageFetching {
         imgcache_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
 
         var pending = Array(requests.indices.reversed())   // popLast gives request order
-        var delayed: [(due: Date, index: Int, attempt: Int)] = []
+        var delayed = RetryQueue()
         var active: [UnsafeMutableRawPointer: Transfer] = [:]
         var attempts = [Int](repeating: 1, count: requests.count)
 
         while !pending.isEmpty || !delayed.isEmpty || !active.isEmpty {
-            let now = Date()
-            for item in delayed where item.due <= now { pending.append(item.index) }
-            delayed.removeAll { $0.due <= now }
+            pending += delayed.popDue(Date())
             while active.count < configuration.maxConcurrent, let index = pending.popLast() {
                 let transfer = Transfer(index: index, request: requests[index], attempt: attempts[index],
                                         configuration: configuration)
@@ -59,12 +57,12 @@ public final class CurlFetcher: ImageFetching {
                     attempts[transfer.index] += 1
                     let wait = transfer.retryAfter.map { min($0, configuration.maxRetryAfter) }
                         ?? configuration.retryBaseDelay * pow(2, Double(transfer.attempt - 1))
-                    delayed.append((Date().addingTimeInterval(wait), transfer.index, transfer.attempt + 1))
+                    delayed.push(.init(due: Date().addingTimeInterval(wait), index: transfer.index))
                 } else {
                     onOutcome(transfer.index, outcome)
                 }
             }
-            if active.isEmpty && pending.isEmpty, let next = delayed.map(\.due).min() {
+            if active.isEmpty && pending.isEmpty, let next = delayed.nextDue {
                 Thread.sleep(forTimeInterval: max(0, min(next.timeIntervalSinceNow, 1)))
             } else if !active.isEmpty {
                 curl_multi_poll(multi, nil, 0, 100, nil)
@@ -94,18 +92,18 @@ final class Transfer {
     }
 
     func start(in multi: UnsafeMutableRawPointer) -> Result<UnsafeMutableRawPointer, FetchError> {
-        guard let components = URLComponents(string: request.url),
-              let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = components.host, !host.isEmpty else {
-            return .failure(FetchError(.invalidURL, "\(request.url) is not an http or https URL"))
+        let target: TransferURL
+        switch TransferURL.parse(request.url) {
+        case .success(let parsed): target = parsed
+        case .failure(let problem): return .failure(FetchError(.invalidURL, "\(request.url): \(problem)"))
         }
-        if let reason = HostPolicy.refusal(host: host, configuration: configuration) {
+        if let reason = HostPolicy.refusal(host: target.host, configuration: configuration) {
             return .failure(FetchError(.blockedHost, reason))
         }
         guard let easy = curl_easy_init() else { return .failure(FetchError(.other, "cannot create a curl handle")) }
         self.easy = easy
         let c = configuration
-        imgcache_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        imgcache_easy_setopt_string(easy, CURLOPT_URL, target.text)
         imgcache_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         imgcache_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         imgcache_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)

@@ -5,6 +5,7 @@ import GRDB
 import ImageCodecs
 import ImageCore
 import SeedDocuments
+import Synchronization
 
 /// What the sync does with each image: ingest a body, complete a 304 or fresh entry, record a failure.
 extension Syncer {
@@ -43,7 +44,7 @@ extension Syncer {
                                  width: info.size.width, height: info.size.height,
                                  blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor)
                     .insert(db, onConflict: .ignore)
-                for record in records { try record.insert(db, onConflict: .ignore) }
+                for record in records { try record.insert(db, onConflict: .replace) }
                 var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
                 let sameURLAgain = source.digest == digest
                 source.digest = digest
@@ -122,7 +123,7 @@ extension Syncer {
                             try restoreMissing(thumbnails, records)
                         }
                     }
-                    for record in records { try record.insert(db, onConflict: .ignore) }
+                    for record in records { try record.insert(db, onConflict: .replace) }
                     if let placeholder {
                         try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
                                        arguments: [placeholder.blurHash, placeholder.dominantColor, digest])
@@ -157,8 +158,16 @@ extension Syncer {
                                dimensionMismatch: mismatch, thumbnailsMade: made)
     }
 
-    /// Records a failure. A copy cached earlier stays and keeps serving.
+    /// Records a failure. A copy cached earlier stays and keeps serving. A URL that had nothing
+    /// cached when the run started is recorded in a batch with others (100,000 failing URLs are
+    /// a few hundred transactions, not 100,000).
     func fail(_ entry: CatalogEntry, reason: String, kind: String) -> ImageSyncResult {
+        if priorDigests.withLock({ $0[entry.url] }) == nil {
+            failures.add(SourceFailure(url: entry.url, reason: reason, declaredWidth: entry.width, declaredHeight: entry.height),
+                         index: index)
+            return ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: reason,
+                                   errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
+        }
         let outcome = try? index.write { db -> (Bool, String?) in
             var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
             let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
@@ -198,13 +207,15 @@ extension Syncer {
         for (variant, thumbnail) in zip(configuration.variants, thumbnails) {
             let key = variant.thumbnailKey(digest: digest)
             let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
-            if !store.exists(path) {
+            let hash = BlobStore.digest(thumbnail.data)
+            // A file already under this key is kept only if it holds exactly these bytes.
+            if !store.exists(path) || BlobStore.digest(ofFile: path)?.digest != hash {
                 try store.write(thumbnail.data, to: path)
                 stored += thumbnail.data.count
             }
             records.append(ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
                                            height: thumbnail.size.height, format: thumbnail.format.rawValue,
-                                           bytes: thumbnail.data.count))
+                                           bytes: thumbnail.data.count, sha256: hash))
         }
         counters.withLock { $0.bytesStored += stored }
         return records
@@ -230,6 +241,44 @@ extension Syncer {
         return configuration.variants.allSatisfy { variant in
             let key = variant.thumbnailKey(digest: digest)
             return thumbnails.contains { $0.key == key && store.exists(store.thumbnailPath($0)) }
+        }
+    }
+}
+
+/// Failures of URLs with nothing cached, recorded a batch at a time.
+final class FailureBatch: Sendable {
+    private let pending = Mutex<[SourceFailure]>([])
+    private let problems = Mutex<[String]>([])
+    static let size = 500
+
+    func add(_ failure: SourceFailure, index: CacheIndex) {
+        let full = pending.withLock { pending -> [SourceFailure]? in
+            pending.append(failure)
+            guard pending.count >= Self.size else { return nil }
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        if let full { record(full, index: index) }
+    }
+
+    /// Records what is still pending; returns every batch that could not be recorded, as problems.
+    func flush(into index: CacheIndex) -> [String] {
+        let rest = pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        if !rest.isEmpty { record(rest, index: index) }
+        return problems.withLock { problems in
+            defer { problems.removeAll() }
+            return problems
+        }
+    }
+
+    private func record(_ batch: [SourceFailure], index: CacheIndex) {
+        do {
+            try index.recordFailures(batch)
+        } catch {
+            problems.withLock { $0.append("cannot record \(batch.count) failures in the index: \(error)") }
         }
     }
 }

@@ -48,11 +48,13 @@ public struct SyncReport: Codable, Sendable {
     public var dimensionMismatches = 0
     public var cached = 0
     public var seedFilesRewritten = 0
+    /// What could not be recorded in the index (a full disk, say): the run failed, the report stands.
+    public var indexProblems: [String] = []
     public var seconds = 0.0
     public var results: [ImageSyncResult] = []
 
     /// Every image cached and every seed file read.
-    public var succeeded: Bool { failed == 0 && seedProblems.isEmpty && cached == images }
+    public var succeeded: Bool { failed == 0 && seedProblems.isEmpty && indexProblems.isEmpty && cached == images }
 }
 
 /// Progress for the command line.
@@ -96,27 +98,61 @@ public final class Syncer: @unchecked Sendable {
         try index.replaceSeedReferences(scan.documents.flatMap { document in
             document.images.map { (seedPath: document.path, url: $0.url, line: $0.line) }
         })
+        let plan = try plan(catalog)
+        let results = fetchAndIngest(plan, total: catalog.count, progress: progress, onFailure: onFailure)
+        var report = summarise(results, scan: scan, images: catalog.count)
+        if writeBack {
+            let states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
+            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
+            report.seedFilesRewritten = rewritten
+            report.seedProblems += problems.map(\.description)
+        }
+        // A full disk or a locked index here must not cost the user the report: it is said, and the run fails.
+        do {
+            try index.write { db in try CacheIndex.setMeta(db, MetaKey.lastSync, Date()) }
+        } catch {
+            report.indexProblems.append("cannot record the time of this sync: \(error)")
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
 
-        // Decide, per URL, whether to ask the origin at all.
+    /// What to ask of the origins: fresh entries need no request; the rest are fetched, with
+    /// validators when their original is still on disk. The index is read once, not per URL.
+    struct Plan {
         var requests: [Fetching.FetchRequest] = []
         var requestEntries: [CatalogEntry] = []
-        var freshEntries: [(CatalogEntry, SourceRecord)] = []
+        var fresh: [(CatalogEntry, SourceRecord)] = []
+    }
+
+    func plan(_ catalog: [CatalogEntry]) throws(CacheError) -> Plan {
+        let known = try index.read { db in
+            try Dictionary(SourceRecord.fetchAll(db).map { ($0.url, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        priorDigests.withLock { $0 = known.compactMapValues(\.digest) }
+        var plan = Plan()
         let now = Date()
         for entry in catalog {
-            let record = try index.source(entry.url)
+            let record = known[entry.url]
             if let record, !refresh, let expires = record.expiresAt, expires > now, let digest = record.digest,
                store.exists(store.objectPath(digest)) {
-                freshEntries.append((entry, record))
+                plan.fresh.append((entry, record))
             } else {
                 let haveOriginal = record?.digest.map { store.exists(store.objectPath($0)) } ?? false
-                requests.append(Fetching.FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
-                                             lastModified: haveOriginal ? record?.lastModified : nil))
-                requestEntries.append(entry)
+                plan.requests.append(Fetching.FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
+                                                           lastModified: haveOriginal ? record?.lastModified : nil))
+                plan.requestEntries.append(entry)
             }
         }
+        return plan
+    }
 
+    /// Runs the plan: the fetch thread hands each body to a decode worker as soon as it arrives.
+    /// Decode workers = cores; up to two bodies per core may wait for a worker, past that the
+    /// fetch thread waits too, so memory stays bounded however many images there are.
+    private func fetchAndIngest(_ plan: Plan, total: Int, progress: @escaping @Sendable (SyncProgress) -> Void,
+                                onFailure: @escaping @Sendable (ImageSyncResult) -> Void) -> RunResults {
         let state = Mutex(RunState())
-        let total = catalog.count
         let record: @Sendable (ImageSyncResult, Int) -> Void = { result, downloaded in
             let snapshot = state.withLock { state -> SyncProgress in
                 state.results.append(result)
@@ -126,9 +162,6 @@ public final class Syncer: @unchecked Sendable {
             if result.action == .failed { onFailure(result) }
             progress(snapshot)
         }
-
-        // Decode workers = cores. Up to two bodies per core may wait for a worker; past that the
-        // fetch thread waits too, so memory stays bounded however many images there are.
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let workers = DispatchQueue(label: "imgcache.sync.decode", attributes: .concurrent)
         let group = DispatchGroup()
@@ -143,11 +176,11 @@ public final class Syncer: @unchecked Sendable {
                 queued.signal()
             }
         }
-        for (entry, source) in freshEntries {
+        for (entry, source) in plan.fresh {
             schedule { [self] in record(self.completeWithoutBody(entry, source: source, action: .fresh, response: nil), 0) }
         }
-        fetcher.fetchAll(requests) { position, outcome in
-            let entry = requestEntries[position]
+        fetcher.fetchAll(plan.requests) { position, outcome in
+            let entry = plan.requestEntries[position]
             schedule { [self] in
                 switch outcome {
                 case .fetched(let response):
@@ -161,16 +194,20 @@ public final class Syncer: @unchecked Sendable {
             }
         }
         group.wait()
+        var results = state.withLock { RunResults(results: $0.results, bytesDownloaded: $0.bytesDownloaded) }
+        results.indexProblems = failures.flush(into: index)
+        return results
+    }
 
-        var report = state.withLock { state in
-            var report = SyncReport()
-            report.results = state.results.sorted { $0.url < $1.url }
-            report.bytesDownloaded = state.bytesDownloaded
-            return report
-        }
+    /// The report from every result.
+    private func summarise(_ run: RunResults, scan: SeedScan, images: Int) -> SyncReport {
+        var report = SyncReport()
+        report.results = run.results.sorted { $0.url < $1.url }
+        report.bytesDownloaded = run.bytesDownloaded
+        report.indexProblems = run.indexProblems
         report.seedsRead = scan.documents.count
         report.seedProblems = scan.allProblems.map(\.description)
-        report.images = catalog.count
+        report.images = images
         for result in report.results {
             switch result.action {
             case .fetched: report.fetched += 1
@@ -185,16 +222,20 @@ public final class Syncer: @unchecked Sendable {
             if result.dimensionMismatch != nil { report.dimensionMismatches += 1 }
         }
         (report.bytesStored, report.duplicates) = counters.withLock { ($0.bytesStored, $0.duplicates) }
-        if writeBack {
-            let states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
-            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
-            report.seedFilesRewritten = rewritten
-            report.seedProblems += problems.map(\.description)
-        }
-        try index.write { db in try CacheIndex.setMeta(db, MetaKey.lastSync, Date()) }
-        report.seconds = Date().timeIntervalSince(started)
         return report
     }
+
+    struct RunResults {
+        var results: [ImageSyncResult]
+        var bytesDownloaded: Int
+        var indexProblems: [String] = []
+    }
+
+    /// Digests the index had for each URL when the run started: a failing URL without one has
+    /// nothing cached, so its failure is recorded in a batch, not in a transaction of its own.
+    let priorDigests = Mutex<[String: String]>([:])
+    /// Failures waiting to be recorded.
+    let failures = FailureBatch()
 
     /// Bytes written and duplicate downloads during the current run.
     let counters = Mutex((bytesStored: 0, duplicates: 0))

@@ -63,6 +63,9 @@ public enum ThumbnailBatch {
     public static func run(_ jobs: [ThumbnailJob], options: ThumbnailOptions, concurrency: Int,
                            onOutcome: @Sendable (ThumbnailOutcome, Int) -> Void = { _, _ in }) -> [ThumbnailOutcome] {
         let state = Mutex(State(outcomes: Array(repeating: nil, count: jobs.count)))
+        // Every input, by device and inode (links and different spellings of one path included):
+        // no thumbnail is ever written over one of them.
+        let inputs = Set(jobs.compactMap { FileIdentity($0.input) })
         let workers = max(1, min(concurrency, jobs.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while true {
@@ -72,7 +75,7 @@ public enum ThumbnailBatch {
                     return state.next
                 }
                 guard let index else { return }
-                let outcome = process(jobs[index], options: options)
+                let outcome = process(jobs[index], options: options, inputs: inputs)
                 state.withLock { state in
                     state.outcomes[index] = outcome
                     state.finished += 1
@@ -89,7 +92,7 @@ public enum ThumbnailBatch {
         var outcomes: [ThumbnailOutcome?]
     }
 
-    static func process(_ job: ThumbnailJob, options: ThumbnailOptions) -> ThumbnailOutcome {
+    static func process(_ job: ThumbnailJob, options: ThumbnailOptions, inputs: Set<FileIdentity>) -> ThumbnailOutcome {
         do {
             let data = try FileIO.read(job.input, limit: options.maxInputBytes)
             let thumbnail: Thumbnail
@@ -99,6 +102,10 @@ public enum ThumbnailBatch {
                 throw BatchFailure(input: job.input, reason: error.description, kind: error.code.description)
             }
             let path = job.outputStem + "." + thumbnail.format.fileExtension
+            if let existing = FileIdentity(path), inputs.contains(existing) {
+                throw BatchFailure(input: job.input, reason: "its thumbnail \(path) would overwrite an input file; nothing was written "
+                                   + "(choose an -o folder that holds no inputs)", kind: "io")
+            }
             try FileIO.writeAtomically(thumbnail.data, to: path)
             let summary = ThumbnailSummary(
                 sourceWidth: thumbnail.source.orientedSize.width, sourceHeight: thumbnail.source.orientedSize.height,
@@ -110,5 +117,18 @@ public enum ThumbnailBatch {
         } catch {
             return ThumbnailOutcome(job: job, status: .failed(BatchFailure(input: job.input, reason: "\(error)", kind: "io")))
         }
+    }
+}
+
+/// A file's device and inode: the same file whatever path or link names it.
+struct FileIdentity: Hashable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -47,7 +47,7 @@ struct ExportCommand: ParsableCommand {
             report = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
                                          outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         if json { printJSON(report) }

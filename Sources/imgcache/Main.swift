@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SafeText
 
 /// imgcache's command line. Exit codes: 0 success, 1 some items failed, 2 usage or
 /// configuration error.
@@ -35,7 +36,7 @@ enum Entry {
             if code == .success {
                 IMGCache.exit(withError: error)
             }
-            FileHandle.standardError.write(Data((IMGCache.fullMessage(for: error) + "\n").utf8))
+            FileHandle.standardError.write(Data((SafeText.escapingAllButNewlines(IMGCache.fullMessage(for: error)) + "\n").utf8))
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }

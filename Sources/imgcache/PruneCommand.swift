@@ -95,10 +95,10 @@ struct PruneCommand: ParsableCommand {
             report = try pruner.run(policy: rules.policy, unreferencedSeeds: rules.unreferenced,
                                     writeBackSeeds: rules.writeBack, dryRun: dryRun)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
-        for problem in report.problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        for problem in report.problems { FileHandle.standardError.write(Data("error: \(safeLine(problem))\n".utf8)) }
         if json {
             printJSON(report)
         } else if !quiet {
@@ -112,7 +112,7 @@ struct PruneCommand: ParsableCommand {
         var out = ""
         let verb = report.dryRun ? "would remove" : "removed"
         for image in report.removed {
-            let name = image.urls.first.map { $0 + (image.urls.count > 1 ? " (+\(image.urls.count - 1) URLs)" : "") }
+            let name = image.urls.first.map { $0.safe + (image.urls.count > 1 ? " (+\(image.urls.count - 1) URLs)" : "") }
                 ?? "sha256:\(image.digest.prefix(16))"
             out += "\(verb) \(ByteCount.pad(image.reason.rawValue, 12)) \(ByteCount.pad(ByteCount.format(image.bytes), 9)) \(name)\n"
             if out.utf8.count > 64 * 1024 {

@@ -93,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             app = try buildApplication(configuration: configuration)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         try await app.runService()

@@ -23,7 +23,7 @@ struct StatusCommand: ParsableCommand {
         do {
             status = try CacheStatus.load(cacheDirectory: directory)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         if json {
@@ -32,7 +32,7 @@ struct StatusCommand: ParsableCommand {
         }
         var out = ""
         for image in status.images {
-            out += "\(image.isCached ? "cached " : "MISSING") \(image.url)\n"
+            out += "\(image.isCached ? "cached " : "MISSING") \(image.url.safe)\n"
             var facts: [String] = ["status \(image.status)"]
             if let decoded = image.decoded { facts.append("image \(decoded)") }
             if let declared = image.declared, declared != image.decoded { facts.append("declared \(declared)") }
@@ -41,7 +41,7 @@ struct StatusCommand: ParsableCommand {
             for variant in image.variants {
                 out += "        \(variant.name): \(variant.width)x\(variant.height) \(variant.format) \(ByteCount.format(variant.bytes))\n"
             }
-            if let error = image.lastError { out += "        last error: \(error)\n" }
+            if let error = image.lastError { out += "        last error: \(error.safe)\n" }
         }
         out += "\(status.images.count) images, \(status.imagesCached) cached, \(status.imagesFailed) failed; "
             + "\(status.originals) originals (\(ByteCount.format(status.originalBytes))), "

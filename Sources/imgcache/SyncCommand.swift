@@ -74,7 +74,8 @@ struct SyncCommand: ParsableCommand {
         do {
             syncer = try Syncer(seedsDirectory: seedsDirectory, configuration: configuration)
         } catch {
-            throw ValidationError("cannot open the cache: \(error)")
+            FileHandle.standardError.write(Data("error: cannot open the cache: \(safeLine(error))\n".utf8))
+            throw ExitCode(1)
         }
         syncer.refresh = refresh
         syncer.writeBack = writeBack
@@ -85,15 +86,17 @@ struct SyncCommand: ParsableCommand {
                 progress.setTotal(snapshot.total)
                 progress.update(finished: snapshot.finished, detail: ByteCount.format(snapshot.bytesDownloaded))
             }, onFailure: { result in
-                progress.printLine("error: \(result.url): \(result.error ?? "failed")")
+                progress.printLine("error: \(result.url.safe): \((result.error ?? "failed").safe)")
             })
         } catch {
             progress.finish()
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
         progress.finish()
-        for problem in report.seedProblems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        for problem in report.seedProblems + report.indexProblems {
+            FileHandle.standardError.write(Data("error: \(safeLine(problem))\n".utf8))
+        }
         if json { printJSON(report) }
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
         if !report.succeeded { throw ExitCode(1) }
@@ -111,9 +114,12 @@ struct SyncCommand: ParsableCommand {
             lines.append("      failed by reason: " + r.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         for result in r.results where result.dimensionMismatch != nil {
-            lines.append("      dimension mismatch: \(result.url): \(result.dimensionMismatch!)")
+            lines.append("      dimension mismatch: \(result.url.safe): \(result.dimensionMismatch!)")
         }
         if !r.seedProblems.isEmpty { lines.append("      \(r.seedProblems.count) seed problems (above)") }
+        if !r.indexProblems.isEmpty {
+            lines.append("      \(r.indexProblems.count) updates could not be recorded in the index (above): the next sync tries again")
+        }
         if r.seedFilesRewritten > 0 { lines.append("      isCached written back to \(r.seedFilesRewritten) seed files") }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -79,7 +79,9 @@ struct ThumbCommand: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {
-            throw ValidationError("cannot create the output directory \(output): \(error.localizedDescription)")
+            // An i/o failure, not a usage error: exit 1 without the usage text.
+            FileHandle.standardError.write(Data("error: cannot create the output directory \(output.safe): \(error.localizedDescription.safe)\n".utf8))
+            throw ExitCode(1)
         }
         let options = ThumbnailOptions(
             spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality,
@@ -89,7 +91,7 @@ struct ThumbCommand: ParsableCommand {
         let started = Date()
         let outcomes = ThumbnailBatch.run(jobs, options: options, concurrency: self.jobs) { outcome, finished in
             if case .failed(let failure) = outcome.status {
-                progress.printLine("error: \(failure)")
+                progress.printLine("error: \(safeLine(failure))")
             }
             progress.update(finished: finished)
         }

@@ -306,5 +306,78 @@ struct SyncTests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("loopback"))
     }
-}
 
+    @Test("hostile URLs in output: CR/LF and NUL escaped (no forged lines), passwords redacted in errors and status")
+    func outputHygiene() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: seeds, withIntermediateDirectories: true)
+        let secret = origin.url("/missing.jpg").replacingOccurrences(of: "http://", with: "http://editor:s3cret@")
+        let text = """
+            ---
+            images:
+              - url: "\(secret)"
+              - url: "https://a.example/x.jpg\\r\\nerror: forged line"
+              - url: "https://a.example/x\\0y.jpg"
+            ---
+
+            """
+        try text.write(to: seeds.appendingPathComponent("post.md"), atomically: true, encoding: .utf8)
+        let result = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private"])
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(!lines.contains { $0.hasPrefix("error: forged") }, "\(result.stderr)")
+        #expect(result.stderr.contains("x.jpg\\r\\nerror: forged line"))
+        #expect(result.stderr.contains("control character U+000D") && result.stderr.contains("control character U+0000"))
+        #expect(!result.stderr.contains("s3cret"))
+        #expect(result.stderr.contains("http://editor:***@127.0.0.1"))
+        let status = try Executable.run(["status", "--cache", cache.path])
+        #expect(status.status == 0)
+        #expect(!status.stdout.contains("s3cret") && status.stdout.contains("editor:***@"), "\(status.stdout)")
+    }
+
+    @Test("a full disk: every item says so, the summary is printed, exit 1, the index stays sound and keeps what was cached")
+    func diskFull() throws {
+        let directory = try TemporaryDirectory()
+        let cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        // A real file system that fills up: a 4 MB tmpfs (needs root to mount).
+        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", cache.path])
+        guard mount.status == 0 else {
+            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        defer { _ = try? Executable.runTool("/bin/umount", ["-l", cache.path]) }
+        let origin = try ImageOrigin()
+        let seeds = directory.url.appendingPathComponent("seeds")
+        try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil)])
+        let first = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--quiet"])
+        #expect(first.status == 0, "\(first.stderr)")
+        // Fill all but 256 KB (room to open the index, not for the new images), then ask for more.
+        let free = try #require(try FileManager.default.attributesOfFileSystem(forPath: cache.path)[.systemFreeSize] as? Int)
+        let filler = cache.appendingPathComponent("filler")
+        try Data(count: max(0, free - 256 * 1024)).write(to: filler)
+        try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil), (origin.url("/b.png"), nil), (origin.url("/c.jpg"), nil),
+                                         (origin.url("/dup-1.jpg"), nil)])
+        let full = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--refresh"])
+        #expect(full.status == 1)
+        #expect(full.stderr.contains("No space left on device") || full.stderr.contains("disk is full"), "\(full.stderr)")
+        #expect(full.stderr.contains("could not be recorded in the index"))
+        #expect(full.stderr.contains("sync: 1 seed files, 4 images"), "the summary is printed: \(full.stderr)")
+        #expect(!full.stderr.contains("Usage:"))
+
+        try FileManager.default.removeItem(at: filler)
+        // No row without its file, nothing corrupt; files written before a commit that failed are
+        // orphans (files go before rows), which verify reports only once they are older than its grace.
+        let strict = try Executable.run(["verify", "--cache", cache.path, "--grace", "0"])
+        #expect(!strict.stdout.contains("missing") && !strict.stdout.contains("corrupt"), "\(strict.stdout)")
+        #expect(strict.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("orphaned ") })
+        let verify = try Executable.run(["verify", "--cache", cache.path])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let status = try Executable.run(["status", "--cache", cache.path])
+        #expect(status.stdout.contains("cached  \(origin.url("/a.jpg"))"), "what was cached before is still cached")
+        let again = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--quiet"])
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+}

@@ -30,6 +30,35 @@ struct ThumbCommandTests {
         #expect(FileManager.default.fileExists(atPath: out.url.appendingPathComponent("testorig.jpg").path))
     }
 
+    @Test("an input is never written over: -o DIR DIR/photo.jpg fails that file, says so, and leaves the photo")
+    func neverOverwritesInput() throws {
+        let folder = try TemporaryDirectory()
+        let photo = folder.url.appendingPathComponent("photo.jpg")
+        let original = try Fixtures.data("jpeg/baseline/testorig.jpg")
+        try original.write(to: photo)
+        let other = folder.url.appendingPathComponent("elsewhere.png")
+        try Fixtures.data("png/pil123rgba.png").write(to: other)
+        // Also through another spelling of the folder.
+        let result = try Executable.run(["thumb", "--size", "32x32", "-o", folder.path + "/./", photo.path, other.path])
+        #expect(result.status == 1)
+        let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        #expect(errors.count == 2, "\(result.stderr)")
+        #expect(errors.allSatisfy { $0.contains("would overwrite an input file") })
+        #expect(try Data(contentsOf: photo) == original)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["elsewhere.png", "photo.jpg"])
+    }
+
+    @Test("an output folder that cannot be made is an i/o error: exit 1, no usage text")
+    func outputIsAFile() throws {
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("not-a-folder")
+        try Data("x".utf8).write(to: file)
+        let result = try Executable.run(["thumb", "-o", file.path, Fixtures.url("jpeg/baseline/testorig.jpg").path])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: cannot create the output directory"))
+        #expect(!result.stderr.contains("Usage:"))
+    }
+
     @Test("--json reports every item for scripts")
     func json() throws {
         let out = try TemporaryDirectory()

@@ -26,8 +26,13 @@ public enum Executable {
 
     /// Runs `imgcache` with `arguments` and waits for it.
     public static func run(_ arguments: [String]) throws -> Result {
+        try runTool(imgcache.path, arguments)
+    }
+
+    /// Runs any program (`/bin/mount`, say) and waits for it.
+    public static func runTool(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = imgcache
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
