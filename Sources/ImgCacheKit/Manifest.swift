@@ -39,6 +39,33 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     public var images: [String: Image]
+    /// On a page (`limit`): the cursor for the next page (`after`), absent on the last one.
+    public var next: String?
+
+    public init(images: [String: Image], next: String? = nil) {
+        self.images = images
+        self.next = next
+    }
+
+    /// The images one seed file references (`seed` names it, or the end of its path).
+    public static func references(_ image: Image, seed: String) -> Bool {
+        image.seeds.contains { $0 == seed || $0.hasSuffix("/" + seed) }
+    }
+
+    /// A page of this manifest: URLs in sorted order after `after`, at most `limit`, of the
+    /// seed `seed` when given; `next` names the cursor of the next page.
+    /// `sortedURLs`, when given, is `images.keys.sorted()` made once by the caller.
+    public func page(seed: String?, after: String?, limit: Int?, sortedURLs: [String]? = nil) -> Manifest {
+        var urls = sortedURLs ?? images.keys.sorted()
+        if let after { urls = Array(urls[(urls.firstIndex { $0 > after } ?? urls.endIndex)...]) }
+        if let seed { urls = urls.filter { Self.references(images[$0]!, seed: seed) } }
+        var next: String?
+        if let limit, urls.count > limit {
+            urls = Array(urls.prefix(limit))
+            next = urls.last
+        }
+        return Manifest(images: Dictionary(uniqueKeysWithValues: urls.map { ($0, images[$0]!) }), next: next)
+    }
 
     /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is
     /// published; only the configured variants are listed. `seed` keeps the URLs one seed
@@ -56,7 +83,7 @@ public struct Manifest: Codable, Sendable, Equatable {
             var images: [String: Image] = [:]
             for source in try SourceRecord.fetchAll(db) {
                 let seeds = references[source.url] ?? []
-                if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }
+                if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
                 let object = source.digest.flatMap { objects[$0] }
                 var published: [String: VariantInfo] = [:]
                 for record in source.digest.flatMap({ thumbnails[$0] }) ?? [] where variantNames.contains(record.variant) {

@@ -54,7 +54,8 @@ public final class AccessLog: Service, Sendable {
             return pending
         }
         guard !batch.served.isEmpty || batch.misses > 0 else { return 0 }
-        try index.write { db in
+        // The ledger does not change what the manifest says: no new generation.
+        try index.write(bumpingGeneration: false) { db in
             let statement = try db.makeStatement(sql: """
                 INSERT INTO access (digest, last_access) VALUES (?, ?)
                 ON CONFLICT(digest) DO UPDATE SET last_access = MAX(last_access, excluded.last_access)

@@ -5,7 +5,9 @@ import ImgCacheKit
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Prometheus
+import SafeText
 import ServiceLifecycle
 import Synchronization
 
@@ -171,11 +173,15 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         router.on("/t/:digest/:file", method: method) { request, context in
             let digest = try context.parameters.require("digest")
             let file = try context.parameters.require("file")
-            return try await serve(try service.thumbnail(digest: digest[...], file: file[...]), request: request, context: context)
+            var found = service.remembered("t/\(digest)/\(file)")
+            if found == nil { found = try await IndexReads.run { try service.thumbnail(digest: digest[...], file: file[...]) } }
+            return try await serve(found, request: request, context: context)
         }
         router.on("/o/:file", method: method) { request, context in
             let file = try context.parameters.require("file")
-            return try await serve(try service.original(file: file[...]), request: request, context: context)
+            var found = service.remembered("o/\(file)")
+            if found == nil { found = try await IndexReads.run { try service.original(file: file[...]) } }
+            return try await serve(found, request: request, context: context)
         }
     }
 
@@ -187,33 +193,71 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         guard service.variants.contains(where: { $0.name == variant }) else {
             return jsonError(.badRequest, "unknown variant '\(variant)'; configured: \(service.variants.map(\.name).joined(separator: ", "))")
         }
-        if let location = try service.immutableURL(for: url, variant: variant) {
+        if let location = try await IndexReads.run({ try service.immutableURL(for: url, variant: variant) }) {
             metrics.lookup(hit: true)
             return Response(status: .found, headers: [.location: location, .cacheControl: "no-cache"])
         }
         metrics.lookup(hit: false)
-        if request.uri.queryParameters.get("fallback") == "origin", SeedURL.isFetchable(url) {
+        // Only to a URL some seed named (the index knows it): never an open redirect to any URL a link carries.
+        if request.uri.queryParameters.get("fallback") == "origin", SeedURL.isFetchable(url),
+           try await IndexReads.run({ try service.knows(url: url) }) {
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-cache"])
         }
         return jsonError(.notFound, "\(url) is not cached for variant \(variant)")
     }
 
+    let manifests = ManifestCache(service: service)
     router.get("/v1/manifest") { request, _ -> Response in
-        let manifest = try service.manifest(seed: request.uri.queryParameters.get("seed"))
-        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
-                        body: .init(byteBuffer: ByteBuffer(data: manifest.json())))
+        try await manifestResponse(request, manifests: manifests)
     }
 
     router.get("/healthz") { _, _ -> Response in
-        Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        // 503 with the reason when the index cannot be read: a load balancer takes the replica out.
+        if let problem = try await IndexReads.run({ service.indexProblem() }) {
+            return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: SafeText.line(problem) + "\n")))
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
     }
 
     router.get("/metrics") { _, _ -> Response in
-        metrics.update(try service.totals())
+        metrics.update(try await IndexReads.run { try service.totals() })
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
     }
     return router
+}
+
+/// `/v1/manifest`: the whole manifest (built once per index change, strong ETag, 304), or with
+/// `seed=` (one seed file's URLs) and `limit=` / `after=` (pages in URL order, `next` the cursor).
+func manifestResponse(_ request: Request, manifests: ManifestCache) async throws -> Response {
+    let query = request.uri.queryParameters
+    let seed = query.get("seed"), after = query.get("after")
+    var limit: Int?
+    if let text = query.get("limit") {
+        guard let value = Int(text), (1...100_000).contains(value) else {
+            return jsonError(.badRequest, "limit must be a whole number from 1 to 100000")
+        }
+        limit = value
+    }
+    let built = try await manifests.current()
+    let body: ByteBuffer, etag: String
+    if seed == nil && after == nil && limit == nil {
+        (body, etag) = (built.json, built.etag)
+    } else {
+        let data = built.manifest.page(seed: seed, after: after, limit: limit, sortedURLs: built.urls).json()
+        (body, etag) = (ByteBuffer(data: data), "\"m-" + BlobStore.digest(data).prefix(32) + "\"")
+    }
+    var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-cache", .eTag: etag]
+    if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
+        let tag = $0.trimmingCharacters(in: .whitespaces)
+        return tag == etag || tag == "*"
+    }) {
+        return Response(status: .notModified, headers: headers)
+    }
+    headers[.contentLength] = String(body.readableBytes)
+    return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
 }
 
 /// A JSON error body.

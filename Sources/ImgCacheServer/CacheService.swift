@@ -46,6 +46,7 @@ public final class CacheService: Sendable {
     private static let smallFileBudget = 32 * 1024 * 1024
 
     public init(cacheDirectory: String, variants: [Variant]) throws(CacheError) {
+        try CacheIndex.refuseLostIndex(inCache: cacheDirectory)
         let root = URL(fileURLWithPath: cacheDirectory)
         store = try BlobStore(root: root)
         index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
@@ -66,6 +67,11 @@ public final class CacheService: Sendable {
         let found = try lookUpThumbnail(digest: digest, file: file)
         if let found { remember(cacheKey, found) }
         return found
+    }
+
+    /// A lookup already resolved (`t/<digest>/<file>` or `o/<file>`), or nil: no index read.
+    public func remembered(_ cacheKey: String) -> ServedFile? {
+        lookups.withLock { $0[cacheKey] }
     }
 
     private func remember(_ key: String, _ file: ServedFile) {
@@ -157,12 +163,42 @@ public final class CacheService: Sendable {
         }
     }
 
+    /// Whether the index has a row for `url` (a seed named it in some sync).
+    public func knows(url: String) throws(CacheError) -> Bool {
+        try index.source(url) != nil
+    }
+
     static func thumbnailURL(_ record: ThumbnailRecord) -> String {
         "/t/\(record.digest)/\(record.variant).\(record.fileExtension)"
     }
 
     public func manifest(seed: String?) throws(CacheError) -> Manifest {
         try Manifest.build(index: index, variants: variants, seed: seed) { Self.thumbnailURL($0) }
+    }
+
+    /// The last health check and when it ran: /healthz reads the index at most once a second.
+    private let lastHealth = Mutex<(at: ContinuousClock.Instant, problem: String?)?>(nil)
+
+    /// Nil when the index reads back whole; else what failed. Reads every row of every table
+    /// (the text columns too, so overflow pages are read): a damaged page shows here before
+    /// the manifest or a lookup trips on it. Blocking: call it off the event loop.
+    public func indexProblem() -> String? {
+        let now = ContinuousClock.now
+        if let last = lastHealth.withLock({ $0 }), now - last.at < .seconds(1) { return last.problem }
+        var problem: String?
+        do {
+            _ = try index.read { db in
+                try Int.fetchOne(db, sql: """
+                    SELECT (SELECT COUNT(*) FROM sources WHERE LENGTH(url) + LENGTH(COALESCE(last_error, '')) >= 0)
+                         + (SELECT COUNT(*) FROM objects WHERE LENGTH(digest) >= 0)
+                         + (SELECT COUNT(*) FROM thumbnails WHERE LENGTH(key) >= 0)
+                    """)
+            }
+        } catch {
+            problem = "the cache index cannot be read: \(error)"
+        }
+        lastHealth.withLock { $0 = (now, problem) }
+        return problem
     }
 
     /// Figures for /metrics.

@@ -133,7 +133,7 @@ struct ServerTests {
         }
     }
 
-    @Test("/v1/image redirects to the immutable URL; 404 JSON when not cached; fallback=origin redirects to the source")
+    @Test("/v1/image redirects to the immutable URL; 404 JSON when not cached; fallback=origin redirects only to a source the index knows")
     func imageRedirect() async throws {
         let served = try ServedCache()
         let a = served.origin.url("/a.jpg"), missing = served.origin.url("/missing.jpg")
@@ -157,6 +157,84 @@ struct ServerTests {
             }
             try await client.execute(uri: "/v1/image?url=\(escape("javascript:alert(1)"))&fallback=origin", method: .get) { response in
                 #expect(response.status == .notFound)
+            }
+            // Not an open redirect: an https URL no seed named is answered 404, not sent on.
+            try await client.execute(uri: "/v1/image?url=\(escape("https://evil.example/phish"))&fallback=origin", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.location] == nil)
+            }
+        }
+    }
+
+    @Test("/v1/manifest: a strong ETag and 304; the same bytes until the index changes; seed filter and pages from memory")
+    func manifestCaching() async throws {
+        let served = try ServedCache()
+        try await served.application.test(.router) { client in
+            let (etag, body) = try await client.execute(uri: "/v1/manifest", method: .get) { response in
+                (try #require(response.headers[.eTag]), Data(buffer: response.body))
+            }
+            #expect(etag.hasPrefix("\"m-"))
+            try await client.execute(uri: "/v1/manifest", method: .get, headers: [.ifNoneMatch: etag]) { response in
+                #expect(response.status == .notModified)
+                #expect(response.body.readableBytes == 0)
+            }
+            // A write to the index (another process's sync or prune) is a new manifest.
+            try served.service.index.write { db in
+                try db.execute(sql: "UPDATE sources SET declared_width = 77, declared_height = 55 WHERE url = ?",
+                               arguments: [served.origin.url("/a.jpg")])
+            }
+            let changed = try await client.execute(uri: "/v1/manifest", method: .get, headers: [.ifNoneMatch: etag]) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.eTag] != etag)
+                return try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
+            }
+            #expect(changed.images[served.origin.url("/a.jpg")]?.declared?.width == 77)
+            #expect(try JSONDecoder().decode(Manifest.self, from: body).images.count == changed.images.count)
+
+            // Pages of one URL each, in URL order, until `next` is absent.
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let query = "/v1/manifest?limit=1" + (cursor.map { "&after=\(escape($0))" } ?? "")
+                let page = try await client.execute(uri: query, method: .get) { response in
+                    try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
+                }
+                #expect(page.images.count == 1)
+                seen += page.images.keys
+                cursor = page.next
+            } while cursor != nil && seen.count < 10
+            #expect(seen == changed.images.keys.sorted())
+            try await client.execute(uri: "/v1/manifest?limit=0", method: .get) { response in #expect(response.status == .badRequest) }
+            try await client.execute(uri: "/v1/manifest?seed=other.md&limit=5", method: .get) { response in
+                let page = try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
+                #expect(page.images.isEmpty)
+            }
+        }
+    }
+
+    @Test("/healthz answers 503 with the reason when the index cannot be read, as the manifest does")
+    func healthzReportsIndex() async throws {
+        let served = try ServedCache()
+        try served.service.index.write { db in
+            for n in 0..<2_000 {
+                try db.execute(sql: "INSERT INTO sources (url, status, is_cached, updated_at) VALUES (?, 'pending', 0, ?)",
+                               arguments: ["https://filler.example/\(n)/" + String(repeating: "x", count: 200), Date()])
+            }
+        }
+        try await served.service.index.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try await served.application.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
+        }
+        try IndexDamage.garbleMiddle(of: served.cache.appendingPathComponent("index.sqlite").path)
+        // A replica that opens the damaged index.
+        let service = try CacheService(cacheDirectory: served.cache.path, variants: served.variants)
+        let application = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
+        try await application.test(.router) { client in
+            try await client.execute(uri: "/v1/manifest", method: .get) { response in #expect(response.status == .internalServerError) }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).hasPrefix("the cache index cannot be read: "))
+                #expect(String(buffer: response.body).contains("malformed"))
             }
         }
     }
