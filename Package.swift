@@ -11,6 +11,9 @@ let package = Package(
     products: [
         .executable(name: "imgcache", targets: ["imgcache"]),
         .library(name: "ImgCacheKit", targets: ["ImgCacheKit"]),
+        .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
+        .library(name: "ImageCore", targets: ["ImageCore"]),
+        .library(name: "SeedDocuments", targets: ["SeedDocuments"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,10 +40,7 @@ let package = Package(
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
 
         // The only code that uses setjmp/longjmp: probe, decode, encode.
-        .target(
-            name: "CImageCodecs",
-            dependencies: ["CJPEG", "CPNG"],
-            cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
 
         // Pure Swift: bitmaps, geometry, resampling, orientation.
         .target(name: "ImageCore"),
@@ -126,3 +126,14 @@ let package = Package(
             ]),
     ]
 )
+
+// libFuzzer targets (fuzz/run.sh): only with IMGCACHE_FUZZ=1, built with -sanitize=fuzzer,address.
+if Context.environment["IMGCACHE_FUZZ"] != nil {
+    let fuzzing: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .executableTarget(name: "FuzzDecode", dependencies: ["ImageCodecs", "ImageCore"], path: "fuzz/FuzzDecode",
+                          swiftSettings: fuzzing),
+        .executableTarget(name: "FuzzSeeds", dependencies: ["SeedDocuments", .product(name: "Yams", package: "Yams")],
+                          path: "fuzz/FuzzSeeds", swiftSettings: fuzzing),
+    ]
+}

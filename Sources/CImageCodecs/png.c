@@ -67,6 +67,16 @@ static void ic_png_warning(png_structp png, png_const_charp message) {
     status->warnings++;
     if (status->warnings == 1)
         snprintf(status->first_warning, IC_MESSAGE_MAX, "%s", message);
+    /* A chunk over png_set_chunk_malloc_max is only a benign error to libpng: it warns, then
+       allocates the chunk anyway (a 57-byte file declaring a 1 GB pCAL took 1 GB). Over the
+       limit is always the end, probing or decoding, strict or lenient: before the allocation. */
+    if (strstr(message, "too large") != NULL) {
+        if (status->code == IC_OK) {
+            status->code = IC_ERR_LIMIT;
+            snprintf(status->message, IC_MESSAGE_MAX, "a chunk over the size limit (%s)", message);
+        }
+        png_error(png, message);
+    }
     if (diagnostics->strict && !ic_png_warning_is_harmless(message) && status->code == IC_OK) {
         status->code = IC_ERR_CORRUPT;
         snprintf(status->message, IC_MESSAGE_MAX, "damaged chunk: %s", message);
@@ -104,6 +114,10 @@ static void ic_png_configure(png_structp png, const ic_decode_options *options) 
     size_t max_chunk = options && options->max_chunk_bytes ? options->max_chunk_bytes : IC_DEFAULT_MAX_CHUNK_BYTES;
     png_set_chunk_malloc_max(png, max_chunk);
     png_set_chunk_cache_max(png, 1000);
+    /* Text chunks say nothing a thumbnail needs: skipped unread (their CRC is still checked),
+       so a zTXt that inflates to gigabytes costs no more than its compressed bytes. */
+    static const png_byte text_chunks[] = "tEXt\0zTXt\0iTXt";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, text_chunks, 3);
     /* Strict: a chunk whose CRC fails, ancillary or not, fails the image; lenient: libpng's
        default (a damaged ancillary chunk is dropped with a warning). */
     if (options == NULL || !options->lenient)

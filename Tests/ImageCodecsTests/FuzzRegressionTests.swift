@@ -1,0 +1,22 @@
+import Foundation
+import ImageCodecs
+import ImageCore
+import TestSupport
+import Testing
+
+/// Inputs the fuzzers (fuzz/run.sh) found, kept as regression tests (Tests/Fixtures/fuzz/).
+@Suite("Fuzz findings")
+struct FuzzRegressionTests {
+    @Test("a 57-byte PNG declaring a 1 GB pCAL chunk is refused on the chunk limit, before libpng allocates it")
+    func oversizedAncillaryChunk() throws {
+        let data = try Fixtures.data("../fuzz/png-pcal-1gb-chunk.png")
+        #expect(data.count == 57)
+        for attempt in [{ _ = try ImageDecoder.probe(data) }, { _ = try ImageDecoder.decode(data) },
+                        { _ = try ImageDecoder.decode(data, options: DecodeOptions(lenient: true)) }] {
+            let error = try #require(throws: CodecError.self) { try attempt() }
+            #expect(error.code == .limitExceeded, "\(error)")
+            #expect(error.message.contains("chunk"))
+        }
+        // (Before, libpng allocated the 1 GB and the read then failed as "truncated": 1 GB RSS, 2.6 s.)
+    }
+}

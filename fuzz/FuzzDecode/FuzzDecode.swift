@@ -1,0 +1,29 @@
+import Foundation
+import ImageCodecs
+import ImageCore
+
+/// libFuzzer target: probe → decode → orient → resize → encode, as the thumbnail pipeline
+/// does, on whatever bytes the fuzzer makes (seeded with Tests/Fixtures/corpus). Every input
+/// must end in a thrown CodecError or a valid thumbnail: a crash, a hang, an ASan report or an
+/// allocation the limits should have refused is a finding.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzDecode(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    let data = Data(bytes: start, count: count)
+    // Small limits: the fuzzer finds bombs quickly; the limit must refuse them before allocating.
+    let options = DecodeOptions(maxPixels: 4_000_000)
+    guard let info = try? ImageDecoder.probe(data), info.size.pixelCount > 0, info.size.pixelCount <= options.maxPixels else {
+        return 0
+    }
+    guard let decoded = try? ImageDecoder.decode(data, options: options) else { return 0 }
+    precondition(decoded.bitmap.size == info.size, "decoded \(decoded.bitmap.size), probed \(info.size)")
+    let upright = decoded.bitmap.applying(info.orientation)
+    let target = Size(width: max(1, min(64, upright.size.width)), height: max(1, min(64, upright.size.height)))
+    let small = Resampler.resample(upright, to: target)
+    let encoded = upright.channels == 4 ? try? ImageEncoder.png(small) : try? ImageEncoder.jpeg(small, quality: 80)
+    if let encoded {
+        // What we write must read back at its size.
+        let back = try? ImageDecoder.decode(encoded)
+        precondition(back?.bitmap.size == target, "re-decoded thumbnail has the wrong size")
+    }
+    return 0
+}

@@ -1,0 +1,47 @@
+import Foundation
+import SeedDocuments
+import Yams
+
+/// libFuzzer target: seed parsing and the isCached write-back on arbitrary text, with the
+/// write-back's promise as the oracle: the document after a write-back reads (with Yams's own
+/// resolver) as the document before, except the isCached values written, which read as the
+/// values asked for; entries reported as left alone keep their value; no input may crash, hang
+/// or grow past the documented limits.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSeeds(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    guard let text = String(validating: UnsafeBufferPointer(start: start, count: count), as: UTF8.self) else { return 0 }
+    guard let before = try? SeedParser.parse(text, path: "fuzz.md") else { return 0 }
+    // Wanted values from the input itself, so the fuzzer explores both.
+    var states: [String: Bool] = [:]
+    for image in before.images { states[image.url] = image.url.utf8.count % 2 == 0 }
+    guard let result = try? IsCachedWriter.rewrite(text, path: "fuzz.md", states: states), let updated = result.text else { return 0 }
+
+    guard let after = try? SeedParser.parse(updated, path: "fuzz.md") else {
+        fatalError("the written document no longer parses:\n\(updated)")
+    }
+    let leftAlone = Set(result.leftAlone.compactMap(\.line))
+    precondition(after.images.map(\.url) == before.images.map(\.url), "the written document has other image URLs")
+    for (old, new) in zip(before.images, after.images) {
+        precondition(old.width == new.width && old.height == new.height, "width or height changed for \(old.url)")
+        if leftAlone.isEmpty, let wanted = states[new.url] {
+            precondition(new.isCached == wanted, "isCached of \(new.url) is \(String(describing: new.isCached)), not \(wanted)")
+        }
+    }
+    // Everything but isCached reads the same with Yams's full resolver.
+    guard case .success(let a) = FrontMatter.locate(in: text), case .success(let b) = FrontMatter.locate(in: updated),
+          let old = try? Yams.load(yaml: a.yaml), let new = try? Yams.load(yaml: b.yaml) else {
+        fatalError("Yams cannot read what was written:\n\(updated)")
+    }
+    precondition(withoutIsCached(old) == withoutIsCached(new), "data other than isCached changed:\n\(text)\n---\n\(updated)")
+    return 0
+}
+
+/// The loaded data as text, every `isCached` key dropped, mappings in sorted key order.
+func withoutIsCached(_ value: Any) -> String {
+    if let mapping = value as? [AnyHashable: Any] {
+        return "{" + mapping.filter { ($0.key.base as? String) != "isCached" }
+            .map { "\(withoutIsCached($0.key.base)): \(withoutIsCached($0.value))" }.sorted().joined(separator: ", ") + "}"
+    }
+    if let list = value as? [Any] { return "[" + list.map(withoutIsCached).joined(separator: ", ") + "]" }
+    return "\(type(of: value))(\(String(reflecting: value)))"
+}
