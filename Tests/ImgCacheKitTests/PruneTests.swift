@@ -119,6 +119,14 @@ struct PruneTests {
         #expect(throws: PruneError.self) {
             try cache.pruner.run(policy: PrunePolicy(removeUnreferenced: true, grace: 0), unreferencedSeeds: cache.seeds.path)
         }
+        // Nor a symbolic link that cannot be followed: the seed behind it may name any image.
+        try FileManager.default.removeItem(at: cache.seeds.appendingPathComponent("broken.md"))
+        try FileManager.default.createSymbolicLink(atPath: cache.seeds.appendingPathComponent("moved.md").path,
+                                                   withDestinationPath: "/nonexistent/seeds/moved.md")
+        let refused = try #require(throws: PruneError.self) {
+            try cache.pruner.run(policy: PrunePolicy(removeUnreferenced: true, grace: 0), unreferencedSeeds: cache.seeds.path)
+        }
+        #expect(refused.description.contains("moved.md") && refused.description.contains("link"))
         let empty = cache.directory.url.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         #expect(throws: PruneError.self) {
