@@ -1,3 +1,5 @@
+import TestSupport
+
 /// A random seed document built from YAML forms that real front matter uses, with what the
 /// write-back must do to each image entry: change it in place (`safe`) or leave it alone.
 struct GeneratedSeed {
