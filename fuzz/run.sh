@@ -35,7 +35,11 @@ for target in "${targets[@]}"; do
     for s in "${seeds[@]}"; do [ -d "$s" ] && existing+=("$s"); done
     echo "== $target for ${seconds}s" >&2
     # -rss_limit_mb: a decode that allocates past the limits is a finding, not a slow run.
+    log=fuzz/findings/$target.log
     "$bin/$target" "$corpus" "${existing[@]}" "${extra[@]}" -max_total_time="$seconds" -timeout=10 \
-        -rss_limit_mb=1024 -artifact_prefix="$findings/" -print_final_stats=1 2>&1 | tail -n 40 || true
-    ls "$findings" | sed "s|^|finding: $findings/|" >&2 || true
+        -rss_limit_mb=1024 -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1 || true
+    # The summary: coverage at the start and the end, the final stats, and every finding.
+    grep -a -E "INITED|DONE|^stat::|SUMMARY|ERROR|Fatal error" "$log" || tail -n 20 "$log"
+    ls "$findings" | sed "s|^|finding: $findings/|" || true
+    echo "(full log: $log)"
 done

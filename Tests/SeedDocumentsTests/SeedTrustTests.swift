@@ -115,4 +115,32 @@ struct SeedTrustTests {
         #expect(catalog[0].references[1999] == SeedLocation(path: "seed-1999.md", line: 3))
         #expect(catalog[1].url == "https://a.example/0.jpg")
     }
+
+    @Test("fuzz finding: a complex mapping key (`? …`) beside an anchored list reads and writes back, only isCached added")
+    func complexKey() throws {
+        // FuzzSeeds found it: Yams's own `load` force-unwraps on such a key; imgcache composes nodes instead.
+        let text = try String(decoding: Fixtures.data("../fuzz/seed-complex-key.md"), as: UTF8.self)
+        let document = try SeedParser.parse(text, path: "fuzz.md")
+        #expect(document.images.map(\.url) == ["https://img.example/x.jpg"])
+        let result = try IsCachedWriter.rewrite(text, path: "fuzz.md", states: ["https://img.example/x.jpg": true])
+        let updated = try #require(result.text)
+        #expect(try SeedParser.parse(updated, path: "fuzz.md").images.map(\.isCached) == [true])
+        // Read with Yams's default resolver, the trees differ only by the isCached pair.
+        let before = try #require(try Yams.compose(yaml: FrontMatter.locate(in: text).get().yaml))
+        let after = try #require(try Yams.compose(yaml: FrontMatter.locate(in: updated).get().yaml))
+        #expect(Self.withoutIsCached(before) == Self.withoutIsCached(after))
+        #expect(Self.withoutIsCached(after) != after)
+    }
+
+    static func withoutIsCached(_ node: Node) -> Node {
+        switch node {
+        case .mapping(let mapping):
+            let pairs = mapping.filter { $0.key.scalar?.string != "isCached" }.map { (withoutIsCached($0.key), withoutIsCached($0.value)) }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, nil))
+        case .sequence(let sequence):
+            return .sequence(Node.Sequence(sequence.map(withoutIsCached), sequence.tag, sequence.style, nil))
+        default:
+            return node
+        }
+    }
 }

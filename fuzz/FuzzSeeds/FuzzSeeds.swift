@@ -27,21 +27,25 @@ public func fuzzSeeds(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
             precondition(new.isCached == wanted, "isCached of \(new.url) is \(String(describing: new.isCached)), not \(wanted)")
         }
     }
-    // Everything but isCached reads the same with Yams's full resolver.
+    // Everything but isCached reads the same with Yams's default resolver (composed trees: Yams.load
+    // itself crashes on complex keys such as `? [a]: b`, which the fuzzer found first).
     guard case .success(let a) = FrontMatter.locate(in: text), case .success(let b) = FrontMatter.locate(in: updated),
-          let old = try? Yams.load(yaml: a.yaml), let new = try? Yams.load(yaml: b.yaml) else {
+          let old = try? Yams.compose(yaml: a.yaml), let new = try? Yams.compose(yaml: b.yaml) else {
         fatalError("Yams cannot read what was written:\n\(updated)")
     }
     precondition(withoutIsCached(old) == withoutIsCached(new), "data other than isCached changed:\n\(text)\n---\n\(updated)")
     return 0
 }
 
-/// The loaded data as text, every `isCached` key dropped, mappings in sorted key order.
-func withoutIsCached(_ value: Any) -> String {
-    if let mapping = value as? [AnyHashable: Any] {
-        return "{" + mapping.filter { ($0.key.base as? String) != "isCached" }
-            .map { "\(withoutIsCached($0.key.base)): \(withoutIsCached($0.value))" }.sorted().joined(separator: ", ") + "}"
+/// The tree with every pair whose key is `isCached` dropped (Node's == compares values and resolved tags).
+func withoutIsCached(_ node: Node) -> Node {
+    switch node {
+    case .mapping(let mapping):
+        let pairs = mapping.filter { $0.key.scalar?.string != "isCached" }.map { (withoutIsCached($0.key), withoutIsCached($0.value)) }
+        return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, nil))
+    case .sequence(let sequence):
+        return .sequence(Node.Sequence(sequence.map(withoutIsCached), sequence.tag, sequence.style, nil))
+    default:
+        return node
     }
-    if let list = value as? [Any] { return "[" + list.map(withoutIsCached).joined(separator: ", ") + "]" }
-    return "\(type(of: value))(\(String(reflecting: value)))"
 }
