@@ -55,10 +55,10 @@ let package = Package(
         .target(name: "AtomicFiles"),
 
         // Seed documents: front matter, image references, byte-preserving write-back of isCached.
-        .target(name: "SeedDocuments", dependencies: ["AtomicFiles", .product(name: "Yams", package: "Yams")]),
+        .target(name: "SeedDocuments", dependencies: ["AtomicFiles", "SafeText", .product(name: "Yams", package: "Yams")]),
 
         // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
-        .target(name: "Fetching", dependencies: ["CCurl"]),
+        .target(name: "Fetching", dependencies: ["CCurl", "SafeText"]),
 
         // Content-addressed blob store and the SQLite index (GRDB, WAL, named migrations).
         .target(

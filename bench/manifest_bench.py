@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -79,12 +78,6 @@ def make_cache(binary, work, urls, with_files):
     return cache, probes
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def probe(port, paths):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies = []
@@ -112,7 +105,7 @@ def main():
         sys.exit("needs wrk (apt-get install wrk)")
     work = tempfile.mkdtemp(prefix="imgcache-manifest-bench-")
     cache, probes = make_cache(args.binary, work, args.urls, 2_000)
-    port = free_port()
+    port = seed_bench.free_port()
     server = subprocess.Popen([args.binary, "serve", "--cache", cache, "--port", str(port), "--log-level", "warning"])
     try:
         for _ in range(100):

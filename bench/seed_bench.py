@@ -60,7 +60,8 @@ def start_origin():
     return server
 
 
-def closed_port():
+def free_port():
+    """A loopback port nothing listens on (for a server to take, or to be refused on)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -158,7 +159,7 @@ def main():
     if "alias" in cases:
         case("alias 740 KB", binaries, lambda s: alias_seeds(s, logo), write_back=True)
     if "distinct" in cases:
-        port = closed_port()
+        port = free_port()
         case("distinct 100,000 failing", binaries, lambda s: distinct_seeds(s, 100_000, port))
     origin.shutdown()
 

@@ -174,9 +174,8 @@ public final class CacheIndex: Sendable {
     static func countFiles(under folder: String) -> Int {
         guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return 0 }
         var count = 0
-        while let name = enumerator.nextObject() as? String {
+        while enumerator.nextObject() != nil {
             if enumerator.fileAttributes?[.type] as? FileAttributeType == .typeRegular { count += 1 }
-            _ = name
         }
         return count
     }

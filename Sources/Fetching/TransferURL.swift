@@ -1,4 +1,5 @@
 import Foundation
+import SafeText
 
 /// A URL as it goes on the wire: checked, and with an internationalised host name in its
 /// IDNA (punycode) form, which is what DNS and libcurl take.
@@ -9,7 +10,7 @@ public struct TransferURL: Hashable, Sendable {
     public var host: String
 
     /// Why `url` cannot be fetched, or nil: only absolute http and https URLs with a host, and
-    /// no control character anywhere (libcurl would stop at a NUL and fetch a shorter URL).
+    /// no control character anywhere.
     public static func problem(_ url: String) -> String? {
         switch parse(url) {
         case .success: return nil
@@ -25,9 +26,7 @@ public struct TransferURL: Hashable, Sendable {
     }
 
     public static func parse(_ url: String) -> Result<TransferURL, Problem> {
-        if let control = url.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
-            return .failure(Problem("the URL contains the control character U+\(String(format: "%04X", control.value))"))
-        }
+        if let problem = SafeText.controlCharacterProblem(inURL: url) { return .failure(Problem(problem)) }
         guard var components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             return .failure(Problem("not a valid URL"))
         }

@@ -82,7 +82,7 @@ public final class Verifier: Sendable {
             let path = store.objectPath(object.digest)
             if objectFiles.contains(path) {
                 checks.append(HashCheck(path: path, item: "original", sha256: object.digest, bytes: object.bytes,
-                                        mismatch: "its bytes hash to sha256:%@, not to its name"))
+                                        expected: "to its name"))
             } else {
                 report.problems.append(.init(kind: .missing, item: "original", path: relative(path),
                                              detail: "the index lists sha256:\(object.digest.prefix(16)) but the file is gone"))
@@ -91,12 +91,15 @@ public final class Verifier: Sendable {
         report.originalsChecked = checks.count
         for thumbnail in thumbnails {
             let path = store.thumbnailPath(thumbnail)
-            if !thumbnailFiles.contains(path) {
+            guard thumbnailFiles.contains(path) else {
                 report.problems.append(.init(kind: .missing, item: "thumbnail", path: relative(path),
                                              detail: "\(thumbnail.variant) of sha256:\(thumbnail.digest.prefix(16)) is in the index but the file is gone"))
-            } else if let sha256 = thumbnail.sha256 {
+                continue
+            }
+            report.thumbnailsChecked += 1
+            if let sha256 = thumbnail.sha256 {
                 checks.append(HashCheck(path: path, item: "thumbnail", sha256: sha256, bytes: thumbnail.bytes,
-                                        mismatch: "its bytes hash to sha256:%@, not to the hash recorded when it was written"))
+                                        expected: "to the hash recorded when it was written"))
             } else {
                 report.thumbnailsSizeOnly += 1
                 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
@@ -106,7 +109,6 @@ public final class Verifier: Sendable {
                 }
             }
         }
-        report.thumbnailsChecked = thumbnails.count - report.problems.filter { $0.item == "thumbnail" && $0.kind == .missing }.count
         let (hashProblems, hashed) = Self.hash(checks, jobs: jobs, progress: progress)
         report.problems += hashProblems.map { .init(kind: .corrupt, item: $0.check.item, path: relative($0.check.path), detail: $0.detail) }
         report.bytesHashed = hashed
@@ -154,8 +156,8 @@ public final class Verifier: Sendable {
         var item: String
         var sha256: String
         var bytes: Int
-        /// The problem's text, `%@` standing for the start of the hash found.
-        var mismatch: String
+        /// What its hash should have matched, for the problem's text.
+        var expected: String
     }
 
     /// Re-hashes `checks` on `jobs` threads; returns what did not match and the bytes read.
@@ -174,7 +176,7 @@ public final class Verifier: Sendable {
                 if let (digest, bytes) = BlobStore.digest(ofFile: check.path) {
                     hashed.add(bytes, ordering: .relaxed)
                     if digest != check.sha256 {
-                        detail = check.mismatch.replacingOccurrences(of: "%@", with: String(digest.prefix(16)))
+                        detail = "its bytes hash to sha256:\(digest.prefix(16)), not \(check.expected)"
                     } else {
                         detail = bytes == check.bytes ? nil : "\(bytes) bytes, the index says \(check.bytes)"
                     }

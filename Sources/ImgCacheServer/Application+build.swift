@@ -247,15 +247,10 @@ func manifestResponse(_ request: Request, manifests: ManifestCache) async throws
         (body, etag) = (built.json, built.etag)
     } else {
         let data = built.manifest.page(seed: seed, after: after, limit: limit, sortedURLs: built.urls).json()
-        (body, etag) = (ByteBuffer(data: data), "\"m-" + BlobStore.digest(data).prefix(32) + "\"")
+        (body, etag) = (ByteBuffer(data: data), ETag.of(data))
     }
     var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-cache", .eTag: etag]
-    if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
-        let tag = $0.trimmingCharacters(in: .whitespaces)
-        return tag == etag || tag == "*"
-    }) {
-        return Response(status: .notModified, headers: headers)
-    }
+    if ETag.matches(request.headers[.ifNoneMatch], etag) { return Response(status: .notModified, headers: headers) }
     headers[.contentLength] = String(body.readableBytes)
     return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
 }

@@ -67,7 +67,7 @@ public final class ManifestCache: Sendable {
                 let manifest = try service.manifest(seed: nil)
                 let data = manifest.json()
                 return Built(generation: generation, manifest: manifest, urls: manifest.images.keys.sorted(), json: ByteBuffer(data: data),
-                             etag: "\"m-" + BlobStore.digest(data).prefix(32) + "\"")
+                             etag: ETag.of(data))
             }
             builds.add(1, ordering: .relaxed)
             state.withLock { state in

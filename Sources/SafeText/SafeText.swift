@@ -35,6 +35,16 @@ public enum SafeText {
         return String(out)
     }
 
+    /// Why `url` cannot be used when it holds a control character (libcurl stops at a NUL and
+    /// would fetch a shorter URL; CR/LF would forge log lines and headers), or nil.
+    public static func controlCharacterProblem(inURL url: String) -> String? {
+        guard let control = url.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            return nil
+        }
+        let hex = String(control.value, radix: 16, uppercase: true)
+        return "the URL contains the control character U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+
     /// C0 and C1 controls, DEL, NEL, the line and paragraph separators and the bidi controls.
     static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {

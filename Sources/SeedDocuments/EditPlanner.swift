@@ -18,14 +18,12 @@ enum EditPlanner {
         case structural
     }
 
-    /// The site of an entry's `isCached` for a write-back without parsing again: a plain
-    /// scalar whose text is its value, in an entry whose url stands at its own mark.
+    /// The site of an entry's `isCached` for a write-back without parsing again: where `plan`
+    /// would replace a plain token (asked for the other value, so that it always edits).
     static func site(_ fields: Node.Mapping, in yaml: YAMLText) -> IsCachedSite {
-        guard let value = fields.field("isCached")?.scalar, value.anchor == nil, value.style == .plain, !value.string.isEmpty,
-              let mark = value.mark, let start = yaml.offset(of: mark), start < yaml.count, yaml[start] != UInt8(ascii: "!"),
-              let end = yaml.tokenEnd(from: start, style: .plain), yaml.holds(value.string, at: start..<end),
-              urlStandsAtItsMark(fields, in: yaml) else { return .other }
-        return .plainToken(start..<end, current: Node.scalar(value).bool)
+        let current = fields.field("isCached")?.bool
+        guard case .edit(let range, _, .plainToken) = plan(fields, wanted: !(current ?? false), in: yaml) else { return .other }
+        return .plainToken(range, current: current)
     }
 
     static func plan(_ fields: Node.Mapping, wanted: Bool, in yaml: YAMLText) -> Plan {

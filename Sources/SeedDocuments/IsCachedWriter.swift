@@ -1,7 +1,5 @@
 import AtomicFiles
-import Dispatch
 import Foundation
-import Synchronization
 import Yams
 
 /// What writing `isCached` back into one document did or would do.
@@ -78,40 +76,22 @@ public enum IsCachedWriter {
     @discardableResult
     public static func writeBack(path: String, states: [String: Bool]) throws(SeedError) -> WriteBackResult {
         let target = resolvedPath(path)
-        guard let data = FileManager.default.contents(atPath: target) else {
-            throw SeedError(.unreadable, path: path, "cannot read the file")
-        }
-        // Not String(data:encoding:), which drops a byte order mark.
-        guard let text = String(validating: data, as: UTF8.self) else {
-            throw SeedError(.notUTF8, path: path, "not UTF-8 text")
-        }
-        var result = try rewrite(text, path: path, states: states)
-        guard let updated = result.text else { return result }
-        try write(updated, to: target, path: path)
-        result.written = true
-        return result
+        return try rewriteFile(try readText(target, path: path), target: target, path: path, states: states)
     }
 
     /// Writes `states` back into every document that names one of its URLs: one pass over the
-    /// documents, each file rewritten at most once. Returns how many files were rewritten and
-    /// every problem (entries left alone, files that could not be written), as the lines a user reads.
+    /// documents (on every core), each file rewritten at most once. Returns how many files were
+    /// rewritten and every problem (entries left alone, files that could not be written).
     public static func writeBack(_ documents: [SeedDocument], states: [String: Bool]) -> (rewritten: Int, problems: [SeedError]) {
         let affected = documents.filter { $0.images.contains(where: { states[$0.url] != nil }) }
-        // Files are independent: on every core, results kept in document order.
-        let results = Mutex([Result<WriteBackResult, SeedError>?](repeating: nil, count: affected.count))
-        DispatchQueue.concurrentPerform(iterations: affected.count) { index in
-            let result = Result { () throws(SeedError) in try writeBack(affected[index], states: states) }
-            results.withLock { $0[index] = result }
-        }
         var rewritten = 0
         var problems: [SeedError] = []
-        for result in results.withLock({ $0 }) {
+        for result in affected.concurrentMap({ document in Result { () throws(SeedError) in try writeBack(document, states: states) } }) {
             switch result {
-            case .success(let result)?:
+            case .success(let result):
                 if result.written { rewritten += 1 }
                 problems += result.leftAlone
-            case .failure(let error)?: problems.append(error)
-            case nil: break
+            case .failure(let error): problems.append(error)
             }
         }
         return (rewritten, problems)
@@ -120,18 +100,13 @@ public enum IsCachedWriter {
     /// Writes `states` back into the file `document` was scanned from. While the file holds
     /// exactly the text the scan read and every value to change is a plain token the scan
     /// located, the values are replaced at those positions with no second parse; otherwise the
-    /// file is parsed again and checked (`writeBack(path:states:)`).
+    /// text is parsed again and checked (`rewrite`).
     public static func writeBack(_ document: SeedDocument, states: [String: Bool]) throws(SeedError) -> WriteBackResult {
         let target = resolvedPath(document.path)
-        guard let data = FileManager.default.contents(atPath: target) else {
-            throw SeedError(.unreadable, path: document.path, "cannot read the file")
-        }
-        guard let text = String(validating: data, as: UTF8.self) else {
-            throw SeedError(.notUTF8, path: document.path, "not UTF-8 text")
-        }
+        let text = try readText(target, path: document.path)
         guard text.hashValue == document.textHash, case .success(let frontMatter) = FrontMatter.locate(in: text),
               let edits = plainEdits(document, states: states) else {
-            return try writeBack(path: document.path, states: states)
+            return try rewriteFile(text, target: target, path: document.path, states: states)
         }
         var result = WriteBackResult()
         guard !edits.isEmpty else { return result }
@@ -142,6 +117,24 @@ public enum IsCachedWriter {
         result.valuesChanged = edits.count
         result.written = true
         return result
+    }
+
+    /// `rewrite`, then the file written when a value changed.
+    private static func rewriteFile(_ text: String, target: String, path: String, states: [String: Bool]) throws(SeedError) -> WriteBackResult {
+        var result = try rewrite(text, path: path, states: states)
+        guard let updated = result.text else { return result }
+        try write(updated, to: target, path: path)
+        result.written = true
+        return result
+    }
+
+    /// The file's text; not String(data:encoding:), which drops a byte order mark.
+    private static func readText(_ target: String, path: String) throws(SeedError) -> String {
+        guard let data = FileManager.default.contents(atPath: target) else {
+            throw SeedError(.unreadable, path: path, "cannot read the file")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else { throw SeedError(.notUTF8, path: path, "not UTF-8 text") }
+        return text
     }
 
     /// The replacements for `states`, or nil when one of them is not at a plain-token site.

@@ -1,4 +1,5 @@
 import Foundation
+import SafeText
 import Yams
 
 /// Parses one seed document's front matter into image references. Pure: text in, values out.
@@ -109,10 +110,7 @@ public enum SeedParser {
 
     /// Why `url` cannot be fetched, or nil: only absolute http and https URLs with a host.
     public static func urlProblem(_ url: String) -> String? {
-        // libcurl stops at a NUL and would fetch a shorter URL; CR/LF would forge log lines.
-        if let control = url.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
-            return "the URL contains the control character U+\(String(format: "%04X", control.value))"
-        }
+        if let problem = SafeText.controlCharacterProblem(inURL: url) { return problem }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             return "not a valid URL"
         }

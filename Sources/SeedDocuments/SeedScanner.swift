@@ -59,12 +59,6 @@ public struct CatalogEntry: Hashable, Sendable {
     public var references: [SeedLocation]
 }
 
-/// Disjoint slots written by concurrent iterations (each index by exactly one).
-private struct SendableSlots<T>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<T>
-    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
-}
-
 /// Walks a folder for seed documents: every regular file, whatever its extension, that is
 /// not hidden. A file that is not a seed (no front matter, not UTF-8, invalid YAML) is
 /// reported and skipped; it never stops the scan.
@@ -82,16 +76,10 @@ public enum SeedScanner {
         // Files parse independently: on every core, results kept in path order.
         let (paths, linkErrors) = files(under: directory)
         scan.errors += linkErrors
-        let results = UnsafeMutableBufferPointer<Result<SeedDocument, SeedError>?>.allocate(capacity: paths.count)
-        results.initialize(repeating: nil)
-        defer { results.deallocate() }
-        let slots = SendableSlots(results)
-        DispatchQueue.concurrentPerform(iterations: paths.count) { index in slots.buffer[index] = load(paths[index]) }
-        for result in results {
+        for result in paths.concurrentMap(load) {
             switch result {
-            case .success(let document)?: scan.documents.append(document)
-            case .failure(let error)?: scan.errors.append(error)
-            case nil: break
+            case .success(let document): scan.documents.append(document)
+            case .failure(let error): scan.errors.append(error)
             }
         }
         return scan

@@ -7,9 +7,5 @@ extension String {
     var safe: String { SafeText.line(self) }
 }
 
-extension Optional where Wrapped == String {
-    var safe: String { map(SafeText.line) ?? "" }
-}
-
 /// An error's description as one safe line.
 func safeLine(_ value: Any) -> String { SafeText.line("\(value)") }
