@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module graph (dependencies point down only; see README "Architecture"):
 //
-//   imgcache (CLI) ─► ImgCacheKit ─► ImageCodecs ─► CImageCodecs ─► CJPEG, CPNG
+//   imgcache (CLI) ─► ImgCacheKit ─► ImageCodecs ─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF
 //                                 └► ImageCore (pure Swift)
 let package = Package(
     name: "imgcache",
@@ -38,9 +38,19 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CLCMS2", pkgConfig: "lcms2",
+            providers: [.apt(["liblcms2-dev"]), .brew(["little-cms2"])]),
+        .systemLibrary(
+            name: "CWebP", pkgConfig: "libwebpdemux",
+            providers: [.apt(["libwebp-dev"]), .brew(["webp"])]),
+        .systemLibrary(
+            name: "CAVIF", pkgConfig: "libavif",
+            providers: [.apt(["libavif-dev"]), .brew(["libavif"])]),
 
-        // The only code that uses setjmp/longjmp: probe, decode, encode.
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        // Every C library call: probe, decode, encode, colour management. The only code that
+        // uses setjmp/longjmp (libjpeg's and libpng's errors); lcms2, libwebp, libavif return codes.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF"]),
 
         // Pure Swift: bitmaps, geometry, resampling, orientation.
         .target(name: "ImageCore"),

@@ -9,4 +9,6 @@ static inline int ic_fail(ic_status *status, int code, const char *message) {
     snprintf(status->message, IC_MESSAGE_MAX, "%s", message);
     return code;
 }
+/* Gray (1) and gray + alpha (2) widened to RGB and RGBA, malloc'd; NULL when out of memory. */
+uint8_t *ic_widen_gray(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int *out_channels);
 #endif

@@ -10,6 +10,7 @@
  */
 #include "imgcache_codecs.h"
 #include "ic_common.h"
+#include "ic_color.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -147,6 +148,7 @@ static void ic_jpeg_fill_info(j_decompress_ptr cinfo, ic_info *info) {
     info->bit_depth = cinfo->data_precision;
     info->has_alpha = 0;
     info->adobe_inverted = cinfo->saw_Adobe_marker ? 1 : 0;
+    info->frames = 1;
 }
 
 int ic_jpeg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
@@ -190,7 +192,27 @@ static void ic_cmyk_row_to_rgb(const JSAMPLE *in, uint8_t *out, JDIMENSION width
 typedef struct {
     uint8_t *volatile pixels;
     JSAMPLE *volatile cmyk_row;
+    uint8_t *volatile icc;              /* the reassembled profile, or NULL */
+    volatile size_t icc_size;
+    ic_color_session cmyk_transform;    /* CMYK with a profile: its transform to sRGB */
+    volatile int cmyk_managed;
 } ic_jpeg_decode_buffers;
+
+static void ic_jpeg_free_buffers(ic_jpeg_decode_buffers *buffers) {
+    free(buffers->pixels);
+    free(buffers->cmyk_row);
+    free(buffers->icc);
+    if (buffers->cmyk_managed) ic_color_end(&buffers->cmyk_transform);
+}
+
+/* The profile found before decoding, as a colour source (and its warning in the report). */
+static ic_color_source ic_jpeg_color_source(const ic_jpeg_decode_buffers *buffers) {
+    ic_color_source source;
+    memset(&source, 0, sizeof source);
+    source.icc = buffers->icc;
+    source.icc_size = buffers->icc_size;
+    return source;
+}
 
 int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
@@ -208,13 +230,22 @@ int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     struct jpeg_decompress_struct cinfo;
     ic_jpeg_error err;
     ic_jpeg_progress progress;
-    ic_jpeg_decode_buffers buffers = { NULL, NULL };
+    ic_jpeg_decode_buffers buffers;
+    memset(&buffers, 0, sizeof buffers);
+    if (options->color_manage) {
+        uint8_t *icc = NULL;
+        size_t icc_size = 0;
+        if (!ic_jpeg_find_icc(data, size, options->max_profile_bytes, &icc, &icc_size, image->color.warning)
+            && image->color.warning[0] != '\0')
+            image->color.source = IC_COLOR_ICC;
+        buffers.icc = icc;
+        buffers.icc_size = icc_size;
+    }
     ic_jpeg_install_errors(&err, status, options->lenient, options->max_warnings);
     cinfo.err = &err.pub;
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
-        free(buffers.pixels);
-        free(buffers.cmyk_row);
+        ic_jpeg_free_buffers(&buffers);
         return status->code;
     }
     jpeg_create_decompress(&cinfo);
@@ -273,6 +304,13 @@ int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *op
             snprintf(status->message, IC_MESSAGE_MAX, "cannot allocate a row buffer");
             longjmp(err.jump, 1);
         }
+        /* With a CMYK profile, lcms2 converts each row; without one, the naive formula. */
+        if (buffers.icc != NULL) {
+            ic_color_source source = ic_jpeg_color_source(&buffers);
+            int layout = cinfo.saw_Adobe_marker ? IC_PIXELS_CMYK_INVERTED : IC_PIXELS_CMYK;
+            buffers.cmyk_managed = ic_color_begin(&buffers.cmyk_transform, &source, layout,
+                                                  options->max_profile_bytes, &image->color);
+        }
     }
 
     jpeg_start_decompress(&cinfo);
@@ -281,7 +319,10 @@ int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *op
         if (cmyk) {
             JSAMPROW in = buffers.cmyk_row;
             if (jpeg_read_scanlines(&cinfo, &in, 1) != 1) break;
-            ic_cmyk_row_to_rgb(in, row, cinfo.output_width, cinfo.saw_Adobe_marker);
+            if (buffers.cmyk_managed)
+                ic_color_rows(&buffers.cmyk_transform, in, row, cinfo.output_width);
+            else
+                ic_cmyk_row_to_rgb(in, row, cinfo.output_width, cinfo.saw_Adobe_marker);
         } else {
             JSAMPROW rows[16];
             JDIMENSION want = cinfo.output_height - cinfo.output_scanline;
@@ -296,8 +337,15 @@ int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     image->width = cinfo.output_width;
     image->height = cinfo.output_height;
     image->channels = channels;
-    free(buffers.cmyk_row);
     jpeg_destroy_decompress(&cinfo);
+    /* Outside libjpeg now (no longjmp can happen): gray and RGB are converted in place. */
+    if (!cmyk && buffers.icc != NULL) {
+        ic_color_source source = ic_jpeg_color_source(&buffers);
+        ic_color_convert_in_place(image->pixels, image->width, image->height, channels, &source,
+                                  options->max_profile_bytes, &image->color);
+    }
+    buffers.pixels = NULL;
+    ic_jpeg_free_buffers(&buffers);
     return IC_OK;
 }
 

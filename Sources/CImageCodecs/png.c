@@ -8,6 +8,7 @@
  */
 #include "imgcache_codecs.h"
 #include "ic_common.h"
+#include "ic_color.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -27,7 +28,75 @@ typedef struct {
     uint8_t *volatile pixels;
     png_bytep *volatile rows;
     volatile int rows_complete;
+    ic_color_source color;           /* read after png_read_info (the ICC is a copy: icc_copy) */
+    uint8_t *volatile icc_copy;
 } ic_png_reader;
+
+/* The colour chunks, in the PNG 3rd edition's order of precedence: cICP, iCCP, sRGB, gAMA/cHRM. */
+static void ic_png_collect_color(png_structp png, png_infop info, const ic_decode_options *options,
+                                 ic_png_reader *reader) {
+    ic_color_source *color = &reader->color;
+    png_unknown_chunkp unknowns = NULL;
+    int count = png_get_unknown_chunks(png, info, &unknowns);
+    for (int i = 0; i < count; i++) {
+        if (memcmp(unknowns[i].name, "cICP", 4) == 0 && unknowns[i].size == 4) {
+            color->has_cicp = 1;
+            color->cicp_primaries = unknowns[i].data[0];
+            color->cicp_transfer = unknowns[i].data[1];
+            color->cicp_matrix = unknowns[i].data[2];
+            color->cicp_full_range = unknowns[i].data[3];
+        }
+    }
+    png_charp name = NULL;
+    int compression = 0;
+    png_bytep profile = NULL;
+    png_uint_32 length = 0;
+    if (png_get_iCCP(png, info, &name, &compression, &profile, &length) && profile != NULL && length > 0) {
+        size_t limit = options->max_profile_bytes ? options->max_profile_bytes : IC_DEFAULT_MAX_PROFILE_BYTES;
+        if (length > limit) {
+            color->icc = profile;      /* ic_color_begin reports it as over the limit; never parsed */
+            color->icc_size = length;
+        } else if ((reader->icc_copy = (uint8_t *)malloc(length)) != NULL) {
+            memcpy(reader->icc_copy, profile, length);
+            color->icc = reader->icc_copy;
+            color->icc_size = length;
+        }
+    }
+    int intent = 0;
+    if (png_get_sRGB(png, info, &intent)) color->srgb_chunk = 1;
+    double gamma = 0;
+    if (png_get_gAMA(png, info, &gamma) && gamma > 0) {
+        color->has_gamma = 1;
+        color->gamma = gamma;
+    }
+    double wx, wy, rx, ry, gx, gy, bx, by;
+    if (png_get_cHRM(png, info, &wx, &wy, &rx, &ry, &gx, &gy, &bx, &by)) {
+        color->has_chromaticities = 1;
+        color->white[0] = wx; color->white[1] = wy;
+        color->red[0] = rx; color->red[1] = ry;
+        color->green[0] = gx; color->green[1] = gy;
+        color->blue[0] = bx; color->blue[1] = by;
+    }
+}
+
+/* Converts the decoded pixels to sRGB (no libpng call happens in here, so no longjmp either). */
+static void ic_png_manage_color(ic_png_reader *reader, const ic_decode_options *options, ic_image *image) {
+    if (options->color_manage) {
+        if (reader->color.icc != NULL && reader->color.icc != reader->icc_copy) {
+            /* Over the limit: reported, never parsed. */
+            size_t limit = options->max_profile_bytes ? options->max_profile_bytes : IC_DEFAULT_MAX_PROFILE_BYTES;
+            image->color.source = IC_COLOR_ICC;
+            snprintf(image->color.warning, IC_MESSAGE_MAX, "the %zu-byte ICC profile is over the %zu-byte limit: ignored",
+                     reader->color.icc_size, limit);
+            reader->color.icc = NULL;
+        } else {
+            ic_color_convert_in_place(image->pixels, image->width, image->height, image->channels, &reader->color,
+                                      options->max_profile_bytes, &image->color);
+        }
+    }
+    free(reader->icc_copy);
+    reader->icc_copy = NULL;
+}
 
 /* libpng's error pointer, for readers and writers alike. */
 typedef struct {
@@ -118,6 +187,9 @@ static void ic_png_configure(png_structp png, const ic_decode_options *options) 
        so a zTXt that inflates to gigabytes costs no more than its compressed bytes. */
     static const png_byte text_chunks[] = "tEXt\0zTXt\0iTXt";
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, text_chunks, 3);
+    /* cICP is newer than this libpng: kept as an unknown chunk for colour management. */
+    static const png_byte cicp_chunk[] = "cICP";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, cicp_chunk, 1);
     /* Strict: a chunk whose CRC fails, ancillary or not, fails the image; lenient: libpng's
        default (a damaged ancillary chunk is dropped with a warning). */
     if (options == NULL || !options->lenient)
@@ -134,6 +206,7 @@ static void ic_png_fill_info(png_structp png, png_infop info, ic_info *out) {
     out->bit_depth = bit_depth;
     out->progressive = interlace != PNG_INTERLACE_NONE;
     out->adobe_inverted = 0;
+    out->frames = 1;
     switch (color_type) {
     case PNG_COLOR_TYPE_GRAY:
         out->color_space = IC_CS_GRAY; out->components = 1 + trns; out->has_alpha = trns; break;
@@ -152,7 +225,11 @@ int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *sta
     memset(status, 0, sizeof(*status));
     memset(info, 0, sizeof(*info));
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0 };
+    ic_png_reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.data = data;
+    reader.size = size;
+    reader.status = status;
     ic_png_diagnostics diagnostics = { status, 0 };
     png_structp png;
     png_infop png_info;
@@ -175,7 +252,11 @@ int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *opt
     memset(info, 0, sizeof(*info));
     memset(image, 0, sizeof(*image));
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    ic_png_reader reader = { data, size, 0, status, NULL, NULL, 0 };
+    ic_png_reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.data = data;
+    reader.size = size;
+    reader.status = status;
     ic_png_diagnostics diagnostics = { status, !options->lenient };
     png_structp png;
     png_infop png_info;
@@ -198,15 +279,18 @@ int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *opt
             image->width = out_width;
             image->height = out_height;
             image->channels = out_channels;
+            ic_png_manage_color(&reader, options, image);
             return IC_OK;
         }
         free(reader.pixels);
+        free(reader.icc_copy);
         return status->code;
     }
     ic_png_configure(png, options);
     png_set_read_fn(png, &reader, ic_png_read);
     png_read_info(png, png_info);
     ic_png_fill_info(png, png_info, info);
+    if (options->color_manage) ic_png_collect_color(png, png_info, options, &reader);
 
     uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
     if (options->max_pixels > 0 && pixels > options->max_pixels) {
@@ -254,6 +338,8 @@ int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *opt
     image->height = info->height;
     image->channels = channels;
     free(reader.rows);
+    /* Before png_destroy_read_struct: an over-limit profile is still libpng's memory. */
+    ic_png_manage_color(&reader, options, image);
     png_destroy_read_struct(&png, &png_info, NULL);
     return IC_OK;
 }

@@ -53,9 +53,13 @@ public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     public var blurHash: String?
     /// Dominant colour, "#rrggbb".
     public var dominantColor: String?
+    /// The colour profile the original carried, as decoded ("Display P3 (converted to sRGB)");
+    /// nil for an image without one (taken as sRGB).
+    public var colorProfile: String?
 
     public init(digest: String, bytes: Int, format: String, width: Int, height: Int, createdAt: Date = Date(),
-                blurHash: String? = nil, dominantColor: String? = nil) {
+                blurHash: String? = nil, dominantColor: String? = nil, colorProfile: String? = nil) {
+        self.colorProfile = colorProfile
         self.digest = digest
         self.bytes = bytes
         self.format = format
@@ -68,7 +72,7 @@ public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
 
     enum CodingKeys: String, CodingKey {
         case digest, bytes, format, width, height
-        case createdAt = "created_at", blurHash = "blurhash", dominantColor = "dominant_color"
+        case createdAt = "created_at", blurHash = "blurhash", dominantColor = "dominant_color", colorProfile = "color_profile"
     }
 }
 
@@ -107,10 +111,20 @@ public struct ThumbnailRecord: Codable, Hashable, Sendable, FetchableRecord, Per
 }
 
 extension ThumbnailRecord {
-    /// "png" or "jpg": the file extension for a stored format.
-    public static func fileExtension(format: String) -> String { format == "png" ? "png" : "jpg" }
+    /// "jpg", "png", "webp" or "avif": the file extension for a stored format.
+    public static func fileExtension(format: String) -> String {
+        switch format {
+        case "png", "webp", "avif": format
+        default: "jpg"
+        }
+    }
 
     public var fileExtension: String { Self.fileExtension(format: format) }
+
+    /// `image/jpeg`, `image/png`, `image/webp`, `image/avif`.
+    public static func mediaType(format: String) -> String {
+        "image/" + (["png", "webp", "avif"].contains(format) ? format : "jpeg")
+    }
 }
 
 extension ObjectRecord {
@@ -265,6 +279,12 @@ public final class CacheIndex: Sendable {
             // A thumbnail's key names its recipe, not its content: without the hash of what was
             // written, verify could only compare sizes, and a flipped byte would be served as immutable.
             try db.alter(table: "thumbnails") { t in t.add(column: "sha256", .text) }
+        }
+        migrator.registerMigration("v6: colour profiles, formats per variant") { db in
+            // Which profile an original carried (a site owner sees which images were converted).
+            try db.alter(table: "objects") { t in t.add(column: "color_profile", .text) }
+            // A variant now has a file per format: the manifest and the server look them up together.
+            try db.create(index: "thumbnails_digest_variant", on: "thumbnails", columns: ["digest", "variant"])
         }
         return migrator
     }

@@ -15,17 +15,27 @@ public struct DecodeOptions: Hashable, Sendable {
     public var maxWarnings: Int
     /// The largest PNG ancillary chunk, once decompressed (text, ICC, EXIF).
     public var maxChunkBytes: Int
+    /// Convert to sRGB using the embedded ICC profile, cICP or PNG gAMA/cHRM (the default).
+    /// Off only to measure what conversion changes.
+    public var colorManagement: Bool
+    /// The largest ICC profile parsed; a larger one is ignored with a warning (JPEG's chunks are
+    /// not even assembled). Real camera and print profiles are under 1 MB; 4 MB leaves room.
+    public var maxProfileBytes: Int
 
     public static let defaultMaxPixels = 50_000_000
+    public static let defaultMaxProfileBytes = 4 << 20
 
     public init(maxPixels: Int = DecodeOptions.defaultMaxPixels, jpegScaleDenominator: Int = 1,
                 lenient: Bool = false, maxScans: Int = 100, maxWarnings: Int = 1000,
-                maxChunkBytes: Int = 1 << 20) {
+                maxChunkBytes: Int = 1 << 20, colorManagement: Bool = true,
+                maxProfileBytes: Int = DecodeOptions.defaultMaxProfileBytes) {
         self.maxPixels = maxPixels
         self.jpegScaleDenominator = jpegScaleDenominator
         self.lenient = lenient
         self.maxScans = maxScans
         self.maxWarnings = maxWarnings
         self.maxChunkBytes = maxChunkBytes
+        self.colorManagement = colorManagement
+        self.maxProfileBytes = maxProfileBytes
     }
 }

@@ -1,11 +1,12 @@
 /// Finds the EXIF (TIFF) block of a JPEG (first APP1 "Exif" segment before the first scan)
 /// or a PNG (eXIf chunk, before or after the image data). Pure, bounds-checked Swift: the
-/// C shim never parses metadata.
+/// C shim parses no EXIF.
 enum ExifLocator {
     static func tiffBlock(in bytes: UnsafeRawBufferPointer, format: ImageFormat) -> UnsafeRawBufferPointer? {
         switch format {
         case .jpeg: return jpegTIFF(bytes)
         case .png: return pngTIFF(bytes)
+        case .webp, .avif: return nil  // AVIF's orientation is irot/imir (read by the shim); browsers ignore WebP's EXIF
         }
     }
 

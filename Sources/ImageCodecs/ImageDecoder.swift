@@ -10,9 +10,11 @@ public struct DecodedImage: Sendable {
     /// warnings that do not affect the pixels).
     public var warnings: Int
     public var firstWarning: String?
+    /// The colour description found and what was done with it.
+    public var color: ColorReport
 }
 
-/// Probes and decodes JPEG and PNG through the C shim.
+/// Probes and decodes JPEG, PNG, WebP and AVIF through the C shim, converting to sRGB.
 public enum ImageDecoder {
     /// Reads the header only: format, size, components, progressive, orientation.
     public static func probe(_ data: Data) throws(CodecError) -> ImageInfo {
@@ -24,14 +26,19 @@ public enum ImageDecoder {
         var info = ic_info()
         var status = ic_status()
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code = format == .jpeg
-            ? ic_jpeg_probe(base, bytes.count, &info, &status)
-            : ic_png_probe(base, bytes.count, &info, &status)
+        let code: Int32
+        switch format {
+        case .jpeg: code = ic_jpeg_probe(base, bytes.count, &info, &status)
+        case .png: code = ic_png_probe(base, bytes.count, &info, &status)
+        case .webp: code = ic_webp_probe(base, bytes.count, &info, &status)
+        case .avif: code = ic_avif_probe(base, bytes.count, &info, &status)
+        }
         try check(code, status)
         return makeInfo(info, format: format, bytes: bytes)
     }
 
-    /// Decodes to 8-bit gray, gray + alpha, RGB or RGBA (CMYK and YCCK become RGB).
+    /// Decodes to 8-bit gray, gray + alpha, RGB or RGBA (CMYK and YCCK become RGB), in sRGB
+    /// unless `options.colorManagement` is off.
     public static func decode(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) -> DecodedImage {
         try withBytes(data) { bytes throws(CodecError) in try decode(bytes, options: options) }
     }
@@ -41,14 +48,19 @@ public enum ImageDecoder {
         var cOptions = ic_decode_options(
             max_pixels: UInt64(max(0, options.maxPixels)), scale_denom: Int32(options.jpegScaleDenominator),
             lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
-            max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes)
+            max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes,
+            color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes))
         var info = ic_info()
         var image = ic_image()
         var status = ic_status()
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code = format == .jpeg
-            ? ic_jpeg_decode(base, bytes.count, &cOptions, &info, &image, &status)
-            : ic_png_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        let code: Int32
+        switch format {
+        case .jpeg: code = ic_jpeg_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        case .png: code = ic_png_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        case .webp: code = ic_webp_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        case .avif: code = ic_avif_decode(base, bytes.count, &cOptions, &info, &image, &status)
+        }
         try check(code, status)
         guard let pixels = image.pixels, image.width > 0, image.height > 0 else {
             free(image.pixels)
@@ -60,7 +72,24 @@ public enum ImageDecoder {
         return DecodedImage(
             bitmap: bitmap, info: makeInfo(info, format: format, bytes: bytes),
             warnings: Int(status.warnings),
-            firstWarning: status.warnings > 0 ? string(from: status.first_warning) : nil)
+            firstWarning: status.warnings > 0 ? string(from: status.first_warning) : nil,
+            color: colorReport(image.color))
+    }
+
+    private static func colorReport(_ color: ic_color) -> ColorReport {
+        let source: ColorReport.Source
+        switch color.source {
+        case Int32(IC_COLOR_ICC): source = .icc
+        case Int32(IC_COLOR_CICP): source = .cicp
+        case Int32(IC_COLOR_GAMA_CHRM): source = .pngChunks
+        case Int32(IC_COLOR_SRGB_TAG): source = .srgbTag
+        default: source = .none
+        }
+        let description = string(from: color.description)
+        let warning = string(from: color.warning)
+        return ColorReport(source: source, converted: color.converted != 0,
+                           intent: color.converted != 0 ? (color.intent == 0 ? "perceptual" : "relative") : nil,
+                           description: description.isEmpty ? nil : description, warning: warning.isEmpty ? nil : warning)
     }
 
     private static func withBytes<T>(_ data: Data, _ body: (UnsafeRawBufferPointer) throws(CodecError) -> T) throws(CodecError) -> T {
@@ -75,7 +104,7 @@ public enum ImageDecoder {
 
     private static func sniff(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ImageFormat {
         guard bytes.count > 0, let format = ImageFormat.sniff(bytes) else {
-            throw CodecError(.unsupportedFormat, "not a JPEG or PNG: \(ImageFormat.describeUnknown(bytes))")
+            throw CodecError(.unsupportedFormat, "not a JPEG, PNG, WebP or AVIF: \(ImageFormat.describeUnknown(bytes))")
         }
         return format
     }
@@ -117,12 +146,13 @@ public enum ImageDecoder {
         case Int32(IC_CS_PALETTE): colorSpace = .palette
         default: colorSpace = .unknown
         }
-        let orientation = ExifLocator.tiffBlock(in: bytes, format: format)
-            .flatMap { ExifOrientationParser.orientation(tiff: $0) } ?? .up
+        let orientation = info.orientation > 0
+            ? Orientation(rawValue: Int(info.orientation)) ?? .up
+            : ExifLocator.tiffBlock(in: bytes, format: format).flatMap { ExifOrientationParser.orientation(tiff: $0) } ?? .up
         return ImageInfo(
             format: format, size: Size(width: Int(info.width), height: Int(info.height)),
             components: Int(info.components), colorSpace: colorSpace, progressive: info.progressive != 0,
             bitDepth: Int(info.bit_depth), hasAlpha: info.has_alpha != 0, adobeInverted: info.adobe_inverted != 0,
-            orientation: orientation)
+            orientation: orientation, frames: max(1, Int(info.frames)))
     }
 }

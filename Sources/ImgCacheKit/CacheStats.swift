@@ -30,6 +30,10 @@ public struct CacheStats: Encodable, Sendable {
     public var thumbnails = 0
     public var thumbnailBytes = 0
     public var variants: [VariantTotals] = []
+    /// Thumbnails per format (`jpeg`, `png`, `webp`, `avif`).
+    public var formats: [VariantTotals] = []
+    /// Originals whose colour profile was converted to sRGB.
+    public var originalsConverted = 0
     public var indexBytes = 0
     public var hits = 0
     public var misses = 0
@@ -43,7 +47,7 @@ public struct CacheStats: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case cacheDirectory, urls, imagesCached, imagesFailed, imagesPruned, originals, originalBytes, thumbnails,
-             thumbnailBytes, variants, indexBytes, hits, misses, lastSync, lastPrune, lastPruneBytes, largest
+             thumbnailBytes, variants, formats, originalsConverted, indexBytes, hits, misses, lastSync, lastPrune, lastPruneBytes, largest
         case totalBytes, hitRate
     }
 
@@ -59,6 +63,8 @@ public struct CacheStats: Encodable, Sendable {
         try c.encode(thumbnails, forKey: .thumbnails)
         try c.encode(thumbnailBytes, forKey: .thumbnailBytes)
         try c.encode(variants, forKey: .variants)
+        try c.encode(formats, forKey: .formats)
+        try c.encode(originalsConverted, forKey: .originalsConverted)
         try c.encode(indexBytes, forKey: .indexBytes)
         try c.encode(totalBytes, forKey: .totalBytes)
         try c.encode(hits, forKey: .hits)
@@ -97,6 +103,12 @@ public struct CacheStats: Encodable, Sendable {
             stats.variants = try Row.fetchAll(db, sql: """
                 SELECT variant, COUNT(*) AS n, SUM(bytes) AS b FROM thumbnails GROUP BY variant ORDER BY variant
                 """).map { VariantTotals(name: $0["variant"], count: $0["n"], bytes: $0["b"]) }
+            stats.formats = try Row.fetchAll(db, sql: """
+                SELECT format, COUNT(*) AS n, SUM(bytes) AS b FROM thumbnails GROUP BY format ORDER BY format
+                """).map { VariantTotals(name: $0["format"], count: $0["n"], bytes: $0["b"]) }
+            stats.originalsConverted = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM objects WHERE color_profile LIKE '%(converted to sRGB)'
+                """) ?? 0
             stats.thumbnails = stats.variants.reduce(0) { $0 + $1.count }
             stats.thumbnailBytes = stats.variants.reduce(0) { $0 + $1.bytes }
             stats.hits = try CacheIndex.counter(db, MetaKey.servedHits)

@@ -19,12 +19,24 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var blurhash: String
         public var color: String
     }
+    /// One file of a variant.
+    public struct FormatInfo: Codable, Sendable, Equatable {
+        public var url: String
+        /// The media type: `image/avif`, `image/webp`, `image/jpeg`, `image/png`.
+        public var type: String
+        public var width: Int
+        public var height: Int
+        public var bytes: Int
+    }
+    /// A variant: its fallback file (url, size, format: what every browser reads) and every
+    /// format in the order a `<picture>` offers them, the fallback last.
     public struct VariantInfo: Codable, Sendable, Equatable {
         public var url: String
         public var width: Int
         public var height: Int
         public var bytes: Int
         public var format: String
+        public var formats: [FormatInfo]
     }
     public struct Image: Codable, Sendable, Equatable {
         public var isCached: Bool
@@ -33,6 +45,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var width: Int?
         public var height: Int?
         public var placeholder: PlaceholderInfo?
+        /// The original's colour profile ("Display P3 (converted to sRGB)"), absent for sRGB without one.
+        public var colorProfile: String?
         public var variants: [String: VariantInfo]
         /// Seed files that reference the URL.
         public var seeds: [String]
@@ -68,12 +82,11 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is
-    /// published; only the configured variants are listed. `seed` keeps the URLs one seed
-    /// file references.
+    /// published; only the configured variants and formats are listed (a variant whose fallback
+    /// is missing is left out). `seed` keeps the URLs one seed file references.
     public static func build(index: CacheIndex, variants: [Variant], seed: String? = nil,
                              fileURL: (ThumbnailRecord) -> String) throws(CacheError) -> Manifest {
-        let variantNames = Set(variants.map(\.name))
-        return try index.read { db in
+        try index.read { db in
             var references: [String: [String]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT url, seed_path FROM seed_references ORDER BY seed_path") {
                 references[row["url"], default: []].append(row["seed_path"])
@@ -85,20 +98,36 @@ public struct Manifest: Codable, Sendable, Equatable {
                 let seeds = references[source.url] ?? []
                 if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
                 let object = source.digest.flatMap { objects[$0] }
-                var published: [String: VariantInfo] = [:]
-                for record in source.digest.flatMap({ thumbnails[$0] }) ?? [] where variantNames.contains(record.variant) {
-                    published[record.variant] = VariantInfo(url: fileURL(record), width: record.width, height: record.height,
-                                                            bytes: record.bytes, format: record.format)
-                }
+                let records = source.digest.flatMap { thumbnails[$0] } ?? []
+                let published = source.digest.map { publishedVariants(variants, digest: $0, records: records, fileURL: fileURL) } ?? [:]
                 images[source.url] = Image(
                     isCached: source.isCached,
                     declared: source.declaredWidth.flatMap { w in source.declaredHeight.map { Dimensions(width: w, height: $0) } },
                     width: source.decodedWidth, height: source.decodedHeight,
                     placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
-                    variants: published, seeds: seeds)
+                    colorProfile: object?.colorProfile, variants: published, seeds: seeds)
             }
             return Manifest(images: images)
         }
+    }
+
+    /// The configured variants of one original, each with its formats, from its thumbnail rows
+    /// (matched by key: a row of an older recipe is not listed).
+    static func publishedVariants(_ variants: [Variant], digest: String, records: [ThumbnailRecord],
+                          fileURL: (ThumbnailRecord) -> String) -> [String: VariantInfo] {
+        guard !records.isEmpty else { return [:] }
+        let byKey = Dictionary(records.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var published: [String: VariantInfo] = [:]
+        for variant in variants {
+            let files = variant.renditions.compactMap { byKey[$0.thumbnailKey(digest: digest)] }
+            guard let fallback = byKey[variant.fallback.thumbnailKey(digest: digest)] else { continue }
+            published[variant.name] = VariantInfo(
+                url: fileURL(fallback), width: fallback.width, height: fallback.height, bytes: fallback.bytes,
+                format: fallback.format,
+                formats: files.map { FormatInfo(url: fileURL($0), type: ThumbnailRecord.mediaType(format: $0.format),
+                                                width: $0.width, height: $0.height, bytes: $0.bytes) })
+        }
+        return published
     }
 
     /// Stable, human-readable JSON (sorted keys), so an unchanged cache gives identical bytes.

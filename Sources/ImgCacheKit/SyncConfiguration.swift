@@ -17,9 +17,12 @@ import Yams
 ///     userAgent: "imgcache/0.1"
 ///     limits: {maxPixels: 50000000, maxBytes: 52428800, maxDownloadBytes: 52428800}
 ///     variants:
-///       thumb: {size: 320x320, fit: inside}
-///       card:  {size: 640x360, fit: cover, quality: 85}
-///       large: {size: 1280x1280, fit: inside, format: auto}
+///       thumb: {size: 320x320, fit: inside}                      # formats [webp, jpeg]
+///       card:  {size: 640x360, fit: cover, quality: 85}          # JPEG quality
+///       large: {size: 1280x1280, formats: [avif, webp, jpeg], quality: {jpeg: 82, webp: 80, avif: 60}}
+///
+/// In `formats`, `jpeg` is the fallback: JPEG, or PNG for an image with transparency; `png`
+/// is PNG always. The fallback comes last; `avif` and `webp` before it, in preference order.
 public struct SyncConfiguration: Sendable {
     public var cacheDirectory = "cache"
     public var variants = Variant.defaults
@@ -51,7 +54,14 @@ public struct SyncConfiguration: Sendable {
     /// The file's shape.
     struct File: Decodable {
         struct Limits: Decodable { var maxPixels: Int?; var maxBytes: Int?; var maxDownloadBytes: Int? }
-        struct VariantEntry: Decodable { var size: String; var fit: String?; var format: String?; var quality: Int? }
+        struct VariantEntry: Decodable { var size: String; var fit: String?; var format: String?; var formats: [String]?; var quality: QualityEntry? }
+        enum QualityEntry: Decodable {
+            case jpeg(Int), each([String: Int])
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let value = try? container.decode(Int.self) { self = .jpeg(value) } else { self = .each(try container.decode([String: Int].self)) }
+            }
+        }
         enum AllowPrivate: Decodable {
             case all(Bool), addresses([String])
             init(from decoder: Decoder) throws {
@@ -99,27 +109,80 @@ public struct SyncConfiguration: Sendable {
             if let variants {
                 guard !variants.isEmpty else { throw ConfigurationError("variants must name at least one variant") }
                 c.variants = try variants.keys.sorted().map { (name) throws(ConfigurationError) -> Variant in
-                    let entry = variants[name]!
-                    guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-                        throw ConfigurationError("variant name '\(name)' may use letters, digits, - and _ only")
-                    }
-                    guard let size = Size(parsing: entry.size) else { throw ConfigurationError("variant \(name): size '\(entry.size)' is not WIDTHxHEIGHT") }
-                    guard let fit = FitMode(rawValue: entry.fit ?? "inside") else { throw ConfigurationError("variant \(name): fit must be inside or cover") }
-                    guard let format = OutputFormat(rawValue: entry.format ?? "auto") else { throw ConfigurationError("variant \(name): format must be auto, jpeg or png") }
-                    let quality = entry.quality ?? 80
-                    guard (1...100).contains(quality) else { throw ConfigurationError("variant \(name): quality must be 1-100") }
-                    return Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality)
+                    try Self.variant(name, variants[name]!)
                 }
             }
             return c
         }
+
+        static func variant(_ name: String, _ entry: VariantEntry) throws(ConfigurationError) -> Variant {
+            guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ConfigurationError("variant name '\(name)' may use letters, digits, - and _ only")
+            }
+            guard let size = Size(parsing: entry.size) else { throw ConfigurationError("variant \(name): size '\(entry.size)' is not WIDTHxHEIGHT") }
+            guard let fit = FitMode(rawValue: entry.fit ?? "inside") else { throw ConfigurationError("variant \(name): fit must be inside or cover") }
+            let formats = try Self.formats(name, entry)
+            var quality = Variant.Quality()
+            switch entry.quality {
+            case .jpeg(let value)?: quality.jpeg = value
+            case .each(let values)?:
+                for (format, value) in values {
+                    switch format {
+                    case "jpeg": quality.jpeg = value
+                    case "webp": quality.webp = value
+                    case "avif": quality.avif = value
+                    default: throw ConfigurationError("variant \(name): quality names jpeg, webp or avif, not '\(format)'")
+                    }
+                }
+            case nil: break
+            }
+            for value in [quality.jpeg, quality.webp, quality.avif] where !(1...100).contains(value) {
+                throw ConfigurationError("variant \(name): quality must be 1-100, not \(value)")
+            }
+            return Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), formats: formats, quality: quality)
+        }
+
+        /// `formats: [avif, webp, jpeg]` (jpeg: the fallback, PNG where transparent), or the older
+        /// single `format: auto|jpeg|png` (then WebP is offered before it, as by default).
+        static func formats(_ name: String, _ entry: VariantEntry) throws(ConfigurationError) -> [OutputFormat] {
+            if entry.format != nil && entry.formats != nil {
+                throw ConfigurationError("variant \(name): give formats (a list) or format, not both")
+            }
+            if let single = entry.format {
+                guard let fallback = OutputFormat(rawValue: single), !fallback.isModern else {
+                    throw ConfigurationError("variant \(name): format must be auto, jpeg or png (list WebP and AVIF in formats)")
+                }
+                return [.webp, fallback]
+            }
+            guard let list = entry.formats else { return Variant.defaultFormats }
+            var formats: [OutputFormat] = []
+            for text in list {
+                let format: OutputFormat
+                switch text.lowercased() {
+                case "jpeg", "jpg", "auto": format = .auto
+                case "png": format = .png
+                case "webp": format = .webp
+                case "avif": format = .avif
+                default: throw ConfigurationError("variant \(name): unknown format '\(text)' (avif, webp, jpeg or png)")
+                }
+                guard !formats.contains(format) else { throw ConfigurationError("variant \(name): format '\(text)' is listed twice") }
+                formats.append(format)
+            }
+            guard let last = formats.last, !last.isModern, formats.dropLast().allSatisfy(\.isModern) else {
+                throw ConfigurationError("variant \(name): formats must end with the fallback (jpeg or png), after any of avif and webp")
+            }
+            return formats
+        }
     }
 
-    /// Thumbnail options for one variant under these limits.
-    public func options(for variant: Variant) -> ThumbnailOptions {
-        ThumbnailOptions(spec: variant.spec, format: variant.format, quality: variant.quality, decode: decode,
+    /// Thumbnail options for one rendition under these limits.
+    public func options(for rendition: Rendition) -> ThumbnailOptions {
+        ThumbnailOptions(spec: rendition.spec, format: rendition.format, quality: rendition.quality, decode: decode,
                          maxInputBytes: maxInputBytes)
     }
+
+    /// Every configured rendition (each variant in each of its formats), in order.
+    public var renditions: [Rendition] { variants.renditions }
 }
 
 /// A configuration problem (exit status 2).

@@ -28,7 +28,7 @@ extension Syncer {
                 try store.write(body, to: objectPath)
                 counters.withLock { $0.bytesStored += body.count }
             }
-            let records = try writeVariantFiles(thumbnails, digest: digest)
+            let records = try writeVariantFiles(thumbnails, renditions: configuration.renditions, digest: digest)
             let placeholder = Self.placeholder(from: thumbnails)
             let duplicate: Bool
             (duplicate, cached) = try index.write { db -> (Bool, Bool) in
@@ -42,7 +42,8 @@ extension Syncer {
                 let existed = try ObjectRecord.exists(db, key: digest)
                 try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
                                  width: info.size.width, height: info.size.height,
-                                 blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor)
+                                 blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor,
+                                 colorProfile: thumbnails[0].color.summary)
                     .insert(db, onConflict: .ignore)
                 for record in records { try record.insert(db, onConflict: .replace) }
                 var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
@@ -85,8 +86,8 @@ extension Syncer {
         var cached = false
         do {
             let existing = try index.thumbnails(digest: digest)
-            let missing = configuration.variants.filter { variant in
-                !existing.contains { $0.key == variant.thumbnailKey(digest: digest) && store.exists(store.thumbnailPath($0)) }
+            let missing = configuration.renditions.filter { rendition in
+                !existing.contains { $0.key == rendition.thumbnailKey(digest: digest) && store.exists(store.thumbnailPath($0)) }
             }
             var records: [ThumbnailRecord] = []
             var thumbnails: [Thumbnail] = []
@@ -94,8 +95,8 @@ extension Syncer {
             let object = try index.read { db in try ObjectRecord.fetchOne(db, key: digest) }
             if !missing.isEmpty {
                 let original = try store.read(store.objectPath(digest))
-                thumbnails = try makeVariants(of: original, entry: entry)
-                records = try writeVariantFiles(thumbnails, digest: digest)
+                thumbnails = try makeVariants(of: original, entry: entry, renditions: missing)
+                records = try writeVariantFiles(thumbnails, renditions: missing, digest: digest)
                 made = thumbnails.count
                 mismatch = thumbnails.first?.dimensionMismatch?.description
                 placeholder = Self.placeholder(from: thumbnails)
@@ -192,20 +193,20 @@ extension Syncer {
         thumbnails.min { $0.size.pixelCount < $1.size.pixelCount }.map { Placeholder.compute(from: $0.bitmap) }
     }
 
-    /// Decodes once and makes every configured variant (nothing is written yet).
-    private func makeVariants(of data: Data, entry: CatalogEntry) throws(CodecError) -> [Thumbnail] {
+    /// Decodes once and makes `renditions` (every configured one by default; nothing is written yet).
+    private func makeVariants(of data: Data, entry: CatalogEntry, renditions: [Rendition]? = nil) throws(CodecError) -> [Thumbnail] {
         let declared = entry.width.flatMap { w in entry.height.map { Size(width: w, height: $0) } }
         return try Thumbnailer.makeThumbnails(from: data, declaredSize: declared,
-                                              variants: configuration.variants.map { configuration.options(for: $0) })
+                                              variants: (renditions ?? configuration.renditions).map { configuration.options(for: $0) })
     }
 
     /// Writes the thumbnail files (temp, fsync, rename), then returns their index rows. Rows are
     /// inserted by the caller after the files exist, so no row ever points at a missing file.
-    private func writeVariantFiles(_ thumbnails: [Thumbnail], digest: String) throws(CacheError) -> [ThumbnailRecord] {
+    private func writeVariantFiles(_ thumbnails: [Thumbnail], renditions: [Rendition], digest: String) throws(CacheError) -> [ThumbnailRecord] {
         var records: [ThumbnailRecord] = []
         var stored = 0
-        for (variant, thumbnail) in zip(configuration.variants, thumbnails) {
-            let key = variant.thumbnailKey(digest: digest)
+        for (rendition, thumbnail) in zip(renditions, thumbnails) {
+            let key = rendition.thumbnailKey(digest: digest)
             let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
             let hash = BlobStore.digest(thumbnail.data)
             // A file already under this key is kept only if it holds exactly these bytes.
@@ -213,7 +214,7 @@ extension Syncer {
                 try store.write(thumbnail.data, to: path)
                 stored += thumbnail.data.count
             }
-            records.append(ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: thumbnail.size.width,
+            records.append(ThumbnailRecord(key: key, digest: digest, variant: rendition.variant, width: thumbnail.size.width,
                                            height: thumbnail.size.height, format: thumbnail.format.rawValue,
                                            bytes: thumbnail.data.count, sha256: hash))
         }
@@ -228,18 +229,18 @@ extension Syncer {
         }
     }
 
-    /// True exactly when the URL's original and every configured variant are in the cache.
+    /// True exactly when the URL's original and every configured format of every configured variant are in the cache.
     public func isCached(url: String) throws(CacheError) -> Bool {
         guard let digest = try index.source(url)?.digest else { return false }
         return isCached(digest: digest, thumbnails: try index.thumbnails(digest: digest))
     }
 
     /// True when the original `digest` and, among `thumbnails` (its index rows), every configured
-    /// variant are on disk.
+    /// rendition (each format of each variant) are on disk.
     func isCached(digest: String, thumbnails: [ThumbnailRecord]) -> Bool {
         guard store.exists(store.objectPath(digest)) else { return false }
-        return configuration.variants.allSatisfy { variant in
-            let key = variant.thumbnailKey(digest: digest)
+        return configuration.renditions.allSatisfy { rendition in
+            let key = rendition.thumbnailKey(digest: digest)
             return thumbnails.contains { $0.key == key && store.exists(store.thumbnailPath($0)) }
         }
     }

@@ -3,23 +3,32 @@ import ImageCore
 
 /// Which format a thumbnail is written in.
 public enum OutputFormat: String, Sendable, CaseIterable, Codable {
-    /// JPEG for opaque images, PNG for images with any transparent pixel.
+    /// JPEG for opaque images, PNG for images with any transparent pixel: the fallback.
     case auto
     case jpeg
     case png
+    case webp
+    case avif
+
+    /// WebP and AVIF: the formats a `<picture>` offers before its fallback.
+    public var isModern: Bool { self == .webp || self == .avif }
 }
 
 /// Everything that decides how a thumbnail is made.
 public struct ThumbnailOptions: Hashable, Sendable {
     public var spec: ThumbnailSpec
     public var format: OutputFormat
-    /// JPEG quality, 1...100.
+    /// The format's quality, 1...100.
     public var quality: Int
     public var decode: DecodeOptions
     /// Inputs larger than this are refused before they are read.
     public var maxInputBytes: Int
 
     public static let defaultMaxInputBytes = 50 * 1024 * 1024
+    /// libwebp's method (0...6): 4 is its default and vips's.
+    public static let webpMethod = 4
+    /// libaom's speed through libavif (0...10): see bench/format_bench.py for the trade.
+    public static let avifSpeed = 8
 
     public init(spec: ThumbnailSpec = .default, format: OutputFormat = .auto, quality: Int = 80,
                 decode: DecodeOptions = DecodeOptions(), maxInputBytes: Int = ThumbnailOptions.defaultMaxInputBytes) {

@@ -18,6 +18,8 @@ public struct Thumbnail: Sendable {
     public var warnings: Int
     /// The pixels, upright, before encoding (for placeholders).
     public var bitmap: Bitmap
+    /// The source's colour description and whether its pixels were converted to sRGB.
+    public var color: ColorReport
 }
 
 /// Declared (for example in seed metadata) versus actual displayed size.
@@ -33,8 +35,8 @@ public struct DimensionMismatch: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "declared \(declared), actual \(actual)" }
 }
 
-/// The thumbnail pipeline: probe -> check limits -> plan -> decode with shrink-on-load ->
-/// resample -> orient -> encode.
+/// The thumbnail pipeline: probe -> check limits -> plan -> decode with shrink-on-load and
+/// conversion to sRGB -> resample -> orient -> encode (once per format of a size).
 public enum Thumbnailer {
     /// Makes one thumbnail from an encoded image.
     ///
@@ -74,16 +76,25 @@ public enum Thumbnailer {
         // Largest first: a smaller variant is resampled from a larger whole-frame one when that
         // still leaves at least 2x of reduction, which costs a fraction of going back to the decode.
         var sources = [decoded.bitmap]
+        // The formats of one size share its pixels: resampled once, encoded once per format.
+        var upright: [ThumbnailPlan: Bitmap] = [:]
         var thumbnails = [Thumbnail?](repeating: nil, count: variants.count)
         for position in plans.indices.sorted(by: { plans[$0].targetSize.pixelCount > plans[$1].targetSize.pixelCount }) {
             let plan = plans[position]
-            let source = smallestSource(in: sources, for: plan, sourceSize: info.size)
-            let rendered = render(source, sourceSize: info.size, plan: plan)
-            if plan.sourceRegion == Region(size: info.size) && rendered.size != source.size { sources.append(rendered) }
-            let bitmap = rendered.applying(info.orientation)
+            let bitmap: Bitmap
+            if let done = upright[plan] {
+                bitmap = done
+            } else {
+                let source = smallestSource(in: sources, for: plan, sourceSize: info.size)
+                let rendered = render(source, sourceSize: info.size, plan: plan)
+                if plan.sourceRegion == Region(size: info.size) && rendered.size != source.size { sources.append(rendered) }
+                bitmap = rendered.applying(info.orientation)
+                upright[plan] = bitmap
+            }
             let (encoded, format) = try encode(bitmap, options: variants[position])
             thumbnails[position] = Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
-                                             dimensionMismatch: mismatch, warnings: decoded.warnings, bitmap: bitmap)
+                                             dimensionMismatch: mismatch, warnings: decoded.warnings, bitmap: bitmap,
+                                             color: decoded.color)
         }
         return thumbnails.map { $0! }
     }
@@ -125,12 +136,16 @@ public enum Thumbnailer {
         case .auto: format = transparent ? .png : .jpeg
         case .jpeg: format = .jpeg
         case .png: format = .png
+        case .webp: format = .webp
+        case .avif: format = .avif
         }
         // An alpha channel that is fully opaque carries nothing: drop it (smaller files).
         let pixels = bitmap.hasAlphaChannel && (!transparent || format == .jpeg) ? bitmap.flattened() : bitmap
         switch format {
         case .jpeg: return (try ImageEncoder.jpeg(pixels, quality: options.quality), .jpeg)
         case .png: return (try ImageEncoder.png(pixels), .png)
+        case .webp: return (try ImageEncoder.webp(pixels, quality: options.quality, method: ThumbnailOptions.webpMethod), .webp)
+        case .avif: return (try ImageEncoder.avif(pixels, quality: options.quality, speed: ThumbnailOptions.avifSpeed), .avif)
         }
     }
 }

@@ -28,10 +28,10 @@ extension Verifier {
     /// same recipe (same key), writes it, and records its size and hash. False when there is no
     /// such variant, the original cannot be read, or the original is gone by now.
     private func remake(_ record: ThumbnailRecord) throws -> Bool {
-        guard let variant = configuration.variants.first(where: { $0.thumbnailKey(digest: record.digest) == record.key }),
+        guard let rendition = configuration.renditions.first(where: { $0.thumbnailKey(digest: record.digest) == record.key }),
               let original = try? store.read(store.objectPath(record.digest)),
               BlobStore.digest(original) == record.digest,
-              let thumbnail = try? Thumbnailer.makeThumbnails(from: original, variants: [configuration.options(for: variant)]).first,
+              let thumbnail = try? Thumbnailer.makeThumbnails(from: original, variants: [configuration.options(for: rendition)]).first,
               thumbnail.format.fileExtension == record.fileExtension else { return false }
         var updated = record
         updated.width = thumbnail.size.width

@@ -193,9 +193,21 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         guard service.variants.contains(where: { $0.name == variant }) else {
             return jsonError(.badRequest, "unknown variant '\(variant)'; configured: \(service.variants.map(\.name).joined(separator: ", "))")
         }
-        if let location = try await IndexReads.run({ try service.immutableURL(for: url, variant: variant) }) {
+        var requested: OutputFormat?
+        if let name = request.uri.queryParameters.get("format") {
+            let formats = service.variants.first { $0.name == variant }!.formats
+            requested = formats.first { CacheService.extensions(of: $0).contains(name == "jpeg" ? "jpg" : name) }
+            guard requested != nil else {
+                return jsonError(.badRequest, "variant \(variant) has no format '\(name)'; configured: \(formats.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        let cached = try await IndexReads.run({ try service.immutableURLs(for: url, variant: variant) })
+        let chosen = requested.map { format in cached.firstIndex { $0.format == format } }
+            ?? FormatNegotiation.choose(accept: request.headers[.accept], available: cached.map(\.format))
+        if let chosen {
             metrics.lookup(hit: true)
-            return Response(status: .found, headers: [.location: location, .cacheControl: "no-cache"])
+            // The answer depends on Accept (unless format= fixed it): caches must key on it.
+            return Response(status: .found, headers: [.location: cached[chosen].url, .cacheControl: "no-cache", .vary: "Accept"])
         }
         metrics.lookup(hit: false)
         // Only to a URL some seed named (the index knows it): never an open redirect to any URL a link carries.

@@ -69,7 +69,7 @@ public final class CacheService: Sendable {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
-    static func contentType(format: String) -> String { format == "png" ? "image/png" : "image/jpeg" }
+    static func contentType(format: String) -> String { ThumbnailRecord.mediaType(format: format) }
 
     /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
     /// variant, the extension of the stored format), else nil.
@@ -138,7 +138,9 @@ public final class CacheService: Sendable {
         guard Self.isDigest(digest), let dot = file.lastIndex(of: "."),
               let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
         let ext = file[file.index(after: dot)...]
-        let key = variant.thumbnailKey(digest: digest)
+        // The rendition that can have written this extension (`auto` writes jpg or png).
+        guard let rendition = variant.renditions.first(where: { Self.extensions(of: $0.format).contains(String(ext)) }) else { return nil }
+        let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.read({ db in try ThumbnailRecord.fetchOne(db, key: key) }),
               record.fileExtension == ext else { return nil }
         let path = store.thumbnailPath(record)
@@ -164,14 +166,31 @@ public final class CacheService: Sendable {
                           etag: "\"\(digest)\"", digest: digest)
     }
 
-    /// The immutable URL of `url`'s `variant`, when it is cached.
+    /// The file extensions a rendition's format writes.
+    static func extensions(of format: OutputFormat) -> [String] {
+        switch format {
+        case .auto: ["jpg", "png"]
+        case .jpeg: ["jpg"]
+        case .png: ["png"]
+        case .webp: ["webp"]
+        case .avif: ["avif"]
+        }
+    }
+
+    /// The immutable URL of `url`'s `variant` in its fallback format, when it is cached.
     public func immutableURL(for url: String, variant name: String) throws(CacheError) -> String? {
-        guard let variant = variants.first(where: { $0.name == name }) else { return nil }
+        try immutableURLs(for: url, variant: name).last { !$0.format.isModern }?.url
+    }
+
+    /// The immutable URLs of `url`'s `variant` that are cached, one per format, in the
+    /// variant's order (the fallback last).
+    public func immutableURLs(for url: String, variant name: String) throws(CacheError) -> [(format: OutputFormat, url: String)] {
+        guard let variant = variants.first(where: { $0.name == name }) else { return [] }
         return try index.read { db in
-            guard let digest = try SourceRecord.fetchOne(db, key: url)?.digest else { return nil }
-            let key = variant.thumbnailKey(digest: digest)
-            guard let record = try ThumbnailRecord.fetchOne(db, key: key) else { return nil }
-            return Self.thumbnailURL(record)
+            guard let digest = try SourceRecord.fetchOne(db, key: url)?.digest else { return [] }
+            return try variant.renditions.compactMap { rendition in
+                try ThumbnailRecord.fetchOne(db, key: rendition.thumbnailKey(digest: digest)).map { (rendition.format, Self.thumbnailURL($0)) }
+            }
         }
     }
 

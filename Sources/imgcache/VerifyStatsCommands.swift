@@ -143,6 +143,10 @@ struct StatsCommand: ParsableCommand {
         for variant in stats.variants {
             out += row("  \(variant.name)", "\(variant.count)  \(ByteCount.format(variant.bytes))")
         }
+        for format in stats.formats {
+            out += row("  as \(format.name)", "\(format.count)  \(ByteCount.format(format.bytes))")
+        }
+        out += row("colour converted", "\(stats.originalsConverted) originals (a profile other than sRGB, now sRGB)")
         out += row("index", ByteCount.format(stats.indexBytes))
         out += row("total", ByteCount.format(stats.totalBytes))
         let rate = stats.hitRate.map { String(format: " (%.1f%% hits)", $0 * 100) } ?? ""

@@ -111,7 +111,7 @@ struct ExportTests {
                 source.isCached = true
                 try source.insert(db)
                 for variant in variants {
-                    let key = variant.thumbnailKey(digest: digest)
+                    let key = variant.fallback.thumbnailKey(digest: digest)
                     try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: 64, height: 64, format: "jpeg", bytes: 4).insert(db)
                     try store.write(Data([1, 2, 3, 4]), to: store.thumbnailPath(key, fileExtension: "jpg"))
                 }

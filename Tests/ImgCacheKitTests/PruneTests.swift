@@ -89,7 +89,7 @@ struct PruneTests {
         let (b, c, dup) = (try cache.digest("/b.png"), try cache.digest("/c.jpg"), try cache.digest("/dup-1.jpg"))
         let removedFiles = try cache.files(ofDigest: b) + cache.files(ofDigest: c)
         let keptFiles = try cache.files(ofDigest: cache.digest("/a.jpg")) + cache.files(ofDigest: dup)
-        #expect(removedFiles.count == 8 && keptFiles.count == 8)
+        #expect(removedFiles.count == 14 && keptFiles.count == 14)  // an original and 3 variants x 2 formats each
         try cache.writeSeed(["/a.jpg", "/dup-1.jpg"])
 
         // Everything was written a moment ago: the default grace period keeps it all.
@@ -101,8 +101,8 @@ struct PruneTests {
         let report = try cache.pruner.run(policy: PrunePolicy(removeUnreferenced: true, grace: 0), unreferencedSeeds: cache.seeds.path)
         #expect(Set(report.removed.map(\.digest)) == [b, c])
         #expect(report.removed.allSatisfy { $0.reason == .unreferenced })
-        #expect(report.filesRemoved == 8)
-        #expect(report.thumbnailsRemoved == 6)
+        #expect(report.filesRemoved == 14)
+        #expect(report.thumbnailsRemoved == 12)
         #expect(report.urlsForgotten == 3)  // b, c and dup-2 (whose bytes dup-1 still needs)
         #expect(report.urlsNoLongerCached.isEmpty)
         #expect(report.bytesReclaimed > 0 && report.bytesAfter == report.bytesBefore - report.bytesReclaimed)
@@ -201,7 +201,7 @@ struct PruneTests {
         let policy = PrunePolicy(maxBytes: 1)
         let plan = try cache.pruner.run(policy: policy, writeBackSeeds: cache.seeds.path, dryRun: true, now: later)
         #expect(plan.removed.count == 2)
-        #expect(plan.filesRemoved == 8)
+        #expect(plan.filesRemoved == 14)
         #expect(try cache.snapshot() == before)
 
         let real = try cache.pruner.run(policy: policy, writeBackSeeds: cache.seeds.path, now: later)
@@ -259,7 +259,7 @@ struct PruneTests {
         #expect(real.status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(real.stdout.utf8)) as? [String: Any]
         #expect((json?["removed"] as? [Any])?.count == 2)
-        #expect(json?["filesRemoved"] as? Int == 8)
+        #expect(json?["filesRemoved"] as? Int == 14)
         #expect(try cache.source("/a.jpg")?.isCached == false)
 
         let missing = try Executable.run(["prune", "--cache", cache.directory.url.appendingPathComponent("nope").path, "--max-age", "1d"])

@@ -29,18 +29,31 @@ struct SyncConfigurationTests {
             minTTL: 90m
             variants:
               small: {size: 100x50, fit: cover, quality: 70, format: png}
+              large: {size: 1280x1280, formats: [avif, webp, jpeg], quality: {jpeg: 82, webp: 78, avif: 55}}
             """.write(toFile: path, atomically: true, encoding: .utf8)
         let c = try SyncConfiguration.load(path: path)
         #expect(c.fetch.addressPolicy.allowedAddresses == ["127.0.0.1"])
         #expect(c.fetch.blockedHosts == ["internal.example"])
         #expect(c.minTTL == 5400)
-        #expect(c.variants == [Variant(name: "small", spec: ThumbnailSpec(box: Size(width: 100, height: 50), fit: .cover),
-                                       format: .png, quality: 70)])
+        #expect(c.variants == [
+            Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 1280, height: 1280), fit: .inside),
+                    formats: [.avif, .webp, .auto], quality: Variant.Quality(jpeg: 82, webp: 78, avif: 55)),
+            Variant(name: "small", spec: ThumbnailSpec(box: Size(width: 100, height: 50), fit: .cover),
+                    formats: [.webp, .png], quality: Variant.Quality(jpeg: 70)),
+        ])
+        #expect(c.renditions.map(\.format) == [.avif, .webp, .auto, .webp, .png])
+        #expect(c.renditions.map(\.quality) == [55, 78, 82, 80, 70])
     }
 
     @Test("a bad configuration names the file and the problem", arguments: [
         "variants:\n  thumb: {size: huge}\n", "minTTL: soon\n", "concurrency: 0\n", "variants: {}\n", "cache: [\n",
         "variants:\n  \"../x\": {size: 10x10}\n",
+        // Formats: the fallback must come last, once; no unknown names; quality 1-100 per known format.
+        "variants:\n  a: {size: 10x10, formats: [jpeg, webp]}\n", "variants:\n  a: {size: 10x10, formats: [webp]}\n",
+        "variants:\n  a: {size: 10x10, formats: [webp, webp, jpeg]}\n", "variants:\n  a: {size: 10x10, formats: [gif]}\n",
+        "variants:\n  a: {size: 10x10, formats: [jpeg, png]}\n", "variants:\n  a: {size: 10x10, format: jpeg, formats: [jpeg]}\n",
+        "variants:\n  a: {size: 10x10, quality: {webp: 0}}\n", "variants:\n  a: {size: 10x10, quality: {heic: 50}}\n",
+        "variants:\n  a: {size: 10x10, format: webp}\n",
     ])
     func bad(text: String) throws {
         let directory = try TemporaryDirectory()

@@ -12,7 +12,7 @@ struct VerifyStatsTests {
         let cache = try PruneTests.Cache(["/a.jpg", "/b.png", "/c.jpg"])
         let clean = try Verifier(cacheDirectory: cache.root.path).run(repair: false)
         #expect(clean.isClean)
-        #expect(clean.originalsChecked == 3 && clean.thumbnailsChecked == 9)
+        #expect(clean.originalsChecked == 3 && clean.thumbnailsChecked == 18)  // 3 variants in WebP and the fallback
         #expect(clean.bytesHashed == (try cache.index.read { db in
             try Int.fetchOne(db, sql: "SELECT (SELECT SUM(bytes) FROM objects) + (SELECT SUM(bytes) FROM thumbnails)")
         }))
@@ -61,7 +61,7 @@ struct VerifyStatsTests {
 
         let report = try cache.sync()
         #expect(report.fetched == 1, "a's original is fetched again")
-        #expect(report.thumbnailsMade == 3 + 3, "a's three variants and b's remade from its original")
+        #expect(report.thumbnailsMade == 6 + 1, "a's six files (three variants, two formats) and b's missing one, remade from its original")
         #expect(report.cached == 3)
         try SyncTests.checkIntegrity(cache: cache.root)
         #expect(try Executable.run(["verify", "--cache", cache.root.path]).status == 0)
@@ -127,7 +127,7 @@ struct VerifyStatsTests {
         for command in ["verify", "stats", "status"] {
             let run = try Executable.run([command, "--cache", cache.root.path])
             #expect(run.status == 1, "\(command): \(run.stderr)")
-            #expect(run.stderr.contains("is empty (0 bytes) but the cache holds 2 originals and 6 thumbnails"), "\(command): \(run.stderr)")
+            #expect(run.stderr.contains("is empty (0 bytes) but the cache holds 2 originals and 12 thumbnails"), "\(command): \(run.stderr)")
             #expect(!run.stderr.contains("Usage:"), "\(command): an i/o problem is not a usage error")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: indexPath)).isEmpty, "nothing was written into it")
@@ -142,8 +142,11 @@ struct VerifyStatsTests {
         }
         let stats = try CacheStats.load(cacheDirectory: cache.root.path)
         #expect(stats.urls == 4 && stats.imagesCached == 3 && stats.imagesFailed == 1)
-        #expect(stats.originals == 3 && stats.thumbnails == 9)
-        #expect(stats.variants.map(\.name) == ["card", "large", "thumb"] && stats.variants.allSatisfy { $0.count == 3 })
+        #expect(stats.originals == 3 && stats.thumbnails == 18)
+        #expect(stats.variants.map(\.name) == ["card", "large", "thumb"] && stats.variants.allSatisfy { $0.count == 6 })
+        // Every format counted: b is transparent (PNG fallback), a and c opaque (JPEG); WebP for all three.
+        #expect(stats.formats.map(\.name) == ["jpeg", "png", "webp"])
+        #expect(stats.formats.map(\.count) == [6, 3, 9])
         let (objectBytes, thumbnailBytes) = try cache.index.read { db in
             (try Int.fetchOne(db, sql: "SELECT SUM(bytes) FROM objects")!, try Int.fetchOne(db, sql: "SELECT SUM(bytes) FROM thumbnails")!)
         }

@@ -61,7 +61,7 @@ struct HotPathTests {
         let app = try Self.application(served)
         let url = try served.thumbnailURL("/a.jpg")
         let etag = try #require(try served.service.index.thumbnails(digest: String(url.split(separator: "/")[1]))
-            .first { $0.variant == "thumb" }).key
+            .first { $0.variant == "thumb" && $0.format == "jpeg" }).key
         try await app.test(.live) { client in
             let port = try #require(client.port)
             // The first request goes through the router (and makes the file hot); the rest do not.

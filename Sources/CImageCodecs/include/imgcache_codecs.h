@@ -2,7 +2,7 @@
 #define IMGCACHE_CODECS_H
 
 /*
- * imgcache's C shim over libjpeg(-turbo) and libpng.
+ * imgcache's C shim over libjpeg(-turbo), libpng, libwebp, libavif and LittleCMS 2.
  *
  * This is the only code in imgcache that uses setjmp/longjmp. Every entry point
  * sets its own jump target, calls the library, and returns a status code plus
@@ -62,6 +62,8 @@ typedef struct {
     int bit_depth;
     int has_alpha;           /* PNG alpha channel or tRNS */
     int adobe_inverted;      /* JPEG: an Adobe APP14 marker (CMYK stored inverted) */
+    int orientation;         /* 1...8 from the container (AVIF irot/imir); 0: read EXIF instead */
+    int frames;              /* frames in an animation (the first is decoded), 1 for a still image */
 } ic_info;
 
 typedef struct {
@@ -71,13 +73,34 @@ typedef struct {
     int max_scans;           /* progressive JPEG scan limit (0: default 100) */
     int max_warnings;        /* lenient mode: give up after this many warnings (0: default 1000) */
     size_t max_chunk_bytes;  /* PNG: largest ancillary chunk, decompressed (0: default 8 MB) */
+    int color_manage;        /* 1: convert to sRGB using the embedded profile or colour tags */
+    size_t max_profile_bytes;/* the largest ICC profile parsed (0: default 4 MB); a larger one is ignored */
 } ic_decode_options;
+
+/* Where an image's colour description came from. */
+enum {
+    IC_COLOR_NONE = 0,       /* nothing: sRGB assumed */
+    IC_COLOR_ICC = 1,        /* an embedded ICC profile */
+    IC_COLOR_CICP = 2,       /* PNG cICP or AVIF nclx code points */
+    IC_COLOR_GAMA_CHRM = 3,  /* PNG gAMA and/or cHRM */
+    IC_COLOR_SRGB_TAG = 4    /* PNG sRGB chunk */
+};
+
+/* What colour management did to a decoded image. */
+typedef struct {
+    int source;                          /* IC_COLOR_* */
+    int converted;                       /* 1: the pixels were transformed to sRGB */
+    int intent;                          /* when converted: 0 perceptual, 1 relative colorimetric */
+    char description[IC_MESSAGE_MAX];    /* the profile's description ("Display P3"), or the tags' */
+    char warning[IC_MESSAGE_MAX];        /* why a description was ignored, if it was */
+} ic_color;
 
 typedef struct {
     uint8_t *pixels;         /* malloc'd, rows top to bottom, no padding; free() it */
     uint32_t width;
     uint32_t height;
     int channels;            /* 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+    ic_color color;          /* colour management's report */
 } ic_image;
 
 typedef struct {
@@ -88,18 +111,33 @@ typedef struct {
 /* Probe: read only the header. Never allocates pixel memory. */
 int ic_jpeg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_webp_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_avif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 
 /* Decode to 8-bit gray, gray+alpha, RGB or RGBA. JPEG CMYK/YCCK come out as RGB. */
 int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status);
 int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status);
+/* WebP (lossy, lossless, alpha; an animation's first frame) and AVIF (8 to 12 bits; a
+   sequence's first frame), to 8-bit RGB or RGBA. */
+int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status);
+int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status);
 
 /* Encode. JPEG takes 1 or 3 channels; PNG takes 1 to 4. */
 int ic_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
                    int quality, int progressive, ic_buffer *out, ic_status *status);
 int ic_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
                   int compression_level, ic_buffer *out, ic_status *status);
+
+/* WebP and AVIF take 1 to 4 channels (gray is written as colour). quality 1...100; WebP's
+   method 0...6 (slower is smaller); AVIF's speed 0...10 (faster is larger), 4:2:0, sRGB. */
+int ic_webp_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                   int quality, int method, ic_buffer *out, ic_status *status);
+int ic_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                   int quality, int speed, ic_buffer *out, ic_status *status);
 
 void ic_free(void *pointer);
 

@@ -1,0 +1,238 @@
+/*
+ * WebP probe, decode and encode over libwebp (and libwebpdemux for ICC profiles and
+ * animations). libwebp reports errors by status codes: no setjmp is needed here.
+ *
+ * The canvas size comes from the header (VP8/VP8L/VP8X) and is checked against the pixel
+ * limit before any pixel memory is allocated; an animation's first frame is decoded.
+ */
+#include "imgcache_codecs.h"
+#include "ic_common.h"
+#include "ic_color.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <webp/decode.h>
+#include <webp/demux.h>
+#include <webp/encode.h>
+
+static int ic_webp_code(VP8StatusCode code) {
+    switch (code) {
+    case VP8_STATUS_OK: return IC_OK;
+    case VP8_STATUS_OUT_OF_MEMORY: return IC_ERR_NO_MEMORY;
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return IC_ERR_UNSUPPORTED;
+    case VP8_STATUS_NOT_ENOUGH_DATA: return IC_ERR_TRUNCATED;
+    case VP8_STATUS_INVALID_PARAM: return IC_ERR_INVALID_ARGUMENT;
+    default: return IC_ERR_CORRUPT;
+    }
+}
+
+static const char *ic_webp_reason(VP8StatusCode code) {
+    switch (code) {
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "a feature libwebp does not support";
+    case VP8_STATUS_NOT_ENOUGH_DATA: return "the data ends before the image does (truncated)";
+    case VP8_STATUS_INVALID_PARAM: return "invalid parameter";
+    case VP8_STATUS_BITSTREAM_ERROR: return "malformed WebP bitstream";
+    default: return "the WebP decoder failed";
+    }
+}
+
+static int ic_webp_features(const uint8_t *data, size_t size, WebPBitstreamFeatures *features,
+                            ic_info *info, ic_status *status) {
+    VP8StatusCode code = WebPGetFeatures(data, size, features);
+    if (code != VP8_STATUS_OK) {
+        status->code = ic_webp_code(code);
+        snprintf(status->message, IC_MESSAGE_MAX, "WebP header: %s", ic_webp_reason(code));
+        return status->code;
+    }
+    info->width = (uint32_t)features->width;
+    info->height = (uint32_t)features->height;
+    info->has_alpha = features->has_alpha ? 1 : 0;
+    info->components = features->has_alpha ? 4 : 3;
+    info->color_space = IC_CS_RGB;
+    info->bit_depth = 8;
+    info->frames = 1;
+    return IC_OK;
+}
+
+int ic_webp_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    WebPBitstreamFeatures features;
+    return ic_webp_features(data, size, &features, info, status);
+}
+
+/* The first frame of an animation, composited on its canvas (RGBA). */
+static int ic_webp_first_frame(const WebPData *webp, uint8_t *pixels, size_t canvas_bytes, ic_status *status) {
+    WebPAnimDecoderOptions options;
+    if (!WebPAnimDecoderOptionsInit(&options)) return ic_fail(status, IC_ERR_UNSUPPORTED, "libwebp's animation API version mismatch");
+    options.color_mode = MODE_RGBA;
+    options.use_threads = 0;
+    WebPAnimDecoder *decoder = WebPAnimDecoderNew(webp, &options);
+    if (decoder == NULL) return ic_fail(status, IC_ERR_CORRUPT, "malformed WebP animation");
+    uint8_t *frame = NULL;
+    int timestamp = 0;
+    int ok = WebPAnimDecoderGetNext(decoder, &frame, &timestamp);
+    if (ok && frame != NULL) memcpy(pixels, frame, canvas_bytes);
+    WebPAnimDecoderDelete(decoder);
+    return ok ? IC_OK : ic_fail(status, IC_ERR_CORRUPT, "the WebP animation's first frame does not decode");
+}
+
+/* The container's ICC profile, copied (NULL when there is none). */
+static uint8_t *ic_webp_icc(WebPDemuxer *demux, size_t *size) {
+    *size = 0;
+    if (demux == NULL || !(WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ICCP_FLAG)) return NULL;
+    WebPChunkIterator chunk;
+    uint8_t *copy = NULL;
+    if (WebPDemuxGetChunk(demux, "ICCP", 1, &chunk)) {
+        if (chunk.chunk.size > 0 && (copy = (uint8_t *)malloc(chunk.chunk.size)) != NULL) {
+            memcpy(copy, chunk.chunk.bytes, chunk.chunk.size);
+            *size = chunk.chunk.size;
+        }
+        WebPDemuxReleaseChunkIterator(&chunk);
+    }
+    return copy;
+}
+
+int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    memset(image, 0, sizeof(*image));
+    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    WebPBitstreamFeatures features;
+    if (ic_webp_features(data, size, &features, info, status) != IC_OK) return status->code;
+    uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
+    if (options->max_pixels > 0 && pixels > options->max_pixels) {
+        status->code = IC_ERR_TOO_LARGE;
+        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu", info->width,
+                 info->height, (unsigned long long)pixels, (unsigned long long)options->max_pixels);
+        return status->code;
+    }
+    WebPData webp = { data, size };
+    WebPDemuxer *demux = WebPDemux(&webp);  /* NULL for a damaged container: the decoder says why */
+    if (demux != NULL && features.has_animation) info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
+    int channels = features.has_alpha || features.has_animation ? 4 : 3;
+    size_t stride = (size_t)info->width * (size_t)channels, bytes = stride * info->height;
+    uint8_t *buffer = (uint8_t *)malloc(bytes > 0 ? bytes : 1);
+    if (buffer == NULL) {
+        WebPDemuxDelete(demux);
+        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the WebP canvas");
+    }
+    int code = IC_OK;
+    if (features.has_animation) {
+        code = demux == NULL ? ic_fail(status, IC_ERR_CORRUPT, "malformed WebP animation container")
+                             : ic_webp_first_frame(&webp, buffer, bytes, status);
+    } else {
+        uint8_t *decoded = channels == 4 ? WebPDecodeRGBAInto(data, size, buffer, bytes, (int)stride)
+                                         : WebPDecodeRGBInto(data, size, buffer, bytes, (int)stride);
+        if (decoded == NULL) {
+            /* WebPDecode*Into says only "failed"; the incremental decoder tells truncation apart. */
+            WebPDecoderConfig config;
+            VP8StatusCode reason = VP8_STATUS_BITSTREAM_ERROR;
+            if (WebPInitDecoderConfig(&config)) {
+                config.output.colorspace = channels == 4 ? MODE_RGBA : MODE_RGB;
+                config.output.is_external_memory = 1;
+                config.output.u.RGBA.rgba = buffer;
+                config.output.u.RGBA.stride = (int)stride;
+                config.output.u.RGBA.size = bytes;
+                reason = WebPDecode(data, size, &config);
+                WebPFreeDecBuffer(&config.output);
+            }
+            status->code = ic_webp_code(reason == VP8_STATUS_OK ? VP8_STATUS_BITSTREAM_ERROR : reason);
+            snprintf(status->message, IC_MESSAGE_MAX, "%s", ic_webp_reason(reason));
+            code = status->code;
+        }
+    }
+    size_t icc_size = 0;
+    uint8_t *icc = code == IC_OK && options->color_manage ? ic_webp_icc(demux, &icc_size) : NULL;
+    WebPDemuxDelete(demux);
+    if (code != IC_OK) {
+        free(buffer);
+        return code;
+    }
+    image->pixels = buffer;
+    image->width = info->width;
+    image->height = info->height;
+    image->channels = channels;
+    if (icc != NULL) {
+        ic_color_source source;
+        memset(&source, 0, sizeof source);
+        source.icc = icc;
+        source.icc_size = icc_size;
+        ic_color_convert_in_place(buffer, info->width, info->height, channels, &source, options->max_profile_bytes, &image->color);
+        free(icc);
+    }
+    return IC_OK;
+}
+
+/* Gray and gray + alpha widened to RGB and RGBA (WebP and AVIF are colour formats). */
+uint8_t *ic_widen_gray(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int *out_channels) {
+    int wide = channels == 1 ? 3 : 4;
+    size_t count = (size_t)width * height;
+    uint8_t *out = (uint8_t *)malloc(count * (size_t)wide);
+    if (out == NULL) return NULL;
+    for (size_t i = 0; i < count; i++) {
+        uint8_t value = pixels[i * (size_t)channels];
+        out[i * wide] = out[i * wide + 1] = out[i * wide + 2] = value;
+        if (wide == 4) out[i * wide + 3] = pixels[i * (size_t)channels + 1];
+    }
+    *out_channels = wide;
+    return out;
+}
+
+int ic_webp_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                   int quality, int method, ic_buffer *out, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(out, 0, sizeof(*out));
+    if (pixels == NULL || width == 0 || height == 0 || channels < 1 || channels > 4)
+        return ic_fail(status, IC_ERR_INVALID_ARGUMENT, "WebP encoding takes 1 to 4 channels and a non-empty image");
+    if (width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION)
+        return ic_fail(status, IC_ERR_TOO_LARGE, "WebP images are at most 16383 pixels on a side");
+    uint8_t *wide = NULL;
+    if (channels <= 2) {
+        if ((wide = ic_widen_gray(pixels, width, height, channels, &channels)) == NULL)
+            return ic_fail(status, IC_ERR_NO_MEMORY, "cannot widen the gray image");
+        pixels = wide;
+    }
+    WebPConfig config;
+    WebPPicture picture;
+    WebPMemoryWriter writer;
+    if (!WebPConfigInit(&config) || !WebPPictureInit(&picture)) {
+        free(wide);
+        return ic_fail(status, IC_ERR_UNSUPPORTED, "libwebp version mismatch");
+    }
+    config.quality = (float)quality;
+    config.method = method;
+    picture.use_argb = 0;
+    picture.width = (int)width;
+    picture.height = (int)height;
+    WebPMemoryWriterInit(&writer);
+    picture.writer = WebPMemoryWrite;
+    picture.custom_ptr = &writer;
+    int stride = (int)width * channels;
+    int imported = channels == 4 ? WebPPictureImportRGBA(&picture, pixels, stride) : WebPPictureImportRGB(&picture, pixels, stride);
+    int ok = imported && WebPEncode(&config, &picture);
+    int error = picture.error_code;
+    WebPPictureFree(&picture);
+    free(wide);
+    if (!ok) {
+        WebPMemoryWriterClear(&writer);
+        status->code = error == VP8_ENC_ERROR_OUT_OF_MEMORY ? IC_ERR_NO_MEMORY : IC_ERR_INVALID_ARGUMENT;
+        snprintf(status->message, IC_MESSAGE_MAX, "WebP encoding failed (libwebp error %d)", error);
+        return status->code;
+    }
+    /* Handed to Swift, which releases with free(): copied out of libwebp's allocator. */
+    out->bytes = (uint8_t *)malloc(writer.size > 0 ? writer.size : 1);
+    if (out->bytes == NULL) {
+        WebPMemoryWriterClear(&writer);
+        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the WebP output");
+    }
+    memcpy(out->bytes, writer.mem, writer.size);
+    out->size = writer.size;
+    WebPMemoryWriterClear(&writer);
+    return IC_OK;
+}

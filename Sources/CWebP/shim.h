@@ -1,0 +1,6 @@
+#ifndef IMGCACHE_CWEBP_SHIM_H
+#define IMGCACHE_CWEBP_SHIM_H
+#include <webp/decode.h>
+#include <webp/encode.h>
+#include <webp/demux.h>
+#endif
