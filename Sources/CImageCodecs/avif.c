@@ -61,8 +61,13 @@ static avifDecoder *ic_avif_open(const uint8_t *data, size_t size, uint64_t max_
     if (result == AVIF_RESULT_OK) result = avifDecoderParse(decoder);
     if (result != AVIF_RESULT_OK) {
         ic_avif_fail(status, result, "container");
-        if (result == AVIF_RESULT_BMFF_PARSE_FAILED && status->code == IC_ERR_CORRUPT && size < 64)
-            status->code = IC_ERR_TRUNCATED;
+        if (decoder->diag.error[0] != '\0') {
+            size_t used = strlen(status->message);
+            snprintf(status->message + used, IC_MESSAGE_MAX - used, " (%s)", decoder->diag.error);
+            /* libavif's own size and count limits, set from ours. */
+            if (strstr(decoder->diag.error, "too large") != NULL || strstr(decoder->diag.error, "limit") != NULL)
+                status->code = IC_ERR_TOO_LARGE;
+        }
         avifDecoderDestroy(decoder);
         return NULL;
     }

@@ -30,6 +30,8 @@ public struct ThumbnailSummary: Hashable, Sendable, Codable {
     public var format: ImageFormat
     public var bytes: Int
     public var warnings: Int
+    /// The source's colour profile and what was done with it (nil: none, taken as sRGB).
+    public var colorProfile: String? = nil
 }
 
 /// A failure that names the item and the reason.
@@ -110,7 +112,7 @@ public enum ThumbnailBatch {
             let summary = ThumbnailSummary(
                 sourceWidth: thumbnail.source.orientedSize.width, sourceHeight: thumbnail.source.orientedSize.height,
                 width: thumbnail.size.width, height: thumbnail.size.height, format: thumbnail.format,
-                bytes: thumbnail.data.count, warnings: thumbnail.warnings)
+                bytes: thumbnail.data.count, warnings: thumbnail.warnings, colorProfile: thumbnail.color.summary)
             return ThumbnailOutcome(job: job, status: .written(path: path, thumbnail: summary))
         } catch let failure as BatchFailure {
             return ThumbnailOutcome(job: job, status: .failed(failure))
