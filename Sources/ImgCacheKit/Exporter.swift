@@ -49,7 +49,9 @@ public enum Exporter {
                 wanted[fileName(record)] = (store.thumbnailPath(record), record.bytes)
             }
         }
-        let published = Set(manifest.images.values.flatMap { $0.variants.values.map { String($0.url.dropFirst(base.count)) } })
+        let published = Set(manifest.images.values.flatMap { image in
+            image.variants.values.flatMap { variant in variant.formats.map { String($0.url.dropFirst(base.count)) } }
+        })
         wanted = wanted.filter { published.contains($0.key) }
         report.files = wanted.count
 

@@ -33,8 +33,8 @@ struct ExportTests {
         let report = try Exporter.export(cacheDirectory: cache.path, variants: configuration.variants, outputDirectory: out.path,
                                          baseURL: "/img/")
         #expect(report.images == 4)
-        #expect(report.files == 9)
-        #expect(report.linked + report.copied == 9)
+        #expect(report.files == 18)  // 3 images x 3 variants x (WebP + JPEG)
+        #expect(report.linked + report.copied == 18)
         let manifest = try Self.manifest(report.manifestPath)
         let a = try #require(manifest.images[origin.url("/a.jpg")])
         #expect(a.isCached)
@@ -43,6 +43,7 @@ struct ExportTests {
         #expect(a.placeholder?.blurhash.count == 28)
         #expect(a.placeholder?.color.hasPrefix("#") == true)
         #expect(Set(a.variants.keys) == ["thumb", "card", "large"])
+        #expect(a.variants.values.allSatisfy { $0.formats.map(\.type) == ["image/webp", "image/jpeg"] && $0.formats.last?.url == $0.url })
         #expect(a.seeds.count == 1 && a.seeds[0].hasSuffix("article.md"))
         let missing = try #require(manifest.images[origin.url("/missing.jpg")])
         #expect(!missing.isCached && missing.variants.isEmpty && missing.placeholder == nil)
@@ -55,6 +56,12 @@ struct ExportTests {
                 let decoded = try ImageDecoder.decode(data)
                 #expect(decoded.bitmap.size == Size(width: variant.width, height: variant.height))
                 #expect(decoded.info.format.rawValue == variant.format)
+                for format in variant.formats {
+                    let data = try Data(contentsOf: out.appendingPathComponent(String(format.url.dropFirst("/img/".count))))
+                    let decoded = try ImageDecoder.decode(data)
+                    #expect(data.count == format.bytes && decoded.info.format.mediaType == format.type)
+                    #expect(decoded.bitmap.size == Size(width: format.width, height: format.height))
+                }
             }
         }
     }
@@ -76,12 +83,12 @@ struct ExportTests {
         #expect(!second.manifestWritten)
         #expect(try FileManager.default.attributesOfItem(atPath: second.manifestPath)[.modificationDate] as? Date == manifestDate)
 
-        // The changing image gets new bytes: its three old thumbnails are no longer cached for it.
+        // The changing image gets new bytes: its six old thumbnails are no longer cached for it.
         let before = try Self.manifest(first.manifestPath).images[origin.url("/changing.jpg")]!.variants.values.map(\.url)
         origin.set(changing: "jpeg/baseline/nuke-baseline.jpeg")
         _ = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
         let third = try Exporter.export(cacheDirectory: cache.path, variants: configuration.variants, outputDirectory: out.path)
-        #expect(third.linked + third.copied == 3)
+        #expect(third.linked + third.copied == 6)
         #expect(third.manifestWritten)
         let after = try Self.manifest(third.manifestPath).images[origin.url("/changing.jpg")]!.variants.values.map(\.url)
         #expect(Set(before).isDisjoint(with: after))
@@ -90,7 +97,7 @@ struct ExportTests {
         for url in before {
             #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(String(url.dropFirst("/img/".count))).path))
         }
-        #expect(third.removed == 3)
+        #expect(third.removed == 6)
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("robots.txt").path))
     }
 
@@ -141,7 +148,7 @@ struct ExportTests {
         let result = try Executable.run(["export", "--cache", cache.path, "--config", config.path, "--out",
                                          directory.url.appendingPathComponent("static/img").path, "--manifest", manifestPath])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("9 files"))
+        #expect(result.stderr.contains("18 files"))
         #expect(try Self.manifest(manifestPath).images.count == 4)
     }
 }

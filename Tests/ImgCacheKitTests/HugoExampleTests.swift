@@ -10,7 +10,7 @@ import Testing
 struct HugoExampleTests {
     static let hugo: String? = ["/usr/bin/hugo", "/usr/local/bin/hugo"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    @Test("sync, export, hugo: the page has src, srcset, intrinsic size and the placeholder colour",
+    @Test("sync, export, hugo: a <picture> with AVIF and WebP sources and the JPEG <img>, intrinsic size and the placeholder colour",
           .enabled(if: hugo != nil, "hugo is not installed (apt-get install hugo)"))
     func buildsThePage() throws {
         let origin = try ImageOrigin()
@@ -33,8 +33,8 @@ struct HugoExampleTests {
         var configuration = SyncConfiguration()
         configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
         configuration.variants = [
-            Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64))),
-            Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 160, height: 160))),
+            Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64)), formats: [.avif, .webp, .auto]),
+            Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 160, height: 160)), formats: [.avif, .webp, .auto]),
         ]
         configuration.fetch.addressPolicy.allowedAddresses = ["127.0.0.1"]
         configuration.fetch.maxAttempts = 1
@@ -61,5 +61,16 @@ struct HugoExampleTests {
         #expect(page.contains("data-blurhash=\""))
         #expect(page.contains(#"<img src="\#(origin.url("/missing.jpg"))""#))  // not cached: the origin
         #expect(FileManager.default.fileExists(atPath: site.appendingPathComponent("public" + src).path))
+        // One <source> per modern format, best first, each with both sizes; then the fallback <img>.
+        let sources = page.matches(of: /<source type="(image\/[a-z]+)" srcset="(\/img\/[0-9a-f]{64}\.([a-z]+)) 64w, (\/img\/[0-9a-f]{64}\.([a-z]+)) 160w"/)
+        #expect(sources.map { String($0.1) } == ["image/avif", "image/webp"])
+        #expect(sources.allSatisfy { "image/" + $0.3 == $0.1 && $0.5 == $0.3 })
+        for source in sources {
+            for file in [source.2, source.4] {
+                #expect(FileManager.default.fileExists(atPath: site.appendingPathComponent("public" + file).path), "\(file)")
+            }
+        }
+        let picture = try #require(page.range(of: "<picture>"))
+        #expect(page[picture.upperBound...].range(of: "<source")!.lowerBound < page.range(of: "<img src=\"/img/")!.lowerBound)
     }
 }
