@@ -21,7 +21,7 @@ final class ServedCache: @unchecked Sendable {
     let cache: URL
     let variants = [
         Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64), fit: .inside)),
-        Variant(name: "card", spec: ThumbnailSpec(box: Size(width: 96, height: 54), fit: .cover)),
+        Variant(name: "card", spec: ThumbnailSpec(box: Size(width: 96, height: 54), fit: .cover), formats: [.avif, .webp, .auto]),
     ]
     let service: CacheService
 

@@ -1,0 +1,84 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ImageCodecs
+import ImgCacheKit
+@testable import ImgCacheServer
+import Testing
+
+@Suite("Serving formats: Accept negotiation and every format's immutable URL")
+struct FormatServingTests {
+    static let all: [OutputFormat] = [.avif, .webp, .auto]
+
+    @Test("the Accept table: explicit types with q above 0 choose a modern format; wildcards mean the fallback", arguments: [
+        (nil, [OutputFormat.avif, .webp, .auto], 2),
+        ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", all, 0),  // Chrome
+        ("image/webp,*/*", all, 1),  // Firefox 65 to 91
+        ("image/webp,image/avif,*/*", all, 0),  // equal q: the configured order
+        ("*/*", all, 2),
+        ("image/*", all, 2),
+        ("image/avif;q=0.5, image/webp;q=0.9", all, 1),
+        ("image/avif;q=0, image/webp", all, 1),
+        ("image/avif;q=0,image/webp;q=0", all, 2),
+        ("IMAGE/AVIF", all, 0),
+        ("image/avif;q=bogus", all, 2),
+        ("text/html", all, 2),
+        ("", all, 2),
+        ("image/avif", [.webp, .auto], 1),
+        ("image/webp", [.webp, .png], 0),
+    ] as [(String?, [OutputFormat], Int)])
+    func table(accept: String?, available: [OutputFormat], expected: Int) {
+        #expect(FormatNegotiation.choose(accept: accept, available: available) == expected)
+    }
+
+    @Test("nothing acceptable cached: no answer (the router says 404), never a format the client did not ask for")
+    func onlyModernCached() {
+        #expect(FormatNegotiation.choose(accept: "*/*", available: [.webp]) == nil)
+        #expect(FormatNegotiation.choose(accept: "image/webp", available: [.webp]) == 0)
+    }
+
+    @Test("/v1/image answers 302 to the negotiated format with Vary: Accept; format= overrides; each URL serves its type")
+    func router() async throws {
+        let served = try ServedCache()
+        let a = escape(served.origin.url("/a.jpg"))
+        let chrome = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+        try await served.application.test(.router) { client in
+            var locations: [String: String] = [:]
+            for (accept, ext) in [(chrome, "avif"), ("image/webp,*/*", "webp"), ("*/*", "jpg")] {
+                try await client.execute(uri: "/v1/image?url=\(a)&variant=card", method: .get, headers: [.accept: accept]) { response in
+                    #expect(response.status == .found)
+                    #expect(response.headers[.vary] == "Accept")
+                    let location = try #require(response.headers[.location])
+                    #expect(location.hasSuffix("/card.\(ext)"), "\(accept): \(location)")
+                    locations[ext] = location
+                }
+            }
+            try await client.execute(uri: "/v1/image?url=\(a)&variant=card&format=webp", method: .get, headers: [.accept: chrome]) { response in
+                #expect(response.headers[.location]?.hasSuffix("/card.webp") == true)
+            }
+            try await client.execute(uri: "/v1/image?url=\(a)&variant=card&format=gif", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("no format 'gif'"))
+            }
+            // The thumb variant has no AVIF: Chrome gets its WebP.
+            try await client.execute(uri: "/v1/image?url=\(a)&variant=thumb", method: .get, headers: [.accept: chrome]) { response in
+                #expect(response.headers[.location]?.hasSuffix("/thumb.webp") == true)
+            }
+            for (ext, location) in locations {
+                try await client.execute(uri: location, method: .get) { response in
+                    #expect(response.status == .ok)
+                    let format = try #require(ImageFormat(fileExtension: ext))
+                    #expect(response.headers[.contentType] == format.mediaType)
+                    let decoded = try ImageDecoder.decode(Data(buffer: response.body))
+                    #expect(decoded.info.format == format)
+                }
+            }
+            // An extension the variant does not write is a 404, not another format's bytes.
+            let avif = try #require(locations["avif"])
+            try await client.execute(uri: avif.replacingOccurrences(of: "/card.avif", with: "/thumb.avif"), method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
