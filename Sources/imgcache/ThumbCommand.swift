@@ -14,11 +14,14 @@ extension OutputFormat: ExpressibleByArgument {}
 struct ThumbCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thumb",
-        abstract: "Make thumbnails of JPEG and PNG files.",
+        abstract: "Make thumbnails of JPEG, PNG, WebP and AVIF files.",
         discussion: """
-            Each FILE is decoded (JPEG with DCT shrink-on-load), turned upright from its EXIF \
-            orientation, resampled with Lanczos3 and written to OUTDIR under its own base name: \
-            JPEG for opaque images, PNG when any pixel is transparent. Images are never upscaled.
+            Each FILE is decoded (JPEG with DCT shrink-on-load; an animation's first frame), \
+            converted to sRGB from its ICC profile or colour tags, turned upright from its EXIF \
+            orientation (AVIF: irot/imir), resampled with Lanczos3 and written to OUTDIR under its \
+            own base name: by default JPEG for opaque images, PNG when any pixel is transparent; \
+            --format webp or avif writes those (alpha kept). Images are never upscaled. --json \
+            says which colour profile each source had and whether it was converted.
 
             Hostile input is expected: a header declaring more than --max-pixels, or a file over \
             --max-bytes, is refused before any pixel memory is allocated. By default a truncated \
@@ -30,6 +33,7 @@ struct ThumbCommand: ParsableCommand {
               imgcache thumb -o thumbs photos/*.jpg
               imgcache thumb --size 640x360 --fit cover --quality 85 -o cards photos/*
               imgcache thumb --jobs 1 --format png --json -o out image.png
+              imgcache thumb --format avif --quality 60 -o avif photos/*.jpg
             """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Directory for the thumbnails (created if missing).", valueName: "outdir"))
@@ -41,10 +45,10 @@ struct ThumbCommand: ParsableCommand {
     @Option(help: "inside: whole image in the box; cover: fill the box, centre crop.")
     var fit: FitMode = .inside
 
-    @Option(help: "JPEG quality, 1-100.")
-    var quality: Int = 80
+    @Option(help: "Quality, 1-100 (default: the format's: JPEG 80, WebP \(Variant.Quality.defaultWebP), AVIF \(Variant.Quality.defaultAVIF)).")
+    var quality: Int?
 
-    @Option(help: "auto (JPEG if opaque, PNG if transparent), jpeg or png.")
+    @Option(help: "auto (JPEG if opaque, PNG if transparent), jpeg, png, webp or avif.")
     var format: OutputFormat = .auto
 
     @Option(help: ArgumentHelp("Parallel workers (default: one per core).", valueName: "n"))
@@ -65,12 +69,12 @@ struct ThumbCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress or summary on stderr (failures are still reported).")
     var quiet = false
 
-    @Argument(help: ArgumentHelp("JPEG or PNG files.", valueName: "file"))
+    @Argument(help: ArgumentHelp("JPEG, PNG, WebP or AVIF files.", valueName: "file"))
     var files: [String]
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one FILE") }
-        guard (1...100).contains(quality) else { throw ValidationError("--quality must be 1-100") }
+        if let quality { guard (1...100).contains(quality) else { throw ValidationError("--quality must be 1-100") } }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard maxPixels >= 1, maxBytes >= 1 else { throw ValidationError("limits must be positive") }
     }
@@ -84,7 +88,7 @@ struct ThumbCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let options = ThumbnailOptions(
-            spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality,
+            spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality ?? Variant.Quality().value(for: format),
             decode: DecodeOptions(maxPixels: maxPixels, lenient: lenient), maxInputBytes: maxBytes)
         let jobs = ThumbnailBatch.jobs(inputs: files, outputDirectory: output)
         let progress = ProgressReporter(total: jobs.count, label: "thumb", enabled: !quiet)
