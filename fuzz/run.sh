@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets: FuzzDecode (probe → decode → orient → resize → encode of JPEG and
-# PNG, seeded with Tests/Fixtures/corpus) and FuzzSeeds (seed parsing and isCached write-back,
+# Runs the libFuzzer targets: FuzzDecode (probe → decode with colour management → orient →
+# resize → encode, of JPEG, PNG, WebP and AVIF, seeded with Tests/Fixtures/corpus, formats and
+# colour) and FuzzSeeds (seed parsing and isCached write-back,
 # the round-trip property as the oracle, seeded with seeds/ and Tests/Fixtures/seeds).
 #
 #   fuzz/run.sh SECONDS [TARGET...]      default: both targets, SECONDS each, one after the other
@@ -28,7 +29,7 @@ for target in "${targets[@]}"; do
     findings=fuzz/findings/$target
     mkdir -p "$corpus" "$findings"
     case "$target" in
-        FuzzDecode) seeds=(Tests/Fixtures/corpus/jpeg Tests/Fixtures/corpus/png Tests/Fixtures/corpus/bad); extra=(-max_len=65536) ;;
+        FuzzDecode) seeds=(Tests/Fixtures/corpus/jpeg Tests/Fixtures/corpus/png Tests/Fixtures/corpus/bad Tests/Fixtures/formats Tests/Fixtures/colour); extra=(-max_len=65536) ;;
         FuzzSeeds) seeds=(seeds Tests/Fixtures/seeds); extra=(-dict=fuzz/yaml.dict -max_len=16384) ;;
     esac
     existing=()

@@ -2,8 +2,9 @@ import Foundation
 import ImageCodecs
 import ImageCore
 
-/// libFuzzer target: probe → decode → orient → resize → encode, as the thumbnail pipeline
-/// does, on whatever bytes the fuzzer makes (seeded with Tests/Fixtures/corpus). Every input
+/// libFuzzer target: probe → decode (JPEG, PNG, WebP, AVIF, colour-managed) → orient → resize →
+/// encode (the fallback format and WebP), as the thumbnail pipeline does, on whatever bytes the
+/// fuzzer makes (seeded with Tests/Fixtures/corpus, formats and colour). Every input
 /// must end in a thrown CodecError or a valid thumbnail: a crash, a hang, an ASan report or an
 /// allocation the limits should have refused is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -19,8 +20,8 @@ public func fuzzDecode(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let upright = decoded.bitmap.applying(info.orientation)
     let target = Size(width: max(1, min(64, upright.size.width)), height: max(1, min(64, upright.size.height)))
     let small = Resampler.resample(upright, to: target)
-    let encoded = upright.channels == 4 ? try? ImageEncoder.png(small) : try? ImageEncoder.jpeg(small, quality: 80)
-    if let encoded {
+    let fallback = upright.channels == 4 ? try? ImageEncoder.png(small) : try? ImageEncoder.jpeg(small, quality: 80)
+    for encoded in [fallback, try? ImageEncoder.webp(small, quality: 80)].compactMap({ $0 }) {
         // What we write must read back at its size.
         let back = try? ImageDecoder.decode(encoded)
         precondition(back?.bitmap.size == target, "re-decoded thumbnail has the wrong size")
