@@ -1,0 +1,65 @@
+import CacheStore
+import Fetching
+import Foundation
+import ImageCodecs
+import ImageCore
+import ImgCacheKit
+import TestSupport
+import Testing
+
+/// The "done when": a sync of a seed whose images are a Display P3 JPEG and WebP and
+/// AVIF originals gives correct-colour thumbnails in every configured format.
+@Suite("Sync: wide-gamut, WebP and AVIF originals, every format")
+struct ModernSyncTests {
+    @Test("P3, WebP and AVIF originals: every format of every variant is made, decodes, and has the sRGB twin's colours")
+    func syncModern() throws {
+        let directory = try TemporaryDirectory()
+        let files = ["/p3.jpg": "../colour/display-p3.jpg", "/photo.webp": "../formats/photo.webp",
+                     "/photo.avif": "../formats/photo.avif", "/alpha.avif": "../formats/alpha.avif"]
+        let origin = try TestOrigin { request, _ in
+            guard let fixture = files[request.path] else { return .respond(status: 404, headers: [:], body: Data()) }
+            return .respond(status: 200, headers: ["Content-Type": "application/octet-stream"], body: try! Fixtures.data(fixture))
+        }
+        let seeds = directory.url.appendingPathComponent("seeds")
+        try SeedFiles.write(seeds, urls: files.keys.sorted().map { (origin.url($0), nil) })
+        var configuration = SyncConfiguration()
+        configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
+        configuration.variants = [Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 160, height: 160)), formats: [.avif, .webp, .auto])]
+        configuration.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+        let report = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
+        #expect(report.fetched == 4 && report.cached == 4 && report.failed == 0, "\(report.results.compactMap(\.error))")
+        #expect(report.thumbnailsMade == 12)
+
+        let index = try CacheIndex(path: directory.url.appendingPathComponent("cache/index.sqlite").path)
+        let store = try BlobStore(root: directory.url.appendingPathComponent("cache"))
+        // The sRGB twin's own thumbnail in each format: the same lossy encoding, so what is left is colour.
+        let twinData = try Fixtures.data("../colour/srgb-twin.jpg")
+        let twins = Dictionary(uniqueKeysWithValues: try configuration.renditions.map { rendition in
+            let made = try Thumbnailer.makeThumbnail(from: twinData, options: configuration.options(for: rendition))
+            return (made.format.rawValue, try ImageDecoder.decode(made.data).bitmap)
+        })
+        for path in files.keys {
+            let source = try #require(try index.source(origin.url(path)))
+            let thumbnails = try index.thumbnails(digest: source.digest!)
+            let expected = path == "/alpha.avif" ? ["avif", "png", "webp"] : ["avif", "jpeg", "webp"]
+            #expect(thumbnails.map(\.format).sorted() == expected, "\(path)")
+            for record in thumbnails {
+                let decoded = try ImageDecoder.decode(try store.read(store.thumbnailPath(record)))
+                #expect(decoded.info.format.rawValue == record.format && decoded.bitmap.size == Size(width: record.width, height: record.height))
+                if path != "/alpha.avif" {
+                    let twin = try #require(twins[record.format])
+                    let difference = PixelMath.meanAbsoluteDifference(decoded.bitmap.hasAlphaChannel ? decoded.bitmap.flattened() : decoded.bitmap, twin)
+                    #expect(difference < 3, "\(path) as \(record.format): \(difference) per sample from the sRGB twin's \(record.format)")
+                } else {
+                    #expect(decoded.bitmap.hasTransparency, "\(path) as \(record.format) lost its alpha")
+                }
+            }
+        }
+        let p3Digest = try #require(try index.source(origin.url("/p3.jpg"))?.digest)
+        let p3 = try #require(try index.read { db in try ObjectRecord.fetchOne(db, key: p3Digest) })
+        #expect(p3.colorProfile == "Display P3 (imgcache test) (converted to sRGB)")
+        let manifest = try Manifest.build(index: index, variants: configuration.variants) { "/t/\($0.key)" }
+        #expect(manifest.images[origin.url("/p3.jpg")]?.colorProfile == p3.colorProfile)
+        #expect(manifest.images[origin.url("/photo.webp")]?.variants["thumb"]?.formats.map(\.type) == ["image/avif", "image/webp", "image/jpeg"])
+    }
+}
