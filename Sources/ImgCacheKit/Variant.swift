@@ -12,15 +12,16 @@ public struct Variant: Hashable, Sendable, Codable {
     public var quality: Quality
 
     /// Quality settings per format (1...100). The WebP and AVIF defaults land near the JPEG
-    /// default's SSIM on the benchmark photos (`bench/format_bench.py`).
+    /// default's SSIM on the benchmark photos (`bench/format_bench.py --calibrate`): at 320 px
+    /// WebP 70 and AVIF 52 match JPEG 80, at 1280 px WebP 79 and AVIF 62; 75 and 57 lie between.
     public struct Quality: Hashable, Sendable, Codable {
         public var jpeg: Int
         public var webp: Int
         public var avif: Int
 
         public static let defaultJPEG = 80
-        public static let defaultWebP = 80
-        public static let defaultAVIF = 60
+        public static let defaultWebP = 75
+        public static let defaultAVIF = 57
 
         public init(jpeg: Int = Quality.defaultJPEG, webp: Int = Quality.defaultWebP, avif: Int = Quality.defaultAVIF) {
             self.jpeg = jpeg
@@ -53,11 +54,14 @@ public struct Variant: Hashable, Sendable, Codable {
         self.init(name: name, spec: spec, formats: [format], quality: Quality(jpeg: quality))
     }
 
-    /// The defaults: `thumb` 320x320 inside, `card` 640x360 cover, `large` 1280x1280 inside.
+    /// The defaults: `thumb` 320x320 inside, `card` 640x360 cover, `large` 1280x1280 inside,
+    /// each with the WebP and AVIF qualities that match JPEG 80's SSIM at its size.
     public static let defaults: [Variant] = [
-        Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 320, height: 320), fit: .inside)),
+        Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 320, height: 320), fit: .inside),
+                quality: Quality(webp: 70, avif: 52)),
         Variant(name: "card", spec: ThumbnailSpec(box: Size(width: 640, height: 360), fit: .cover)),
-        Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 1280, height: 1280), fit: .inside)),
+        Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 1280, height: 1280), fit: .inside),
+                quality: Quality(webp: 79, avif: 62)),
     ]
 
     /// Bumped whenever the pipeline's output for the same input and spec changes

@@ -42,7 +42,7 @@ struct SyncConfigurationTests {
                     formats: [.webp, .png], quality: Variant.Quality(jpeg: 70)),
         ])
         #expect(c.renditions.map(\.format) == [.avif, .webp, .auto, .webp, .png])
-        #expect(c.renditions.map(\.quality) == [55, 78, 82, 80, 70])
+        #expect(c.renditions.map(\.quality) == [55, 78, 82, 75, 70])
     }
 
     @Test("a bad configuration names the file and the problem", arguments: [
