@@ -41,17 +41,21 @@ def main():
     work = tempfile.mkdtemp(prefix="imgcache-colour-")
     reference = Image.open(os.path.join(COLOUR, "srgb-twin.jpg")).convert("RGB")
     inputs = [os.path.join(COLOUR, f) for f in FILES]
-    ours, theirs = os.path.join(work, "imgcache"), os.path.join(work, "vips")
+    ours, theirs, plain = os.path.join(work, "imgcache"), os.path.join(work, "vips"), os.path.join(work, "vips-plain")
     os.makedirs(theirs)
+    os.makedirs(plain)
     subprocess.run([args.binary, "thumb", "--quiet", "--format", "jpeg", "--quality", "90", "--size", f"{args.size}x{args.size}",
                     "-o", ours] + inputs, check=True)
     for path in inputs:
         name = os.path.splitext(os.path.basename(path))[0]
-        # vipsthumbnail converts to sRGB when the input has a profile (its default export profile).
-        subprocess.run(["vipsthumbnail", path, "-s", str(args.size), "-o", os.path.join(theirs, f"{name}.jpg[Q=90,strip]")], check=True)
+        # --export-profile srgb: vips converts from the embedded profile (without it, `strip` would
+        # drop the profile and keep the wide-gamut numbers).
+        subprocess.run(["vipsthumbnail", path, "-s", str(args.size), "--export-profile", "srgb",
+                        "-o", os.path.join(theirs, f"{name}.jpg[Q=90,strip]")], check=True)
+        subprocess.run(["vipsthumbnail", path, "-s", str(args.size), "-o", os.path.join(plain, f"{name}.jpg[Q=90,strip]")], check=True)
     print(f"mean absolute difference per sample (0-255) from the sRGB reference, {args.size} px, JPEG q90")
-    print("| input | imgcache | vipsthumbnail | numbers kept (no conversion) |")
-    print("|---|---:|---:|---:|")
+    print("| input | imgcache | vipsthumbnail --export-profile srgb | vipsthumbnail (strip, no export profile) | numbers kept (no conversion) |")
+    print("|---|---:|---:|---:|---:|")
     for path in inputs:
         name = os.path.splitext(os.path.basename(path))[0]
         kept_path = os.path.join(work, f"{name}-kept.png")
@@ -59,7 +63,8 @@ def main():
         kept.thumbnail((args.size, args.size), Image.LANCZOS)
         kept.save(kept_path)
         print(f"| {os.path.basename(path)} | {mean_difference(os.path.join(ours, name + '.jpg'), reference):.2f} | "
-              f"{mean_difference(os.path.join(theirs, name + '.jpg'), reference):.2f} | {mean_difference(kept_path, reference):.2f} |")
+              f"{mean_difference(os.path.join(theirs, name + '.jpg'), reference):.2f} | "
+              f"{mean_difference(os.path.join(plain, name + '.jpg'), reference):.2f} | {mean_difference(kept_path, reference):.2f} |")
 
 
 if __name__ == "__main__":
