@@ -116,11 +116,7 @@ int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
     avifDecoder *decoder = ic_avif_open(data, size, options->max_pixels, info, status);
     if (decoder == NULL) return status->code;
-    uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
-    if (options->max_pixels > 0 && pixels > options->max_pixels) {
-        status->code = IC_ERR_TOO_LARGE;
-        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu", info->width,
-                 info->height, (unsigned long long)pixels, (unsigned long long)options->max_pixels);
+    if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) {
         avifDecoderDestroy(decoder);
         return status->code;
     }
@@ -217,13 +213,7 @@ int ic_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
         avifRWDataFree(&output);
         return ic_avif_fail(status, result, "encoding");
     }
-    out->bytes = (uint8_t *)malloc(output.size > 0 ? output.size : 1);
-    if (out->bytes == NULL) {
-        avifRWDataFree(&output);
-        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the AVIF output");
-    }
-    memcpy(out->bytes, output.data, output.size);
-    out->size = output.size;
+    int code = ic_buffer_copy(out, output.data, output.size, status);
     avifRWDataFree(&output);
-    return IC_OK;
+    return code;
 }

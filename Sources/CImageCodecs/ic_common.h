@@ -9,6 +9,19 @@ static inline int ic_fail(ic_status *status, int code, const char *message) {
     snprintf(status->message, IC_MESSAGE_MAX, "%s", message);
     return code;
 }
+/* The pixel limit, checked from the header before any pixel memory: 1 (status filled) when over it. */
+static inline int ic_over_pixel_limit(uint32_t width, uint32_t height, uint64_t max_pixels, ic_status *status) {
+    uint64_t pixels = (uint64_t)width * (uint64_t)height;
+    if (max_pixels == 0 || pixels <= max_pixels) return 0;
+    status->code = IC_ERR_TOO_LARGE;
+    snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu", width, height,
+             (unsigned long long)pixels, (unsigned long long)max_pixels);
+    return 1;
+}
+
+/* Copies an encoder's output into a malloc'd buffer Swift releases with free(). */
+int ic_buffer_copy(ic_buffer *out, const uint8_t *bytes, size_t size, ic_status *status);
+
 /* Gray (1) and gray + alpha (2) widened to RGB and RGBA, malloc'd; NULL when out of memory. */
 uint8_t *ic_widen_gray(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int *out_channels);
 #endif

@@ -257,14 +257,7 @@ int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     ic_jpeg_fill_info(&cinfo, info);
 
     /* The limit is checked from the header, before libjpeg or we allocate image memory. */
-    uint64_t pixels = (uint64_t)cinfo.image_width * (uint64_t)cinfo.image_height;
-    if (options->max_pixels > 0 && pixels > options->max_pixels) {
-        status->code = IC_ERR_TOO_LARGE;
-        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu",
-                 cinfo.image_width, cinfo.image_height, (unsigned long long)pixels,
-                 (unsigned long long)options->max_pixels);
-        longjmp(err.jump, 1);
-    }
+    if (ic_over_pixel_limit(cinfo.image_width, cinfo.image_height, options->max_pixels, status)) longjmp(err.jump, 1);
 
     int cmyk = 0;
     int channels;

@@ -292,14 +292,7 @@ int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *opt
     ic_png_fill_info(png, png_info, info);
     if (options->color_manage) ic_png_collect_color(png, png_info, options, &reader);
 
-    uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
-    if (options->max_pixels > 0 && pixels > options->max_pixels) {
-        status->code = IC_ERR_TOO_LARGE;
-        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu",
-                 info->width, info->height, (unsigned long long)pixels,
-                 (unsigned long long)options->max_pixels);
-        png_longjmp(png, 1);
-    }
+    if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) png_longjmp(png, 1);
 
     png_byte color_type = png_get_color_type(png, png_info);
     png_byte bit_depth = png_get_bit_depth(png, png_info);

@@ -105,13 +105,7 @@ int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
     WebPBitstreamFeatures features;
     if (ic_webp_features(data, size, &features, info, status) != IC_OK) return status->code;
-    uint64_t pixels = (uint64_t)info->width * (uint64_t)info->height;
-    if (options->max_pixels > 0 && pixels > options->max_pixels) {
-        status->code = IC_ERR_TOO_LARGE;
-        snprintf(status->message, IC_MESSAGE_MAX, "%ux%u is %llu pixels, over the limit of %llu", info->width,
-                 info->height, (unsigned long long)pixels, (unsigned long long)options->max_pixels);
-        return status->code;
-    }
+    if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) return status->code;
     WebPData webp = { data, size };
     WebPDemuxer *demux = WebPDemux(&webp);  /* NULL for a damaged container: the decoder says why */
     if (demux != NULL && features.has_animation) info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
@@ -225,14 +219,16 @@ int ic_webp_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
         snprintf(status->message, IC_MESSAGE_MAX, "WebP encoding failed (libwebp error %d)", error);
         return status->code;
     }
-    /* Handed to Swift, which releases with free(): copied out of libwebp's allocator. */
-    out->bytes = (uint8_t *)malloc(writer.size > 0 ? writer.size : 1);
-    if (out->bytes == NULL) {
-        WebPMemoryWriterClear(&writer);
-        return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the WebP output");
-    }
-    memcpy(out->bytes, writer.mem, writer.size);
-    out->size = writer.size;
+    /* Out of libwebp's allocator: Swift releases the copy with free(). */
+    int code = ic_buffer_copy(out, writer.mem, writer.size, status);
     WebPMemoryWriterClear(&writer);
+    return code;
+}
+
+int ic_buffer_copy(ic_buffer *out, const uint8_t *bytes, size_t size, ic_status *status) {
+    out->bytes = (uint8_t *)malloc(size > 0 ? size : 1);
+    if (out->bytes == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the encoded output");
+    memcpy(out->bytes, bytes, size);
+    out->size = size;
     return IC_OK;
 }
