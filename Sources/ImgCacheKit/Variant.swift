@@ -38,7 +38,7 @@ public struct Variant: Hashable, Sendable, Codable {
         }
     }
 
-    /// WebP and the fallback: AVIF costs several times the CPU (README, "Formats").
+    /// WebP and the fallback: AVIF costs about twice WebP's CPU (README, "Formats and colour").
     public static let defaultFormats: [OutputFormat] = [.webp, .auto]
 
     public init(name: String, spec: ThumbnailSpec, formats: [OutputFormat] = Variant.defaultFormats,
