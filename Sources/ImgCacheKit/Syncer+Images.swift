@@ -129,6 +129,10 @@ extension Syncer {
                         try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
                                        arguments: [placeholder.blurHash, placeholder.dominantColor, digest])
                     }
+                    // Cached before colour profiles were recorded: the decode just made says which it had.
+                    if let color = thumbnails.first?.color.summary, object?.colorProfile == nil {
+                        try db.execute(sql: "UPDATE objects SET color_profile = ? WHERE digest = ?", arguments: [color, digest])
+                    }
                     guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
                     if let response {
                         updated.etag = response.etag ?? updated.etag
