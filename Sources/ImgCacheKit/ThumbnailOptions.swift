@@ -12,6 +12,17 @@ public enum OutputFormat: String, Sendable, CaseIterable, Codable {
 
     /// WebP and AVIF: the formats a `<picture>` offers before its fallback.
     public var isModern: Bool { self == .webp || self == .avif }
+
+    /// The file extensions this format writes (`auto` writes jpg or png).
+    public var fileExtensions: [String] {
+        switch self {
+        case .auto: ["jpg", "png"]
+        case .jpeg: ["jpg"]
+        case .png: ["png"]
+        case .webp: ["webp"]
+        case .avif: ["avif"]
+        }
+    }
 }
 
 /// Everything that decides how a thumbnail is made.

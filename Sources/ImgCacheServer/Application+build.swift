@@ -196,7 +196,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         var requested: OutputFormat?
         if let name = request.uri.queryParameters.get("format") {
             let formats = service.variants.first { $0.name == variant }!.formats
-            requested = formats.first { CacheService.extensions(of: $0).contains(name == "jpeg" ? "jpg" : name) }
+            requested = formats.first { $0.fileExtensions.contains(name == "jpeg" ? "jpg" : name) }
             guard requested != nil else {
                 return jsonError(.badRequest, "variant \(variant) has no format '\(name)'; configured: \(formats.map(\.rawValue).joined(separator: ", "))")
             }

@@ -139,7 +139,7 @@ public final class CacheService: Sendable {
               let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
         let ext = file[file.index(after: dot)...]
         // The rendition that can have written this extension (`auto` writes jpg or png).
-        guard let rendition = variant.renditions.first(where: { Self.extensions(of: $0.format).contains(String(ext)) }) else { return nil }
+        guard let rendition = variant.renditions.first(where: { $0.format.fileExtensions.contains(String(ext)) }) else { return nil }
         let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.read({ db in try ThumbnailRecord.fetchOne(db, key: key) }),
               record.fileExtension == ext else { return nil }
@@ -164,17 +164,6 @@ public final class CacheService: Sendable {
               object.fileExtension == ext else { return nil }
         return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: Self.contentType(format: object.format),
                           etag: "\"\(digest)\"", digest: digest)
-    }
-
-    /// The file extensions a rendition's format writes.
-    static func extensions(of format: OutputFormat) -> [String] {
-        switch format {
-        case .auto: ["jpg", "png"]
-        case .jpeg: ["jpg"]
-        case .png: ["png"]
-        case .webp: ["webp"]
-        case .avif: ["avif"]
-        }
     }
 
     /// The immutable URL of `url`'s `variant` in its fallback format, when it is cached.
