@@ -1,6 +1,8 @@
 import AtomicFiles
 import Crypto
+import Dispatch
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 private let systemRead = Glibc.read
@@ -18,7 +20,7 @@ private let systemRead = Darwin.read
 /// Two levels of 256-way fan-out keep every folder small (1M objects: ~15 per folder).
 /// Every file is written to `tmp/`, fsynced, then renamed into place, so a reader or a killed
 /// writer never leaves a partial file under its final name.
-public struct BlobStore: Sendable {
+public struct BlobStore: BlobStorage {
     public let root: URL
     /// `root.path`, for building paths by concatenation (URL path APIs parse; prune builds 400,000 paths).
     private let rootPath: String
@@ -77,22 +79,16 @@ public struct BlobStore: Sendable {
     /// Lower-case hex SHA-256 of a string (for thumbnail keys).
     public static func digest(_ text: String) -> String { digest(Data(text.utf8)) }
 
-    public func objectPath(_ digest: String) -> String {
-        fanOut("objects", digest, suffix: "")
-    }
+    public func objectPath(_ digest: String) -> String { path(.original(digest)) }
 
     public func thumbnailPath(_ key: String, fileExtension: String) -> String {
-        fanOut("thumbs", key, suffix: "." + fileExtension)
+        path(.thumbnail(key, fileExtension: fileExtension))
     }
 
-    public func thumbnailPath(_ record: ThumbnailRecord) -> String {
-        thumbnailPath(record.key, fileExtension: record.fileExtension)
-    }
+    public func thumbnailPath(_ record: ThumbnailRecord) -> String { path(record.blobKey) }
 
-    private func fanOut(_ kind: String, _ name: String, suffix: String) -> String {
-        let a = name.prefix(2), b = name.dropFirst(2).prefix(2)
-        return "\(rootPath)/\(kind)/\(a)/\(b)/\(name)\(suffix)"
-    }
+    /// The file of `key`.
+    public func path(_ key: BlobKey) -> String { rootPath + "/" + key.relativePath }
 
     public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
@@ -122,35 +118,65 @@ public struct BlobStore: Sendable {
     /// Returns how many were removed. Files of live processes are left alone.
     @discardableResult
     public func sweepTemporaryFiles() -> Int {
-        abandonedTemporaryFiles().filter { unlink($0) == 0 }.count
+        abandonedTemporaryFiles().filter { unlink(rootPath + "/" + $0) == 0 }.count
     }
 
-    /// Temporary files whose writer (the pid in their name) is no longer running.
+    /// Temporary files (`tmp/<pid>-<random>`, relative to the root) whose writer is no longer running.
     public func abandonedTemporaryFiles() -> [String] {
         let folder = root.appendingPathComponent("tmp").path
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
         return names.sorted().compactMap { name in
             let owner = name.split(separator: "-").first.flatMap { pid_t($0) }
             if let owner, owner == getpid() || kill(owner, 0) == 0 || errno == EPERM { return nil }
-            return folder + "/" + name
+            return "tmp/" + name
         }
     }
 }
 
-/// Why the cache could not be read or written.
-public struct CacheError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
-        public static let io = Code("cache i/o")
-        public static let database = Code("cache index")
-        public var description: String { name }
+// MARK: - BlobStorage
+
+extension BlobStore {
+    public func put(_ data: Data, as key: BlobKey) throws(CacheError) { try write(data, to: path(key)) }
+
+    public func get(_ key: BlobKey) throws(CacheError) -> Data { try read(path(key)) }
+
+    public func exists(_ key: BlobKey) -> Bool { exists(path(key)) }
+
+    public func hash(_ key: BlobKey) -> (digest: String, bytes: Int)? { Self.digest(ofFile: path(key)) }
+
+    /// Unlinks on every core (prune removes 400,000 files at a time).
+    public func delete(_ keys: [BlobKey]) -> Int {
+        let paths = keys.map(path)
+        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, paths.count / 1000))
+        let removed = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var count = 0
+            for index in stride(from: worker, to: paths.count, by: workers) where unlink(paths[index]) == 0 { count += 1 }
+            removed.add(count, ordering: .relaxed)
+        }
+        return removed.load(ordering: .relaxed)
     }
-    public var code: Code
-    public var message: String
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
+
+    /// Regular files two fan-out levels under `objects/` and `thumbs/`; a file whose name is
+    /// not a blob key is listed by nothing (verify reports it as a stray from its own walk).
+    public func list() throws(CacheError) -> [StoredBlob] {
+        var blobs: [StoredBlob] = []
+        let manager = FileManager.default
+        for folder in ["objects", "thumbs"] {
+            let base = rootPath + "/" + folder
+            for first in (try? manager.contentsOfDirectory(atPath: base)) ?? [] {
+                for second in (try? manager.contentsOfDirectory(atPath: base + "/" + first)) ?? [] {
+                    for name in (try? manager.contentsOfDirectory(atPath: base + "/" + first + "/" + second)) ?? [] {
+                        let relative = folder + "/" + first + "/" + second + "/" + name
+                        var info = stat()
+                        guard let key = BlobKey(relativePath: relative), stat(rootPath + "/" + relative, &info) == 0,
+                              (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                        blobs.append(StoredBlob(key: key, bytes: Int(info.st_size),
+                                                modified: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))))
+                    }
+                }
+            }
+        }
+        return blobs
     }
-    public var description: String { "\(code): \(message)" }
 }

@@ -1,35 +1,30 @@
-import Dispatch
 import Foundation
 import GRDB
-import Synchronization
 
 /// The one way cached files are removed (prune, verify --repair), by the protocol of
 /// `RemovalLock`: rows in one write transaction, then the files, with the lock held
-/// exclusively from inside the transaction until the last unlink.
+/// exclusively from inside the transaction until the last file is gone.
 extension CacheIndex {
-    /// Runs `body` in a write transaction holding `lock` exclusively; `body` deletes rows and
-    /// returns the paths of their files. After the commit those files are unlinked (on every
-    /// core; a file already gone is not an error), then the lock is released.
-    /// Returns `body`'s result and how many files were unlinked.
-    public func removingFiles<T>(lock: RemovalLock,
-                                 _ body: (Database) throws -> (result: T, paths: [String])) throws(CacheError) -> (T, filesRemoved: Int) {
+    /// Runs `body` in a write transaction holding the removal lock exclusively; `body` deletes
+    /// rows and returns the blobs they named. After the commit `removeFiles` deletes those (a
+    /// file already gone is not an error), then the lock is released. Returns how many it removed.
+    func removingFiles(_ removeFiles: ([BlobKey]) -> Int, _ body: (Database) throws -> [BlobKey]) throws(CacheError) -> Int {
         var held: RemovalLock.Held?
         defer { held?.release() }
-        let (result, paths) = try write { db in
-            held = try lock.acquire(exclusive: true)
+        let keys = try write { db in
+            held = try removalLock.acquire(exclusive: true)
             return try body(db)
         }
-        let removed = Self.unlinkAll(paths)
+        let removed = keys.isEmpty ? 0 : removeFiles(keys)
         held?.release()
-        return (result, removed)
+        return removed
     }
 
     /// Deletes the rows of whole images: each original, its thumbnails and its access time.
     /// Their URLs stay (a seed may still name them) without a digest or validators, not
     /// cached, with `status` and `lastError`, so the next sync fetches them unconditionally.
-    /// Returns the paths of the files those rows pointed at.
-    public static func deleteImages(_ db: Database, digests: [String], store: BlobStore,
-                                    status: String, lastError: String?) throws -> [String] {
+    /// Returns the blobs those rows named.
+    static func deleteImages(_ db: Database, digests: [String], status: SourceStatus, lastError: String?) throws -> [BlobKey] {
         guard !digests.isEmpty else { return [] }
         // A temporary table to join against: 100,000 digests do not fit in an IN list.
         try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS removal_set (digest TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -38,13 +33,14 @@ extension CacheIndex {
         let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.removal_set (digest) VALUES (?)")
         for digest in digests { try insert.execute(arguments: [digest]) }
 
-        var paths = digests.map { store.objectPath($0) }
+        var keys = digests.map(BlobKey.original)
         // Thumbnails deleted and listed in one pass (cascading from objects would find each again).
         let thumbnails = try Row.fetchCursor(db, sql: """
             DELETE FROM thumbnails WHERE digest IN (SELECT digest FROM temp.removal_set) RETURNING key, format
             """)
         while let row = try thumbnails.next() {
-            paths.append(store.thumbnailPath(row[0], fileExtension: ThumbnailRecord.fileExtension(format: row[1])))
+            let format = StoredFormat(rawValue: row[1]) ?? .jpeg
+            keys.append(.thumbnail(row[0], fileExtension: format.fileExtension))
         }
         try db.execute(sql: """
             UPDATE sources SET digest = NULL, is_cached = 0, status = ?, etag = NULL, last_modified = NULL,
@@ -53,18 +49,66 @@ extension CacheIndex {
             """, arguments: [status, lastError])
         try db.execute(sql: "DELETE FROM access WHERE digest IN (SELECT digest FROM temp.removal_set)")
         try db.execute(sql: "DELETE FROM objects WHERE digest IN (SELECT digest FROM temp.removal_set)")
-        return paths
+        return keys
+    }
+}
+
+/// What `verify --repair` writes.
+extension CacheIndex {
+    /// Replaces a thumbnail's row with `updated` (same key, new size and hash) after
+    /// `writeFile` wrote its file under the removal lock. False, with nothing written, when the
+    /// row is gone by now (a prune took the image).
+    public func replaceThumbnail(_ updated: ThumbnailRecord, writeFile: () throws -> Void) throws(CacheError) -> Bool {
+        try write { db in
+            guard try ThumbnailRecord.exists(db, key: updated.key) else { return false }
+            // Under the removal lock: a prune cannot take the image between the check and the write.
+            try removalLock.shared(writeFile)
+            try updated.update(db)
+            return true
+        }
     }
 
-    /// Unlinks `paths` on every core; returns how many were removed.
-    static func unlinkAll(_ paths: [String]) -> Int {
-        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, paths.count / 1000))
-        let removed = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var count = 0
-            for index in stride(from: worker, to: paths.count, by: workers) where unlink(paths[index]) == 0 { count += 1 }
-            removed.add(count, ordering: .relaxed)
+    /// Removes damaged originals (their images: thumbnails, rows), thumbnails that could not be
+    /// remade, and `orphans` that still have no row now that no writer can add one, in one
+    /// transaction; then `removeFiles` deletes their files under the removal lock. Returns
+    /// the URLs that are no longer cached.
+    public func removeDamaged(originals: [String], thumbnails: [ThumbnailRecord], orphans: [BlobKey],
+                              reason: String, removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> [String] {
+        var urls: Set<String> = []
+        _ = try removingFiles(removeFiles) { db in
+            let urlsOf = { (digest: String) in try String.fetchAll(db, sql: "SELECT url FROM sources WHERE digest = ?", arguments: [digest]) }
+            for digest in originals { urls.formUnion(try urlsOf(digest)) }
+            var keys = try Self.deleteImages(db, digests: originals, status: .pending, lastError: reason)
+            for thumbnail in thumbnails where try ThumbnailRecord.exists(db, key: thumbnail.key) {
+                urls.formUnion(try urlsOf(thumbnail.digest))
+                keys.append(thumbnail.blobKey)
+                try db.execute(sql: "UPDATE sources SET is_cached = 0 WHERE digest = ?", arguments: [thumbnail.digest])
+                try thumbnail.delete(db)
+            }
+            for orphan in orphans {
+                let claimed = orphan.isOriginal ? try ObjectRecord.exists(db, key: orphan.name)
+                                                : try ThumbnailRecord.exists(db, key: orphan.name)
+                if !claimed { keys.append(orphan) }
+            }
+            return keys
         }
-        return removed.load(ordering: .relaxed)
+        return urls.sorted()
+    }
+}
+
+/// The access ledger (prune's least-recently-used input) and the serving counters.
+extension CacheIndex {
+    /// Records a batch of accesses (each digest's latest time is kept) and hit and miss
+    /// counts, in one transaction that does not move the generation (the manifest is unchanged).
+    public func recordAccess(_ served: [String: Date], hits: Int, misses: Int) throws(CacheError) {
+        try write(bumpingGeneration: false) { db in
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO access (digest, last_access) VALUES (?, ?)
+                ON CONFLICT(digest) DO UPDATE SET last_access = MAX(last_access, excluded.last_access)
+                """)
+            for (digest, date) in served { try statement.execute(arguments: [digest, date]) }
+            if hits > 0 { try Self.addToCounter(db, MetaKey.servedHits, hits) }
+            if misses > 0 { try Self.addToCounter(db, MetaKey.servedMisses, misses) }
+        }
     }
 }

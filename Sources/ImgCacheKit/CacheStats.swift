@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 
 /// `imgcache stats`: the cache in a few numbers, in the manner of `ccache -s`. Aggregates in
 /// SQL, so it costs the same for four images or a million.
@@ -81,51 +80,31 @@ public struct CacheStats: Encodable, Sendable {
     /// Reads the cache at `directory` (never creates one).
     public static func load(cacheDirectory directory: String, largest limit: Int = 10) throws(CacheError) -> CacheStats {
         let index = try CacheIndex.existing(inCache: directory)
-        var stats = CacheStats(cacheDirectory: directory)
-        stats.indexBytes = ["", "-wal", "-shm"].compactMap {
-            (try? FileManager.default.attributesOfItem(atPath: index.database.path + $0))?[.size] as? Int
-        }.reduce(0, +)
-        try index.read { db in
-            if let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, COALESCE(SUM(is_cached), 0) AS cached,
-                       COALESCE(SUM(status = 'failed'), 0) AS failed, COALESCE(SUM(status = 'pruned'), 0) AS pruned
-                FROM sources
-                """) {
-                stats.urls = row["n"]
-                stats.imagesCached = row["cached"]
-                stats.imagesFailed = row["failed"]
-                stats.imagesPruned = row["pruned"]
-            }
-            if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM objects") {
-                stats.originals = row["n"]
-                stats.originalBytes = row["b"]
-            }
-            stats.variants = try Row.fetchAll(db, sql: """
-                SELECT variant, COUNT(*) AS n, SUM(bytes) AS b FROM thumbnails GROUP BY variant ORDER BY variant
-                """).map { VariantTotals(name: $0["variant"], count: $0["n"], bytes: $0["b"]) }
-            stats.formats = try Row.fetchAll(db, sql: """
-                SELECT format, COUNT(*) AS n, SUM(bytes) AS b FROM thumbnails GROUP BY format ORDER BY format
-                """).map { VariantTotals(name: $0["format"], count: $0["n"], bytes: $0["b"]) }
-            stats.originalsConverted = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM objects WHERE color_profile LIKE '%(converted to sRGB)'
-                """) ?? 0
-            stats.thumbnails = stats.variants.reduce(0) { $0 + $1.count }
-            stats.thumbnailBytes = stats.variants.reduce(0) { $0 + $1.bytes }
-            stats.hits = try CacheIndex.counter(db, MetaKey.servedHits)
-            stats.misses = try CacheIndex.counter(db, MetaKey.servedMisses)
-            stats.lastSync = try CacheIndex.date(db, MetaKey.lastSync)
-            stats.lastPrune = try CacheIndex.date(db, MetaKey.lastPrune)
-            stats.lastPruneBytes = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.lastPruneBytes])
-            stats.largest = try Row.fetchAll(db, sql: """
-                SELECT o.digest AS digest, o.width AS width, o.height AS height, o.bytes AS original,
-                       o.bytes + COALESCE((SELECT SUM(bytes) FROM thumbnails t WHERE t.digest = o.digest), 0) AS total,
-                       (SELECT MIN(url) FROM sources s WHERE s.digest = o.digest) AS url
-                FROM objects o ORDER BY o.bytes DESC, o.digest LIMIT ?
-                """, arguments: [limit]).map {
-                LargeImage(digest: $0["digest"], url: $0["url"], width: $0["width"], height: $0["height"],
-                           originalBytes: $0["original"], totalBytes: $0["total"])
-            }
+        return CacheStats(cacheDirectory: directory, index.storageBytes, try index.statistics(largest: limit))
+    }
+
+    init(cacheDirectory: String, _ indexBytes: Int, _ figures: IndexStatistics) {
+        self.cacheDirectory = cacheDirectory
+        self.indexBytes = indexBytes
+        urls = figures.urls
+        imagesCached = figures.urlsCached
+        imagesFailed = figures.urlsByStatus[.failed] ?? 0
+        imagesPruned = figures.urlsByStatus[.pruned] ?? 0
+        originals = figures.originals
+        originalBytes = figures.originalBytes
+        variants = figures.thumbnailsByVariant.map { VariantTotals(name: $0.name, count: $0.count, bytes: $0.bytes) }
+        formats = figures.thumbnailsByFormat.map { VariantTotals(name: $0.name, count: $0.count, bytes: $0.bytes) }
+        originalsConverted = figures.originalsConverted
+        thumbnails = variants.reduce(0) { $0 + $1.count }
+        thumbnailBytes = variants.reduce(0) { $0 + $1.bytes }
+        hits = figures.hits
+        misses = figures.misses
+        lastSync = figures.lastSync
+        lastPrune = figures.lastPrune
+        lastPruneBytes = figures.lastPruneBytes
+        largest = figures.largest.map {
+            LargeImage(digest: $0.digest, url: $0.url, width: $0.width, height: $0.height,
+                       originalBytes: $0.originalBytes, totalBytes: $0.totalBytes)
         }
-        return stats
     }
 }

@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 
 /// `imgcache status`: what the index says about every image URL.
 public struct CacheStatus: Codable, Sendable {
@@ -37,29 +36,26 @@ public struct CacheStatus: Codable, Sendable {
     /// Reads the index of the cache at `directory` (read-only: never creates one).
     public static func load(cacheDirectory directory: String) throws(CacheError) -> CacheStatus {
         let index = try CacheIndex.existing(inCache: directory)
-        return try index.read { db in
-            let sources = try SourceRecord.order(Column("url")).fetchAll(db)
-            let objects = Dictionary(try ObjectRecord.fetchAll(db).map { ($0.digest, $0) }, uniquingKeysWith: { a, _ in a })
-            let thumbnails = Dictionary(grouping: try ThumbnailRecord.fetchAll(db), by: \.digest)
-            let images = sources.map { source in
-                Image(url: source.url, isCached: source.isCached, status: source.status, digest: source.digest,
-                      bytes: source.digest.flatMap { objects[$0]?.bytes },
-                      declared: size(source.declaredWidth, source.declaredHeight),
-                      decoded: size(source.decodedWidth, source.decodedHeight),
-                      fetchedAt: source.fetchedAt, expiresAt: source.expiresAt, lastError: source.lastError,
-                      blurHash: source.digest.flatMap { objects[$0]?.blurHash },
-                      dominantColor: source.digest.flatMap { objects[$0]?.dominantColor },
-                      variants: (source.digest.flatMap { thumbnails[$0] } ?? []).sorted { $0.variant < $1.variant }.map {
-                          VariantStatus(name: $0.variant, width: $0.width, height: $0.height, format: $0.format, bytes: $0.bytes)
-                      })
-            }
-            let allThumbnails = thumbnails.values.joined()
-            return CacheStatus(
-                images: images, imagesCached: images.filter(\.isCached).count,
-                imagesFailed: images.filter { $0.status == "failed" }.count,
-                originals: objects.count, originalBytes: objects.values.map(\.bytes).reduce(0, +),
-                thumbnails: allThumbnails.count, thumbnailBytes: allThumbnails.map(\.bytes).reduce(0, +))
+        let contents = try index.contents()
+        let (sources, objects, thumbnails) = (contents.sources, contents.objects, contents.thumbnails)
+        let images = sources.map { source in
+            Image(url: source.url, isCached: source.isCached, status: source.status.rawValue, digest: source.digest,
+                  bytes: source.digest.flatMap { objects[$0]?.bytes },
+                  declared: size(source.declaredWidth, source.declaredHeight),
+                  decoded: size(source.decodedWidth, source.decodedHeight),
+                  fetchedAt: source.fetchedAt, expiresAt: source.expiresAt, lastError: source.lastError,
+                  blurHash: source.digest.flatMap { objects[$0]?.blurHash },
+                  dominantColor: source.digest.flatMap { objects[$0]?.dominantColor },
+                  variants: (source.digest.flatMap { thumbnails[$0] } ?? []).sorted { $0.variant < $1.variant }.map {
+                      VariantStatus(name: $0.variant, width: $0.width, height: $0.height, format: $0.format.rawValue, bytes: $0.bytes)
+                  })
         }
+        let allThumbnails = thumbnails.values.joined()
+        return CacheStatus(
+            images: images, imagesCached: images.filter(\.isCached).count,
+            imagesFailed: sources.filter { $0.status == .failed }.count,
+            originals: objects.count, originalBytes: objects.values.map(\.bytes).reduce(0, +),
+            thumbnails: allThumbnails.count, thumbnailBytes: allThumbnails.map(\.bytes).reduce(0, +))
     }
 
     private static func size(_ width: Int?, _ height: Int?) -> String? {

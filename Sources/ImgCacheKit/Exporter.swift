@@ -44,10 +44,8 @@ public enum Exporter {
         report.images = manifest.images.count
         // Every thumbnail the manifest names, with its cache path.
         var wanted: [String: (source: String, bytes: Int)] = [:]
-        try index.read { db in
-            for record in try ThumbnailRecord.fetchAll(db) {
-                wanted[fileName(record)] = (store.thumbnailPath(record), record.bytes)
-            }
+        for record in try index.allThumbnails() {
+            wanted[fileName(record)] = (store.thumbnailPath(record), record.bytes)
         }
         let published = Set(manifest.images.values.flatMap { image in
             image.variants.values.flatMap { variant in variant.formats.map { String($0.url.dropFirst(base.count)) } }

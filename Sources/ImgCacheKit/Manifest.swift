@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 
 /// The JSON a site build reads: for every image URL, whether it is cached, its sizes, its
 /// placeholder and, per variant, where the thumbnail is and how big it is. `images` is keyed
@@ -84,31 +83,25 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is
     /// published; only the configured variants and formats are listed (a variant whose fallback
     /// is missing is left out). `seed` keeps the URLs one seed file references.
-    public static func build(index: CacheIndex, variants: [Variant], seed: String? = nil,
+    public static func build(index: any IndexStorage, variants: [Variant], seed: String? = nil,
                              fileURL: (ThumbnailRecord) -> String) throws(CacheError) -> Manifest {
-        try index.read { db in
-            var references: [String: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT url, seed_path FROM seed_references ORDER BY seed_path") {
-                references[row["url"], default: []].append(row["seed_path"])
-            }
-            let objects = Dictionary(try ObjectRecord.fetchAll(db).map { ($0.digest, $0) }, uniquingKeysWith: { a, _ in a })
-            let thumbnails = Dictionary(grouping: try ThumbnailRecord.fetchAll(db), by: \.digest)
-            var images: [String: Image] = [:]
-            for source in try SourceRecord.fetchAll(db) {
-                let seeds = references[source.url] ?? []
-                if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
-                let object = source.digest.flatMap { objects[$0] }
-                let records = source.digest.flatMap { thumbnails[$0] } ?? []
-                let published = source.digest.map { publishedVariants(variants, digest: $0, records: records, fileURL: fileURL) } ?? [:]
-                images[source.url] = Image(
-                    isCached: source.isCached,
-                    declared: source.declaredWidth.flatMap { w in source.declaredHeight.map { Dimensions(width: w, height: $0) } },
-                    width: source.decodedWidth, height: source.decodedHeight,
-                    placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
-                    colorProfile: object?.colorProfile, variants: published, seeds: seeds)
-            }
-            return Manifest(images: images)
+        let contents = try index.contents()
+        let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
+        var images: [String: Image] = [:]
+        for source in contents.sources {
+            let seeds = references[source.url] ?? []
+            if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
+            let object = source.digest.flatMap { objects[$0] }
+            let records = source.digest.flatMap { thumbnails[$0] } ?? []
+            let published = source.digest.map { publishedVariants(variants, digest: $0, records: records, fileURL: fileURL) } ?? [:]
+            images[source.url] = Image(
+                isCached: source.isCached,
+                declared: source.declaredWidth.flatMap { w in source.declaredHeight.map { Dimensions(width: w, height: $0) } },
+                width: source.decodedWidth, height: source.decodedHeight,
+                placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
+                colorProfile: object?.colorProfile, variants: published, seeds: seeds)
         }
+        return Manifest(images: images)
     }
 
     /// The configured variants of one original, each with its formats, from its thumbnail rows
@@ -123,8 +116,8 @@ public struct Manifest: Codable, Sendable, Equatable {
             guard let fallback = byKey[variant.fallback.thumbnailKey(digest: digest)] else { continue }
             published[variant.name] = VariantInfo(
                 url: fileURL(fallback), width: fallback.width, height: fallback.height, bytes: fallback.bytes,
-                format: fallback.format,
-                formats: files.map { FormatInfo(url: fileURL($0), type: ThumbnailRecord.mediaType(format: $0.format),
+                format: fallback.format.rawValue,
+                formats: files.map { FormatInfo(url: fileURL($0), type: $0.format.mediaType,
                                                 width: $0.width, height: $0.height, bytes: $0.bytes) })
         }
         return published

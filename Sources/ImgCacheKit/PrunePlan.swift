@@ -1,41 +1,5 @@
+import CacheStore
 import Foundation
-
-/// One cached image as prune sees it: an original and all of its thumbnails, removed together.
-///
-/// The unit of eviction is the whole image. Thumbnails alone are a small share of the bytes
-/// (three variants are ~10% of a typical original), an image without its thumbnails cannot be
-/// served, and one without its original cannot make a new variant: either half alone leaves
-/// an image that is not cached (isCached false) while still costing space. Whole images keep
-/// isCached exact and make one sync restore exactly what one prune removed.
-public struct PruneImage: Hashable, Sendable {
-    public var digest: String
-    /// Original plus thumbnails.
-    public var bytes: Int
-    /// When the original or one of its thumbnails was last written.
-    public var lastWritten: Date
-    /// When a sync last found one of its URLs in a seed document.
-    public var lastReferenced: Date?
-    /// When the server last served it (the access ledger).
-    public var lastServed: Date?
-    /// Whether a seed under `--unreferenced SEEDS_DIR` still names one of its URLs
-    /// (true when that is not being checked).
-    public var isReferenced: Bool
-
-    public init(digest: String, bytes: Int, lastWritten: Date, lastReferenced: Date? = nil, lastServed: Date? = nil,
-                isReferenced: Bool = true) {
-        self.digest = digest
-        self.bytes = bytes
-        self.lastWritten = lastWritten
-        self.lastReferenced = lastReferenced
-        self.lastServed = lastServed
-        self.isReferenced = isReferenced
-    }
-
-    /// The last time anything wrote, referenced or served it.
-    public var lastUsed: Date {
-        max(lastWritten, lastReferenced ?? .distantPast, lastServed ?? .distantPast)
-    }
-}
 
 /// What to remove.
 public struct PrunePolicy: Hashable, Sendable {

@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 import SeedDocuments
 
 /// What `imgcache prune` did (or, with `--dry-run`, would do).
@@ -47,21 +46,18 @@ public struct PruneError: Error, CustomStringConvertible, Sendable {
 /// the files are unlinked after it commits, under the removal lock (see `RemovalLock`).
 /// A client already streaming a file keeps its open descriptor and gets every byte.
 public final class Pruner: Sendable {
-    public let store: BlobStore
-    public let index: CacheIndex
-    let removalLock: RemovalLock
+    public let store: any BlobStorage
+    public let index: any IndexStorage
 
     /// Opens an existing cache (prune never creates one).
     public init(cacheDirectory: String) throws(CacheError) {
         index = try CacheIndex.existing(inCache: cacheDirectory)
         store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
-        removalLock = RemovalLock(cacheRoot: store.root)
     }
 
-    public init(store: BlobStore, index: CacheIndex) {
+    public init(store: any BlobStorage, index: any IndexStorage) {
         self.store = store
         self.index = index
-        removalLock = RemovalLock(cacheRoot: store.root)
     }
 
     /// - Parameters:
@@ -75,66 +71,29 @@ public final class Pruner: Sendable {
             guard let unreferencedSeeds else { throw PruneError("--unreferenced needs a seeds folder") }
             referencedURLs = try Self.referencedURLs(seedsDirectory: unreferencedSeeds)
         }
-
         var report = PruneReport()
         report.dryRun = dryRun
-        // Plans (and, unless a dry run, deletes the rows); returns the files to unlink.
-        let body = { (db: Database) throws -> [String] in
-            // A larger page cache for this one pass over the whole index (32 MB: fewer re-reads at
-            // 100,000 images, peak memory still under 200 MB).
-            try db.execute(sql: "PRAGMA cache_size = -32768")
-            defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
-            let inventory = try Self.loadInventory(db, referencedURLs: referencedURLs)
-            let plan = PrunePlan.make(images: inventory.images, policy: policy, now: now)
-            report.imagesBefore = plan.imagesBefore
-            report.bytesBefore = plan.bytesBefore
-            report.bytesAfter = plan.bytesAfter
-            report.bytesReclaimed = plan.bytesReclaimed
-            report.keptInGrace = plan.keptInGrace
-            report.overMaxBytes = plan.overMaxBytes
-            report.removed = plan.removals.map { removal in
-                PruneReport.RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
-                                         lastUsed: removal.lastUsed, urls: (inventory.urls[removal.digest] ?? []).sorted())
-            }
-            // URLs no seed references any more lose their rows (outside the grace period).
-            var forgotten: Set<String> = []
-            if let referencedURLs {
-                let cutoff = now.addingTimeInterval(-policy.grace)
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT url FROM sources WHERE MAX(updated_at, COALESCE(referenced_at, updated_at)) < ?
-                    """, arguments: [cutoff])
-                forgotten = Set(rows.map { $0["url"] as String }.filter { !referencedURLs.contains($0) })
-                report.urlsForgotten = forgotten.count
-            }
-            report.urlsNoLongerCached = Set(report.removed.flatMap(\.urls)).subtracting(forgotten).sorted()
-
-            if dryRun {
-                report.thumbnailsRemoved = plan.removals.reduce(0) { $0 + (inventory.thumbnailCounts[$1.digest] ?? 0) }
-                report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
-                return []
-            }
-            // URLs no seed names lose their rows first, so the images' update touches only the rest.
-            let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
-            for url in forgotten.sorted() { try statement.execute(arguments: [url]) }
-            let paths = try CacheIndex.deleteImages(db, digests: plan.removals.map(\.digest), store: self.store,
-                                                    status: "pruned", lastError: nil)
-            report.thumbnailsRemoved = paths.count - plan.removals.count
-            try CacheIndex.setMeta(db, MetaKey.lastPrune, now)
-            try CacheIndex.setMeta(db, MetaKey.lastPruneBytes, plan.bytesReclaimed)
-            return paths
-        }
+        let staleBefore = now.addingTimeInterval(-policy.grace)
         if dryRun {
-            _ = try index.read(body)
+            let inventory = try index.pruneInventory(referencedURLs: referencedURLs, staleBefore: staleBefore)
+            let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
+            report.thumbnailsRemoved = plan.removals.reduce(0) { $0 + (inventory.thumbnailCounts[$1.digest] ?? 0) }
+            report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
         } else {
-            (_, report.filesRemoved) = try index.removingFiles(lock: removalLock) { db in ((), try body(db)) }
+            // The plan is made inside the transaction, so it sees everything a concurrent sync committed.
+            let removal = try index.prune(at: now, referencedURLs: referencedURLs, staleBefore: staleBefore, decide: { inventory in
+                let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
+                return PruneDecision(digests: plan.removals.map(\.digest), forgetURLs: inventory.staleURLs,
+                                     bytesReclaimed: plan.bytesReclaimed)
+            }, removeFiles: { self.store.delete($0) })
+            report.thumbnailsRemoved = removal.thumbnailsRemoved
+            report.filesRemoved = removal.filesRemoved
         }
-
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
-            let states = Dictionary(uniqueKeysWithValues: report.urlsNoLongerCached.map { ($0, false) })
-            let scan = SeedScanner.scan(directory: writeBackSeeds)
-            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
-            report.seedFilesRewritten = rewritten
-            report.problems += problems.map(\.description)
+            let outcome = SeedWriteBack.apply(report.urlsNoLongerCached.map { ($0, false) },
+                                              to: SeedScanner.scan(directory: writeBackSeeds).documents)
+            report.seedFilesRewritten = outcome.rewritten
+            report.problems += outcome.problems
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
@@ -154,53 +113,25 @@ public final class Pruner: Sendable {
         }
         return Set(scan.documents.flatMap { $0.images.map(\.url) })
     }
+}
 
-    /// Everything the plan needs, from four sequential scans (one per table, dates as Julian
-    /// days): on 100,000 images that is several times faster than one query joining
-    /// aggregates, which reads the thumbnails in index order, one random page at a time.
-    struct Inventory {
-        var images: [PruneImage] = []
-        /// The URLs cached as each digest.
-        var urls: [String: [String]] = [:]
-        /// Thumbnail rows of each digest.
-        var thumbnailCounts: [String: Int] = [:]
-    }
-
-    static func loadInventory(_ db: Database, referencedURLs: Set<String>?) throws -> Inventory {
-        func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
-        var position: [String: Int] = [:]
-        var inventory = Inventory()
-        let objects = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM objects")
-        while let row = try objects.next() {
-            let digest: String = row[0]
-            position[digest] = inventory.images.count
-            inventory.images.append(PruneImage(digest: digest, bytes: row[1], lastWritten: date(row[2]),
-                                               isReferenced: referencedURLs == nil))
+extension PruneReport {
+    /// Makes the plan from `inventory` and fills in what it says (sizes, removals, URLs that
+    /// lose their image; with `forgetting`, the stale URLs that lose their rows).
+    mutating func plan(_ inventory: PruneInventory, policy: PrunePolicy, now: Date, forgetting: Bool) -> PrunePlan {
+        let plan = PrunePlan.make(images: inventory.images, policy: policy, now: now)
+        imagesBefore = plan.imagesBefore
+        bytesBefore = plan.bytesBefore
+        bytesAfter = plan.bytesAfter
+        bytesReclaimed = plan.bytesReclaimed
+        keptInGrace = plan.keptInGrace
+        overMaxBytes = plan.overMaxBytes
+        removed = plan.removals.map { removal in
+            RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
+                         lastUsed: removal.lastUsed, urls: (inventory.urls[removal.digest] ?? []).sorted())
         }
-        let thumbnails = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM thumbnails")
-        while let row = try thumbnails.next() {
-            let digest: String = row[0]
-            guard let at = position[digest] else { continue }
-            inventory.thumbnailCounts[digest, default: 0] += 1
-            inventory.images[at].bytes += row[1] as Int
-            inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, date(row[2]))
-        }
-        let sources = try Row.fetchCursor(db, sql: """
-            SELECT digest, url, julianday(MAX(updated_at, COALESCE(referenced_at, updated_at))) FROM sources WHERE digest IS NOT NULL
-            """)
-        while let row = try sources.next() {
-            let digest: String = row[0], url: String = row[1]
-            guard let at = position[digest] else { continue }
-            let referenced = date(row[2])
-            inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, referenced)
-            if referencedURLs?.contains(url) == true { inventory.images[at].isReferenced = true }
-            inventory.urls[digest, default: []].append(url)
-        }
-        let access = try Row.fetchCursor(db, sql: "SELECT digest, julianday(last_access) FROM access")
-        while let row = try access.next() {
-            guard let at = position[row[0] as String] else { continue }
-            inventory.images[at].lastServed = date(row[1])
-        }
-        return inventory
+        if forgetting { urlsForgotten = inventory.staleURLs.count }
+        urlsNoLongerCached = Set(removed.flatMap(\.urls)).subtracting(inventory.staleURLs).sorted()
+        return plan
     }
 }

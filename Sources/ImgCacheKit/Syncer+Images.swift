@@ -1,7 +1,6 @@
 import CacheStore
 import Fetching
 import Foundation
-import GRDB
 import ImageCodecs
 import ImageCore
 import SeedDocuments
@@ -23,48 +22,28 @@ extension Syncer {
             let info = thumbnails[0].source
             mismatch = thumbnails[0].dimensionMismatch
             made = thumbnails.count
-            let objectPath = store.objectPath(digest)
-            if !store.exists(objectPath) {
-                try store.write(body, to: objectPath)
+            if !store.exists(.original(digest)) {
+                try store.put(body, as: .original(digest))
                 counters.withLock { $0.bytesStored += body.count }
             }
             let records = try writeVariantFiles(thumbnails, renditions: configuration.renditions, digest: digest)
             let placeholder = Self.placeholder(from: thumbnails)
+            let image = FetchedImage(
+                url: entry.url,
+                object: ObjectRecord(digest: digest, bytes: body.count, format: StoredFormat(info.format),
+                                     width: info.size.width, height: info.size.height,
+                                     blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor,
+                                     colorProfile: thumbnails[0].color.summary),
+                thumbnails: records, etag: response.etag, lastModified: response.lastModified,
+                expiresAt: expiry(response), declaredWidth: entry.width, declaredHeight: entry.height,
+                decodedWidth: info.orientedSize.width, decodedHeight: info.orientedSize.height)
             let duplicate: Bool
-            (duplicate, cached) = try index.write { db -> (Bool, Bool) in
-                // A prune may have removed these files since they were checked: under the removal
-                // lock, put back whatever is gone before any row points at it.
-                try removalLock.shared {
-                    if !store.exists(objectPath) { try store.write(body, to: objectPath) }
-                    try restoreMissing(thumbnails, records)
-                }
-                // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
-                let existed = try ObjectRecord.exists(db, key: digest)
-                try ObjectRecord(digest: digest, bytes: body.count, format: info.format.rawValue,
-                                 width: info.size.width, height: info.size.height,
-                                 blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor,
-                                 colorProfile: thumbnails[0].color.summary)
-                    .insert(db, onConflict: .ignore)
-                for record in records { try record.insert(db, onConflict: .replace) }
-                var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
-                let sameURLAgain = source.digest == digest
-                source.digest = digest
-                source.etag = response.etag
-                source.lastModified = response.lastModified
-                source.fetchedAt = Date()
-                source.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
-                source.declaredWidth = entry.width
-                source.declaredHeight = entry.height
-                source.decodedWidth = info.orientedSize.width
-                source.decodedHeight = info.orientedSize.height
-                source.status = "ok"
-                source.lastError = nil
-                source.isCached = isCached(digest: digest, thumbnails: records)
-                source.updatedAt = Date()
-                source.referencedAt = Date()
-                try source.save(db)
-                return (existed && !sameURLAgain, source.isCached)
-            }
+            // A prune may have removed these files since they were written: the index has them
+            // put back (under its removal lock) before any row points at them.
+            (duplicate, cached) = try index.recordFetched(image, ensureFiles: {
+                if !store.exists(.original(digest)) { try store.put(body, as: .original(digest)) }
+                try restoreMissing(thumbnails, records)
+            }, isCached: { isCached(digest: digest, thumbnails: records) })
             if duplicate { counters.withLock { $0.duplicates += 1 } }
         } catch let error as CodecError {
             return fail(entry, reason: error.description, kind: error.code.description)
@@ -73,6 +52,11 @@ extension Syncer {
         }
         return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
                                dimensionMismatch: mismatch?.description, thumbnailsMade: made)
+    }
+
+    /// How long a response may be used without asking again: its own freshness, at least the configured minimum.
+    private func expiry(_ response: FetchResponse) -> Date {
+        Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
     }
 
     /// A 304 or a fresh entry: keep the original, refresh validators, make any missing variant.
@@ -87,67 +71,33 @@ extension Syncer {
         do {
             let existing = try index.thumbnails(digest: digest)
             let missing = configuration.renditions.filter { rendition in
-                !existing.contains { $0.key == rendition.thumbnailKey(digest: digest) && store.exists(store.thumbnailPath($0)) }
+                !existing.contains { $0.key == rendition.thumbnailKey(digest: digest) && store.exists($0.blobKey) }
             }
-            var records: [ThumbnailRecord] = []
+            var update = Revalidation(url: entry.url, digest: digest, declaredWidth: entry.width, declaredHeight: entry.height,
+                                      isCached: false)
             var thumbnails: [Thumbnail] = []
-            var placeholder: Placeholder?
-            let object = try index.read { db in try ObjectRecord.fetchOne(db, key: digest) }
             if !missing.isEmpty {
-                let original = try store.read(store.objectPath(digest))
-                thumbnails = try makeVariants(of: original, entry: entry, renditions: missing)
-                records = try writeVariantFiles(thumbnails, renditions: missing, digest: digest)
+                thumbnails = try makeVariants(of: try store.get(.original(digest)), entry: entry, renditions: missing)
+                update.newThumbnails = try writeVariantFiles(thumbnails, renditions: missing, digest: digest)
                 made = thumbnails.count
                 mismatch = thumbnails.first?.dimensionMismatch?.description
-                placeholder = Self.placeholder(from: thumbnails)
+                // Cached before colour profiles were recorded: the decode just made says which it had.
+                update.colorProfile = thumbnails.first?.color.summary
             }
-            if object?.blurHash == nil && placeholder == nil {
-                // Cached before placeholders existed: compute from the smallest stored thumbnail.
-                placeholder = try existing.min { $0.width * $0.height < $1.width * $1.height }.flatMap { record in
-                    let data = try store.read(store.thumbnailPath(record))
-                    return Placeholder.compute(from: try ImageDecoder.decode(data).bitmap)
-                }
-            }
-            cached = isCached(digest: digest, thumbnails: existing + records)
-            let changed = response != nil || !records.isEmpty || placeholder != nil || source.status != "ok" || source.lastError != nil
+            update.placeholder = try placeholder(digest: digest, made: thumbnails, existing: existing)
+            cached = isCached(digest: digest, thumbnails: existing + update.newThumbnails)
+            update.isCached = cached
+            if let response { update.validators = (response.etag, response.lastModified, expiry(response)) }
+            let changed = response != nil || made > 0 || update.placeholder != nil || source.status != .ok || source.lastError != nil
                 || source.declaredWidth != entry.width || source.declaredHeight != entry.height || source.isCached != cached
             // A fresh image with nothing new costs no write (and no fsync): second syncs stay cheap.
             if changed {
-                try index.write { db in
-                    if !records.isEmpty {
-                        // Under the removal lock: the original must still be here (else a prune
-                        // took it: this URL is fetched again next time), new thumbnails too.
-                        try removalLock.shared {
-                            guard try ObjectRecord.exists(db, key: digest), store.exists(store.objectPath(digest)) else {
-                                throw CacheError(.io, "the original was pruned during this sync; the next sync fetches it again")
-                            }
-                            try restoreMissing(thumbnails, records)
-                        }
+                // The original must still be here (else a prune took it: this URL is fetched again next time).
+                try index.recordRevalidated(update) {
+                    guard store.exists(.original(digest)) else {
+                        throw CacheError(.io, "the original was pruned during this sync; the next sync fetches it again")
                     }
-                    for record in records { try record.insert(db, onConflict: .replace) }
-                    if let placeholder {
-                        try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
-                                       arguments: [placeholder.blurHash, placeholder.dominantColor, digest])
-                    }
-                    // Cached before colour profiles were recorded: the decode just made says which it had.
-                    if let color = thumbnails.first?.color.summary, object?.colorProfile == nil {
-                        try db.execute(sql: "UPDATE objects SET color_profile = ? WHERE digest = ?", arguments: [color, digest])
-                    }
-                    guard var updated = try SourceRecord.fetchOne(db, key: entry.url) else { return }
-                    if let response {
-                        updated.etag = response.etag ?? updated.etag
-                        updated.lastModified = response.lastModified ?? updated.lastModified
-                        updated.fetchedAt = Date()
-                        updated.expiresAt = Date().addingTimeInterval(max(response.freshnessLifetime() ?? 0, configuration.minTTL))
-                    }
-                    updated.declaredWidth = entry.width
-                    updated.declaredHeight = entry.height
-                    updated.status = "ok"
-                    updated.lastError = nil
-                    updated.isCached = cached
-                    updated.updatedAt = Date()
-                    updated.referencedAt = Date()
-                    try updated.save(db)
+                    try restoreMissing(thumbnails, update.newThumbnails)
                 }
             }
         } catch let error as CodecError {
@@ -163,6 +113,16 @@ extension Syncer {
                                dimensionMismatch: mismatch, thumbnailsMade: made)
     }
 
+    /// The placeholder to record for `digest`: from the thumbnails just made; else, for an image
+    /// cached before placeholders existed, from its smallest stored thumbnail; else nil (it has one).
+    private func placeholder(digest: String, made: [Thumbnail], existing: [ThumbnailRecord]) throws -> (blurHash: String, dominantColor: String)? {
+        if let placeholder = Self.placeholder(from: made) { return (placeholder.blurHash, placeholder.dominantColor) }
+        guard try index.object(digest)?.blurHash == nil,
+              let smallest = existing.min(by: { $0.width * $0.height < $1.width * $1.height }) else { return nil }
+        let placeholder = Placeholder.compute(from: try ImageDecoder.decode(try store.get(smallest.blobKey)).bitmap)
+        return (placeholder.blurHash, placeholder.dominantColor)
+    }
+
     /// Records a failure. A copy cached earlier stays and keeps serving. A URL that had nothing
     /// cached when the run started is recorded in a batch with others (100,000 failing URLs are
     /// a few hundred transactions, not 100,000).
@@ -173,19 +133,8 @@ extension Syncer {
             return ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: reason,
                                    errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
         }
-        let outcome = try? index.write { db -> (Bool, String?) in
-            var source = try SourceRecord.fetchOne(db, key: entry.url) ?? SourceRecord(url: entry.url)
-            let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
-            source.isCached = source.digest.map { isCached(digest: $0, thumbnails: thumbnails) } ?? false
-            source.status = "failed"
-            source.lastError = reason
-            source.declaredWidth = entry.width
-            source.declaredHeight = entry.height
-            source.updatedAt = Date()
-            source.referencedAt = Date()
-            try source.save(db)
-            return (source.isCached, source.digest)
-        }
+        let failure = SourceFailure(url: entry.url, reason: reason, declaredWidth: entry.width, declaredHeight: entry.height)
+        let outcome = try? index.recordFailure(failure) { digest, thumbnails in isCached(digest: digest, thumbnails: thumbnails) }
         return ImageSyncResult(url: entry.url, action: .failed, isCached: outcome?.0 ?? false, digest: outcome?.1, error: reason,
                                errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
     }
@@ -210,17 +159,16 @@ extension Syncer {
         var records: [ThumbnailRecord] = []
         var stored = 0
         for (rendition, thumbnail) in zip(renditions, thumbnails) {
-            let key = rendition.thumbnailKey(digest: digest)
-            let path = store.thumbnailPath(key, fileExtension: thumbnail.format.fileExtension)
             let hash = BlobStore.digest(thumbnail.data)
+            let record = ThumbnailRecord(key: rendition.thumbnailKey(digest: digest), digest: digest, variant: rendition.variant,
+                                         width: thumbnail.size.width, height: thumbnail.size.height,
+                                         format: StoredFormat(thumbnail.format), bytes: thumbnail.data.count, sha256: hash)
             // A file already under this key is kept only if it holds exactly these bytes.
-            if !store.exists(path) || BlobStore.digest(ofFile: path)?.digest != hash {
-                try store.write(thumbnail.data, to: path)
+            if !store.exists(record.blobKey) || store.hash(record.blobKey)?.digest != hash {
+                try store.put(thumbnail.data, as: record.blobKey)
                 stored += thumbnail.data.count
             }
-            records.append(ThumbnailRecord(key: key, digest: digest, variant: rendition.variant, width: thumbnail.size.width,
-                                           height: thumbnail.size.height, format: thumbnail.format.rawValue,
-                                           bytes: thumbnail.data.count, sha256: hash))
+            records.append(record)
         }
         counters.withLock { $0.bytesStored += stored }
         return records
@@ -228,8 +176,8 @@ extension Syncer {
 
     /// Writes again any thumbnail file of `records` that is not on disk (called under the removal lock).
     private func restoreMissing(_ thumbnails: [Thumbnail], _ records: [ThumbnailRecord]) throws(CacheError) {
-        for (thumbnail, record) in zip(thumbnails, records) where !store.exists(store.thumbnailPath(record)) {
-            try store.write(thumbnail.data, to: store.thumbnailPath(record))
+        for (thumbnail, record) in zip(thumbnails, records) where !store.exists(record.blobKey) {
+            try store.put(thumbnail.data, as: record.blobKey)
         }
     }
 
@@ -242,10 +190,10 @@ extension Syncer {
     /// True when the original `digest` and, among `thumbnails` (its index rows), every configured
     /// rendition (each format of each variant) are on disk.
     func isCached(digest: String, thumbnails: [ThumbnailRecord]) -> Bool {
-        guard store.exists(store.objectPath(digest)) else { return false }
+        guard store.exists(.original(digest)) else { return false }
         return configuration.renditions.allSatisfy { rendition in
             let key = rendition.thumbnailKey(digest: digest)
-            return thumbnails.contains { $0.key == key && store.exists(store.thumbnailPath($0)) }
+            return thumbnails.contains { $0.key == key && store.exists($0.blobKey) }
         }
     }
 }
@@ -256,7 +204,7 @@ final class FailureBatch: Sendable {
     private let problems = Mutex<[String]>([])
     static let size = 500
 
-    func add(_ failure: SourceFailure, index: CacheIndex) {
+    func add(_ failure: SourceFailure, index: any IndexStorage) {
         let full = pending.withLock { pending -> [SourceFailure]? in
             pending.append(failure)
             guard pending.count >= Self.size else { return nil }
@@ -267,7 +215,7 @@ final class FailureBatch: Sendable {
     }
 
     /// Records what is still pending; returns every batch that could not be recorded, as problems.
-    func flush(into index: CacheIndex) -> [String] {
+    func flush(into index: any IndexStorage) -> [String] {
         let rest = pending.withLock { pending in
             defer { pending.removeAll() }
             return pending
@@ -279,7 +227,7 @@ final class FailureBatch: Sendable {
         }
     }
 
-    private func record(_ batch: [SourceFailure], index: CacheIndex) {
+    private func record(_ batch: [SourceFailure], index: any IndexStorage) {
         do {
             try index.recordFailures(batch)
         } catch {

@@ -2,7 +2,6 @@ import CacheStore
 import Dispatch
 import Fetching
 import Foundation
-import GRDB
 import ImageCodecs
 import ImageCore
 import SeedDocuments
@@ -74,9 +73,8 @@ public final class Syncer: @unchecked Sendable {
     public var refresh = false
     public var writeBack = false
     private let fetcher: any ImageFetching
-    let store: BlobStore
-    let index: CacheIndex
-    let removalLock: RemovalLock
+    let store: any BlobStorage
+    let index: any IndexStorage
 
     public init(seedsDirectory: String, configuration: SyncConfiguration, fetcher: (any ImageFetching)? = nil) throws(CacheError) {
         self.seedsDirectory = seedsDirectory
@@ -84,8 +82,7 @@ public final class Syncer: @unchecked Sendable {
         self.fetcher = fetcher ?? CurlFetcher(configuration: configuration.fetch)
         let root = URL(fileURLWithPath: configuration.cacheDirectory)
         store = try BlobStore(root: root)
-        index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
-        removalLock = RemovalLock(cacheRoot: root)
+        index = try CacheIndex(cacheDirectory: root.path)
     }
 
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
@@ -96,20 +93,19 @@ public final class Syncer: @unchecked Sendable {
         let scan = SeedScanner.scan(directory: seedsDirectory)
         let catalog = scan.catalog
         try index.replaceSeedReferences(scan.documents.flatMap { document in
-            document.images.map { (seedPath: document.path, url: $0.url, line: $0.line) }
+            document.images.map { SeedReference(seedPath: document.path, url: $0.url, line: $0.line) }
         })
         let plan = try plan(catalog)
         let results = fetchAndIngest(plan, total: catalog.count, progress: progress, onFailure: onFailure)
         var report = summarise(results, scan: scan, images: catalog.count)
         if writeBack {
-            let states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
-            let (rewritten, problems) = IsCachedWriter.writeBack(scan.documents, states: states)
-            report.seedFilesRewritten = rewritten
-            report.seedProblems += problems.map(\.description)
+            let outcome = SeedWriteBack.apply(report.results.map { ($0.url, $0.isCached) }, to: scan.documents)
+            report.seedFilesRewritten = outcome.rewritten
+            report.seedProblems += outcome.problems
         }
         // A full disk or a locked index here must not cost the user the report: it is said, and the run fails.
         do {
-            try index.write { db in try CacheIndex.setMeta(db, MetaKey.lastSync, Date()) }
+            try index.recordSyncFinished()
         } catch {
             report.indexProblems.append("cannot record the time of this sync: \(error)")
         }
@@ -126,19 +122,17 @@ public final class Syncer: @unchecked Sendable {
     }
 
     func plan(_ catalog: [CatalogEntry]) throws(CacheError) -> Plan {
-        let known = try index.read { db in
-            try Dictionary(SourceRecord.fetchAll(db).map { ($0.url, $0) }, uniquingKeysWith: { a, _ in a })
-        }
+        let known = try index.allSources()
         priorDigests.withLock { $0 = known.compactMapValues(\.digest) }
         var plan = Plan()
         let now = Date()
         for entry in catalog {
             let record = known[entry.url]
             if let record, !refresh, let expires = record.expiresAt, expires > now, let digest = record.digest,
-               store.exists(store.objectPath(digest)) {
+               store.exists(.original(digest)) {
                 plan.fresh.append((entry, record))
             } else {
-                let haveOriginal = record?.digest.map { store.exists(store.objectPath($0)) } ?? false
+                let haveOriginal = record?.digest.map { store.exists(.original($0)) } ?? false
                 plan.requests.append(Fetching.FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
                                                            lastModified: haveOriginal ? record?.lastModified : nil))
                 plan.requestEntries.append(entry)

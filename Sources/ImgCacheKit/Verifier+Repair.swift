@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 
 /// `verify --repair`: thumbnails are made again from sound originals; what cannot be made
 /// again (a damaged original, a thumbnail whose recipe is no longer configured) is removed by
@@ -29,7 +28,7 @@ extension Verifier {
     /// such variant, the original cannot be read, or the original is gone by now.
     private func remake(_ record: ThumbnailRecord) throws -> Bool {
         guard let rendition = configuration.renditions.first(where: { $0.thumbnailKey(digest: record.digest) == record.key }),
-              let original = try? store.read(store.objectPath(record.digest)),
+              let original = try? store.get(.original(record.digest)),
               BlobStore.digest(original) == record.digest,
               let thumbnail = try? Thumbnailer.makeThumbnails(from: original, variants: [configuration.options(for: rendition)]).first,
               thumbnail.format.fileExtension == record.fileExtension else { return false }
@@ -39,44 +38,18 @@ extension Verifier {
         updated.bytes = thumbnail.data.count
         updated.sha256 = BlobStore.digest(thumbnail.data)
         updated.createdAt = Date()
-        return try index.write { db -> Bool in
-            guard try ThumbnailRecord.exists(db, key: record.key) else { return false }
-            // Under the removal lock: a prune cannot take the image between the check and the write.
-            try removalLock.shared { try store.write(thumbnail.data, to: store.thumbnailPath(record)) }
-            try updated.update(db)
-            return true
-        }
+        return try index.replaceThumbnail(updated) { try store.put(thumbnail.data, as: record.blobKey) }
     }
 
     /// Removes damaged originals (with their thumbnails and rows), rows of thumbnails that could
     /// not be remade, orphans and temporary files, with the same protocol as prune: rows in one
     /// transaction, then files, under the removal lock. Returns the URLs no longer cached.
     private func remove(originals: [String], thumbnails: [ThumbnailRecord], problems: [VerifyReport.Problem]) throws -> [String] {
-        let root = store.root
-        func absolute(_ relative: String) -> String { root.appendingPathComponent(relative).path }
-        let (urls, _) = try index.removingFiles(lock: removalLock) { db -> (result: [String], paths: [String]) in
-            var urls: Set<String> = []
-            var paths: [String] = []
-            for digest in originals {
-                urls.formUnion(try String.fetchAll(db, sql: "SELECT url FROM sources WHERE digest = ?", arguments: [digest]))
-            }
-            paths += try CacheIndex.deleteImages(db, digests: originals, store: store, status: "pending",
-                                                 lastError: "verify --repair removed its damaged original")
-            for thumbnail in thumbnails where try ThumbnailRecord.exists(db, key: thumbnail.key) {
-                urls.formUnion(try String.fetchAll(db, sql: "SELECT url FROM sources WHERE digest = ?", arguments: [thumbnail.digest]))
-                paths.append(store.thumbnailPath(thumbnail))
-                try db.execute(sql: "UPDATE sources SET is_cached = 0 WHERE digest = ?", arguments: [thumbnail.digest])
-                try thumbnail.delete(db)
-            }
-            // Orphans: only if still without a row now that no writer can add one.
-            for problem in problems where problem.kind == .orphaned {
-                let name = URL(fileURLWithPath: problem.path).deletingPathExtension().lastPathComponent
-                let claimed = problem.item == "original" ? try ObjectRecord.exists(db, key: name) : try ThumbnailRecord.exists(db, key: name)
-                if !claimed { paths.append(absolute(problem.path)) }
-            }
-            return (urls.sorted(), paths)
-        }
-        for problem in problems where problem.kind == .temporary { unlink(absolute(problem.path)) }
+        let orphans = problems.filter { $0.kind == .orphaned }.compactMap { BlobKey(relativePath: $0.path) }
+        let urls = try index.removeDamaged(originals: originals, thumbnails: thumbnails, orphans: orphans,
+                                           reason: "verify --repair removed its damaged original",
+                                           removeFiles: { store.delete($0) })
+        if problems.contains(where: { $0.kind == .temporary }) { store.sweepTemporaryFiles() }
         return urls
     }
 }

@@ -1,7 +1,6 @@
 import CacheStore
 import Dispatch
 import Foundation
-import GRDB
 import Synchronization
 
 /// What `imgcache verify` found (and, with `--repair`, fixed).
@@ -47,16 +46,14 @@ public struct VerifyReport: Codable, Sendable {
 /// thumbnail against the hash recorded when it was written, and looks for files without rows
 /// and rows without files. Hashing runs on every core, reading in 1 MB blocks.
 public final class Verifier: Sendable {
-    public let store: BlobStore
-    public let index: CacheIndex
-    let removalLock: RemovalLock
+    public let store: any BlobStorage
+    public let index: any IndexStorage
     /// The variants thumbnails are remade with (a thumbnail whose recipe is no longer configured is removed instead).
     let configuration: SyncConfiguration
 
     public init(cacheDirectory: String, configuration: SyncConfiguration = SyncConfiguration()) throws(CacheError) {
         index = try CacheIndex.existing(inCache: cacheDirectory)
         store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
-        removalLock = RemovalLock(cacheRoot: store.root)
         self.configuration = configuration
     }
 
@@ -71,48 +68,13 @@ public final class Verifier: Sendable {
         for line in indexProblems {
             report.problems.append(.init(kind: .corrupt, item: "index", path: "index.sqlite", detail: "integrity check: \(line)"))
         }
-        let (objects, thumbnails) = try index.read { db in
-            (try Row.fetchAll(db, sql: "SELECT digest, bytes FROM objects").map { (digest: $0["digest"] as String, bytes: $0["bytes"] as Int) },
-             try ThumbnailRecord.fetchAll(db))
-        }
-        let objectFiles = Set(files(under: "objects"))
-        let thumbnailFiles = Set(files(under: "thumbs"))
-        var checks: [HashCheck] = []
-        for object in objects {
-            let path = store.objectPath(object.digest)
-            if objectFiles.contains(path) {
-                checks.append(HashCheck(path: path, item: "original", sha256: object.digest, bytes: object.bytes,
-                                        expected: "to its name"))
-            } else {
-                report.problems.append(.init(kind: .missing, item: "original", path: relative(path),
-                                             detail: "the index lists sha256:\(object.digest.prefix(16)) but the file is gone"))
-            }
-        }
-        report.originalsChecked = checks.count
-        for thumbnail in thumbnails {
-            let path = store.thumbnailPath(thumbnail)
-            guard thumbnailFiles.contains(path) else {
-                report.problems.append(.init(kind: .missing, item: "thumbnail", path: relative(path),
-                                             detail: "\(thumbnail.variant) of sha256:\(thumbnail.digest.prefix(16)) is in the index but the file is gone"))
-                continue
-            }
-            report.thumbnailsChecked += 1
-            if let sha256 = thumbnail.sha256 {
-                checks.append(HashCheck(path: path, item: "thumbnail", sha256: sha256, bytes: thumbnail.bytes,
-                                        expected: "to the hash recorded when it was written"))
-            } else {
-                report.thumbnailsSizeOnly += 1
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
-                if size != thumbnail.bytes {
-                    report.problems.append(.init(kind: .corrupt, item: "thumbnail", path: relative(path),
-                                                 detail: "\(size) bytes, the index says \(thumbnail.bytes)"))
-                }
-            }
-        }
-        let (hashProblems, hashed) = Self.hash(checks, jobs: jobs, progress: progress)
-        report.problems += hashProblems.map { .init(kind: .corrupt, item: $0.check.item, path: relative($0.check.path), detail: $0.detail) }
+        let (objects, thumbnails) = try index.storedFiles()
+        let stored = Dictionary(try store.list().map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let checks = hashChecks(objects: objects, thumbnails: thumbnails, stored: stored, report: &report)
+        let (hashProblems, hashed) = Self.hash(checks, in: store, jobs: jobs, progress: progress)
+        report.problems += hashProblems.map { .init(kind: .corrupt, item: $0.check.item, path: $0.check.key.relativePath, detail: $0.detail) }
         report.bytesHashed = hashed
-        report.problems += strayFiles(objectFiles.union(thumbnailFiles), objects: objects.map(\.digest), thumbnails: thumbnails, grace: grace)
+        report.problems += strayFiles(stored, objects: objects.map(\.digest), thumbnails: thumbnails, grace: grace)
 
         if repair && !report.isClean {
             if !indexProblems.isEmpty {
@@ -126,33 +88,64 @@ public final class Verifier: Sendable {
         return report
     }
 
-    private func relative(_ path: String) -> String {
-        let root = store.root.path + "/"
-        return path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
+    /// What to re-hash: every indexed original and thumbnail that is stored. Rows whose blob is
+    /// gone are reported missing; thumbnails from before recorded hashes are checked by size.
+    private func hashChecks(objects: [(digest: String, bytes: Int)], thumbnails: [ThumbnailRecord],
+                            stored: [BlobKey: StoredBlob], report: inout VerifyReport) -> [HashCheck] {
+        var checks: [HashCheck] = []
+        for object in objects {
+            let key = BlobKey.original(object.digest)
+            if stored[key] != nil {
+                checks.append(HashCheck(key: key, item: "original", sha256: object.digest, bytes: object.bytes, expected: "to its name"))
+            } else {
+                report.problems.append(.init(kind: .missing, item: "original", path: key.relativePath,
+                                             detail: "the index lists sha256:\(object.digest.prefix(16)) but the file is gone"))
+            }
+        }
+        report.originalsChecked = checks.count
+        for thumbnail in thumbnails {
+            let key = thumbnail.blobKey
+            guard let blob = stored[key] else {
+                report.problems.append(.init(kind: .missing, item: "thumbnail", path: key.relativePath,
+                                             detail: "\(thumbnail.variant) of sha256:\(thumbnail.digest.prefix(16)) is in the index but the file is gone"))
+                continue
+            }
+            report.thumbnailsChecked += 1
+            if let sha256 = thumbnail.sha256 {
+                checks.append(HashCheck(key: key, item: "thumbnail", sha256: sha256, bytes: thumbnail.bytes,
+                                        expected: "to the hash recorded when it was written"))
+            } else {
+                report.thumbnailsSizeOnly += 1
+                if blob.bytes != thumbnail.bytes {
+                    report.problems.append(.init(kind: .corrupt, item: "thumbnail", path: key.relativePath,
+                                                 detail: "\(blob.bytes) bytes, the index says \(thumbnail.bytes)"))
+                }
+            }
+        }
+        return checks
     }
 
-    /// Files no row points at (older than the grace period: a sync writes files before rows),
+    /// Blobs no row points at (older than the grace period: a sync writes files before rows),
     /// and temporary files whose writer is gone.
-    private func strayFiles(_ present: Set<String>, objects: [String], thumbnails: [ThumbnailRecord],
+    private func strayFiles(_ stored: [BlobKey: StoredBlob], objects: [String], thumbnails: [ThumbnailRecord],
                             grace: TimeInterval) -> [VerifyReport.Problem] {
-        let known = Set(objects.map { store.objectPath($0) } + thumbnails.map { store.thumbnailPath($0) })
+        let known = Set(objects.map(BlobKey.original) + thumbnails.map(\.blobKey))
         let cutoff = Date().addingTimeInterval(-grace)
-        let root = store.root.path + "/"
         var problems: [VerifyReport.Problem] = []
-        for path in present.subtracting(known).sorted() where modified(path) < cutoff {
-            problems.append(.init(kind: .orphaned, item: path.hasPrefix(root + "objects/") ? "original" : "thumbnail",
-                                  path: relative(path), detail: "no index row points at it"))
+        for blob in stored.values.sorted(by: { $0.key.relativePath < $1.key.relativePath })
+        where !known.contains(blob.key) && blob.modified < cutoff {
+            problems.append(.init(kind: .orphaned, item: blob.key.isOriginal ? "original" : "thumbnail",
+                                  path: blob.key.relativePath, detail: "no index row points at it"))
         }
         for path in store.abandonedTemporaryFiles() {
-            problems.append(.init(kind: .temporary, item: "temporary", path: relative(path),
-                                  detail: "left by a process that is no longer running"))
+            problems.append(.init(kind: .temporary, item: "temporary", path: path, detail: "left by a process that is no longer running"))
         }
         return problems
     }
 
     /// One file to re-hash and what it must hash to.
     struct HashCheck: Sendable {
-        var path: String
+        var key: BlobKey
         var item: String
         var sha256: String
         var bytes: Int
@@ -161,7 +154,7 @@ public final class Verifier: Sendable {
     }
 
     /// Re-hashes `checks` on `jobs` threads; returns what did not match and the bytes read.
-    static func hash(_ checks: [HashCheck], jobs: Int?, progress: @escaping @Sendable (Int, Int) -> Void)
+    static func hash(_ checks: [HashCheck], in store: any BlobStorage, jobs: Int?, progress: @escaping @Sendable (Int, Int) -> Void)
         -> (problems: [(check: HashCheck, detail: String)], bytes: Int) {
         let results = Mutex<[(check: HashCheck, detail: String)]>([])
         let finished = Atomic<Int>(0)
@@ -173,7 +166,7 @@ public final class Verifier: Sendable {
                 guard position < checks.count else { return }
                 let check = checks[position]
                 let detail: String?
-                if let (digest, bytes) = BlobStore.digest(ofFile: check.path) {
+                if let (digest, bytes) = store.hash(check.key) {
                     hashed.add(bytes, ordering: .relaxed)
                     if digest != check.sha256 {
                         detail = "its bytes hash to sha256:\(digest.prefix(16)), not \(check.expected)"
@@ -187,26 +180,6 @@ public final class Verifier: Sendable {
                 progress(finished.add(1, ordering: .relaxed).newValue, checks.count)
             }
         }
-        return (results.withLock { $0 }.sorted { $0.check.path < $1.check.path }, hashed.load(ordering: .relaxed))
-    }
-
-    private func modified(_ path: String) -> Date {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantFuture
-    }
-
-    /// Regular files two fan-out levels under `folder` (objects/ab/cd/name).
-    private func files(under folder: String) -> [String] {
-        var paths: [String] = []
-        let base = store.root.appendingPathComponent(folder).path
-        let manager = FileManager.default
-        for first in (try? manager.contentsOfDirectory(atPath: base)) ?? [] {
-            for second in (try? manager.contentsOfDirectory(atPath: base + "/" + first)) ?? [] {
-                let directory = base + "/" + first + "/" + second
-                for name in (try? manager.contentsOfDirectory(atPath: directory)) ?? [] {
-                    paths.append(directory + "/" + name)
-                }
-            }
-        }
-        return paths
+        return (results.withLock { $0 }.sorted { $0.check.key.relativePath < $1.check.key.relativePath }, hashed.load(ordering: .relaxed))
     }
 }

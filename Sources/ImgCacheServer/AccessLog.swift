@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 import ServiceLifecycle
 import Synchronization
 
@@ -17,15 +16,15 @@ public final class AccessLog: Service, Sendable {
     }
     private let pending = Mutex(Batch())
     private let lastPruneSeen = Mutex<Date?>(nil)
-    private let index: CacheIndex
+    private let index: any IndexStorage
     private let interval: Duration
     private let onPrune: @Sendable () -> Void
 
-    public init(index: CacheIndex, interval: Duration = .seconds(10), onPrune: @escaping @Sendable () -> Void = {}) {
+    public init(index: any IndexStorage, interval: Duration = .seconds(10), onPrune: @escaping @Sendable () -> Void = {}) {
         self.index = index
         self.interval = interval
         self.onPrune = onPrune
-        lastPruneSeen.withLock { $0 = try? index.read { db in try CacheIndex.date(db, MetaKey.lastPrune) } }
+        lastPruneSeen.withLock { $0 = try? index.lastPrune() }
     }
 
     /// A hit: `digest` (an original, or the original of a thumbnail) was served; `hits` counts
@@ -55,21 +54,13 @@ public final class AccessLog: Service, Sendable {
         }
         guard !batch.served.isEmpty || batch.misses > 0 else { return 0 }
         // The ledger does not change what the manifest says: no new generation.
-        try index.write(bumpingGeneration: false) { db in
-            let statement = try db.makeStatement(sql: """
-                INSERT INTO access (digest, last_access) VALUES (?, ?)
-                ON CONFLICT(digest) DO UPDATE SET last_access = MAX(last_access, excluded.last_access)
-                """)
-            for (digest, date) in batch.served { try statement.execute(arguments: [digest, date]) }
-            if batch.hits > 0 { try CacheIndex.addToCounter(db, MetaKey.servedHits, batch.hits) }
-            if batch.misses > 0 { try CacheIndex.addToCounter(db, MetaKey.servedMisses, batch.misses) }
-        }
+        try index.recordAccess(batch.served, hits: batch.hits, misses: batch.misses)
         return batch.served.count
     }
 
     /// Calls `onPrune` when a prune has run since the last check (in this process or another).
     public func checkForPrune() {
-        guard let last = try? index.read({ db in try CacheIndex.date(db, MetaKey.lastPrune) }) else { return }
+        guard let last = try? index.lastPrune() else { return }
         let changed = lastPruneSeen.withLock { seen -> Bool in
             defer { seen = last }
             return seen != last

@@ -1,6 +1,5 @@
 import CacheStore
 import Foundation
-import GRDB
 import HTTPTypes
 import ImgCacheKit
 import NIOCore
@@ -25,7 +24,7 @@ enum ETag {
 /// lookup goes through the index: no filesystem path is ever built from request text.
 public final class CacheService: Sendable {
     public let store: BlobStore
-    public let index: CacheIndex
+    public let index: any IndexStorage
     public let variants: [Variant]
 
     /// A file to serve and what to say about it.
@@ -61,15 +60,13 @@ public final class CacheService: Sendable {
         try CacheIndex.refuseLostIndex(inCache: cacheDirectory)
         let root = URL(fileURLWithPath: cacheDirectory)
         store = try BlobStore(root: root)
-        index = try CacheIndex(path: root.appendingPathComponent("index.sqlite").path)
+        index = try CacheIndex(cacheDirectory: root.path)
         self.variants = variants
     }
 
     static func isDigest(_ text: Substring) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
-
-    static func contentType(format: String) -> String { ThumbnailRecord.mediaType(format: format) }
 
     /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
     /// variant, the extension of the stored format), else nil.
@@ -141,10 +138,10 @@ public final class CacheService: Sendable {
         // The rendition that can have written this extension (`auto` writes jpg or png).
         guard let rendition = variant.renditions.first(where: { $0.format.fileExtensions.contains(String(ext)) }) else { return nil }
         let key = rendition.thumbnailKey(digest: digest)
-        guard let record = try index.read({ db in try ThumbnailRecord.fetchOne(db, key: key) }),
+        guard let record = try index.thumbnail(key: key),
               record.fileExtension == ext else { return nil }
         let path = store.thumbnailPath(record)
-        return ServedFile(path: path, bytes: record.bytes, contentType: Self.contentType(format: record.format),
+        return ServedFile(path: path, bytes: record.bytes, contentType: record.format.mediaType,
                           etag: "\"\(record.key)\"", digest: record.digest)
     }
 
@@ -160,9 +157,9 @@ public final class CacheService: Sendable {
     private func lookUpOriginal(file: Substring) throws(CacheError) -> ServedFile? {
         guard let dot = file.lastIndex(of: "."), Self.isDigest(file[..<dot]) else { return nil }
         let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
-        guard let object = try index.read({ db in try ObjectRecord.fetchOne(db, key: digest) }),
+        guard let object = try index.object(digest),
               object.fileExtension == ext else { return nil }
-        return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: Self.contentType(format: object.format),
+        return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: object.format.mediaType,
                           etag: "\"\(digest)\"", digest: digest)
     }
 
@@ -175,11 +172,11 @@ public final class CacheService: Sendable {
     /// variant's order (the fallback last).
     public func immutableURLs(for url: String, variant name: String) throws(CacheError) -> [(format: OutputFormat, url: String)] {
         guard let variant = variants.first(where: { $0.name == name }) else { return [] }
-        return try index.read { db in
-            guard let digest = try SourceRecord.fetchOne(db, key: url)?.digest else { return [] }
-            return try variant.renditions.compactMap { rendition in
-                try ThumbnailRecord.fetchOne(db, key: rendition.thumbnailKey(digest: digest)).map { (rendition.format, Self.thumbnailURL($0)) }
-            }
+        let renditions = variant.renditions
+        let records = try index.thumbnails(url: url) { digest in renditions.map { $0.thumbnailKey(digest: digest) } }
+        // Each row's rendition, by key (a rendition whose file is not cached has no row).
+        return records.compactMap { record in
+            renditions.first { $0.thumbnailKey(digest: record.digest) == record.key }.map { ($0.format, Self.thumbnailURL(record)) }
         }
     }
 
@@ -207,13 +204,7 @@ public final class CacheService: Sendable {
         if let last = lastHealth.withLock({ $0 }), now - last.at < .seconds(1) { return last.problem }
         var problem: String?
         do {
-            _ = try index.read { db in
-                try Int.fetchOne(db, sql: """
-                    SELECT (SELECT COUNT(*) FROM sources WHERE LENGTH(url) + LENGTH(COALESCE(last_error, '')) >= 0)
-                         + (SELECT COUNT(*) FROM objects WHERE LENGTH(digest) >= 0)
-                         + (SELECT COUNT(*) FROM thumbnails WHERE LENGTH(key) >= 0)
-                    """)
-            }
+            try index.checkReadable()
         } catch {
             problem = "the cache index cannot be read: \(error)"
         }
@@ -222,29 +213,5 @@ public final class CacheService: Sendable {
     }
 
     /// Figures for /metrics.
-    public struct Totals: Sendable {
-        public var objects = 0
-        public var objectBytes = 0
-        public var thumbnails = 0
-        public var thumbnailBytes = 0
-        public var lastSync: Date?
-        public var lastPrune: Date?
-    }
-
-    public func totals() throws(CacheError) -> Totals {
-        try index.read { db in
-            var totals = Totals()
-            if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM objects") {
-                totals.objects = row["n"]
-                totals.objectBytes = row["b"]
-            }
-            if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM thumbnails") {
-                totals.thumbnails = row["n"]
-                totals.thumbnailBytes = row["b"]
-            }
-            totals.lastSync = try CacheIndex.date(db, MetaKey.lastSync) ?? Date.fetchOne(db, sql: "SELECT MAX(updated_at) FROM sources")
-            totals.lastPrune = try CacheIndex.date(db, MetaKey.lastPrune)
-            return totals
-        }
-    }
+    public func totals() throws(CacheError) -> IndexTotals { try index.totals() }
 }

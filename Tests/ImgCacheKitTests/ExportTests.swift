@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Foundation
 import ImageCodecs
 import ImageCore
@@ -112,14 +112,14 @@ struct ExportTests {
         try index.write { db in
             for n in 0..<1000 {
                 let digest = BlobStore.digest("image \(n)")
-                try ObjectRecord(digest: digest, bytes: 10, format: "jpeg", width: 100, height: 100).insert(db)
-                var source = SourceRecord(url: "https://example.com/\(n).jpg", status: "ok")
+                try ObjectRecord(digest: digest, bytes: 10, format: .jpeg, width: 100, height: 100).insert(db)
+                var source = SourceRecord(url: "https://example.com/\(n).jpg", status: .ok)
                 source.digest = digest
                 source.isCached = true
                 try source.insert(db)
                 for variant in variants {
                     let key = variant.fallback.thumbnailKey(digest: digest)
-                    try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: 64, height: 64, format: "jpeg", bytes: 4).insert(db)
+                    try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: 64, height: 64, format: .jpeg, bytes: 4).insert(db)
                     try store.write(Data([1, 2, 3, 4]), to: store.thumbnailPath(key, fileExtension: "jpg"))
                 }
             }

@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Foundation
 import GRDB
 import ImgCacheKit
@@ -110,7 +110,7 @@ struct PruneTests {
         #expect(keptFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) })
         #expect(try cache.source("/b.png") == nil && cache.source("/dup-2.jpg") == nil)
         #expect(try cache.source("/dup-1.jpg")?.isCached == true && cache.source("/a.jpg")?.isCached == true)
-        let lastPrune = try cache.index.read { db in try CacheIndex.date(db, MetaKey.lastPrune) }
+        let lastPrune = try cache.index.sqlite.read { db in try CacheIndex.date(db, MetaKey.lastPrune) }
         #expect(abs((lastPrune ?? .distantPast).timeIntervalSinceNow) < 60)
         try SyncTests.checkIntegrity(cache: cache.root)
 
@@ -145,7 +145,7 @@ struct PruneTests {
         let (a, b, c) = (try cache.digest("/a.jpg"), try cache.digest("/b.png"), try cache.digest("/c.jpg"))
         var sizes: [String: Int] = [:]
         for digest in [a, b, c] {
-            sizes[digest] = try cache.index.read { db in
+            sizes[digest] = try cache.index.sqlite.read { db in
                 try Int.fetchOne(db, sql: "SELECT bytes + (SELECT SUM(bytes) FROM thumbnails WHERE digest = ?) FROM objects WHERE digest = ?",
                                  arguments: [digest, digest])
             }
@@ -165,7 +165,7 @@ struct PruneTests {
         #expect(report.seedFilesRewritten == 1)
         #expect(aFiles.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         let source = try #require(try cache.source("/a.jpg"))
-        #expect(source.isCached == false && source.status == "pruned" && source.digest == nil && source.etag == nil)
+        #expect(source.isCached == false && source.status == .pruned && source.digest == nil && source.etag == nil)
         let document = try SeedScanner.load(seedFile.path).get()
         #expect(document.images.map(\.isCached) == [false, true, true])
         try SyncTests.checkIntegrity(cache: cache.root)

@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Fetching
 import Foundation
 import ImageCodecs
@@ -101,8 +101,8 @@ struct SyncTests {
         // The transparent PNG keeps its alpha: PNG as the fallback, and WebP with alpha.
         let b = try #require(try index.source(origin.url("/b.png")))
         let bThumbs = try index.thumbnails(digest: b.digest!)
-        #expect(bThumbs.filter { $0.format == "png" }.count == 3 && bThumbs.filter { $0.format == "webp" }.count == 3)
-        for record in bThumbs where record.format == "webp" {
+        #expect(bThumbs.filter { $0.format == .png }.count == 3 && bThumbs.filter { $0.format == .webp }.count == 3)
+        for record in bThumbs where record.format == .webp {
             #expect(try ImageDecoder.decode(try store.read(store.thumbnailPath(record))).bitmap.hasTransparency)
         }
         // Folders fan out; seed references recorded.
@@ -175,7 +175,7 @@ struct SyncTests {
         #expect(report.failed == 1)
         #expect(report.results.first?.isCached == true)
         let source = try #require(try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path).source(origin.url("/sometimes.jpg")))
-        #expect(source.status == "failed" && source.isCached)
+        #expect(source.status == .failed && source.isCached)
         #expect(source.lastError?.contains("500") == true)
         try Self.checkIntegrity(cache: cache)
     }

@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -61,7 +61,7 @@ struct HotPathTests {
         let app = try Self.application(served)
         let url = try served.thumbnailURL("/a.jpg")
         let etag = try #require(try served.service.index.thumbnails(digest: String(url.split(separator: "/")[1]))
-            .first { $0.variant == "thumb" && $0.format == "jpeg" }).key
+            .first { $0.variant == "thumb" && $0.format == .jpeg }).key
         try await app.test(.live) { client in
             let port = try #require(client.port)
             // The first request goes through the router (and makes the file hot); the rest do not.
@@ -86,7 +86,7 @@ struct HotPathTests {
         }
         // Every hit reaches the index (written at shutdown), although the hot path records access
         // times only once a second.
-        let hits = try served.service.index.read { db in try CacheIndex.counter(db, MetaKey.servedHits) }
+        let hits = try served.service.index.sqlite.read { db in try CacheIndex.counter(db, MetaKey.servedHits) }
         #expect(hits == 4)
     }
 

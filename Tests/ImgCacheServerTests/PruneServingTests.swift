@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Fetching
 import Foundation
 import GRDB
@@ -19,8 +19,8 @@ struct PruneServingTests {
     static func storeOriginal(_ data: Data, in served: ServedCache) throws -> String {
         let digest = BlobStore.digest(data)
         try served.service.store.write(data, to: served.service.store.objectPath(digest))
-        try served.service.index.write { db in
-            try ObjectRecord(digest: digest, bytes: data.count, format: "jpeg", width: 1, height: 1,
+        try served.service.index.sqlite.write { db in
+            try ObjectRecord(digest: digest, bytes: data.count, format: .jpeg, width: 1, height: 1,
                              createdAt: Date().addingTimeInterval(-86400)).insert(db)
         }
         return digest
@@ -113,7 +113,7 @@ struct PruneServingTests {
         }
         // Hits and misses reach the index in the next batch, for `imgcache stats`.
         try accessLog.flush()
-        let (hits, misses) = try served.service.index.read { db in
+        let (hits, misses) = try served.service.index.sqlite.read { db in
             (try CacheIndex.counter(db, MetaKey.servedHits), try CacheIndex.counter(db, MetaKey.servedMisses))
         }
         #expect(hits == 1 && misses == 1)

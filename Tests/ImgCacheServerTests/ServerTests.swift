@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Fetching
 import Foundation
 import Hummingbird
@@ -179,7 +179,7 @@ struct ServerTests {
                 #expect(response.body.readableBytes == 0)
             }
             // A write to the index (another process's sync or prune) is a new manifest.
-            try served.service.index.write { db in
+            try served.service.index.sqlite.write { db in
                 try db.execute(sql: "UPDATE sources SET declared_width = 77, declared_height = 55 WHERE url = ?",
                                arguments: [served.origin.url("/a.jpg")])
             }
@@ -215,13 +215,13 @@ struct ServerTests {
     @Test("/healthz answers 503 with the reason when the index cannot be read, as the manifest does")
     func healthzReportsIndex() async throws {
         let served = try ServedCache()
-        try served.service.index.write { db in
+        try served.service.index.sqlite.write { db in
             for n in 0..<2_000 {
                 try db.execute(sql: "INSERT INTO sources (url, status, is_cached, updated_at) VALUES (?, 'pending', 0, ?)",
                                arguments: ["https://filler.example/\(n)/" + String(repeating: "x", count: 200), Date()])
             }
         }
-        try await served.service.index.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try await served.service.index.sqlite.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try await served.application.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
         }
@@ -325,11 +325,11 @@ struct ServerLifecycleTests {
         try await app.test(.router) { client in
             for _ in 0..<5 { try await client.execute(uri: url, method: .get) { _ in } }
         }
-        let rowsBefore = try served.service.index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        let rowsBefore = try served.service.index.sqlite.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
         #expect(rowsBefore == 0)  // nothing written per request
         #expect(try log.flush() == 1)
         #expect(try log.flush() == 0)
-        let last = try served.service.index.read { db in try Date.fetchOne(db, sql: "SELECT last_access FROM access WHERE digest = ?", arguments: [digest]) }
+        let last = try served.service.index.sqlite.read { db in try Date.fetchOne(db, sql: "SELECT last_access FROM access WHERE digest = ?", arguments: [digest]) }
         #expect(abs((last ?? .distantPast).timeIntervalSinceNow) < 60)
     }
 
@@ -386,7 +386,7 @@ struct ServerLifecycleTests {
         #expect(!process.isRunning)
         if process.isRunning { process.terminate(); return }
         #expect(process.terminationStatus == 0)
-        let rows = try served.service.index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        let rows = try served.service.index.sqlite.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
         #expect(rows == 1)
     }
 }

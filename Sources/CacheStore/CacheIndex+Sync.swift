@@ -1,0 +1,225 @@
+import Foundation
+import GRDB
+
+/// A downloaded original and its thumbnails, whose files are stored: what `recordFetched` needs.
+public struct FetchedImage: Sendable {
+    public var url: String
+    public var object: ObjectRecord
+    public var thumbnails: [ThumbnailRecord]
+    public var etag: String?
+    public var lastModified: String?
+    /// Until when the original may be used without asking the origin.
+    public var expiresAt: Date
+    public var declaredWidth: Int?
+    public var declaredHeight: Int?
+    /// The image's size once upright.
+    public var decodedWidth: Int
+    public var decodedHeight: Int
+
+    public init(url: String, object: ObjectRecord, thumbnails: [ThumbnailRecord], etag: String?, lastModified: String?,
+                expiresAt: Date, declaredWidth: Int?, declaredHeight: Int?, decodedWidth: Int, decodedHeight: Int) {
+        self.url = url
+        self.object = object
+        self.thumbnails = thumbnails
+        self.etag = etag
+        self.lastModified = lastModified
+        self.expiresAt = expiresAt
+        self.declaredWidth = declaredWidth
+        self.declaredHeight = declaredHeight
+        self.decodedWidth = decodedWidth
+        self.decodedHeight = decodedHeight
+    }
+}
+
+/// A URL whose cached original stays (a 304, or still fresh): what changed about it.
+public struct Revalidation: Sendable {
+    public var url: String
+    public var digest: String
+    /// Thumbnails made now, whose files are stored (renditions that were missing).
+    public var newThumbnails: [ThumbnailRecord] = []
+    public var placeholder: (blurHash: String, dominantColor: String)?
+    /// The original's colour profile, recorded if the index has none yet.
+    public var colorProfile: String?
+    /// New validators from a 304 (nil for an entry that was still fresh).
+    public var validators: (etag: String?, lastModified: String?, expiresAt: Date)?
+    public var declaredWidth: Int?
+    public var declaredHeight: Int?
+    public var isCached: Bool
+
+    public init(url: String, digest: String, declaredWidth: Int?, declaredHeight: Int?, isCached: Bool) {
+        self.url = url
+        self.digest = digest
+        self.declaredWidth = declaredWidth
+        self.declaredHeight = declaredHeight
+        self.isCached = isCached
+    }
+}
+
+/// A URL that failed in a sync, to be recorded with others.
+public struct SourceFailure: Sendable {
+    public var url: String
+    public var reason: String
+    public var declaredWidth: Int?
+    public var declaredHeight: Int?
+    public init(url: String, reason: String, declaredWidth: Int?, declaredHeight: Int?) {
+        self.url = url
+        self.reason = reason
+        self.declaredWidth = declaredWidth
+        self.declaredHeight = declaredHeight
+    }
+}
+
+/// What a sync writes: one method per transaction.
+extension CacheIndex {
+    /// Replaces every seed reference with the ones from this scan and stamps each referenced
+    /// URL's `referenced_at` with `date` (one transaction), so prune's grace period protects
+    /// everything a running sync is about to use.
+    public func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM seed_references")
+            // One row per (seed, URL), with the first line that names it: a logo on every entry
+            // of 400 files is 400 rows, not 40,000 replacements.
+            let statement = try db.makeStatement(sql: "INSERT OR IGNORE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
+            var seen = Set<SeedReferenceKey>()
+            for reference in references where seen.insert(SeedReferenceKey(seedPath: reference.seedPath, url: reference.url)).inserted {
+                try statement.execute(arguments: [reference.seedPath, reference.url, reference.line])
+            }
+            try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
+        }
+    }
+
+    /// Records a downloaded image: its original (once per digest), its thumbnails and its URL,
+    /// in one transaction. `ensureFiles` runs first, under the removal lock held shared: it
+    /// writes again any file a prune removed since it was stored, so no row is ever inserted
+    /// for a file that is gone. `isCached` then says whether the URL is fully cached.
+    /// Returns whether another URL had stored these bytes already, and the URL's isCached.
+    public func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,
+                              isCached: () -> Bool) throws(CacheError) -> (duplicate: Bool, isCached: Bool) {
+        try write { db in
+            try removalLock.shared(ensureFiles)
+            // Writers are serialised: of two URLs with the same bytes, exactly one inserts.
+            let existed = try ObjectRecord.exists(db, key: image.object.digest)
+            try image.object.insert(db, onConflict: .ignore)
+            for record in image.thumbnails { try record.insert(db, onConflict: .replace) }
+            var source = try SourceRecord.fetchOne(db, key: image.url) ?? SourceRecord(url: image.url)
+            let sameURLAgain = source.digest == image.object.digest
+            let now = Date()
+            source.digest = image.object.digest
+            source.etag = image.etag
+            source.lastModified = image.lastModified
+            source.fetchedAt = now
+            source.expiresAt = image.expiresAt
+            source.declaredWidth = image.declaredWidth
+            source.declaredHeight = image.declaredHeight
+            source.decodedWidth = image.decodedWidth
+            source.decodedHeight = image.decodedHeight
+            source.status = .ok
+            source.lastError = nil
+            source.isCached = isCached()
+            source.updatedAt = now
+            source.referencedAt = now
+            try source.save(db)
+            return (existed && !sameURLAgain, source.isCached)
+        }
+    }
+
+    /// Records a URL whose cached original stays: new thumbnails, placeholder, colour profile,
+    /// validators, isCached. With new thumbnails the original must still be indexed and
+    /// `ensureFiles` (under the removal lock, shared) must find or restore their files; else
+    /// this throws and nothing changes (a prune took the image: the next sync fetches it).
+    public func recordRevalidated(_ update: Revalidation, ensureFiles: () throws -> Void) throws(CacheError) {
+        try write { db in
+            if !update.newThumbnails.isEmpty {
+                guard try ObjectRecord.exists(db, key: update.digest) else {
+                    throw CacheError(.io, "the original was pruned during this sync; the next sync fetches it again")
+                }
+                try removalLock.shared(ensureFiles)
+            }
+            for record in update.newThumbnails { try record.insert(db, onConflict: .replace) }
+            if let placeholder = update.placeholder {
+                try db.execute(sql: "UPDATE objects SET blurhash = ?, dominant_color = ? WHERE digest = ?",
+                               arguments: [placeholder.blurHash, placeholder.dominantColor, update.digest])
+            }
+            if let profile = update.colorProfile {
+                try db.execute(sql: "UPDATE objects SET color_profile = ? WHERE digest = ? AND color_profile IS NULL",
+                               arguments: [profile, update.digest])
+            }
+            guard var source = try SourceRecord.fetchOne(db, key: update.url) else { return }
+            let now = Date()
+            if let validators = update.validators {
+                source.etag = validators.etag ?? source.etag
+                source.lastModified = validators.lastModified ?? source.lastModified
+                source.fetchedAt = now
+                source.expiresAt = validators.expiresAt
+            }
+            source.declaredWidth = update.declaredWidth
+            source.declaredHeight = update.declaredHeight
+            source.status = .ok
+            source.lastError = nil
+            source.isCached = update.isCached
+            source.updatedAt = now
+            source.referencedAt = now
+            try source.save(db)
+        }
+    }
+
+    /// Records the failure of a URL that may have a copy cached: the copy stays and keeps
+    /// serving; `isCached(digest, thumbnails)` says whether it is still whole. Returns the URL's
+    /// isCached and digest.
+    public func recordFailure(_ failure: SourceFailure, at date: Date,
+                              isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?) {
+        try write { db in
+            var source = try SourceRecord.fetchOne(db, key: failure.url) ?? SourceRecord(url: failure.url)
+            let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
+            source.isCached = source.digest.map { isCached($0, thumbnails) } ?? false
+            source.status = .failed
+            source.lastError = failure.reason
+            source.declaredWidth = failure.declaredWidth
+            source.declaredHeight = failure.declaredHeight
+            source.updatedAt = date
+            source.referencedAt = date
+            try source.save(db)
+            return (source.isCached, source.digest)
+        }
+    }
+
+    /// Records failures in one transaction: each URL's row says "failed" with the reason. A
+    /// URL that another process cached meanwhile keeps its copy and its isCached.
+    public func recordFailures(_ failures: [SourceFailure], at date: Date) throws(CacheError) {
+        try write { db in
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO sources (url, status, last_error, declared_width, declared_height, is_cached, updated_at, referenced_at)
+                VALUES (?, 'failed', ?, ?, ?, 0, ?, ?)
+                ON CONFLICT(url) DO UPDATE SET status = 'failed', last_error = excluded.last_error,
+                    declared_width = excluded.declared_width, declared_height = excluded.declared_height,
+                    is_cached = CASE WHEN sources.digest IS NULL THEN 0 ELSE sources.is_cached END,
+                    updated_at = excluded.updated_at, referenced_at = excluded.referenced_at
+                """)
+            for failure in failures {
+                try statement.execute(arguments: [failure.url, failure.reason, failure.declaredWidth, failure.declaredHeight, date, date])
+            }
+        }
+    }
+
+    /// Stamps the end of a sync (`imgcache stats`, /metrics).
+    public func recordSyncFinished(at date: Date) throws(CacheError) {
+        try write { db in try Self.setMeta(db, MetaKey.lastSync, date) }
+    }
+}
+
+/// A seed file's reference to an image URL (the first line that names it).
+public struct SeedReference: Hashable, Sendable {
+    public var seedPath: String
+    public var url: String
+    public var line: Int
+    public init(seedPath: String, url: String, line: Int) {
+        self.seedPath = seedPath
+        self.url = url
+        self.line = line
+    }
+}
+
+private struct SeedReferenceKey: Hashable {
+    var seedPath: String
+    var url: String
+}

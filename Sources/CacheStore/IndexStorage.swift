@@ -1,0 +1,73 @@
+import Foundation
+
+/// The cache's index, whatever keeps it: SQLite in the cache folder (`CacheIndex`) today.
+/// Every write is one named transaction that keeps the invariants sync, prune, verify and the
+/// server rely on (held by the conformance suite in the tests):
+/// - no row names a blob that is not stored: writers restore blobs under the removal lock
+///   (shared) inside their transaction; removers delete rows under it (exclusive), then blobs;
+/// - an image is removed whole: original, thumbnails, access time, its URLs' digest;
+/// - a failure never loses a cached copy; a URL's isCached is what its writer checked;
+/// - every write but the access ledger's moves `generation()`.
+public protocol IndexStorage: Sendable {
+    // MARK: Sync
+    func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError)
+    func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,
+                       isCached: () -> Bool) throws(CacheError) -> (duplicate: Bool, isCached: Bool)
+    func recordRevalidated(_ update: Revalidation, ensureFiles: () throws -> Void) throws(CacheError)
+    func recordFailure(_ failure: SourceFailure, at date: Date,
+                       isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?)
+    func recordFailures(_ failures: [SourceFailure], at date: Date) throws(CacheError)
+    func recordSyncFinished(at date: Date) throws(CacheError)
+
+    // MARK: Prune and repair
+    func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory
+    func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
+               decide: (PruneInventory) throws -> PruneDecision,
+               removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval
+    func replaceThumbnail(_ updated: ThumbnailRecord, writeFile: () throws -> Void) throws(CacheError) -> Bool
+    func removeDamaged(originals: [String], thumbnails: [ThumbnailRecord], orphans: [BlobKey],
+                       reason: String, removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> [String]
+    /// What is wrong with the index's own storage (empty when sound), at most `limit` lines.
+    func integrityProblems(limit: Int) -> [String]
+
+    // MARK: Serving
+    func recordAccess(_ served: [String: Date], hits: Int, misses: Int) throws(CacheError)
+    func lastPrune() throws(CacheError) -> Date?
+    func generation() throws(CacheError) -> Int
+    func checkReadable() throws(CacheError)
+
+    // MARK: Reads
+    func source(_ url: String) throws(CacheError) -> SourceRecord?
+    func object(_ digest: String) throws(CacheError) -> ObjectRecord?
+    func thumbnail(key: String) throws(CacheError) -> ThumbnailRecord?
+    func thumbnails(digest: String) throws(CacheError) -> [ThumbnailRecord]
+    func thumbnails(url: String, keys: (String) -> [String]) throws(CacheError) -> [ThumbnailRecord]
+    func allSources() throws(CacheError) -> [String: SourceRecord]
+    func allThumbnails() throws(CacheError) -> [ThumbnailRecord]
+    func storedFiles() throws(CacheError) -> (objects: [(digest: String, bytes: Int)], thumbnails: [ThumbnailRecord])
+    func contents() throws(CacheError) -> IndexContents
+    func statistics(largest limit: Int) throws(CacheError) -> IndexStatistics
+    func totals() throws(CacheError) -> IndexTotals
+    /// Bytes the index takes in its own storage.
+    var storageBytes: Int { get }
+}
+
+extension CacheIndex: IndexStorage {}
+
+@_spi(Testing) extension IndexStorage {
+    /// The SQLite index behind this one, for tests that inspect or damage it directly.
+    public var sqlite: CacheIndex { self as! CacheIndex }
+}
+
+extension IndexStorage {
+    public func replaceSeedReferences(_ references: [SeedReference]) throws(CacheError) {
+        try replaceSeedReferences(references, at: Date())
+    }
+    public func recordFailures(_ failures: [SourceFailure]) throws(CacheError) { try recordFailures(failures, at: Date()) }
+    public func recordSyncFinished() throws(CacheError) { try recordSyncFinished(at: Date()) }
+    public func recordFailure(_ failure: SourceFailure,
+                              isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?) {
+        try recordFailure(failure, at: Date(), isCached: isCached)
+    }
+    public func integrityProblems() -> [String] { integrityProblems(limit: 20) }
+}
