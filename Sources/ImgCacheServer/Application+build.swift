@@ -93,7 +93,7 @@ public final class ServerMetrics: Sendable {
 
     func lookup(hit: Bool) { (hit ? hits : misses).increment() }
 
-    func update(_ totals: CacheService.Totals) {
+    func update(_ totals: IndexTotals) {
         Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
         Gauge(label: "imgcache_thumbnails", factory: factory).record(totals.thumbnails)
         Gauge(label: "imgcache_cache_bytes", factory: factory).record(totals.objectBytes + totals.thumbnailBytes)
@@ -140,7 +140,20 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: MetricsMiddleware(metrics: metrics))
+    addFileRoutes(to: router, service: service, metrics: metrics, accessLog: accessLog)
+    router.get("/v1/image") { request, _ -> Response in
+        try await imageRedirect(request, service: service, metrics: metrics)
+    }
+    let manifests = ManifestCache(service: service)
+    router.get("/v1/manifest") { request, _ -> Response in
+        try await manifestResponse(request, manifests: manifests)
+    }
+    addOperationsRoutes(to: router, service: service, metrics: metrics)
+    return router
+}
 
+/// `/t/<digest>/<variant>.<ext>` and `/o/<digest>.<ext>`: immutable files, GET and HEAD.
+func addFileRoutes(to router: Router<BasicRequestContext>, service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?) {
     @Sendable func serve(_ file: CacheService.ServedFile?, request: Request, context: BasicRequestContext) async throws -> Response {
         guard let file else {
             metrics.lookup(hit: false)
@@ -185,44 +198,45 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         }
     }
 
-    router.get("/v1/image") { request, _ -> Response in
-        guard let url = request.uri.queryParameters.get("url"), !url.isEmpty else {
-            return jsonError(.badRequest, "the url parameter is required")
-        }
-        let variant = request.uri.queryParameters.get("variant") ?? service.variants.first?.name ?? "thumb"
-        guard service.variants.contains(where: { $0.name == variant }) else {
-            return jsonError(.badRequest, "unknown variant '\(variant)'; configured: \(service.variants.map(\.name).joined(separator: ", "))")
-        }
-        var requested: OutputFormat?
-        if let name = request.uri.queryParameters.get("format") {
-            let formats = service.variants.first { $0.name == variant }!.formats
-            requested = formats.first { $0.fileExtensions.contains(name == "jpeg" ? "jpg" : name) }
-            guard requested != nil else {
-                return jsonError(.badRequest, "variant \(variant) has no format '\(name)'; configured: \(formats.map(\.rawValue).joined(separator: ", "))")
-            }
-        }
-        let cached = try await IndexReads.run({ try service.immutableURLs(for: url, variant: variant) })
-        let chosen = requested.map { format in cached.firstIndex { $0.format == format } }
-            ?? FormatNegotiation.choose(accept: request.headers[.accept], available: cached.map(\.format))
-        if let chosen {
-            metrics.lookup(hit: true)
-            // The answer depends on Accept (unless format= fixed it): caches must key on it.
-            return Response(status: .found, headers: [.location: cached[chosen].url, .cacheControl: "no-cache", .vary: "Accept"])
-        }
-        metrics.lookup(hit: false)
-        // Only to a URL some seed named (the index knows it): never an open redirect to any URL a link carries.
-        if request.uri.queryParameters.get("fallback") == "origin", SeedURL.isFetchable(url),
-           try await IndexReads.run({ try service.knows(url: url) }) {
-            return Response(status: .found, headers: [.location: url, .cacheControl: "no-cache"])
-        }
-        return jsonError(.notFound, "\(url) is not cached for variant \(variant)")
-    }
+}
 
-    let manifests = ManifestCache(service: service)
-    router.get("/v1/manifest") { request, _ -> Response in
-        try await manifestResponse(request, manifests: manifests)
+/// `/v1/image?url=&variant=[&format=][&fallback=origin]`: a 302 to the immutable URL of the
+/// best cached format the client accepts.
+func imageRedirect(_ request: Request, service: CacheService, metrics: ServerMetrics) async throws -> Response {
+    guard let url = request.uri.queryParameters.get("url"), !url.isEmpty else {
+        return jsonError(.badRequest, "the url parameter is required")
     }
+    let variant = request.uri.queryParameters.get("variant") ?? service.variants.first?.name ?? "thumb"
+    guard service.variants.contains(where: { $0.name == variant }) else {
+        return jsonError(.badRequest, "unknown variant '\(variant)'; configured: \(service.variants.map(\.name).joined(separator: ", "))")
+    }
+    var requested: OutputFormat?
+    if let name = request.uri.queryParameters.get("format") {
+        let formats = service.variants.first { $0.name == variant }!.formats
+        requested = formats.first { $0.fileExtensions.contains(name == "jpeg" ? "jpg" : name) }
+        guard requested != nil else {
+            return jsonError(.badRequest, "variant \(variant) has no format '\(name)'; configured: \(formats.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+    let cached = try await IndexReads.run({ try service.immutableURLs(for: url, variant: variant) })
+    let chosen = requested.map { format in cached.firstIndex { $0.format == format } }
+        ?? FormatNegotiation.choose(accept: request.headers[.accept], available: cached.map(\.format))
+    if let chosen {
+        metrics.lookup(hit: true)
+        // The answer depends on Accept (unless format= fixed it): caches must key on it.
+        return Response(status: .found, headers: [.location: cached[chosen].url, .cacheControl: "no-cache", .vary: "Accept"])
+    }
+    metrics.lookup(hit: false)
+    // Only to a URL some seed named (the index knows it): never an open redirect to any URL a link carries.
+    if request.uri.queryParameters.get("fallback") == "origin", SeedURL.isFetchable(url),
+       try await IndexReads.run({ try service.knows(url: url) }) {
+        return Response(status: .found, headers: [.location: url, .cacheControl: "no-cache"])
+    }
+    return jsonError(.notFound, "\(url) is not cached for variant \(variant)")
+}
 
+/// `/healthz` and `/metrics`.
+func addOperationsRoutes(to router: Router<BasicRequestContext>, service: CacheService, metrics: ServerMetrics) {
     router.get("/healthz") { _, _ -> Response in
         // 503 with the reason when the index cannot be read: a load balancer takes the replica out.
         if let problem = try await IndexReads.run({ service.indexProblem() }) {
@@ -238,7 +252,6 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
     }
-    return router
 }
 
 /// `/v1/manifest`: the whole manifest (built once per index change, strong ETag, 304), or with
