@@ -1,10 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module graph (dependencies point down only; see README "Architecture"):
+// Module graph: every target, dependencies pointing down only (README "Code tour").
 //
-//   imgcache (CLI) ─► ImgCacheKit ─► ImageCodecs ─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF
-//                                 └► ImageCore (pure Swift)
+//   imgcache (CLI) ──► ImgCacheServer ──► ImgCacheKit ──┬─► SeedDocuments ─► AtomicFiles, SafeText
+//        │                  │                           ├─► Fetching ─────► CCurl, SafeText
+//        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles (GRDB, Crypto)
+//        │                                              └─► ImageCodecs ──► ImageCore
+//        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF
+//
+// CacheStore is the only module that speaks SQL or builds a cache path; CImageCodecs holds
+// every setjmp/longjmp. Test targets: TestSupport and one suite per module.
 let package = Package(
     name: "imgcache",
     platforms: [.macOS(.v15)],
@@ -26,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
     ],
     targets: [
         // System libraries.
@@ -85,7 +93,6 @@ let package = Package(
             dependencies: [
                 "ImageCore", "ImageCodecs", "SeedDocuments", "Fetching", "CacheStore", "AtomicFiles",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
 
         // The HTTP server (Hummingbird 2): routes, controllers, error -> HTTP mapping, metrics.
@@ -101,13 +108,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]),
 
         .executableTarget(
             name: "imgcache",
             dependencies: [
-                "ImgCacheKit", "CacheStore", "ImgCacheServer", "SafeText",
+                "ImgCacheKit", "CacheStore", "ImgCacheServer", "SafeText", "ImageCodecs", "ImageCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
