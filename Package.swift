@@ -127,6 +127,8 @@ let package = Package(
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore", "TestSupport"]),
         .testTarget(name: "SeedDocumentsTests", dependencies: ["SeedDocuments", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "TestSupport"]),
+        // The storage conformance suite: every index and blob backend against the same behaviour.
+        .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore", "TestSupport"]),
         .testTarget(
             name: "ImgCacheServerTests",
             dependencies: [

@@ -1,0 +1,298 @@
+import CacheStore
+import Foundation
+import TestSupport
+import Testing
+
+/// The index backends the conformance suite runs against. A new backend is one case here:
+/// every test below then holds it to the behaviour sync, prune, verify and serve rely on.
+enum IndexBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty index in `folder`.
+    func open(in folder: TemporaryDirectory) throws -> any IndexStorage {
+        switch self {
+        case .sqlite: try CacheIndex(cacheDirectory: folder.path)
+        }
+    }
+}
+
+/// The blob backends, likewise.
+enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case local
+
+    var testDescription: String { rawValue }
+
+    func open(in folder: TemporaryDirectory) throws -> any BlobStorage {
+        switch self {
+        case .local: try BlobStore(root: folder.url)
+        }
+    }
+}
+
+/// An image as sync records it: original + two thumbnails, files stored first.
+struct SampleImage {
+    let url: String
+    let original: Data
+    var digest: String { BlobStore.digest(original) }
+    var object: ObjectRecord { ObjectRecord(digest: digest, bytes: original.count, format: .jpeg, width: 40, height: 30) }
+    var thumbnails: [ThumbnailRecord] {
+        ["thumb", "card"].map { variant in
+            let data = thumbnailData(variant)
+            return ThumbnailRecord(key: BlobStore.digest(digest + variant), digest: digest, variant: variant, width: 20, height: 15,
+                                   format: variant == "thumb" ? .webp : .jpeg, bytes: data.count, sha256: BlobStore.digest(data))
+        }
+    }
+    func thumbnailData(_ variant: String) -> Data { Data("\(variant) of \(url)".utf8) }
+
+    init(_ name: String, bytes: Data? = nil) {
+        url = "https://example.com/\(name).jpg"
+        original = bytes ?? Data("original bytes of \(name)".utf8)
+    }
+
+    func fetched() -> FetchedImage {
+        FetchedImage(url: url, object: object, thumbnails: thumbnails, etag: "\"e\"", lastModified: nil,
+                     expiresAt: Date().addingTimeInterval(3600), declaredWidth: 40, declaredHeight: 30,
+                     decodedWidth: 40, decodedHeight: 30)
+    }
+
+    /// Stores the files, then records them, as sync does.
+    @discardableResult
+    func record(in index: any IndexStorage, blobs: any BlobStorage) throws -> (duplicate: Bool, isCached: Bool) {
+        try blobs.put(original, as: .original(digest))
+        for record in thumbnails { try blobs.put(thumbnailData(record.variant), as: record.blobKey) }
+        return try index.recordFetched(fetched(), ensureFiles: {}, isCached: { true })
+    }
+}
+
+@Suite("Index storage: the behaviour every backend must have")
+struct IndexConformanceTests {
+    @Test("a fetched image is recorded whole: its URL ok and cached, its original and every thumbnail", arguments: IndexBackend.allCases)
+    func recordsFetched(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let image = SampleImage("a")
+        let before = try index.generation()
+        let outcome = try image.record(in: index, blobs: blobs)
+        #expect(outcome.isCached && !outcome.duplicate)
+        let source = try #require(try index.source(image.url))
+        #expect(source.status == .ok && source.isCached && source.digest == image.digest && source.etag == "\"e\"")
+        #expect(try index.object(image.digest)?.format == .jpeg)
+        #expect(Set(try index.thumbnails(digest: image.digest).map(\.key)) == Set(image.thumbnails.map(\.key)))
+        #expect(try index.thumbnail(key: image.thumbnails[0].key)?.format == .webp)
+        #expect(try index.generation() > before)
+        let totals = try index.totals()
+        #expect(totals.objects == 1 && totals.objectBytes == image.original.count && totals.thumbnails == 2)
+    }
+
+    @Test("the same bytes under a second URL are a duplicate, stored once", arguments: IndexBackend.allCases)
+    func duplicates(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let bytes = Data("shared".utf8)
+        try SampleImage("a", bytes: bytes).record(in: index, blobs: blobs)
+        #expect(try SampleImage("b", bytes: bytes).record(in: index, blobs: blobs).duplicate)
+        #expect(try index.totals().objects == 1 && index.allSources().count == 2)
+    }
+
+    @Test("when ensureFiles throws nothing is recorded", arguments: IndexBackend.allCases)
+    func ensureFilesFailureRollsBack(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder)
+        let image = SampleImage("a")
+        #expect(throws: CacheError.self) {
+            try index.recordFetched(image.fetched(), ensureFiles: { throw CacheError(.io, "disk full") }, isCached: { true })
+        }
+        #expect(try index.source(image.url) == nil && index.object(image.digest) == nil && index.allThumbnails().isEmpty)
+    }
+
+    @Test("a failure keeps the cached copy; a batch of failures of new URLs records them uncached", arguments: IndexBackend.allCases)
+    func failures(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let image = SampleImage("a")
+        try image.record(in: index, blobs: blobs)
+        var checked: [String] = []
+        let outcome = try index.recordFailure(SourceFailure(url: image.url, reason: "HTTP 500", declaredWidth: 40, declaredHeight: 30)) {
+            digest, thumbnails in
+            checked = thumbnails.map(\.key)
+            return digest == image.digest
+        }
+        #expect(outcome.isCached && outcome.digest == image.digest && Set(checked) == Set(image.thumbnails.map(\.key)))
+        let failed = try #require(try index.source(image.url))
+        #expect(failed.status == .failed && failed.lastError == "HTTP 500" && failed.digest == image.digest)
+
+        try index.recordFailures([SourceFailure(url: "https://example.com/new.jpg", reason: "timeout", declaredWidth: nil, declaredHeight: nil),
+                                  SourceFailure(url: image.url, reason: "again", declaredWidth: nil, declaredHeight: nil)])
+        let new = try #require(try index.source("https://example.com/new.jpg"))
+        #expect(new.status == .failed && !new.isCached && new.digest == nil)
+        // A URL cached meanwhile keeps its copy and its isCached.
+        let again = try #require(try index.source(image.url))
+        #expect(again.isCached && again.digest == image.digest && again.lastError == "again")
+        #expect(try index.statistics(largest: 1).urlsByStatus[.failed] == 2)
+    }
+
+    @Test("revalidating adds thumbnails only while the original is indexed", arguments: IndexBackend.allCases)
+    func revalidation(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let image = SampleImage("a")
+        try image.record(in: index, blobs: blobs)
+        var update = Revalidation(url: image.url, digest: image.digest, declaredWidth: 41, declaredHeight: 30, isCached: false)
+        update.validators = ("\"f\"", "Tue, 01 Dec 2026 00:00:00 GMT", Date().addingTimeInterval(60))
+        update.placeholder = ("LKO2?U%2Tw=w]~RBVZRi};RPxuwH", "#808080")
+        update.colorProfile = "Display P3 (converted to sRGB)"
+        try index.recordRevalidated(update, ensureFiles: {})
+        let source = try #require(try index.source(image.url))
+        #expect(source.etag == "\"f\"" && source.declaredWidth == 41 && !source.isCached && source.status == .ok)
+        let object = try #require(try index.object(image.digest))
+        #expect(object.dominantColor == "#808080" && object.colorProfile == "Display P3 (converted to sRGB)")
+
+        var orphan = Revalidation(url: "https://example.com/gone.jpg", digest: String(repeating: "0", count: 64),
+                                  declaredWidth: nil, declaredHeight: nil, isCached: true)
+        orphan.newThumbnails = [ThumbnailRecord(key: "k", digest: orphan.digest, variant: "thumb", width: 1, height: 1, format: .png, bytes: 1)]
+        #expect(throws: CacheError.self) { try index.recordRevalidated(orphan, ensureFiles: {}) }
+        #expect(try index.thumbnail(key: "k") == nil)
+    }
+
+    @Test("prune removes whole images: rows, access times, then exactly their files", arguments: IndexBackend.allCases)
+    func prune(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let kept = SampleImage("kept"), removed = SampleImage("removed")
+        try kept.record(in: index, blobs: blobs)
+        try removed.record(in: index, blobs: blobs)
+        try index.replaceSeedReferences([SeedReference(seedPath: "a.md", url: kept.url, line: 3)])
+        let served = Date().addingTimeInterval(-5)
+        let generation = try index.generation()
+        try index.recordAccess([removed.digest: served, kept.digest: served], hits: 2, misses: 1)
+        #expect(try index.generation() == generation, "the access ledger does not move the generation")
+
+        let later = Date().addingTimeInterval(7200)
+        let inventory = try index.pruneInventory(referencedURLs: [kept.url], staleBefore: later)
+        #expect(inventory.images.count == 2 && inventory.thumbnailCounts[removed.digest] == 2)
+        #expect(inventory.images.first { $0.digest == kept.digest }?.isReferenced == true)
+        #expect(inventory.images.first { $0.digest == removed.digest }?.isReferenced == false)
+        #expect(inventory.images.allSatisfy { abs(($0.lastServed ?? .distantPast).timeIntervalSince(served)) < 1 })
+        #expect(inventory.staleURLs == [removed.url])
+
+        var deleted: [BlobKey] = []
+        let removal = try index.prune(at: later, referencedURLs: [kept.url], staleBefore: later, decide: { inventory in
+            PruneDecision(digests: [removed.digest], forgetURLs: [], bytesReclaimed: 123)
+        }, removeFiles: { keys in
+            deleted = keys
+            return blobs.delete(keys)
+        })
+        #expect(Set(deleted) == Set([BlobKey.original(removed.digest)] + removed.thumbnails.map(\.blobKey)))
+        #expect(removal.thumbnailsRemoved == 2 && removal.filesRemoved == 3)
+        #expect(try index.object(removed.digest) == nil && index.thumbnails(digest: removed.digest).isEmpty)
+        let source = try #require(try index.source(removed.url))
+        #expect(source.status == .pruned && source.digest == nil && !source.isCached && source.etag == nil)
+        #expect(try index.object(kept.digest) != nil && index.source(kept.url)?.isCached == true)
+        #expect(try index.lastPrune().map { abs($0.timeIntervalSince(later)) < 1 } == true)
+        #expect(try index.statistics(largest: 5).lastPruneBytes == 123)
+        #expect(try !index.pruneInventory(referencedURLs: nil, staleBefore: later).images.contains { $0.digest == removed.digest })
+        #expect(!blobs.exists(.original(removed.digest)) && blobs.exists(.original(kept.digest)))
+    }
+
+    @Test("prune forgets the rows of URLs no seed names", arguments: IndexBackend.allCases)
+    func pruneForgets(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder)
+        try index.recordFailures([SourceFailure(url: "https://example.com/old.jpg", reason: "404", declaredWidth: nil, declaredHeight: nil)])
+        _ = try index.prune(at: Date(), referencedURLs: [], staleBefore: Date().addingTimeInterval(60), decide: { inventory in
+            PruneDecision(digests: [], forgetURLs: inventory.staleURLs, bytesReclaimed: 0)
+        }, removeFiles: { _ in Issue.record("no files to remove"); return 0 })
+        #expect(try index.source("https://example.com/old.jpg") == nil)
+    }
+
+    @Test("repair removes damaged images and unclaimed orphans, never a blob a row claims", arguments: IndexBackend.allCases)
+    func repair(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let damaged = SampleImage("damaged"), sound = SampleImage("sound")
+        try damaged.record(in: index, blobs: blobs)
+        try sound.record(in: index, blobs: blobs)
+        let stray = BlobKey.original(String(repeating: "a", count: 64))
+        try blobs.put(Data("stray".utf8), as: stray)
+        var removedKeys: [BlobKey] = []
+        let urls = try index.removeDamaged(originals: [damaged.digest], thumbnails: [], orphans: [stray, .original(sound.digest)],
+                                           reason: "damaged", removeFiles: { removedKeys = $0; return blobs.delete($0) })
+        #expect(urls == [damaged.url])
+        #expect(removedKeys.contains(stray) && !removedKeys.contains(.original(sound.digest)))
+        #expect(blobs.exists(.original(sound.digest)) && !blobs.exists(stray))
+        let source = try #require(try index.source(damaged.url))
+        #expect(source.status == .pending && source.lastError == "damaged" && source.digest == nil)
+
+        var thumbnail = sound.thumbnails[0]
+        thumbnail.bytes = 99
+        var wrote = false
+        #expect(try index.replaceThumbnail(thumbnail) { wrote = true })
+        #expect(try wrote && index.thumbnail(key: thumbnail.key)?.bytes == 99)
+        #expect(try !index.replaceThumbnail(damaged.thumbnails[0]) { Issue.record("a removed thumbnail is not written") })
+    }
+
+    @Test("contents and statistics agree with what was recorded", arguments: IndexBackend.allCases)
+    func reads(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
+        let a = SampleImage("a"), b = SampleImage("b", bytes: Data(repeating: 7, count: 500))
+        try a.record(in: index, blobs: blobs)
+        try b.record(in: index, blobs: blobs)
+        try index.replaceSeedReferences([SeedReference(seedPath: "z.md", url: a.url, line: 1),
+                                         SeedReference(seedPath: "y.md", url: a.url, line: 9),
+                                         SeedReference(seedPath: "y.md", url: a.url, line: 12)])
+        let contents = try index.contents()
+        #expect(contents.sources.map(\.url) == [a.url, b.url])
+        #expect(contents.references[a.url] == ["y.md", "z.md"])
+        #expect(contents.objects.count == 2 && contents.thumbnails[b.digest]?.count == 2)
+        let stats = try index.statistics(largest: 1)
+        #expect(stats.urls == 2 && stats.urlsCached == 2 && stats.originals == 2)
+        #expect(stats.largest.map(\.digest) == [b.digest] && stats.largest[0].url == b.url)
+        #expect(stats.thumbnailsByFormat.map(\.name) == ["jpeg", "webp"])
+        let files = try index.storedFiles()
+        #expect(files.objects.count == 2 && files.thumbnails.count == 4)
+        #expect(try index.thumbnails(url: a.url) { digest in [BlobStore.digest(digest + "card"), "missing"] }.map(\.variant) == ["card"])
+        try index.checkReadable()
+        #expect(index.integrityProblems().isEmpty)
+        #expect(index.storageBytes > 0)
+    }
+}
+
+@Suite("Blob storage: the behaviour every backend must have")
+struct BlobConformanceTests {
+    @Test("put, get, exists, hash, list and delete by key", arguments: BlobBackend.allCases)
+    func roundTrip(backend: BlobBackend) throws {
+        let folder = try TemporaryDirectory()
+        let blobs = try backend.open(in: folder)
+        let data = Data((0..<3000).map { UInt8($0 % 251) })
+        let original = BlobKey.original(BlobStore.digest(data))
+        let thumbnail = BlobKey.thumbnail(BlobStore.digest("t"), fileExtension: "webp")
+        #expect(!blobs.exists(original))
+        try blobs.put(data, as: original)
+        try blobs.put(data, as: original)  // twice: harmless
+        try blobs.put(Data("thumb".utf8), as: thumbnail)
+        #expect(try blobs.exists(original) && blobs.get(original) == data)
+        #expect(blobs.hash(original)?.digest == original.name && blobs.hash(original)?.bytes == 3000)
+        let listed = try blobs.list()
+        #expect(Set(listed.map(\.key)) == [original, thumbnail])
+        #expect(listed.first { $0.key == thumbnail }?.bytes == 5)
+        #expect(blobs.delete([original, original, .original(String(repeating: "f", count: 64))]) == 1)
+        #expect(!blobs.exists(original) && blobs.hash(original) == nil)
+        #expect(throws: CacheError.self) { try blobs.get(original) }
+        #expect(blobs.abandonedTemporaryFiles().isEmpty)
+    }
+
+    @Test("a blob key's path names the key back; other paths name nothing")
+    func keyPaths() {
+        let digest = BlobStore.digest("x")
+        for key in [BlobKey.original(digest), .thumbnail(digest, fileExtension: "avif")] {
+            #expect(BlobKey(relativePath: key.relativePath) == key)
+            #expect(key.relativePath.hasPrefix((key.isOriginal ? "objects/" : "thumbs/") + digest.prefix(2) + "/" + digest.dropFirst(2).prefix(2) + "/"))
+        }
+        for path in ["objects/\(digest)", "tmp/1-2", "objects/zz/yy/\(digest)", "thumbs/\(digest.prefix(2))/\(digest.dropFirst(2).prefix(2))/\(digest)"] {
+            #expect(BlobKey(relativePath: path) == nil, "\(path)")
+        }
+    }
+}
