@@ -78,11 +78,11 @@ let package = Package(
         // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
         .target(name: "Fetching", dependencies: ["CCurl", "SafeText"]),
 
-        // Content-addressed blob store and the SQLite index (GRDB, WAL, named migrations).
+        // The storage seam: blob stores (local folder, S3 over libcurl SigV4) and the index (SQLite via GRDB).
         .target(
             name: "CacheStore",
             dependencies: [
-                "AtomicFiles",
+                "AtomicFiles", "CCurl",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),

@@ -1,5 +1,7 @@
-import CacheStore
+@testable import CacheStore
+import Dispatch
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -18,16 +20,34 @@ enum IndexBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
-/// The blob backends, likewise.
+/// The blob backends, likewise. `s3` is a real SeaweedFS the tests start (skipped, and said
+/// so, where it is not installed; CI requires it).
 enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case local
+    case s3
 
     var testDescription: String { rawValue }
 
+    static var available: [BlobBackend] {
+        SeaweedFS.shared != nil || TestServers.required ? allCases : [.local]
+    }
+
     func open(in folder: TemporaryDirectory) throws -> any BlobStorage {
         switch self {
-        case .local: try BlobStore(root: folder.url)
+        case .local: return try BlobStore(root: folder.url)
+        case .s3: return try S3Fixture.store()
         }
+    }
+}
+
+enum S3Fixture {
+    /// A store in a new bucket of the shared SeaweedFS, under a prefix.
+    static func store(prefix: String = "site/cache") throws -> S3BlobStore {
+        guard let server = SeaweedFS.shared else { throw CacheError(.io, SeaweedFS.skipReason) }
+        let store = S3BlobStore(S3Location(endpoint: server.endpoint, bucket: server.bucket, prefix: SeaweedFS.uniquePrefix() + "/" + prefix,
+                                           accessKey: server.accessKey, secretKey: server.secretKey))
+        try store.createBucketIfMissing()
+        return store
     }
 }
 
@@ -262,7 +282,7 @@ struct IndexConformanceTests {
 
 @Suite("Blob storage: the behaviour every backend must have")
 struct BlobConformanceTests {
-    @Test("put, get, exists, hash, list and delete by key", arguments: BlobBackend.allCases)
+    @Test("put, get, exists, hash, list and delete by key", arguments: BlobBackend.available)
     func roundTrip(backend: BlobBackend) throws {
         let folder = try TemporaryDirectory()
         let blobs = try backend.open(in: folder)
@@ -294,5 +314,61 @@ struct BlobConformanceTests {
         for path in ["objects/\(digest)", "tmp/1-2", "objects/zz/yy/\(digest)", "thumbs/\(digest.prefix(2))/\(digest.dropFirst(2).prefix(2))/\(digest)"] {
             #expect(BlobKey(relativePath: path) == nil, "\(path)")
         }
+    }
+}
+
+@Suite("S3 object store (SeaweedFS)", .enabled(if: SeaweedFS.shared != nil || TestServers.required, Comment(rawValue: SeaweedFS.skipReason)))
+struct ObjectStoreTests {
+    @Test("signatures are checked: a wrong secret is refused, and says so")
+    func wrongSecret() throws {
+        let good = try S3Fixture.store()
+        var location = good.location
+        location.secretKey = "not the secret"
+        let bad = S3BlobStore(location)
+        let key = BlobKey.original(BlobStore.digest("x"))
+        try good.put(Data("x".utf8), as: key)
+        #expect(!bad.exists(key))
+        let error = try #require(throws: CacheError.self) { try bad.get(key) }
+        #expect(error.message.contains("HTTP 403") && error.message.contains("SignatureDoesNotMatch"))
+        #expect(!error.message.contains("not the secret"), "credentials never appear in errors")
+    }
+
+    @Test("keys live under <prefix>/objects/ab/cd and <prefix>/thumbs; a listing spans pages")
+    func layoutAndPaging() throws {
+        let store = try S3Fixture.store(prefix: "p")
+        let keys = (0..<1005).map { BlobKey.thumbnail(BlobStore.digest("\($0)"), fileExtension: "jpg") }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for index in stride(from: worker, to: keys.count, by: 8) {
+                do { try store.put(Data([UInt8(index % 256)]), as: keys[index]) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(3) })")
+        #expect(Set(try store.list().map(\.key)) == Set(keys))
+        let raw = try store.perform("GET", path: "/\(store.location.bucket)/\(store.location.prefix)/" + keys[0].relativePath)
+        #expect(store.location.prefix.hasSuffix("/p"))
+        #expect(raw.status == 200 && keys[0].relativePath.hasPrefix("thumbs/"))
+    }
+
+    @Test("an unreachable endpoint is a clear error naming it")
+    func unreachable() throws {
+        let port = TestServers.freePort()
+        let store = S3BlobStore(S3Location(endpoint: "http://127.0.0.1:\(port)", bucket: "b", accessKey: "a", secretKey: "s"),
+                                timeoutSeconds: 5)
+        let error = try #require(throws: CacheError.self) { try store.put(Data("x".utf8), as: .original(BlobStore.digest("x"))) }
+        #expect(error.message.contains("127.0.0.1:\(port)"))
+    }
+
+    @Test("s3:// locations: bucket, prefix, endpoint, region and credentials from the environment")
+    func parsing() throws {
+        let environment = ["AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
+                           "AWS_REGION": "eu-west-1"]
+        let location = try S3Location.parse("s3://images/site/cache/", environment: environment)
+        #expect(location.bucket == "images" && location.prefix == "site/cache" && location.region == "eu-west-1")
+        #expect(location.objectKey(.original("abcdef")) == "site/cache/objects/ab/cd/abcdef")
+        #expect(!location.description.contains("secret"))
+        #expect(throws: CacheError.self) { try S3Location.parse("s3://images", environment: [:]) }
+        #expect(throws: CacheError.self) { try S3Location.parse("https://images", environment: environment) }
+        #expect(throws: CacheError.self) { try S3Location.parse("s3://bad_bucket!", environment: environment) }
     }
 }

