@@ -75,8 +75,16 @@ public protocol BlobStorage: Sendable {
     func list() throws(CacheError) -> [StoredBlob]
     /// SHA-256 and size of the bytes under `key`, read in blocks; nil when it cannot be read.
     func hash(_ key: BlobKey) -> (digest: String, bytes: Int)?
+    /// The file of `key` on this machine, when the store keeps its blobs as local files (the
+    /// server sends those with sendfile; others are read through `ReadThroughCache`).
+    func localFile(_ key: BlobKey) -> String?
     /// What writers that are no longer running left half-written (paths relative to the store).
     func abandonedTemporaryFiles() -> [String]
     /// Removes those; returns how many.
     @discardableResult func sweepTemporaryFiles() -> Int
+}
+
+@_spi(Testing) extension BlobStorage {
+    /// The local folder store behind this one, for tests that damage files directly.
+    public var local: BlobStore { self as! BlobStore }
 }

@@ -142,6 +142,8 @@ extension BlobStore {
 
     public func exists(_ key: BlobKey) -> Bool { exists(path(key)) }
 
+    public func localFile(_ key: BlobKey) -> String? { path(key) }
+
     public func hash(_ key: BlobKey) -> (digest: String, bytes: Int)? { Self.digest(ofFile: path(key)) }
 
     /// Unlinks on every core (prune removes 400,000 files at a time).

@@ -133,6 +133,8 @@ public final class S3BlobStore: BlobStorage {
         return blobs
     }
 
+    public func localFile(_ key: BlobKey) -> String? { nil }
+
     /// An object store has no half-written files: a PUT is whole or absent.
     public func abandonedTemporaryFiles() -> [String] { [] }
     public func sweepTemporaryFiles() -> Int { 0 }

@@ -16,6 +16,9 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var cacheDirectory = "cache"
+    /// Where the files are when not in the cache folder, and how much of them a replica keeps locally.
+    public var store: S3Location?
+    public var replicaCacheBytes = 1 << 30
     public var variants = Variant.defaults
     /// The logger's level: requests are logged at .info, so .warning silences them.
     public var logLevel: Logger.Level = .info
@@ -305,7 +308,8 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     if let provided {
         service = provided
     } else {
-        service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants)
+        service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
+                                   objectStore: configuration.store, replicaBytes: configuration.replicaCacheBytes)
     }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let metrics = ServerMetrics()

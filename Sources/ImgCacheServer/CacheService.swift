@@ -23,8 +23,10 @@ enum ETag {
 /// Read-side queries the server needs, over the same index and files `sync` writes. Every
 /// lookup goes through the index: no filesystem path is ever built from request text.
 public final class CacheService: Sendable {
-    public let store: BlobStore
+    public let store: any BlobStorage
     public let index: any IndexStorage
+    /// The local files served: the store's own, or a replica's bounded copies of an object store's.
+    public let files: ReadThroughCache
     public let variants: [Variant]
 
     /// A file to serve and what to say about it.
@@ -56,11 +58,17 @@ public final class CacheService: Sendable {
     public static let smallFileLimit = 64 * 1024
     private static let smallFileBudget = 32 * 1024 * 1024
 
-    public init(cacheDirectory: String, variants: [Variant]) throws(CacheError) {
+    /// - Parameters:
+    ///   - objectStore: where the files are when not in the cache folder; `replicaBytes` bounds
+    ///     the local copies of them (under `<cache>/replica`).
+    public init(cacheDirectory: String, variants: [Variant], objectStore: S3Location? = nil,
+                replicaBytes: Int = 1 << 30) throws(CacheError) {
         try CacheIndex.refuseLostIndex(inCache: cacheDirectory)
         let root = URL(fileURLWithPath: cacheDirectory)
-        store = try BlobStore(root: root)
+        let local = try BlobStore(root: root)
+        store = objectStore.map { S3BlobStore($0) } ?? local
         index = try CacheIndex(cacheDirectory: root.path)
+        files = try ReadThroughCache(source: store, folder: root.appendingPathComponent("replica"), maxBytes: replicaBytes)
         self.variants = variants
     }
 
@@ -112,6 +120,7 @@ public final class CacheService: Sendable {
 
     /// Forgets every lookup and cached file (after a prune).
     public func invalidate() {
+        files.removeAll()
         hotResponses.removeAll()
         lookups.withLock { $0.removeAll() }
         smallFiles.withLock { $0 = ([:], 0) }
@@ -140,7 +149,7 @@ public final class CacheService: Sendable {
         let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.thumbnail(key: key),
               record.fileExtension == ext else { return nil }
-        let path = store.thumbnailPath(record)
+        let path = try files.file(record.blobKey, sha256: record.sha256, bytes: record.bytes)
         return ServedFile(path: path, bytes: record.bytes, contentType: record.format.mediaType,
                           etag: "\"\(record.key)\"", digest: record.digest)
     }
@@ -159,7 +168,7 @@ public final class CacheService: Sendable {
         let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
         guard let object = try index.object(digest),
               object.fileExtension == ext else { return nil }
-        return ServedFile(path: store.objectPath(digest), bytes: object.bytes, contentType: object.format.mediaType,
+        return ServedFile(path: try files.file(object.blobKey, sha256: digest, bytes: object.bytes), bytes: object.bytes, contentType: object.format.mediaType,
                           etag: "\"\(digest)\"", digest: digest)
     }
 

@@ -79,6 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.cacheDirectory = file.cacheDirectory
+        configuration.store = file.store
+        configuration.replicaCacheBytes = file.replicaCacheBytes
         configuration.variants = file.variants
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let syncEvery, let seconds = DurationText.parse(syncEvery), let seeds {

@@ -19,17 +19,17 @@ struct VerifyStatsTests {
 
         // Damage: one byte of a's original, b's thumb file, an old orphan, a temp file of a dead process.
         let a = try cache.digest("/a.jpg"), b = try cache.digest("/b.png")
-        let aPath = try cache.store.objectPath(a)
+        let aPath = try cache.store.local.objectPath(a)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: aPath))
         bytes[bytes.count / 2] ^= 0x01
         try bytes.write(to: URL(fileURLWithPath: aPath))
         let bThumb = try #require(try cache.index.thumbnails(digest: b).first { $0.variant == "thumb" })
-        try FileManager.default.removeItem(atPath: try cache.store.thumbnailPath(bThumb))
-        let orphan = try cache.store.objectPath(String(repeating: "e", count: 64))
+        try FileManager.default.removeItem(atPath: try cache.store.local.thumbnailPath(bThumb))
+        let orphan = try cache.store.local.objectPath(String(repeating: "e", count: 64))
         try FileManager.default.createDirectory(atPath: (orphan as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data("stray".utf8).write(to: URL(fileURLWithPath: orphan))
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: orphan)
-        let young = try cache.store.objectPath(String(repeating: "f", count: 64))
+        let young = try cache.store.local.objectPath(String(repeating: "f", count: 64))
         try FileManager.default.createDirectory(atPath: (young as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data("being written".utf8).write(to: URL(fileURLWithPath: young))
         let temporary = cache.root.appendingPathComponent("tmp/999999999-1")
@@ -72,7 +72,7 @@ struct VerifyStatsTests {
         let cache = try PruneTests.Cache(["/a.jpg", "/b.png"])
         let a = try cache.digest("/a.jpg")
         let card = try #require(try cache.index.thumbnails(digest: a).first { $0.variant == "card" })
-        let path = try cache.store.thumbnailPath(card)
+        let path = try cache.store.local.thumbnailPath(card)
         let good = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(card.sha256 == BlobStore.digest(good))
         var bad = good

@@ -18,7 +18,7 @@ struct PruneServingTests {
     /// Puts `data` in the cache as an original (its bytes need not be an image to be served).
     static func storeOriginal(_ data: Data, in served: ServedCache) throws -> String {
         let digest = BlobStore.digest(data)
-        try served.service.store.write(data, to: served.service.store.objectPath(digest))
+        try served.service.store.local.write(data, to: served.service.store.local.objectPath(digest))
         try served.service.index.sqlite.write { db in
             try ObjectRecord(digest: digest, bytes: data.count, format: .jpeg, width: 1, height: 1,
                              createdAt: Date().addingTimeInterval(-86400)).insert(db)
@@ -32,7 +32,7 @@ struct PruneServingTests {
         var generator = SystemRandomNumberGenerator()
         let data = Data((0..<8_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let digest = try Self.storeOriginal(data, in: served)
-        let path = served.service.store.objectPath(digest)
+        let path = served.service.store.local.objectPath(digest)
         try await served.application.test(.live) { client in
             let port = try #require(client.port)
             // The client and the prune are blocking code: they run on a thread of their own, never

@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// A serve replica's bounded copy of hot blobs on local disk, so a warm replica answers at
+/// local speed (sendfile) from files kept in an object store. A blob is fetched once, checked
+/// against the hash and size its index row records (bytes served as immutable are checked,
+/// never assumed), written atomically, and evicted least recently used past `maxBytes`.
+/// For a store whose blobs are local files already, the store's own file is used.
+public final class ReadThroughCache: Sendable {
+    public let source: any BlobStorage
+    public let maxBytes: Int
+    private let replica: BlobStore?
+    private struct Entry {
+        var bytes: Int
+        var used: UInt64
+    }
+    private struct State {
+        var entries: [BlobKey: Entry] = [:]
+        var total = 0
+        var tick: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    /// `folder` holds the copies; it is emptied at start (a replica starts cold, never stale).
+    public init(source: any BlobStorage, folder: URL, maxBytes: Int) throws(CacheError) {
+        self.source = source
+        self.maxBytes = maxBytes
+        if source.localFile(.original(String(repeating: "0", count: 64))) != nil {
+            replica = nil
+        } else {
+            try? FileManager.default.removeItem(at: folder)
+            replica = try BlobStore(root: folder)
+        }
+    }
+
+    /// The local file holding `key`'s bytes, fetched if needed. `sha256` is what the bytes must
+    /// hash to (nil for thumbnail rows from before hashes were recorded: the size is checked).
+    public func file(_ key: BlobKey, sha256: String?, bytes: Int) throws(CacheError) -> String {
+        guard let replica else { return source.localFile(key)! }
+        let path = replica.path(key)
+        let hit = state.withLock { state -> Bool in
+            guard state.entries[key] != nil else { return false }
+            state.tick += 1
+            state.entries[key]?.used = state.tick
+            return true
+        }
+        if hit && replica.exists(path) { return path }
+        let data = try source.get(key)
+        guard data.count == bytes, sha256.map({ BlobStore.digest(data) == $0 }) ?? true else {
+            throw CacheError(.io, "\(key): the store's bytes (\(data.count)) do not match what the index recorded; not served")
+        }
+        try replica.put(data, as: key)
+        let evicted = state.withLock { state -> [BlobKey] in
+            state.tick += 1
+            if let old = state.entries.updateValue(Entry(bytes: bytes, used: state.tick), forKey: key) { state.total -= old.bytes }
+            state.total += bytes
+            var evicted: [BlobKey] = []
+            // Oldest first; the file just fetched is never evicted by its own arrival.
+            for (candidate, entry) in state.entries.sorted(by: { $0.value.used < $1.value.used })
+            where state.total > maxBytes && candidate != key {
+                state.entries[candidate] = nil
+                state.total -= entry.bytes
+                evicted.append(candidate)
+            }
+            return evicted
+        }
+        // A client already streaming an evicted file keeps its open descriptor.
+        _ = replica.delete(evicted)
+        return path
+    }
+
+    /// Bytes held now.
+    public var bytesHeld: Int { state.withLock { $0.total } }
+
+    /// Drops every copy (after a prune: a removed blob is never served from here).
+    public func removeAll() {
+        guard let replica else { return }
+        let keys = state.withLock { state -> [BlobKey] in
+            defer { state = State() }
+            return Array(state.entries.keys)
+        }
+        _ = replica.delete(keys)
+    }
+}
