@@ -25,12 +25,14 @@ public struct ExportReport: Codable, Sendable {
 public enum Exporter {
     public static let ledgerName = ".imgcache-export.json"
 
+    /// - Parameter objectStore: where the files are when not in the cache folder (they are
+    ///   downloaded then; local files are hard-linked when the output is on the same filesystem).
     public static func export(cacheDirectory: String, variants: [Variant], outputDirectory: String,
                               manifestPath: String? = nil, baseURL: String = "/img/",
-                              seed: String? = nil) throws(CacheError) -> ExportReport {
-        let root = URL(fileURLWithPath: cacheDirectory)
+                              seed: String? = nil, objectStore: S3Location? = nil) throws(CacheError) -> ExportReport {
         let index = try CacheIndex.existing(inCache: cacheDirectory)
-        let store = try BlobStore(root: root)
+        let store: any BlobStorage
+        if let objectStore { store = S3BlobStore(objectStore) } else { store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory)) }
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {
@@ -43,9 +45,9 @@ public enum Exporter {
         var report = ExportReport()
         report.images = manifest.images.count
         // Every thumbnail the manifest names, with its cache path.
-        var wanted: [String: (source: String, bytes: Int)] = [:]
+        var wanted: [String: (key: BlobKey, bytes: Int)] = [:]
         for record in try index.allThumbnails() {
-            wanted[fileName(record)] = (store.thumbnailPath(record), record.bytes)
+            wanted[fileName(record)] = (record.blobKey, record.bytes)
         }
         let published = Set(manifest.images.values.flatMap { image in
             image.variants.values.flatMap { variant in variant.formats.map { String($0.url.dropFirst(base.count)) } }
@@ -54,26 +56,7 @@ public enum Exporter {
         report.files = wanted.count
 
         for (name, file) in wanted.sorted(by: { $0.key < $1.key }) {
-            let destination = (outputDirectory as NSString).appendingPathComponent(name)
-            if let size = (try? FileManager.default.attributesOfItem(atPath: destination))?[.size] as? Int, size == file.bytes {
-                report.unchanged += 1
-                continue
-            }
-            let temporary = destination + ".tmp-\(getpid())"
-            unlink(temporary)
-            if link(file.source, temporary) == 0 {
-                report.linked += 1
-            } else {
-                guard let data = FileManager.default.contents(atPath: file.source) else {
-                    throw CacheError(.io, "cannot read \(file.source)")
-                }
-                do { try AtomicFile.write(data, to: temporary) } catch { throw CacheError(.io, error.message) }
-                report.copied += 1
-            }
-            guard rename(temporary, destination) == 0 else {
-                unlink(temporary)
-                throw CacheError(.io, "cannot move \(name) into \(outputDirectory): \(String(cString: strerror(errno)))")
-            }
+            try publish(file.key, bytes: file.bytes, from: store, as: name, in: outputDirectory, report: &report)
         }
 
         // Remove what an earlier export put here and is no longer published; nothing else.
@@ -97,5 +80,31 @@ public enum Exporter {
         if FileManager.default.contents(atPath: path) == data { return false }
         do { try AtomicFile.write(data, to: path) } catch { throw CacheError(.io, error.message) }
         return true
+    }
+}
+
+extension Exporter {
+    /// Puts one thumbnail into the output folder as `name` (hard link, else a copy), unless a
+    /// file of its size is there already.
+    static func publish(_ key: BlobKey, bytes: Int, from store: any BlobStorage, as name: String, in outputDirectory: String,
+                        report: inout ExportReport) throws(CacheError) {
+        let destination = (outputDirectory as NSString).appendingPathComponent(name)
+        if let size = (try? FileManager.default.attributesOfItem(atPath: destination))?[.size] as? Int, size == bytes {
+            report.unchanged += 1
+            return
+        }
+        let temporary = destination + ".tmp-\(getpid())"
+        unlink(temporary)
+        if let local = store.localFile(key), link(local, temporary) == 0 {
+            report.linked += 1
+        } else {
+            let data = try store.get(key)
+            do { try AtomicFile.write(data, to: temporary) } catch { throw CacheError(.io, error.message) }
+            report.copied += 1
+        }
+        guard rename(temporary, destination) == 0 else {
+            unlink(temporary)
+            throw CacheError(.io, "cannot move \(name) into \(outputDirectory): \(String(cString: strerror(errno)))")
+        }
     }
 }

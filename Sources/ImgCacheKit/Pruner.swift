@@ -49,10 +49,14 @@ public final class Pruner: Sendable {
     public let store: any BlobStorage
     public let index: any IndexStorage
 
-    /// Opens an existing cache (prune never creates one).
-    public init(cacheDirectory: String) throws(CacheError) {
+    /// Opens an existing cache (prune never creates one), its files in `store` when given.
+    public init(cacheDirectory: String, store: S3Location? = nil) throws(CacheError) {
         index = try CacheIndex.existing(inCache: cacheDirectory)
-        store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        if let store {
+            self.store = S3BlobStore(store)
+        } else {
+            self.store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        }
     }
 
     public init(store: any BlobStorage, index: any IndexStorage) {

@@ -1,3 +1,4 @@
+import CacheStore
 import Fetching
 import Foundation
 import ImageCodecs
@@ -8,6 +9,10 @@ import Yams
 /// override them. Every field is optional in the file.
 ///
 ///     cache: ./cache
+///     store: s3://bucket/prefix  # originals and thumbnails in an S3-compatible store (default: the cache folder)
+///     storeEndpoint: http://127.0.0.1:8333   # or AWS_ENDPOINT_URL; storeRegion or AWS_REGION;
+///                                            # credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+///     replicaCache: 1GiB       # with a store: serve's local copies of hot files
 ///     concurrency: 16          # transfers in flight
 ///     perHost: 6               # connections per host
 ///     minTTL: 24h              # an original is not re-requested for at least this long
@@ -25,6 +30,10 @@ import Yams
 /// is PNG always. The fallback comes last; `avif` and `webp` before it, in preference order.
 public struct SyncConfiguration: Sendable {
     public var cacheDirectory = "cache"
+    /// Where originals and thumbnails are kept when not in `cacheDirectory` (the index stays there).
+    public var store: S3Location?
+    /// With `store`: how much a serve replica keeps on local disk.
+    public var replicaCacheBytes = 1 << 30
     public var variants = Variant.defaults
     public var fetch = FetchConfiguration()
     public var decode = DecodeOptions()
@@ -70,6 +79,12 @@ public struct SyncConfiguration: Sendable {
             }
         }
         var cache: String?
+        var store: String?
+        var storeEndpoint: String?
+        var storeRegion: String?
+        var storeAccessKey: String?
+        var storeSecretKey: String?
+        var replicaCache: String?
         var concurrency: Int?
         var perHost: Int?
         var minTTL: String?
@@ -83,6 +98,18 @@ public struct SyncConfiguration: Sendable {
         func configuration() throws(ConfigurationError) -> SyncConfiguration {
             var c = SyncConfiguration()
             if let cache { c.cacheDirectory = cache }
+            if let store {
+                do {
+                    c.store = try S3Location.parse(store, endpoint: storeEndpoint, region: storeRegion,
+                                                   accessKey: storeAccessKey, secretKey: storeSecretKey)
+                } catch {
+                    throw ConfigurationError(error.message)
+                }
+            }
+            if let replicaCache {
+                guard let bytes = ByteSizeText.parse(replicaCache) else { throw ConfigurationError("replicaCache '\(replicaCache)' is not a size like 512MB or 2GiB") }
+                c.replicaCacheBytes = bytes
+            }
             if let concurrency {
                 guard concurrency >= 1 else { throw ConfigurationError("concurrency must be at least 1") }
                 c.fetch.maxConcurrent = concurrency
@@ -221,5 +248,16 @@ public enum ByteSizeText {
         }
         guard let value = Int(text), value >= 0 else { return nil }
         return value
+    }
+}
+
+extension SyncConfiguration {
+    /// The blob store this configuration names: the S3 bucket of `store` (created if missing
+    /// when `creating`), else the cache folder.
+    public func openBlobStore(creating: Bool = false) throws(CacheError) -> any BlobStorage {
+        guard let store else { return try BlobStore(root: URL(fileURLWithPath: cacheDirectory)) }
+        let bucket = S3BlobStore(store)
+        if creating { try bucket.createBucketIfMissing() }
+        return bucket
     }
 }

@@ -80,9 +80,10 @@ public final class Syncer: @unchecked Sendable {
         self.seedsDirectory = seedsDirectory
         self.configuration = configuration
         self.fetcher = fetcher ?? CurlFetcher(configuration: configuration.fetch)
-        let root = URL(fileURLWithPath: configuration.cacheDirectory)
-        store = try BlobStore(root: root)
-        index = try CacheIndex(cacheDirectory: root.path)
+        // The index's folder always exists (the SQLite file and its lock live there).
+        let local = try BlobStore(root: URL(fileURLWithPath: configuration.cacheDirectory))
+        store = configuration.store == nil ? local : try configuration.openBlobStore(creating: true)
+        index = try CacheIndex(cacheDirectory: configuration.cacheDirectory)
     }
 
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },

@@ -53,7 +53,8 @@ public final class Verifier: Sendable {
 
     public init(cacheDirectory: String, configuration: SyncConfiguration = SyncConfiguration()) throws(CacheError) {
         index = try CacheIndex.existing(inCache: cacheDirectory)
-        store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        store = configuration.store == nil ? try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+                                           : try configuration.openBlobStore()
         self.configuration = configuration
     }
 

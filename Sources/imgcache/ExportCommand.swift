@@ -45,7 +45,8 @@ struct ExportCommand: ParsableCommand {
         let report: ExportReport
         do {
             report = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
-                                         outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed)
+                                         outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed,
+                                         objectStore: configuration.store)
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

@@ -88,10 +88,10 @@ struct PruneCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = try cacheOptions.configuration().cacheDirectory
+        let configuration = try cacheOptions.configuration()
         let report: PruneReport
         do {
-            let pruner = try Pruner(cacheDirectory: directory)
+            let pruner = try Pruner(cacheDirectory: configuration.cacheDirectory, store: configuration.store)
             report = try pruner.run(policy: rules.policy, unreferencedSeeds: rules.unreferenced,
                                     writeBackSeeds: rules.writeBack, dryRun: dryRun)
         } catch {

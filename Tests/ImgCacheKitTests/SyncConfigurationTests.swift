@@ -1,3 +1,4 @@
+import CacheStore
 import Foundation
 import ImageCore
 import ImgCacheKit
@@ -17,6 +18,30 @@ struct SyncConfigurationTests {
         #expect(loaded.fetch.addressPolicy == defaults.fetch.addressPolicy)
         #expect(loaded.decode.maxPixels == 50_000_000)
         #expect(loaded.cacheDirectory == "./cache")
+    }
+
+    @Test("store: an S3 location with endpoint, region, credentials and a replica budget; a bad one is refused by name")
+    func store() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("c.yml").path
+        try """
+            store: s3://images/site/cache
+            storeEndpoint: http://127.0.0.1:8333
+            storeRegion: eu-central-1
+            storeAccessKey: key
+            storeSecretKey: secret
+            replicaCache: 512MB
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try SyncConfiguration.load(path: path)
+        let store = try #require(c.store)
+        #expect(store.bucket == "images" && store.prefix == "site/cache" && store.endpoint == "http://127.0.0.1:8333")
+        #expect(store.region == "eu-central-1" && store.accessKey == "key" && store.secretKey == "secret")
+        #expect(c.replicaCacheBytes == 512_000_000)
+        #expect(SyncConfiguration().store == nil, "the default keeps files in the cache folder")
+
+        try "store: s3://images\nstoreEndpoint: ftp://x\nstoreAccessKey: k\nstoreSecretKey: s\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = try #require(throws: ConfigurationError.self) { try SyncConfiguration.load(path: path) }
+        #expect("\(error)".contains(path) && "\(error)".contains("ftp://x"))
     }
 
     @Test("flags' worth of settings: private addresses, hosts, variants")
