@@ -1,0 +1,107 @@
+@_spi(Testing) import CacheStore
+import Fetching
+import Foundation
+import ImageCore
+import ImgCacheKit
+import ImgCacheServer
+import TestSupport
+import Testing
+
+/// Sync, verify, serve and prune with the files in a real S3-compatible store (SeaweedFS,
+/// started by the tests) and the index in the cache folder.
+@Suite("Files in an S3 object store: sync, verify, serve, prune", .serialized,
+       .enabled(if: SeaweedFS.shared != nil || TestServers.required, Comment(rawValue: SeaweedFS.skipReason)))
+struct ObjectStoreSyncTests {
+    struct Setup {
+        let directory: TemporaryDirectory
+        let origin: TestOrigin
+        let configuration: SyncConfiguration
+        let seeds: URL
+        let bucket: S3BlobStore
+    }
+
+    static func setUp() throws -> Setup {
+        let server = try #require(SeaweedFS.shared, "\(SeaweedFS.skipReason)")
+        let directory = try TemporaryDirectory()
+        let files = ["/photo.jpg": "../colour/srgb-twin.jpg", "/alpha.avif": "../formats/alpha.avif"]
+        let origin = try TestOrigin { request, _ in
+            guard let fixture = files[request.path] else { return .respond(status: 404, headers: [:], body: Data()) }
+            return .respond(status: 200, headers: ["Content-Type": "application/octet-stream"], body: try! Fixtures.data(fixture))
+        }
+        let seeds = directory.url.appendingPathComponent("seeds")
+        try SeedFiles.write(seeds, urls: files.keys.sorted().map { (origin.url($0), nil) })
+        var configuration = SyncConfiguration()
+        configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
+        configuration.variants = [Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 160, height: 160)), formats: [.webp, .auto])]
+        configuration.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
+        let location = S3Location(endpoint: server.endpoint, bucket: server.bucket, prefix: SeaweedFS.uniquePrefix() + "/cache",
+                                  accessKey: server.accessKey, secretKey: server.secretKey)
+        configuration.store = location
+        return Setup(directory: directory, origin: origin, configuration: configuration, seeds: seeds, bucket: S3BlobStore(location))
+    }
+
+    @Test("sync puts every original and thumbnail in the bucket (none in the cache folder); every listed object re-hashes to its row")
+    func syncAndVerify() throws {
+        let setup = try Self.setUp()
+        let report = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
+        #expect(report.fetched == 2 && report.cached == 2 && report.thumbnailsMade == 4, "\(report.results.compactMap(\.error))")
+        let listed = try setup.bucket.list()
+        #expect(listed.filter(\.key.isOriginal).count == 2 && listed.count == 6)
+        let local = try BlobStore(root: URL(fileURLWithPath: setup.configuration.cacheDirectory))
+        #expect(try local.list().isEmpty, "nothing is stored in the cache folder when a store is configured")
+        let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
+        for thumbnail in try index.allThumbnails() {
+            #expect(setup.bucket.hash(thumbnail.blobKey)?.digest == thumbnail.sha256)
+        }
+        // A second sync is all fresh: nothing new is written.
+        let again = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
+        #expect(again.fresh == 2 && again.thumbnailsMade == 0 && again.cached == 2)
+
+        let clean = try Verifier(cacheDirectory: setup.configuration.cacheDirectory, configuration: setup.configuration).run(repair: false)
+        #expect(clean.isClean && clean.originalsChecked == 2 && clean.thumbnailsChecked == 4, "\(clean.problems)")
+        // A flipped object in the bucket is found, and --repair makes it again.
+        let victim = try #require(try index.allThumbnails().first)
+        try setup.bucket.put(Data("not the thumbnail".utf8), as: victim.blobKey)
+        let damaged = try Verifier(cacheDirectory: setup.configuration.cacheDirectory, configuration: setup.configuration).run(repair: true)
+        #expect(damaged.count(.corrupt) == 1 && damaged.thumbnailsRemade == 1, "\(damaged.problems)")
+        #expect(setup.bucket.hash(victim.blobKey)?.digest == victim.sha256)
+    }
+
+    @Test("a replica serves from its local copy, re-hashed when fetched; changed bytes in the store are never served")
+    func serve() throws {
+        let setup = try Self.setUp()
+        _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
+        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
+                                       objectStore: setup.configuration.store, replicaBytes: 1 << 20)
+        let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
+        let record = try #require(try index.allThumbnails().first { $0.format == .webp })
+        let served = try #require(try service.thumbnail(digest: record.digest[...], file: "thumb.webp"))
+        #expect(served.path.hasPrefix(setup.configuration.cacheDirectory + "/replica/"))
+        #expect(BlobStore.digest(ofFile: served.path)?.digest == record.sha256)
+        #expect(service.files.bytesHeld == record.bytes)
+
+        // The store's bytes change behind the index's back: a replica that has not copied them refuses.
+        let other = try #require(try index.allThumbnails().first { $0.format != .webp })
+        try setup.bucket.put(Data("tampered".utf8), as: other.blobKey)
+        #expect(throws: CacheError.self) { try service.thumbnail(digest: other.digest[...], file: "thumb.\(other.fileExtension)") }
+
+        // A small budget: the least recently used copy is evicted.
+        let tiny = try ReadThroughCache(source: setup.bucket, folder: setup.directory.url.appendingPathComponent("tiny"), maxBytes: 1)
+        let first = try tiny.file(.original(record.digest), sha256: record.digest, bytes: try #require(try index.object(record.digest)).bytes)
+        let originals = try index.storedFiles().objects
+        let second = try #require(originals.first { $0.digest != record.digest })
+        _ = try tiny.file(.original(second.digest), sha256: second.digest, bytes: second.bytes)
+        #expect(!FileManager.default.fileExists(atPath: first) && tiny.bytesHeld == second.bytes)
+    }
+
+    @Test("prune deletes the images' objects from the bucket after its transaction")
+    func prune() throws {
+        let setup = try Self.setUp()
+        _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
+        let report = try Pruner(cacheDirectory: setup.configuration.cacheDirectory, store: setup.configuration.store)
+            .run(policy: PrunePolicy(maxBytes: 0, grace: 0))
+        #expect(report.removed.count == 2 && report.filesRemoved == 6)
+        #expect(try setup.bucket.list().isEmpty)
+        #expect(try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory).totals().objects == 0)
+    }
+}
