@@ -69,6 +69,9 @@ public final class ReadThroughCache: Sendable {
         return path
     }
 
+    /// Whether files are copied from the store (false: the store's own local files are served).
+    public var isReplica: Bool { replica != nil }
+
     /// Bytes held now.
     public var bytesHeld: Int { state.withLock { $0.total } }
 

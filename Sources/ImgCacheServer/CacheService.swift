@@ -80,15 +80,22 @@ public final class CacheService: Sendable {
     /// variant, the extension of the stored format), else nil.
     public func thumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
         let cacheKey = "t/\(digest)/\(file)"
-        if let hit = lookups.withLock({ $0[cacheKey] }) { return hit }
+        if let hit = remembered(cacheKey) { return hit }
         let found = try lookUpThumbnail(digest: digest, file: file)
         if let found { remember(cacheKey, found) }
         return found
     }
 
     /// A lookup already resolved (`t/<digest>/<file>` or `o/<file>`), or nil: no index read.
+    /// A replica's copy may have been evicted since: then the lookup is forgotten (one stat),
+    /// and the next lookup fetches the file again.
     public func remembered(_ cacheKey: String) -> ServedFile? {
-        lookups.withLock { $0[cacheKey] }
+        guard let file = lookups.withLock({ $0[cacheKey] }) else { return nil }
+        if files.isReplica && access(file.path, F_OK) != 0 {
+            _ = lookups.withLock { $0.removeValue(forKey: cacheKey) }
+            return nil
+        }
+        return file
     }
 
     private func remember(_ key: String, _ file: ServedFile) {
@@ -157,7 +164,7 @@ public final class CacheService: Sendable {
     /// `/o/<digest>.<ext>`: an original.
     public func original(file: Substring) throws(CacheError) -> ServedFile? {
         let cacheKey = "o/\(file)"
-        if let hit = lookups.withLock({ $0[cacheKey] }) { return hit }
+        if let hit = remembered(cacheKey) { return hit }
         let found = try lookUpOriginal(file: file)
         if let found { remember(cacheKey, found) }
         return found

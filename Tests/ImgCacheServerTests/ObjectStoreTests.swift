@@ -80,6 +80,17 @@ struct ObjectStoreSyncTests {
         #expect(BlobStore.digest(ofFile: served.path)?.digest == record.sha256)
         #expect(service.files.bytesHeld == record.bytes)
 
+        // A replica whose copy was evicted fetches it again; it never answers with a file that is gone.
+        let small = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
+                                     objectStore: setup.configuration.store, replicaBytes: 1)
+        let webps = try index.allThumbnails().filter { $0.format == .webp }
+        #expect(webps.count == 2)
+        let firstCopy = try #require(try small.thumbnail(digest: webps[0].digest[...], file: "thumb.webp"))
+        _ = try small.thumbnail(digest: webps[1].digest[...], file: "thumb.webp")
+        #expect(!FileManager.default.fileExists(atPath: firstCopy.path), "evicted past the budget")
+        let again = try #require(try small.thumbnail(digest: webps[0].digest[...], file: "thumb.webp"))
+        #expect(BlobStore.digest(ofFile: again.path)?.digest == webps[0].sha256)
+
         // The store's bytes change behind the index's back: a replica that has not copied them refuses.
         let other = try #require(try index.allThumbnails().first { $0.format != .webp })
         try setup.bucket.put(Data("tampered".utf8), as: other.blobKey)
