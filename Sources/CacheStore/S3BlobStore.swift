@@ -1,4 +1,5 @@
 import CCurl
+import Dispatch
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -108,9 +109,21 @@ public final class S3BlobStore: BlobStorage {
         return (BlobStore.digest(data), data.count)
     }
 
+    /// Eight requests at a time (prune removes thousands of objects after its commit).
     public func delete(_ keys: [BlobKey]) -> Int {
-        // DELETE answers 204 whether or not the object was there: ask first, so the count is true.
-        keys.filter { key in exists(key) && (try? perform("DELETE", path: path(key)))?.status == 204 }.count
+        let removed = Atomic<Int>(0)
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: min(8, max(1, keys.count))) { _ in
+            while true {
+                let position = next.add(1, ordering: .relaxed).oldValue
+                guard position < keys.count else { return }
+                // DELETE answers 204 whether or not the object was there: ask first, so the count is true.
+                if exists(keys[position]), (try? perform("DELETE", path: path(keys[position])))?.status == 204 {
+                    removed.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        return removed.load(ordering: .relaxed)
     }
 
     /// Every object under the prefix (ListObjectsV2, 1,000 a page).
