@@ -111,6 +111,7 @@ public final class S3BlobStore: BlobStorage {
 
     /// Eight requests at a time (prune removes thousands of objects after its commit).
     public func delete(_ keys: [BlobKey]) -> Int {
+        let keys = Array(Set(keys))
         let removed = Atomic<Int>(0)
         let next = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: min(8, max(1, keys.count))) { _ in

@@ -169,20 +169,33 @@ func addFileRoutes(to router: Router<BasicRequestContext>, service: CacheService
         if file.isMatched(by: request.headers[.ifNoneMatch]) {
             return Response(status: .notModified, headers: headers)
         }
+        headers[.acceptRanges] = "bytes"
         headers[.contentLength] = String(file.bytes)
         if request.method == .head { return Response(status: .ok, headers: headers) }
-        metrics.served(bytes: file.bytes)
-        if let bytes = service.smallFileBytes(file) {
+        // A range of the file (resuming a large original); If-Range naming another version gets it whole.
+        let ifRange = request.headers[.ifRange]
+        let range = ifRange == nil || ifRange == file.etag ? ByteRange.answer(request.headers[.range], size: file.bytes) : .whole
+        if range == .unsatisfiable {
+            return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(file.bytes)", .eTag: file.etag])
+        }
+        if case .whole = range, let bytes = service.smallFileBytes(file) {
+            metrics.served(bytes: file.bytes)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         }
-        // Larger files are opened here and streamed from that descriptor, never read whole:
+        // Files are opened here and streamed from that descriptor, never read whole:
         // a prune's unlink after this point cannot cut the body short.
-        guard let open = OpenFile(path: file.path) else {
+        guard let open = OpenFile(path: file.path), open.size == file.bytes else {
             service.forget(file)
             throw HTTPError(.notFound)
         }
-        headers[.contentLength] = String(open.size)
-        return Response(status: .ok, headers: headers, body: open.body)
+        guard case .partial(let part) = range else {
+            metrics.served(bytes: file.bytes)
+            return Response(status: .ok, headers: headers, body: open.body)
+        }
+        metrics.served(bytes: part.count)
+        headers[.contentLength] = String(part.count)
+        headers[.contentRange] = "bytes \(part.first)-\(part.last)/\(file.bytes)"
+        return Response(status: .partialContent, headers: headers, body: open.body(from: part.first, count: part.count))
     }
 
     for method in [HTTPRequest.Method.get, .head] {

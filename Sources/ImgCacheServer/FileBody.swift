@@ -27,11 +27,15 @@ final class OpenFile: @unchecked Sendable {
 
     static let chunkSize = 128 * 1024
 
-    var body: ResponseBody {
-        ResponseBody(contentLength: size) { writer in
-            var offset = 0
-            while offset < self.size {
-                let length = min(Self.chunkSize, self.size - offset)
+    var body: ResponseBody { body(from: 0, count: size) }
+
+    /// `count` bytes from `start`.
+    func body(from start: Int, count: Int) -> ResponseBody {
+        ResponseBody(contentLength: count) { writer in
+            var offset = start
+            let end = start + count
+            while offset < end {
+                let length = min(Self.chunkSize, end - offset)
                 let chunk = try await NIOThreadPool.singleton.runIfActive { [offset] () throws -> ByteBuffer in
                     var buffer = ByteBufferAllocator().buffer(capacity: length)
                     let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in

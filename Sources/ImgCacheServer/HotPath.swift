@@ -77,6 +77,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // `Connection: close` is the router's to honour (it closes after the response).
         guard request.method == .get || request.method == .head, let path = request.path,
               request.headerFields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
+              request.headerFields[.range] == nil,  // ranges are the router's
               let hot = service.hotResponses.response(for: path, service: service, serverName: serverName) else { return nil }
         metrics.lookup(hit: true)
         // The access ledger keeps a time per image for LRU eviction: once a second per connection
@@ -156,6 +157,7 @@ public final class HotResponses: Sendable {
         var headers = file.headers
         if let serverName { headers[.server] = serverName }
         let notModified = HTTPResponse(status: .notModified, headerFields: headers)
+        headers[.acceptRanges] = "bytes"
         headers[.contentLength] = String(bytes.readableBytes)
         let entry = Entry(route: route, file: file,
                           ok: HTTPResponse(status: .ok, headerFields: headers), notModified: notModified, body: bytes)

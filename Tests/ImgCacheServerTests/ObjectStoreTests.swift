@@ -41,7 +41,12 @@ struct ObjectStoreSyncTests {
     }
 
     @Test("sync puts every original and thumbnail in the bucket (none in the cache folder); every listed object re-hashes to its row")
-    func syncAndVerify() throws {
+    func syncAndVerify() async throws {
+        // Off the cooperative pool: these block on the network, and live-server tests beside them need it.
+        try await SocketHelper.offPool { try Self.syncAndVerifyBody() }
+    }
+
+    static func syncAndVerifyBody() throws {
         let setup = try Self.setUp()
         let report = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
         #expect(report.fetched == 2 && report.cached == 2 && report.thumbnailsMade == 4, "\(report.results.compactMap(\.error))")
@@ -68,7 +73,12 @@ struct ObjectStoreSyncTests {
     }
 
     @Test("a replica serves from its local copy, re-hashed when fetched; changed bytes in the store are never served")
-    func serve() throws {
+    func serve() async throws {
+        // Off the cooperative pool: these block on the network, and live-server tests beside them need it.
+        try await SocketHelper.offPool { try Self.serveBody() }
+    }
+
+    static func serveBody() throws {
         let setup = try Self.setUp()
         _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
         let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
@@ -106,7 +116,12 @@ struct ObjectStoreSyncTests {
     }
 
     @Test("prune deletes the images' objects from the bucket after its transaction")
-    func prune() throws {
+    func prune() async throws {
+        // Off the cooperative pool: these block on the network, and live-server tests beside them need it.
+        try await SocketHelper.offPool { try Self.pruneBody() }
+    }
+
+    static func pruneBody() throws {
         let setup = try Self.setUp()
         _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
         let report = try Pruner(cacheDirectory: setup.configuration.cacheDirectory, store: setup.configuration.store)

@@ -105,6 +105,43 @@ struct ServerTests {
         }
     }
 
+    @Test("range requests: a-b, a- and -n give 206 with exactly those bytes; past the end 416; If-Range of another version the whole file")
+    func ranges() async throws {
+        let served = try ServedCache()
+        let digest = String(try served.thumbnailURL("/a.jpg").split(separator: "/")[1])
+        let original = try Fixtures.data("jpeg/metadata/flower2.jpg")
+        let size = original.count
+        let cases: [(String, Range<Int>)] = [("bytes=0-99", 0..<100), ("bytes=100-", 100..<size), ("bytes=-50", (size - 50)..<size),
+                                             ("bytes=\(size - 10)-\(size + 1000)", (size - 10)..<size)]
+        try await served.application.test(.router) { client in
+            for (header, expected) in cases {
+                try await client.execute(uri: "/o/\(digest).jpg", method: .get, headers: [.range: header]) { response in
+                    #expect(response.status == .partialContent, "\(header)")
+                    #expect(Data(buffer: response.body) == original[expected], "\(header)")
+                    #expect(response.headers[.contentRange] == "bytes \(expected.lowerBound)-\(expected.upperBound - 1)/\(size)")
+                    #expect(response.headers[.contentLength] == String(expected.count))
+                }
+            }
+            try await client.execute(uri: "/o/\(digest).jpg", method: .get, headers: [.range: "bytes=\(size)-"]) { response in
+                #expect(response.status == .rangeNotSatisfiable && response.headers[.contentRange] == "bytes */\(size)")
+            }
+            for header in ["bytes=0-1,5-6", "items=0-1", "bytes=9-3", "bytes=x-"] {
+                try await client.execute(uri: "/o/\(digest).jpg", method: .get, headers: [.range: header]) { response in
+                    #expect(response.status == .ok && Data(buffer: response.body) == original, "\(header) is ignored")
+                }
+            }
+            try await client.execute(uri: "/o/\(digest).jpg", method: .get, headers: [.range: "bytes=0-9", .ifRange: "\"other\""]) { response in
+                #expect(response.status == .ok && Data(buffer: response.body) == original)
+            }
+            try await client.execute(uri: "/o/\(digest).jpg", method: .get, headers: [.range: "bytes=0-9", .ifRange: "\"\(digest)\""]) { response in
+                #expect(response.status == .partialContent && Data(buffer: response.body) == original[0..<10])
+            }
+            try await client.execute(uri: "/o/\(digest).jpg", method: .head) { response in
+                #expect(response.headers[.acceptRanges] == "bytes")
+            }
+        }
+    }
+
     @Test("traversal and malformed paths are refused, never read", arguments: [
         "/t/..%2f..%2fetc%2fpasswd/thumb.jpg", "/t/%252e%252e/thumb.jpg", "/t/abc%00/thumb.jpg", "/t/..\\\\..\\\\x/thumb.jpg",
         "/t/0123/thumb.jpg", "/t/\(String(repeating: "g", count: 64))/thumb.jpg", "/t/\(String(repeating: "A", count: 64))/thumb.jpg",
@@ -350,8 +387,12 @@ struct ServerLifecycleTests {
             configuration.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
             configuration.totalTimeout = 30  // generous: the suite shares the CPU with the others; a starved server never answers
             configuration.maxAttempts = 1
-            var outcome: FetchOutcome?
-            CurlFetcher(configuration: configuration).fetchAll([FetchRequest(url: "http://127.0.0.1:\(port)/healthz")]) { _, o in outcome = o }
+            // On a thread of its own: blocking a cooperative thread could starve the server under test.
+            let outcome = try await SocketHelper.offPool { [configuration] () -> FetchOutcome? in
+                var outcome: FetchOutcome?
+                CurlFetcher(configuration: configuration).fetchAll([FetchRequest(url: "http://127.0.0.1:\(port)/healthz")]) { _, o in outcome = o }
+                return outcome
+            }
             guard case .fetched(let response) = outcome else { Issue.record("not served: \(String(describing: outcome))"); return }
             #expect(String(decoding: response.body, as: UTF8.self) == "ok\n")
         }
