@@ -15,17 +15,19 @@ public struct IndexContents: Sendable {
 
 /// Aggregates for `imgcache stats`, computed in SQL (the same cost for four images or a million).
 public struct IndexStatistics: Sendable {
-    public struct Group: Sendable {
+    public struct Group: Codable, Sendable {
         public var name: String
         public var count: Int
         public var bytes: Int
     }
-    public struct LargeImage: Sendable {
+    public struct LargeImage: Codable, Sendable {
         public var digest: String
+        /// One URL it is cached for (nil if none is any more).
         public var url: String?
         public var width: Int
         public var height: Int
         public var originalBytes: Int
+        /// Original plus thumbnails.
         public var totalBytes: Int
     }
     public var urls = 0

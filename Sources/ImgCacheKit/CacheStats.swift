@@ -4,21 +4,10 @@ import Foundation
 /// `imgcache stats`: the cache in a few numbers, in the manner of `ccache -s`. Aggregates in
 /// SQL, so it costs the same for four images or a million.
 public struct CacheStats: Encodable, Sendable {
-    public struct VariantTotals: Codable, Sendable {
-        public var name: String
-        public var count: Int
-        public var bytes: Int
-    }
-    public struct LargeImage: Codable, Sendable {
-        public var digest: String
-        /// One URL it is cached for (nil if none is any more).
-        public var url: String?
-        public var width: Int
-        public var height: Int
-        public var originalBytes: Int
-        /// Original plus thumbnails.
-        public var totalBytes: Int
-    }
+    /// Thumbnails of one variant or format: name, count, bytes.
+    public typealias VariantTotals = IndexStatistics.Group
+    /// One of the largest originals (one URL it is cached for; original plus thumbnails bytes).
+    public typealias LargeImage = IndexStatistics.LargeImage
     public var cacheDirectory: String
     public var urls = 0
     public var imagesCached = 0
@@ -92,8 +81,8 @@ public struct CacheStats: Encodable, Sendable {
         imagesPruned = figures.urlsByStatus[.pruned] ?? 0
         originals = figures.originals
         originalBytes = figures.originalBytes
-        variants = figures.thumbnailsByVariant.map { VariantTotals(name: $0.name, count: $0.count, bytes: $0.bytes) }
-        formats = figures.thumbnailsByFormat.map { VariantTotals(name: $0.name, count: $0.count, bytes: $0.bytes) }
+        variants = figures.thumbnailsByVariant
+        formats = figures.thumbnailsByFormat
         originalsConverted = figures.originalsConverted
         thumbnails = variants.reduce(0) { $0 + $1.count }
         thumbnailBytes = variants.reduce(0) { $0 + $1.bytes }
@@ -102,9 +91,6 @@ public struct CacheStats: Encodable, Sendable {
         lastSync = figures.lastSync
         lastPrune = figures.lastPrune
         lastPruneBytes = figures.lastPruneBytes
-        largest = figures.largest.map {
-            LargeImage(digest: $0.digest, url: $0.url, width: $0.width, height: $0.height,
-                       originalBytes: $0.originalBytes, totalBytes: $0.totalBytes)
-        }
+        largest = figures.largest
     }
 }

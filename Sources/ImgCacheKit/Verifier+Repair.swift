@@ -9,7 +9,7 @@ extension Verifier {
     func repair(_ problems: [VerifyReport.Problem], thumbnails: [ThumbnailRecord]) throws -> ([String], Int) {
         let damaged = { (item: String) in
             problems.filter { $0.item == item && ($0.kind == .corrupt || $0.kind == .missing) }
-                .map { URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent }
+                .compactMap { BlobKey(relativePath: $0.path)?.name }
         }
         let badOriginals = Set(damaged("original"))
         let byKey = Dictionary(thumbnails.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
