@@ -5,7 +5,7 @@ import PackageDescription
 //
 //   imgcache (CLI) ──► ImgCacheServer ──► ImgCacheKit ──┬─► SeedDocuments ─► AtomicFiles, SafeText
 //        │                  │                           ├─► Fetching ─────► CCurl, SafeText
-//        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles (GRDB, Crypto)
+//        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles, CCurl (GRDB, PostgresNIO, Crypto)
 //        │                                              └─► ImageCodecs ──► ImageCore
 //        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF
 //
@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // System libraries.
@@ -78,12 +79,14 @@ let package = Package(
         // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
         .target(name: "Fetching", dependencies: ["CCurl", "SafeText"]),
 
-        // The storage seam: blob stores (local folder, S3 over libcurl SigV4) and the index (SQLite via GRDB).
+        // The storage seam: blob stores (local folder, S3 over libcurl SigV4) and the index (SQLite via GRDB,
+        // or PostgreSQL via PostgresNIO).
         .target(
             name: "CacheStore",
             dependencies: [
                 "AtomicFiles", "CCurl",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 

@@ -7,15 +7,33 @@ import Testing
 
 /// The index backends the conformance suite runs against. A new backend is one case here:
 /// every test below then holds it to the behaviour sync, prune, verify and serve rely on.
+/// `postgres` is a real PostgreSQL the tests start (skipped, and said so, where it is not
+/// installed; CI requires it).
 enum IndexBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A fresh, empty index in `folder`.
+    static var available: [IndexBackend] {
+        PostgresServer.shared != nil || TestServers.required ? allCases : [.sqlite]
+    }
+
+    /// A fresh, empty index in `folder` (SQLite) or in a new database.
     func open(in folder: TemporaryDirectory) throws -> any IndexStorage {
         switch self {
-        case .sqlite: try CacheIndex(cacheDirectory: folder.path)
+        case .sqlite: return try CacheIndex(cacheDirectory: folder.path)
+        case .postgres:
+            guard let server = PostgresServer.shared else { throw CacheError(.database, PostgresServer.skipReason) }
+            return try PostgresIndex(PostgresLocation.parse(try server.makeDatabase()))
+        }
+    }
+
+    /// A second handle on the same index (another process's view: its own connections).
+    func reopen(_ index: any IndexStorage, in folder: TemporaryDirectory) throws -> any IndexStorage {
+        switch self {
+        case .sqlite: return try CacheIndex(cacheDirectory: folder.path)
+        case .postgres: return try PostgresIndex((index as! PostgresIndex).location)
         }
     }
 }
@@ -88,7 +106,7 @@ struct SampleImage {
 
 @Suite("Index storage: the behaviour every backend must have")
 struct IndexConformanceTests {
-    @Test("a fetched image is recorded whole: its URL ok and cached, its original and every thumbnail", arguments: IndexBackend.allCases)
+    @Test("a fetched image is recorded whole: its URL ok and cached, its original and every thumbnail", arguments: IndexBackend.available)
     func recordsFetched(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -106,7 +124,7 @@ struct IndexConformanceTests {
         #expect(totals.objects == 1 && totals.objectBytes == image.original.count && totals.thumbnails == 2)
     }
 
-    @Test("the same bytes under a second URL are a duplicate, stored once", arguments: IndexBackend.allCases)
+    @Test("the same bytes under a second URL are a duplicate, stored once", arguments: IndexBackend.available)
     func duplicates(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -116,7 +134,7 @@ struct IndexConformanceTests {
         #expect(try index.totals().objects == 1 && index.allSources().count == 2)
     }
 
-    @Test("when ensureFiles throws nothing is recorded", arguments: IndexBackend.allCases)
+    @Test("when ensureFiles throws nothing is recorded", arguments: IndexBackend.available)
     func ensureFilesFailureRollsBack(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder)
@@ -127,7 +145,7 @@ struct IndexConformanceTests {
         #expect(try index.source(image.url) == nil && index.object(image.digest) == nil && index.allThumbnails().isEmpty)
     }
 
-    @Test("a failure keeps the cached copy; a batch of failures of new URLs records them uncached", arguments: IndexBackend.allCases)
+    @Test("a failure keeps the cached copy; a batch of failures of new URLs records them uncached", arguments: IndexBackend.available)
     func failures(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -153,7 +171,7 @@ struct IndexConformanceTests {
         #expect(try index.statistics(largest: 1).urlsByStatus[.failed] == 2)
     }
 
-    @Test("revalidating adds thumbnails only while the original is indexed", arguments: IndexBackend.allCases)
+    @Test("revalidating adds thumbnails only while the original is indexed", arguments: IndexBackend.available)
     func revalidation(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -176,7 +194,7 @@ struct IndexConformanceTests {
         #expect(try index.thumbnail(key: "k") == nil)
     }
 
-    @Test("prune removes whole images: rows, access times, then exactly their files", arguments: IndexBackend.allCases)
+    @Test("prune removes whole images: rows, access times, then exactly their files", arguments: IndexBackend.available)
     func prune(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -216,7 +234,7 @@ struct IndexConformanceTests {
         #expect(!blobs.exists(.original(removed.digest)) && blobs.exists(.original(kept.digest)))
     }
 
-    @Test("prune forgets the rows of URLs no seed names", arguments: IndexBackend.allCases)
+    @Test("prune forgets the rows of URLs no seed names", arguments: IndexBackend.available)
     func pruneForgets(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder)
@@ -227,7 +245,7 @@ struct IndexConformanceTests {
         #expect(try index.source("https://example.com/old.jpg") == nil)
     }
 
-    @Test("repair removes damaged images and unclaimed orphans, never a blob a row claims", arguments: IndexBackend.allCases)
+    @Test("repair removes damaged images and unclaimed orphans, never a blob a row claims", arguments: IndexBackend.available)
     func repair(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -253,7 +271,7 @@ struct IndexConformanceTests {
         #expect(try !index.replaceThumbnail(damaged.thumbnails[0]) { Issue.record("a removed thumbnail is not written") })
     }
 
-    @Test("contents and statistics agree with what was recorded", arguments: IndexBackend.allCases)
+    @Test("contents and statistics agree with what was recorded", arguments: IndexBackend.available)
     func reads(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder), blobs = try BlobStore(root: folder.url)
@@ -277,6 +295,36 @@ struct IndexConformanceTests {
         try index.checkReadable()
         #expect(index.integrityProblems().isEmpty)
         #expect(index.storageBytes > 0)
+    }
+
+    @Test("a writer waits while a removal deletes its files, then restores what it needs", arguments: IndexBackend.available)
+    func removalLockOrdersWriters(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), writer = try backend.reopen(index, in: folder)
+        let blobs = try BlobStore(root: folder.url)
+        let image = SampleImage("contended")
+        try image.record(in: index, blobs: blobs)
+        let events = Mutex<[String]>([])
+        let writerDone = DispatchSemaphore(value: 0)
+        _ = try index.prune(at: Date(), referencedURLs: nil, staleBefore: .distantPast, decide: { _ in
+            PruneDecision(digests: [image.digest], forgetURLs: [], bytesReclaimed: 0)
+        }, removeFiles: { keys in
+            // Rows are committed; a writer of the same image starts now, from another connection.
+            DispatchQueue.global().async {
+                _ = try? writer.recordFetched(image.fetched(), ensureFiles: {
+                    events.withLock { $0.append("writer checks files") }
+                    try blobs.put(image.original, as: .original(image.digest))
+                    for record in image.thumbnails { try blobs.put(image.thumbnailData(record.variant), as: record.blobKey) }
+                }, isCached: { true })
+                writerDone.signal()
+            }
+            usleep(300_000)
+            events.withLock { $0.append("files deleted") }
+            return blobs.delete(keys)
+        })
+        #expect(writerDone.wait(timeout: .now() + 20) == .success)
+        #expect(events.withLock { $0 } == ["files deleted", "writer checks files"])
+        #expect(try index.source(image.url)?.isCached == true && blobs.exists(.original(image.digest)))
     }
 }
 

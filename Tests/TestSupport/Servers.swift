@@ -126,3 +126,97 @@ public final class SeaweedFS: Sendable {
         return SeaweedFS(endpoint: endpoint, folder: folder)
     }
 }
+
+/// One PostgreSQL 15 (Debian's `postgresql`) for the whole test process: `initdb` in a temp
+/// folder, `postgres` on a free loopback port, trust authentication for one user. As root it
+/// runs as the `postgres` system user (PostgreSQL refuses to run as root). Each test takes a
+/// database of its own (`makeDatabase()`).
+public final class PostgresServer: Sendable {
+    public let port: Int
+    public let user = "imgcache"
+    let bin: String
+    let folder: String
+    let runAs: String?
+
+    init(port: Int, bin: String, folder: String, runAs: String?) {
+        self.port = port
+        self.bin = bin
+        self.folder = folder
+        self.runAs = runAs
+    }
+
+    /// The shared server, started on first use; nil (with `skipReason`) when PostgreSQL is not installed.
+    public static let shared: PostgresServer? = start()
+    public static var skipReason: String {
+        "PostgreSQL is not installed (apt-get install postgresql): the PostgreSQL index tests were skipped"
+    }
+
+    /// Debian puts the server's programs in /usr/lib/postgresql/<version>/bin, not on PATH.
+    static func binFolder() -> String? {
+        let debian = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?
+            .sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" } ?? []
+        let onPath = TestServers.find("postgres").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        return (debian + [onPath].compactMap { $0 }).first { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }
+    }
+
+    /// `program arguments`, as the server's user when that is not us.
+    func command(_ program: String, _ arguments: [String]) -> (String, [String]) {
+        guard let runAs else { return (bin + "/" + program, arguments) }
+        return ("/usr/sbin/runuser", ["-u", runAs, "--", bin + "/" + program] + arguments)
+    }
+
+    private static func start() -> PostgresServer? {
+        guard let bin = binFolder() else { return nil }
+        _ = TestServers.stopAtExit
+        let runAs: String? = getuid() == 0 ? "postgres" : nil
+        let folder = "/tmp/imgcache-pg-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let runAs { _ = try? Executable.runTool("/bin/chown", ["-R", runAs, folder]) }
+        let server = PostgresServer(port: TestServers.freePort(), bin: bin, folder: folder, runAs: runAs)
+        let (initdb, initArguments) = server.command("initdb", ["-D", folder + "/data", "-U", server.user, "--auth=trust",
+                                                                "--encoding=UTF8", "--no-sync"])
+        guard let result = try? Executable.runTool(initdb, initArguments), result.status == 0 else { return nil }
+        let (postgres, arguments) = server.command("postgres", [
+            "-D", folder + "/data", "-p", "\(server.port)", "-k", folder, "-c", "listen_addresses=127.0.0.1",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300"])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: postgres)
+        process.arguments = arguments
+        let logPath = folder + "/postgres.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = log
+        process.standardError = log
+        do { try process.run() } catch { return nil }
+        TestServers.started.append(process)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let ready = try? Executable.runTool(bin + "/pg_isready", ["-h", "127.0.0.1", "-p", "\(server.port)", "-U", server.user])
+            if ready?.status == 0 { return server }
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    /// A new, empty database; its `postgres://` URL.
+    public func makeDatabase() throws -> String {
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let result = try Executable.runTool(bin + "/createdb", ["-h", "127.0.0.1", "-p", "\(port)", "-U", user, String(name)])
+        guard result.status == 0 else { throw TestServerError("createdb \(name) failed: \(result.stderr)") }
+        return "postgres://\(user)@127.0.0.1:\(port)/\(name)"
+    }
+
+    /// Runs SQL with psql against `database` (a test inspecting or damaging what the index wrote).
+    public func psql(_ database: String, _ sql: String) throws -> String {
+        let name = String(database.split(separator: "/").last ?? "")
+        let result = try Executable.runTool(bin + "/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d", name,
+                                                            "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        guard result.status == 0 else { throw TestServerError("psql: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+public struct TestServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

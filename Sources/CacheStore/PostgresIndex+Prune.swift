@@ -1,0 +1,163 @@
+import Foundation
+import PostgresNIO
+import Synchronization
+
+/// Prune, repair and the access ledger, as `CacheIndex+Prune` and `Removal` do them in SQLite.
+extension PostgresIndex {
+    public func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory {
+        try read { session in try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore) }
+    }
+
+    public func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
+                      decide: (PruneInventory) throws -> PruneDecision,
+                      removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval {
+        var removal = PruneRemoval()
+        removal.filesRemoved = try removingFiles(removeFiles) { session in
+            let inventory = try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore)
+            let decision = try decide(inventory)
+            try session.query("DELETE FROM sources WHERE url = ANY(\(decision.forgetURLs.sorted())::text[])")
+            let keys = try Self.deleteImages(session, digests: decision.digests, status: .pruned, lastError: nil)
+            removal.thumbnailsRemoved = keys.count - decision.digests.count
+            try Self.setMeta(session, MetaKey.lastPrune, at: now)
+            try Self.setMeta(session, MetaKey.lastPruneBytes, number: decision.bytesReclaimed)
+            return keys
+        }
+        return removal
+    }
+
+    /// Four scans, one per table, streamed (the same inventory SQLite's four cursors make).
+    static func loadInventory(_ session: PostgresSession, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
+        let state = Mutex(InventoryBuilder(referencing: referencedURLs != nil))
+        try session.forEach("SELECT digest, bytes, created_at FROM objects") { row in
+            let (digest, bytes, created) = try row.decode((String, Int, Date).self)
+            state.withLock { $0.addObject(digest, bytes: bytes, written: created) }
+        }
+        try session.forEach("SELECT digest, bytes, created_at FROM thumbnails") { row in
+            let (digest, bytes, created) = try row.decode((String, Int, Date).self)
+            state.withLock { $0.addThumbnail(digest, bytes: bytes, written: created) }
+        }
+        let referenced = referencedURLs
+        try session.forEach("""
+            SELECT digest, url, GREATEST(updated_at, COALESCE(referenced_at, updated_at)) FROM sources WHERE digest IS NOT NULL
+            """) { row in
+            let (digest, url, used) = try row.decode((String, String, Date).self)
+            state.withLock { $0.addURL(url, of: digest, used: used, isReferenced: referenced?.contains(url) == true) }
+        }
+        try session.forEach("SELECT digest, last_access FROM access") { row in
+            let (digest, served) = try row.decode((String, Date).self)
+            state.withLock { $0.addAccess(digest, served: served) }
+        }
+        var inventory = state.withLock { $0.inventory }
+        if let referencedURLs {
+            let stale = try session.query("""
+                SELECT url FROM sources WHERE GREATEST(updated_at, COALESCE(referenced_at, updated_at)) < \(staleBefore)
+                """).map { try $0.decode(String.self) }
+            inventory.staleURLs = Set(stale.filter { !referencedURLs.contains($0) })
+        }
+        return inventory
+    }
+
+    /// Deletes whole images' rows (see `CacheIndex.deleteImages`); returns the blobs they named.
+    static func deleteImages(_ session: PostgresSession, digests: [String], status: SourceStatus,
+                             lastError: String?) throws -> [BlobKey] {
+        guard !digests.isEmpty else { return [] }
+        var keys = digests.map(BlobKey.original)
+        for row in try session.query("DELETE FROM thumbnails WHERE digest = ANY(\(digests)::text[]) RETURNING key, format") {
+            let (key, format) = try row.decode((String, String).self)
+            keys.append(.thumbnail(key, fileExtension: (StoredFormat(rawValue: format) ?? .jpeg).fileExtension))
+        }
+        try session.query("""
+            UPDATE sources SET digest = NULL, is_cached = FALSE, status = \(status.rawValue), etag = NULL, last_modified = NULL,
+                               expires_at = NULL, last_error = \(lastError)
+            WHERE digest = ANY(\(digests)::text[])
+            """)
+        try session.query("DELETE FROM access WHERE digest = ANY(\(digests)::text[])")
+        try session.query("DELETE FROM objects WHERE digest = ANY(\(digests)::text[])")
+        return keys
+    }
+
+    public func replaceThumbnail(_ updated: ThumbnailRecord, writeFile: () throws -> Void) throws(CacheError) -> Bool {
+        try transaction { session in
+            try Self.holdRemovalLockShared(session)
+            guard try Self.exists(session, table: "thumbnails", key: "key", value: updated.key) else { return false }
+            try writeFile()
+            try Self.upsert(session, updated)
+            return true
+        }
+    }
+
+    public func removeDamaged(originals: [String], thumbnails: [ThumbnailRecord], orphans: [BlobKey],
+                              reason: String, removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> [String] {
+        var urls: Set<String> = []
+        _ = try removingFiles(removeFiles) { session in
+            let urlsOf = { (digest: String) in
+                try session.query("SELECT url FROM sources WHERE digest = \(digest)").map { try $0.decode(String.self) }
+            }
+            for digest in originals { urls.formUnion(try urlsOf(digest)) }
+            var keys = try Self.deleteImages(session, digests: originals, status: .pending, lastError: reason)
+            for thumbnail in thumbnails where try Self.exists(session, table: "thumbnails", key: "key", value: thumbnail.key) {
+                urls.formUnion(try urlsOf(thumbnail.digest))
+                keys.append(thumbnail.blobKey)
+                try session.query("UPDATE sources SET is_cached = FALSE WHERE digest = \(thumbnail.digest)")
+                try session.query("DELETE FROM thumbnails WHERE key = \(thumbnail.key)")
+            }
+            for orphan in orphans {
+                let claimed = orphan.isOriginal ? try Self.exists(session, table: "objects", key: "digest", value: orphan.name)
+                                                : try Self.exists(session, table: "thumbnails", key: "key", value: orphan.name)
+                if !claimed { keys.append(orphan) }
+            }
+            return keys
+        }
+        return urls.sorted()
+    }
+
+    /// One statement per batch (arrays bound once); it does not move the generation.
+    public func recordAccess(_ served: [String: Date], hits: Int, misses: Int) throws(CacheError) {
+        let digests = Array(served.keys), dates = digests.map { served[$0]! }
+        try transaction(write: false) { session in
+            if !digests.isEmpty {
+                try session.query("""
+                    INSERT INTO access (digest, last_access) SELECT * FROM unnest(\(digests)::text[], \(dates)::timestamptz[])
+                    ON CONFLICT (digest) DO UPDATE SET last_access = GREATEST(access.last_access, excluded.last_access)
+                    """)
+            }
+            if hits > 0 { try Self.addToCounter(session, MetaKey.servedHits, hits) }
+            if misses > 0 { try Self.addToCounter(session, MetaKey.servedMisses, misses) }
+        }
+    }
+}
+
+/// Folds the four scans into a `PruneInventory`.
+struct InventoryBuilder {
+    var inventory = PruneInventory()
+    private var position: [String: Int] = [:]
+    private let referencing: Bool
+
+    init(referencing: Bool) { self.referencing = referencing }
+
+    mutating func addObject(_ digest: String, bytes: Int, written: Date) {
+        position[digest] = inventory.images.count
+        inventory.images.append(PruneImage(digest: digest, bytes: bytes, lastWritten: written, isReferenced: !referencing))
+    }
+
+    mutating func addThumbnail(_ digest: String, bytes: Int, written: Date) {
+        guard let at = position[digest] else { return }
+        inventory.thumbnailCounts[digest, default: 0] += 1
+        inventory.images[at].bytes += bytes
+        inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, written)
+    }
+
+    mutating func addURL(_ url: String, of digest: String, used: Date, isReferenced: Bool) {
+        guard let at = position[digest] else { return }
+        inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, used)
+        if isReferenced { inventory.images[at].isReferenced = true }
+        inventory.urls[digest, default: []].append(url)
+    }
+
+    mutating func addAccess(_ digest: String, served: Date) {
+        guard let at = position[digest] else { return }
+        inventory.images[at].lastServed = served
+    }
+}
+
+extension PostgresIndex: IndexStorage {}
