@@ -78,6 +78,12 @@ public enum IndexLocation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The index `location` names, or the SQLite index of `cacheDirectory` when it names none;
+    /// it must exist already.
+    public static func openExisting(_ location: IndexLocation?, cacheDirectory: String) throws(CacheError) -> any IndexStorage {
+        try (location ?? .sqlite(cacheDirectory: cacheDirectory)).openExisting()
+    }
+
     /// Opens an index that must exist already (commands that read or clean a cache never create
     /// one). A PostgreSQL index is migrated on open like any other.
     public func openExisting() throws(CacheError) -> any IndexStorage {

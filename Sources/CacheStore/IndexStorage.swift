@@ -1,6 +1,7 @@
 import Foundation
 
-/// The cache's index, whatever keeps it: SQLite in the cache folder (`CacheIndex`) today.
+/// The cache's index, whatever keeps it: SQLite in the cache folder (`CacheIndex`, the
+/// default) or a PostgreSQL database several machines share (`PostgresIndex`).
 /// Every write is one named transaction that keeps the invariants sync, prune, verify and the
 /// server rely on (held by the conformance suite in the tests):
 /// - no row names a blob that is not stored: writers restore blobs under the removal lock
@@ -35,6 +36,9 @@ public protocol IndexStorage: Sendable {
     func lastPrune() throws(CacheError) -> Date?
     func generation() throws(CacheError) -> Int
     func checkReadable() throws(CacheError)
+    /// An element each time a write commits, in any process ("prune" for removals), for an
+    /// index that can announce them; nil for one that cannot (readers poll `lastPrune`).
+    func changes() -> AsyncStream<String>?
 
     // MARK: Reads
     func source(_ url: String) throws(CacheError) -> SourceRecord?
@@ -52,7 +56,10 @@ public protocol IndexStorage: Sendable {
     var storageBytes: Int { get }
 }
 
-extension CacheIndex: IndexStorage {}
+extension CacheIndex: IndexStorage {
+    /// SQLite has no notifications across processes: readers poll.
+    public func changes() -> AsyncStream<String>? { nil }
+}
 
 @_spi(Testing) extension IndexStorage {
     /// The SQLite index behind this one, for tests that inspect or damage it directly.

@@ -24,6 +24,7 @@ public final class PostgresIndex: Sendable {
     /// this version knows that the database lacks, one process at a time.
     public init(_ location: PostgresLocation) throws(CacheError) {
         self.location = location
+        try PostgresPool.probe(location)
         pool = PostgresPool(location)
         try pool.withSession(timeout: 10) { session in try Self.migrate(session) }
     }
@@ -55,8 +56,8 @@ public final class PostgresIndex: Sendable {
     }
 
     /// A read in one snapshot (REPEATABLE READ, READ ONLY): the manifest and status see one state.
-    func read<T>(_ body: (PostgresSession) throws -> T) throws(CacheError) -> T {
-        try pool.withSession { session in
+    func read<T>(timeout: TimeInterval = 15, _ body: (PostgresSession) throws -> T) throws(CacheError) -> T {
+        try pool.withSession(timeout: timeout) { session in
             try session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { _ = try? session.query("COMMIT") }
             return try body(session)
@@ -122,7 +123,7 @@ extension PostgresIndex {
     /// An endless stream with an element each time another process (or this one) commits a
     /// write; the kind is "prune" for removals. It LISTENs on a connection of its own and
     /// reconnects after an outage (yielding once then, as something may have changed meanwhile).
-    public func changes() -> AsyncStream<String> {
+    public func changes() -> AsyncStream<String>? {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(8))
         let client = pool.client
         let task = Task.detached(executorPreference: pool.executor) {

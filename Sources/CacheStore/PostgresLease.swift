@@ -72,6 +72,20 @@ final class PostgresPool: Sendable {
 
     deinit { runner.cancel() }
 
+    /// Connects once, directly, so that an unreachable or misconfigured server is reported
+    /// with its reason (refused, unknown host, no such database, authentication) at once.
+    static func probe(_ location: PostgresLocation) throws(CacheError) {
+        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database, tls: .disable)
+        do {
+            let connection = try PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.next(),
+                                                            configuration: configuration, id: 0, logger: logger).wait()
+            try? connection.close().wait()
+        } catch {
+            throw PostgresIndex.error(error, location: location)
+        }
+    }
+
     /// Borrows a connection for `body`; waits at most `timeout` for one (the database may be
     /// unreachable: then the error names it).
     func withSession<T>(timeout: TimeInterval = 15, _ body: (PostgresSession) throws -> T) throws(CacheError) -> T {

@@ -67,8 +67,9 @@ public struct CacheStats: Encodable, Sendable {
     public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
 
     /// Reads the cache at `directory` (never creates one).
-    public static func load(cacheDirectory directory: String, largest limit: Int = 10) throws(CacheError) -> CacheStats {
-        let index = try CacheIndex.existing(inCache: directory)
+    public static func load(cacheDirectory directory: String, largest limit: Int = 10,
+                            index location: IndexLocation? = nil) throws(CacheError) -> CacheStats {
+        let index = try IndexLocation.openExisting(location, cacheDirectory: directory)
         return CacheStats(cacheDirectory: directory, index.storageBytes, try index.statistics(largest: limit))
     }
 

@@ -34,8 +34,8 @@ public struct CacheStatus: Codable, Sendable {
     public var thumbnailBytes: Int
 
     /// Reads the index of the cache at `directory` (read-only: never creates one).
-    public static func load(cacheDirectory directory: String) throws(CacheError) -> CacheStatus {
-        let index = try CacheIndex.existing(inCache: directory)
+    public static func load(cacheDirectory directory: String, index location: IndexLocation? = nil) throws(CacheError) -> CacheStatus {
+        let index = try IndexLocation.openExisting(location, cacheDirectory: directory)
         let contents = try index.contents()
         let (sources, objects, thumbnails) = (contents.sources, contents.objects, contents.thumbnails)
         let images = sources.map { source in

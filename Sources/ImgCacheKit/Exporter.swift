@@ -29,8 +29,9 @@ public enum Exporter {
     ///   downloaded then; local files are hard-linked when the output is on the same filesystem).
     public static func export(cacheDirectory: String, variants: [Variant], outputDirectory: String,
                               manifestPath: String? = nil, baseURL: String = "/img/",
-                              seed: String? = nil, objectStore: S3Location? = nil) throws(CacheError) -> ExportReport {
-        let index = try CacheIndex.existing(inCache: cacheDirectory)
+                              seed: String? = nil, objectStore: S3Location? = nil,
+                              index location: IndexLocation? = nil) throws(CacheError) -> ExportReport {
+        let index = try IndexLocation.openExisting(location, cacheDirectory: cacheDirectory)
         let store: any BlobStorage
         if let objectStore { store = S3BlobStore(objectStore) } else { store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory)) }
         do {

@@ -49,9 +49,10 @@ public final class Pruner: Sendable {
     public let store: any BlobStorage
     public let index: any IndexStorage
 
-    /// Opens an existing cache (prune never creates one), its files in `store` when given.
-    public init(cacheDirectory: String, store: S3Location? = nil) throws(CacheError) {
-        index = try CacheIndex.existing(inCache: cacheDirectory)
+    /// Opens an existing cache (prune never creates one), its files in `store` and its index
+    /// at `index` when given.
+    public init(cacheDirectory: String, store: S3Location? = nil, index location: IndexLocation? = nil) throws(CacheError) {
+        index = try IndexLocation.openExisting(location, cacheDirectory: cacheDirectory)
         if let store {
             self.store = S3BlobStore(store)
         } else {

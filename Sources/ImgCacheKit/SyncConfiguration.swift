@@ -9,6 +9,7 @@ import Yams
 /// override them. Every field is optional in the file.
 ///
 ///     cache: ./cache
+///     index: postgres://imgcache@db.internal:5432/imgcache  # a shared index (or IMGCACHE_INDEX; default: SQLite in the cache folder)
 ///     store: s3://bucket/prefix  # originals and thumbnails in an S3-compatible store (default: the cache folder)
 ///     storeEndpoint: http://127.0.0.1:8333   # or AWS_ENDPOINT_URL; storeRegion or AWS_REGION;
 ///                                            # credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
@@ -30,6 +31,10 @@ import Yams
 /// is PNG always. The fallback comes last; `avif` and `webp` before it, in preference order.
 public struct SyncConfiguration: Sendable {
     public var cacheDirectory = "cache"
+    /// A shared index; nil: IMGCACHE_INDEX if set, else SQLite in `cacheDirectory`.
+    public var index: PostgresLocation?
+    /// `index: sqlite` in the file: the cache folder's own, whatever IMGCACHE_INDEX says.
+    public var indexIsLocal = false
     /// Where originals and thumbnails are kept when not in `cacheDirectory` (the index stays there).
     public var store: S3Location?
     /// With `store`: how much a serve replica keeps on local disk.
@@ -79,6 +84,7 @@ public struct SyncConfiguration: Sendable {
             }
         }
         var cache: String?
+        var index: String?
         var store: String?
         var storeEndpoint: String?
         var storeRegion: String?
@@ -98,6 +104,16 @@ public struct SyncConfiguration: Sendable {
         func configuration() throws(ConfigurationError) -> SyncConfiguration {
             var c = SyncConfiguration()
             if let cache { c.cacheDirectory = cache }
+            if let index {
+                do {
+                    switch try IndexLocation.parse(index, cacheDirectory: c.cacheDirectory) {
+                    case .postgres(let location): c.index = location
+                    case .sqlite: c.indexIsLocal = true
+                    }
+                } catch {
+                    throw ConfigurationError(error.message)
+                }
+            }
             if let store {
                 do {
                     c.store = try S3Location.parse(store, endpoint: storeEndpoint, region: storeRegion,
@@ -252,6 +268,13 @@ public enum ByteSizeText {
 }
 
 extension SyncConfiguration {
+    /// Where the index is: `index`, else IMGCACHE_INDEX, else SQLite in the cache folder.
+    public func indexLocation(environment: [String: String] = ProcessInfo.processInfo.environment) throws(CacheError) -> IndexLocation {
+        if let index { return .postgres(index) }
+        if indexIsLocal { return .sqlite(cacheDirectory: cacheDirectory) }
+        return try IndexLocation.parse(nil, cacheDirectory: cacheDirectory, environment: environment)
+    }
+
     /// The blob store this configuration names: the S3 bucket of `store` (created if missing
     /// when `creating`), else the cache folder.
     public func openBlobStore(creating: Bool = false) throws(CacheError) -> any BlobStorage {

@@ -83,7 +83,7 @@ public final class Syncer: @unchecked Sendable {
         // The index's folder always exists (the SQLite file and its lock live there).
         let local = try BlobStore(root: URL(fileURLWithPath: configuration.cacheDirectory))
         store = configuration.store == nil ? local : try configuration.openBlobStore(creating: true)
-        index = try CacheIndex(cacheDirectory: configuration.cacheDirectory)
+        index = try configuration.indexLocation().open()
     }
 
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },

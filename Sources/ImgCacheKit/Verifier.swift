@@ -52,7 +52,9 @@ public final class Verifier: Sendable {
     let configuration: SyncConfiguration
 
     public init(cacheDirectory: String, configuration: SyncConfiguration = SyncConfiguration()) throws(CacheError) {
-        index = try CacheIndex.existing(inCache: cacheDirectory)
+        var located = configuration
+        located.cacheDirectory = cacheDirectory
+        index = try located.indexLocation().openExisting()
         store = configuration.store == nil ? try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
                                            : try configuration.openBlobStore()
         self.configuration = configuration

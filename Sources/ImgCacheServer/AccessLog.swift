@@ -7,7 +7,8 @@ import Synchronization
 /// hits and misses `imgcache stats` reports. Requests only touch an in-memory batch; a
 /// background service writes it to the index every `interval` (one transaction) and once more
 /// at shutdown. The same tick notices a prune made by another process and calls `onPrune`,
-/// so the server forgets what it remembered about removed files.
+/// so the server forgets what it remembered about removed files; with a shared index that
+/// announces its writes, a prune is noticed as soon as it commits.
 public final class AccessLog: Service, Sendable {
     private struct Batch {
         var served: [String: Date] = [:]
@@ -69,11 +70,23 @@ public final class AccessLog: Service, Sendable {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-            try? flush()
-            checkForPrune()
+        await withDiscardingTaskGroup { group in
+            // A shared index announces prunes (LISTEN/NOTIFY): the replica forgets at once
+            // rather than at its next tick.
+            if let changes = index.changes() {
+                group.addTask {
+                    await cancelWhenGracefulShutdown {
+                        for await kind in changes where kind == "prune" { self.checkForPrune() }
+                    }
+                }
+            }
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+                _ = try? flush()
+                checkForPrune()
+            }
+            _ = try? flush()
+            group.cancelAll()
         }
-        try? flush()
     }
 }

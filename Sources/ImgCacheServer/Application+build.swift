@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// Where the files are when not in the cache folder, and how much of them a replica keeps locally.
     public var store: S3Location?
     public var replicaCacheBytes = 1 << 30
+    /// A shared index (nil: SQLite in the cache folder).
+    public var index: IndexLocation?
     public var variants = Variant.defaults
     /// The logger's level: requests are logged at .info, so .warning silences them.
     public var logLevel: Logger.Level = .info
@@ -322,7 +324,8 @@ public func buildApplication(configuration: ServerConfiguration, service provide
         service = provided
     } else {
         service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
-                                   objectStore: configuration.store, replicaBytes: configuration.replicaCacheBytes)
+                                   objectStore: configuration.store, replicaBytes: configuration.replicaCacheBytes,
+                                   index: configuration.index)
     }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let metrics = ServerMetrics()

@@ -61,13 +61,15 @@ public final class CacheService: Sendable {
     /// - Parameters:
     ///   - objectStore: where the files are when not in the cache folder; `replicaBytes` bounds
     ///     the local copies of them (under `<cache>/replica`).
+    ///   - indexLocation: a shared index (nil: SQLite in the cache folder).
     public init(cacheDirectory: String, variants: [Variant], objectStore: S3Location? = nil,
-                replicaBytes: Int = 1 << 30) throws(CacheError) {
-        try CacheIndex.refuseLostIndex(inCache: cacheDirectory)
+                replicaBytes: Int = 1 << 30, index indexLocation: IndexLocation? = nil) throws(CacheError) {
         let root = URL(fileURLWithPath: cacheDirectory)
         let local = try BlobStore(root: root)
         store = objectStore.map { S3BlobStore($0) } ?? local
-        index = try CacheIndex(cacheDirectory: root.path)
+        let location = indexLocation ?? .sqlite(cacheDirectory: root.path)
+        if case .sqlite = location { try CacheIndex.refuseLostIndex(inCache: cacheDirectory) }
+        index = try location.open()
         files = try ReadThroughCache(source: store, folder: root.appendingPathComponent("replica"), maxBytes: replicaBytes)
         self.variants = variants
     }

@@ -46,7 +46,8 @@ struct ExportCommand: ParsableCommand {
         do {
             report = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
                                          outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed,
-                                         objectStore: configuration.store)
+                                         objectStore: configuration.store,
+                                         index: configuration.indexLocation())
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

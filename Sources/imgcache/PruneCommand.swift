@@ -91,7 +91,8 @@ struct PruneCommand: ParsableCommand {
         let configuration = try cacheOptions.configuration()
         let report: PruneReport
         do {
-            let pruner = try Pruner(cacheDirectory: configuration.cacheDirectory, store: configuration.store)
+            let pruner = try Pruner(cacheDirectory: configuration.cacheDirectory, store: configuration.store,
+                                    index: configuration.indexLocation())
             report = try pruner.run(policy: rules.policy, unreferencedSeeds: rules.unreferenced,
                                     writeBackSeeds: rules.writeBack, dryRun: dryRun)
         } catch {

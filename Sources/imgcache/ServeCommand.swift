@@ -80,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.cacheDirectory = file.cacheDirectory
         configuration.store = file.store
+        configuration.index = try file.indexLocation()
         configuration.replicaCacheBytes = file.replicaCacheBytes
         configuration.variants = file.variants
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info

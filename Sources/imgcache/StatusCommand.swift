@@ -18,10 +18,11 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let directory = try cacheOptions.configuration().cacheDirectory
+        let configuration = try cacheOptions.configuration()
+        let directory = configuration.cacheDirectory
         let status: CacheStatus
         do {
-            status = try CacheStatus.load(cacheDirectory: directory)
+            status = try CacheStatus.load(cacheDirectory: directory, index: configuration.indexLocation())
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

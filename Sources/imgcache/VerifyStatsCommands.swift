@@ -117,10 +117,12 @@ struct StatsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let directory = try cacheOptions.configuration().cacheDirectory
+        let configuration = try cacheOptions.configuration()
+        let directory = configuration.cacheDirectory
         let stats: CacheStats
         do {
-            stats = try CacheStats.load(cacheDirectory: directory, largest: max(0, largest))
+            stats = try CacheStats.load(cacheDirectory: directory, largest: max(0, largest),
+                                          index: configuration.indexLocation())
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

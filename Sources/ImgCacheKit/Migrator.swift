@@ -1,0 +1,132 @@
+import CacheStore
+import Foundation
+
+/// What `imgcache migrate` did.
+public struct MigrationReport: Codable, Sendable {
+    public var from: String
+    public var index: String
+    public var store: String
+    public var images = 0
+    /// Originals the shared index did not have yet (0 when run again).
+    public var imagesNew = 0
+    public var urls = 0
+    public var filesUploaded = 0
+    public var bytesUploaded = 0
+    /// Images left out, each with the reason (a file missing or not what the index says).
+    public var skipped: [Skipped] = []
+    public var seconds = 0.0
+
+    public struct Skipped: Codable, Sendable {
+        public var digest: String
+        public var reason: String
+    }
+}
+
+/// Copies a local cache (SQLite index, files in the cache folder) into the shared backends
+/// the configuration names (`index: postgres://…`, and `store: s3://…` if set): every file
+/// re-hashed before it is uploaded, every row recorded only after its files are stored, in
+/// batches; rows the shared index has already are kept, so an interrupted run can be repeated.
+/// The local cache is only read.
+public struct Migrator {
+    public let cacheDirectory: String
+    public let configuration: SyncConfiguration
+    public var batchSize = 200
+
+    public init(cacheDirectory: String, configuration: SyncConfiguration) {
+        self.cacheDirectory = cacheDirectory
+        self.configuration = configuration
+    }
+
+    public func run(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws(CacheError) -> MigrationReport {
+        let started = Date()
+        guard case .postgres(let shared) = try configuration.indexLocation() else {
+            throw CacheError(.database, "migrate copies a local cache into a shared index: set index: postgres://user@host:port/db "
+                             + "in the config (or IMGCACHE_INDEX), and store: s3://bucket/prefix for the files")
+        }
+        let source = try CacheIndex.existing(inCache: cacheDirectory)
+        let local = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
+        let target = try PostgresIndex(shared)
+        let store = configuration.store == nil ? nil : try configuration.openBlobStore(creating: true)
+        var report = MigrationReport(from: cacheDirectory, index: shared.description,
+                                     store: configuration.store?.description ?? "the cache folder (files stay where they are)")
+        let contents = try source.contents()
+        let served = Dictionary(try source.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images
+            .compactMap { image in image.lastServed.map { (image.digest, $0) } }, uniquingKeysWith: max)
+        let urlsByDigest = Dictionary(grouping: contents.sources.filter { $0.digest != nil }, by: { $0.digest! })
+        let digests = contents.objects.keys.sorted()
+        for start in stride(from: 0, to: max(digests.count, 1), by: batchSize) {
+            var batch = ImportBatch()
+            var files: [CheckedFile] = []
+            for digest in digests[start..<min(start + batchSize, digests.count)] {
+                guard let object = contents.objects[digest] else { continue }
+                let thumbnails = contents.thumbnails[digest] ?? []
+                if store != nil {
+                    do {
+                        files += try Self.checkedFiles(object, thumbnails, in: local)
+                    } catch {
+                        report.skipped.append(.init(digest: digest, reason: error.message))
+                        continue
+                    }
+                }
+                batch.objects.append(object)
+                batch.thumbnails += thumbnails
+                batch.sources += urlsByDigest[digest] ?? []
+                if let date = served[digest] { batch.access[digest] = date }
+            }
+            if start + batchSize >= digests.count {
+                // The last batch also carries URLs without an image (failed, pruned) and the seed references.
+                batch.sources += contents.sources.filter { $0.digest == nil }
+                batch.references = contents.references.flatMap { url, paths in
+                    paths.map { SeedReference(seedPath: $0, url: url, line: 0) }
+                }
+            }
+            let toUpload = files
+            var uploaded = (files: 0, bytes: 0)
+            report.imagesNew += try target.importBatch(batch) {
+                guard let store else { return }
+                // One file in memory at a time, hashed again as it is read.
+                for file in toUpload where !store.exists(file.key) {
+                    let data = try local.get(file.key)
+                    guard file.sha256.map({ $0 == BlobStore.digest(data) }) ?? true else {
+                        throw CacheError(.io, "\(file.key) changed while it was being copied; run migrate again")
+                    }
+                    try store.put(data, as: file.key)
+                    uploaded.files += 1
+                    uploaded.bytes += data.count
+                }
+            }
+            report.filesUploaded += uploaded.files
+            report.bytesUploaded += uploaded.bytes
+            report.images += batch.objects.count
+            report.urls += batch.sources.count
+            progress(min(start + batchSize, digests.count), digests.count)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// A local file to copy and the SHA-256 its bytes must have.
+    struct CheckedFile {
+        var key: BlobKey
+        var sha256: String?
+    }
+
+    /// The files of one image, hashed (streamed) and checked against the index: the original's
+    /// SHA-256 is its name; a thumbnail's size and hash were recorded when it was written.
+    static func checkedFiles(_ object: ObjectRecord, _ thumbnails: [ThumbnailRecord],
+                             in local: BlobStore) throws(CacheError) -> [CheckedFile] {
+        guard let original = local.hash(object.blobKey) else { throw CacheError(.io, "\(object.blobKey) is missing") }
+        guard original.digest == object.digest else {
+            throw CacheError(.io, "\(object.blobKey): the file's SHA-256 is not its name (run `imgcache verify --repair` first)")
+        }
+        var files = [CheckedFile(key: object.blobKey, sha256: object.digest)]
+        for thumbnail in thumbnails {
+            guard let found = local.hash(thumbnail.blobKey) else { throw CacheError(.io, "\(thumbnail.blobKey) is missing") }
+            guard found.bytes == thumbnail.bytes, thumbnail.sha256.map({ $0 == found.digest }) ?? true else {
+                throw CacheError(.io, "\(thumbnail.blobKey): the file is not what the index recorded (run `imgcache verify --repair` first)")
+            }
+            files.append(CheckedFile(key: thumbnail.blobKey, sha256: thumbnail.sha256 ?? found.digest))
+        }
+        return files
+    }
+}
