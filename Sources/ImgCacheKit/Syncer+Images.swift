@@ -60,8 +60,10 @@ extension Syncer {
     }
 
     /// A 304 or a fresh entry: keep the original, refresh validators, make any missing variant.
+    /// Nil when the original is gone (a prune running beside this sync took it): the caller
+    /// fetches the image again in full.
     func completeWithoutBody(_ entry: CatalogEntry, source: SourceRecord?, action: ImageSyncResult.Action,
-                             response: FetchResponse?) -> ImageSyncResult {
+                             response: FetchResponse?) -> ImageSyncResult? {
         guard let source, let digest = source.digest else {
             return fail(entry, reason: "the origin answered 304 but no original is cached", kind: "cache")
         }
@@ -103,6 +105,7 @@ extension Syncer {
         } catch let error as CodecError {
             return fail(entry, reason: error.description, kind: error.code.description)
         } catch {
+            if !store.exists(.original(digest)) { return nil }
             return fail(entry, reason: "\(error)", kind: "cache")
         }
         if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,

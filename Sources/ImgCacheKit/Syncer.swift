@@ -171,24 +171,44 @@ public final class Syncer: @unchecked Sendable {
                 queued.signal()
             }
         }
-        for (entry, source) in plan.fresh {
-            schedule { [self] in record(self.completeWithoutBody(entry, source: source, action: .fresh, response: nil), 0) }
-        }
-        fetcher.fetchAll(plan.requests) { position, outcome in
-            let entry = plan.requestEntries[position]
-            schedule { [self] in
-                switch outcome {
-                case .fetched(let response):
-                    record(self.ingest(entry, response: response), response.body.count)
-                case .notModified(let response):
-                    let source = (try? self.index.source(entry.url)) ?? nil
-                    record(self.completeWithoutBody(entry, source: source, action: .notModified, response: response), 0)
-                case .failed(let error):
-                    record(self.fail(entry, reason: error.description, kind: error.kind.description), 0)
-                }
+        // Entries whose original a prune beside this sync removed: fetched again, in full, at the end.
+        let refetch = Mutex<[CatalogEntry]>([])
+        let complete: @Sendable (CatalogEntry, SourceRecord?, ImageSyncResult.Action, FetchResponse?) -> Void = { [self] entry, source, action, response in
+            if let result = completeWithoutBody(entry, source: source, action: action, response: response) {
+                record(result, 0)
+            } else {
+                refetch.withLock { $0.append(entry) }
             }
         }
-        group.wait()
+        for (entry, source) in plan.fresh {
+            schedule { complete(entry, source, .fresh, nil) }
+        }
+        let fetchAll = { [self] (requests: [Fetching.FetchRequest], entries: [CatalogEntry]) in
+            fetcher.fetchAll(requests) { position, outcome in
+                let entry = entries[position]
+                schedule { [self] in
+                    switch outcome {
+                    case .fetched(let response):
+                        record(self.ingest(entry, response: response), response.body.count)
+                    case .notModified(let response):
+                        complete(entry, (try? self.index.source(entry.url)) ?? nil, .notModified, response)
+                    case .failed(let error):
+                        record(self.fail(entry, reason: error.description, kind: error.kind.description), 0)
+                    }
+                }
+            }
+            group.wait()
+        }
+        fetchAll(plan.requests, plan.requestEntries)
+        let again = refetch.withLock { $0 }
+        if !again.isEmpty {
+            // No validators: a 304 now would be answered from an original that is gone.
+            fetchAll(again.map { Fetching.FetchRequest(url: $0.url, etag: nil, lastModified: nil) }, again)
+            // A 304 despite that (or another prune meanwhile) ends as a failure, said as such.
+            for entry in refetch.withLock({ Array($0.dropFirst(again.count)) }) {
+                record(fail(entry, reason: "the original was pruned during this sync; the next sync fetches it again", kind: "cache"), 0)
+            }
+        }
         var results = state.withLock { RunResults(results: $0.results, bytesDownloaded: $0.bytesDownloaded) }
         results.indexProblems = failures.flush(into: index)
         return results
