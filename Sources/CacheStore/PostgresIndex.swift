@@ -212,6 +212,9 @@ extension PostgresIndex {
         }
     }
 
+    /// The names of the migrations this version applies, in order.
+    public static var migrationNames: [String] { migrations.map(\.name) }
+
     /// The names of the migrations the database has, in order applied.
     public func appliedMigrations() throws(CacheError) -> [String] {
         try read { session in

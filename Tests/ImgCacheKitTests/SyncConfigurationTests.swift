@@ -44,6 +44,29 @@ struct SyncConfigurationTests {
         #expect("\(error)".contains(path) && "\(error)".contains("ftp://x"))
     }
 
+    @Test("index: postgres://… in the file, else IMGCACHE_INDEX, else SQLite in the cache folder; index: sqlite wins over the variable")
+    func index() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("c.yml").path
+        try "cache: /srv/cache\nindex: postgres://imgcache:s3cret@db.internal:6543/images\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try SyncConfiguration.load(path: path)
+        #expect(try c.indexLocation(environment: [:]) == .postgres(PostgresLocation(host: "db.internal", port: 6543, user: "imgcache",
+                                                                                  password: "s3cret", database: "images")))
+        #expect(c.index?.description == "postgres://imgcache@db.internal:6543/images", "the password is never shown")
+        let environment = ["IMGCACHE_INDEX": "postgresql://site@127.0.0.1/cache", "PGPASSWORD": "pw"]
+        #expect(try SyncConfiguration().indexLocation(environment: environment)
+                == .postgres(PostgresLocation(host: "127.0.0.1", user: "site", password: "pw", database: "cache")))
+        #expect(try SyncConfiguration().indexLocation(environment: [:]) == .sqlite(cacheDirectory: "cache"))
+        try "index: sqlite\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try SyncConfiguration.load(path: path).indexLocation(environment: environment) == .sqlite(cacheDirectory: "cache"))
+
+        for bad in ["mysql://u@h/db", "postgres://u@h", "postgres://h:5432/db", "postgres://u:hunter2@/db"] {
+            try "index: \"\(bad)\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let error = try #require(throws: ConfigurationError.self, "\(bad)") { try SyncConfiguration.load(path: path) }
+            #expect("\(error)".contains(path) && "\(error)".contains("postgres://") && !"\(error)".contains("hunter2"), "\(error)")
+        }
+    }
+
     @Test("flags' worth of settings: private addresses, hosts, variants")
     func settings() throws {
         let directory = try TemporaryDirectory()
