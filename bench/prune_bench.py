@@ -182,7 +182,9 @@ def postgres_bench(binary, base, runs, sqlite_rows, images):
     print("|---|---:|---:|---:|---:|")
     for (name, seconds, rss, removed, _, _), sqlite in zip(rows, sqlite_rows):
         print(f"| {name} | {seconds:.2f} | {rss:.0f} | {removed:,} | {seconds / sqlite[1]:.2f} |")
-        assert removed == sqlite[3], (name, removed, sqlite[3])
+        # The same plan; but the age cutoffs (--max-age, --grace) are "now" minus an age, and now has
+        # moved on by minutes since the SQLite run: a few images near a cutoff may differ.
+        assert abs(removed - sqlite[3]) <= max(5, sqlite[3] // 1000), (name, removed, sqlite[3])
     print(f"\ntarget: <= 10 s (worst {max(r[1] for r in rows):.2f} s)")
 
 

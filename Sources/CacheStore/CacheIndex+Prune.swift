@@ -107,39 +107,21 @@ extension CacheIndex {
 
     static func loadInventory(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
         func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
-        var position: [String: Int] = [:]
-        var inventory = PruneInventory()
+        var builder = InventoryBuilder(referencing: referencedURLs != nil)
         let objects = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM objects")
-        while let row = try objects.next() {
-            let digest: String = row[0]
-            position[digest] = inventory.images.count
-            inventory.images.append(PruneImage(digest: digest, bytes: row[1], lastWritten: date(row[2]),
-                                               isReferenced: referencedURLs == nil))
-        }
+        while let row = try objects.next() { builder.addObject(row[0], bytes: row[1], written: date(row[2])) }
         let thumbnails = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM thumbnails")
-        while let row = try thumbnails.next() {
-            let digest: String = row[0]
-            guard let at = position[digest] else { continue }
-            inventory.thumbnailCounts[digest, default: 0] += 1
-            inventory.images[at].bytes += row[1] as Int
-            inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, date(row[2]))
-        }
+        while let row = try thumbnails.next() { builder.addThumbnail(row[0], bytes: row[1], written: date(row[2])) }
         let sources = try Row.fetchCursor(db, sql: """
             SELECT digest, url, julianday(MAX(updated_at, COALESCE(referenced_at, updated_at))) FROM sources WHERE digest IS NOT NULL
             """)
         while let row = try sources.next() {
-            let digest: String = row[0], url: String = row[1]
-            guard let at = position[digest] else { continue }
-            let referenced = date(row[2])
-            inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, referenced)
-            if referencedURLs?.contains(url) == true { inventory.images[at].isReferenced = true }
-            inventory.urls[digest, default: []].append(url)
+            let url: String = row[1]
+            builder.addURL(url, of: row[0], used: date(row[2]), isReferenced: referencedURLs?.contains(url) == true)
         }
         let access = try Row.fetchCursor(db, sql: "SELECT digest, julianday(last_access) FROM access")
-        while let row = try access.next() {
-            guard let at = position[row[0] as String] else { continue }
-            inventory.images[at].lastServed = date(row[1])
-        }
+        while let row = try access.next() { builder.addAccess(row[0], served: date(row[1])) }
+        var inventory = builder.inventory
         if let referencedURLs {
             let stale = try String.fetchAll(db, sql: """
                 SELECT url FROM sources WHERE MAX(updated_at, COALESCE(referenced_at, updated_at)) < ?
@@ -147,5 +129,38 @@ extension CacheIndex {
             inventory.staleURLs = Set(stale.filter { !referencedURLs.contains($0) })
         }
         return inventory
+    }
+}
+
+/// Folds the four scans into a `PruneInventory`.
+struct InventoryBuilder {
+    var inventory = PruneInventory()
+    private var position: [String: Int] = [:]
+    private let referencing: Bool
+
+    init(referencing: Bool) { self.referencing = referencing }
+
+    mutating func addObject(_ digest: String, bytes: Int, written: Date) {
+        position[digest] = inventory.images.count
+        inventory.images.append(PruneImage(digest: digest, bytes: bytes, lastWritten: written, isReferenced: !referencing))
+    }
+
+    mutating func addThumbnail(_ digest: String, bytes: Int, written: Date) {
+        guard let at = position[digest] else { return }
+        inventory.thumbnailCounts[digest, default: 0] += 1
+        inventory.images[at].bytes += bytes
+        inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, written)
+    }
+
+    mutating func addURL(_ url: String, of digest: String, used: Date, isReferenced: Bool) {
+        guard let at = position[digest] else { return }
+        inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, used)
+        if isReferenced { inventory.images[at].isReferenced = true }
+        inventory.urls[digest, default: []].append(url)
+    }
+
+    mutating func addAccess(_ digest: String, served: Date) {
+        guard let at = position[digest] else { return }
+        inventory.images[at].lastServed = served
     }
 }

@@ -103,21 +103,7 @@ extension CacheIndex {
             for record in image.thumbnails { try record.insert(db, onConflict: .replace) }
             var source = try SourceRecord.fetchOne(db, key: image.url) ?? SourceRecord(url: image.url)
             let sameURLAgain = source.digest == image.object.digest
-            let now = Date()
-            source.digest = image.object.digest
-            source.etag = image.etag
-            source.lastModified = image.lastModified
-            source.fetchedAt = now
-            source.expiresAt = image.expiresAt
-            source.declaredWidth = image.declaredWidth
-            source.declaredHeight = image.declaredHeight
-            source.decodedWidth = image.decodedWidth
-            source.decodedHeight = image.decodedHeight
-            source.status = .ok
-            source.lastError = nil
-            source.isCached = isCached()
-            source.updatedAt = now
-            source.referencedAt = now
+            source.record(image, isCached: isCached())
             try source.save(db)
             return (existed && !sameURLAgain, source.isCached)
         }
@@ -145,20 +131,7 @@ extension CacheIndex {
                                arguments: [profile, update.digest])
             }
             guard var source = try SourceRecord.fetchOne(db, key: update.url) else { return }
-            let now = Date()
-            if let validators = update.validators {
-                source.etag = validators.etag ?? source.etag
-                source.lastModified = validators.lastModified ?? source.lastModified
-                source.fetchedAt = now
-                source.expiresAt = validators.expiresAt
-            }
-            source.declaredWidth = update.declaredWidth
-            source.declaredHeight = update.declaredHeight
-            source.status = .ok
-            source.lastError = nil
-            source.isCached = update.isCached
-            source.updatedAt = now
-            source.referencedAt = now
+            source.record(update)
             try source.save(db)
         }
     }
@@ -171,13 +144,7 @@ extension CacheIndex {
         try write { db in
             var source = try SourceRecord.fetchOne(db, key: failure.url) ?? SourceRecord(url: failure.url)
             let thumbnails = try source.digest.map { try ThumbnailRecord.filter(Column("digest") == $0).fetchAll(db) } ?? []
-            source.isCached = source.digest.map { isCached($0, thumbnails) } ?? false
-            source.status = .failed
-            source.lastError = failure.reason
-            source.declaredWidth = failure.declaredWidth
-            source.declaredHeight = failure.declaredHeight
-            source.updatedAt = date
-            source.referencedAt = date
+            source.record(failure, at: date, isCached: source.digest.map { isCached($0, thumbnails) } ?? false)
             try source.save(db)
             return (source.isCached, source.digest)
         }
@@ -222,4 +189,53 @@ public struct SeedReference: Hashable, Sendable {
 private struct SeedReferenceKey: Hashable {
     var seedPath: String
     var url: String
+}
+
+/// How each named write changes a URL's row: the same in every index backend.
+extension SourceRecord {
+    /// A downloaded image is now this URL's original.
+    mutating func record(_ image: FetchedImage, isCached: Bool, at now: Date = Date()) {
+        digest = image.object.digest
+        etag = image.etag
+        lastModified = image.lastModified
+        fetchedAt = now
+        expiresAt = image.expiresAt
+        declaredWidth = image.declaredWidth
+        declaredHeight = image.declaredHeight
+        decodedWidth = image.decodedWidth
+        decodedHeight = image.decodedHeight
+        status = .ok
+        lastError = nil
+        self.isCached = isCached
+        updatedAt = now
+        referencedAt = now
+    }
+
+    /// The cached original stays (a 304, or still fresh).
+    mutating func record(_ update: Revalidation, at now: Date = Date()) {
+        if let validators = update.validators {
+            etag = validators.etag ?? etag
+            lastModified = validators.lastModified ?? lastModified
+            fetchedAt = now
+            expiresAt = validators.expiresAt
+        }
+        declaredWidth = update.declaredWidth
+        declaredHeight = update.declaredHeight
+        status = .ok
+        lastError = nil
+        isCached = update.isCached
+        updatedAt = now
+        referencedAt = now
+    }
+
+    /// The URL failed; a copy cached earlier stays (`isCached` says whether it is whole).
+    mutating func record(_ failure: SourceFailure, at date: Date, isCached: Bool) {
+        self.isCached = isCached
+        status = .failed
+        lastError = failure.reason
+        declaredWidth = failure.declaredWidth
+        declaredHeight = failure.declaredHeight
+        updatedAt = date
+        referencedAt = date
+    }
 }

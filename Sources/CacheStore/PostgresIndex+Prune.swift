@@ -127,37 +127,4 @@ extension PostgresIndex {
     }
 }
 
-/// Folds the four scans into a `PruneInventory`.
-struct InventoryBuilder {
-    var inventory = PruneInventory()
-    private var position: [String: Int] = [:]
-    private let referencing: Bool
-
-    init(referencing: Bool) { self.referencing = referencing }
-
-    mutating func addObject(_ digest: String, bytes: Int, written: Date) {
-        position[digest] = inventory.images.count
-        inventory.images.append(PruneImage(digest: digest, bytes: bytes, lastWritten: written, isReferenced: !referencing))
-    }
-
-    mutating func addThumbnail(_ digest: String, bytes: Int, written: Date) {
-        guard let at = position[digest] else { return }
-        inventory.thumbnailCounts[digest, default: 0] += 1
-        inventory.images[at].bytes += bytes
-        inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, written)
-    }
-
-    mutating func addURL(_ url: String, of digest: String, used: Date, isReferenced: Bool) {
-        guard let at = position[digest] else { return }
-        inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, used)
-        if isReferenced { inventory.images[at].isReferenced = true }
-        inventory.urls[digest, default: []].append(url)
-    }
-
-    mutating func addAccess(_ digest: String, served: Date) {
-        guard let at = position[digest] else { return }
-        inventory.images[at].lastServed = served
-    }
-}
-
 extension PostgresIndex: IndexStorage {}

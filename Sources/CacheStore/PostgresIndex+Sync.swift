@@ -34,21 +34,7 @@ extension PostgresIndex {
             for record in image.thumbnails { try Self.upsert(session, record) }
             var source = try Self.fetchSource(session, image.url, forUpdate: true) ?? SourceRecord(url: image.url)
             let sameURLAgain = source.digest == image.object.digest
-            let now = Date()
-            source.digest = image.object.digest
-            source.etag = image.etag
-            source.lastModified = image.lastModified
-            source.fetchedAt = now
-            source.expiresAt = image.expiresAt
-            source.declaredWidth = image.declaredWidth
-            source.declaredHeight = image.declaredHeight
-            source.decodedWidth = image.decodedWidth
-            source.decodedHeight = image.decodedHeight
-            source.status = .ok
-            source.lastError = nil
-            source.isCached = isCached()
-            source.updatedAt = now
-            source.referencedAt = now
+            source.record(image, isCached: isCached())
             try Self.upsert(session, source)
             return (!inserted && !sameURLAgain, source.isCached)
         }
@@ -74,20 +60,7 @@ extension PostgresIndex {
                 try session.query("UPDATE objects SET color_profile = \(profile) WHERE digest = \(update.digest) AND color_profile IS NULL")
             }
             guard var source = try Self.fetchSource(session, update.url, forUpdate: true) else { return }
-            let now = Date()
-            if let validators = update.validators {
-                source.etag = validators.etag ?? source.etag
-                source.lastModified = validators.lastModified ?? source.lastModified
-                source.fetchedAt = now
-                source.expiresAt = validators.expiresAt
-            }
-            source.declaredWidth = update.declaredWidth
-            source.declaredHeight = update.declaredHeight
-            source.status = .ok
-            source.lastError = nil
-            source.isCached = update.isCached
-            source.updatedAt = now
-            source.referencedAt = now
+            source.record(update)
             try Self.upsert(session, source)
         }
     }
@@ -97,13 +70,7 @@ extension PostgresIndex {
         try transaction { session in
             var source = try Self.fetchSource(session, failure.url, forUpdate: true) ?? SourceRecord(url: failure.url)
             let thumbnails = try source.digest.map { try Self.fetchThumbnails(session, digest: $0) } ?? []
-            source.isCached = source.digest.map { isCached($0, thumbnails) } ?? false
-            source.status = .failed
-            source.lastError = failure.reason
-            source.declaredWidth = failure.declaredWidth
-            source.declaredHeight = failure.declaredHeight
-            source.updatedAt = date
-            source.referencedAt = date
+            source.record(failure, at: date, isCached: source.digest.map { isCached($0, thumbnails) } ?? false)
             try Self.upsert(session, source)
             return (source.isCached, source.digest)
         }

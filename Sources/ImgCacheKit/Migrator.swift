@@ -52,27 +52,14 @@ public struct Migrator {
         let contents = try source.contents()
         let served = Dictionary(try source.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images
             .compactMap { image in image.lastServed.map { (image.digest, $0) } }, uniquingKeysWith: max)
-        let urlsByDigest = Dictionary(grouping: contents.sources.filter { $0.digest != nil }, by: { $0.digest! })
+        let sources = Dictionary(grouping: contents.sources.filter { $0.digest != nil }, by: { $0.digest! })
         let digests = contents.objects.keys.sorted()
         for start in stride(from: 0, to: max(digests.count, 1), by: batchSize) {
-            var batch = ImportBatch()
-            var files: [CheckedFile] = []
-            for digest in digests[start..<min(start + batchSize, digests.count)] {
-                guard let object = contents.objects[digest] else { continue }
-                let thumbnails = contents.thumbnails[digest] ?? []
-                if store != nil {
-                    do {
-                        files += try Self.checkedFiles(object, thumbnails, in: local)
-                    } catch {
-                        report.skipped.append(.init(digest: digest, reason: error.message))
-                        continue
-                    }
-                }
-                batch.objects.append(object)
-                batch.thumbnails += thumbnails
-                batch.sources += urlsByDigest[digest] ?? []
-                if let date = served[digest] { batch.access[digest] = date }
-            }
+            let chunk = digests[start..<min(start + batchSize, digests.count)]
+            let made = Self.batch(of: chunk, contents, sources: sources, served: served,
+                                  checkingIn: store == nil ? nil : local, skipped: &report.skipped)
+            var batch = made.0
+            let files = made.1
             if start + batchSize >= digests.count {
                 // The last batch also carries URLs without an image (failed, pruned) and the seed references.
                 batch.sources += contents.sources.filter { $0.digest == nil }
@@ -80,20 +67,9 @@ public struct Migrator {
                     paths.map { SeedReference(seedPath: $0, url: url, line: 0) }
                 }
             }
-            let toUpload = files
             var uploaded = (files: 0, bytes: 0)
             report.imagesNew += try target.importBatch(batch) {
-                guard let store else { return }
-                // One file in memory at a time, hashed again as it is read.
-                for file in toUpload where !store.exists(file.key) {
-                    let data = try local.get(file.key)
-                    guard file.sha256.map({ $0 == BlobStore.digest(data) }) ?? true else {
-                        throw CacheError(.io, "\(file.key) changed while it was being copied; run migrate again")
-                    }
-                    try store.put(data, as: file.key)
-                    uploaded.files += 1
-                    uploaded.bytes += data.count
-                }
+                if let store { uploaded = try Self.upload(files, from: local, to: store) }
             }
             report.filesUploaded += uploaded.files
             report.bytesUploaded += uploaded.bytes
@@ -103,6 +79,47 @@ public struct Migrator {
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// The rows of the images `digests` and, when `local` is given, their files checked
+    /// against those rows; an image whose files do not check out is left out and listed.
+    static func batch(of digests: ArraySlice<String>, _ contents: IndexContents, sources: [String: [SourceRecord]],
+                      served: [String: Date], checkingIn local: BlobStore?,
+                      skipped: inout [MigrationReport.Skipped]) -> (ImportBatch, [CheckedFile]) {
+        var batch = ImportBatch()
+        var files: [CheckedFile] = []
+        for digest in digests {
+            guard let object = contents.objects[digest] else { continue }
+            let thumbnails = contents.thumbnails[digest] ?? []
+            if let local {
+                do {
+                    files += try checkedFiles(object, thumbnails, in: local)
+                } catch {
+                    skipped.append(.init(digest: digest, reason: error.message))
+                    continue
+                }
+            }
+            batch.objects.append(object)
+            batch.thumbnails += thumbnails
+            batch.sources += sources[digest] ?? []
+            if let date = served[digest] { batch.access[digest] = date }
+        }
+        return (batch, files)
+    }
+
+    /// Puts each file the store lacks, one in memory at a time, hashed again as it is read.
+    static func upload(_ files: [CheckedFile], from local: BlobStore, to store: any BlobStorage) throws(CacheError) -> (files: Int, bytes: Int) {
+        var uploaded = (files: 0, bytes: 0)
+        for file in files where !store.exists(file.key) {
+            let data = try local.get(file.key)
+            guard file.sha256.map({ $0 == BlobStore.digest(data) }) ?? true else {
+                throw CacheError(.io, "\(file.key) changed while it was being copied; run migrate again")
+            }
+            try store.put(data, as: file.key)
+            uploaded.files += 1
+            uploaded.bytes += data.count
+        }
+        return uploaded
     }
 
     /// A local file to copy and the SHA-256 its bytes must have.
