@@ -116,7 +116,7 @@ private final class Cluster: @unchecked Sendable {
         process.executableURL = Executable.imgcache
         process.arguments = arguments
         let path = node("\(arguments[0])-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         logs.append(path)
         let log = FileHandle(forWritingAtPath: path)
         process.standardOutput = log
