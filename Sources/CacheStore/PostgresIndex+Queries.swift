@@ -142,14 +142,15 @@ extension PostgresIndex {
 
     /// The bytes of the index's tables and their indexes in the database.
     public var storageBytes: Int {
-        (try? read { session in
+        let bytes = try? read { session in
             try session.scalar("""
                 SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
                 JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = current_schema() AND c.relkind = 'r'
                   AND c.relname IN ('objects', 'sources', 'thumbnails', 'seed_references', 'access', 'meta', 'schema_migrations')
                 """, as: Int.self)
-        } ?? 0) ?? 0
+        }
+        return (bytes ?? nil) ?? 0
     }
 
     static func countAndBytes(_ session: PostgresSession, table: String) throws -> (Int, Int) {

@@ -32,7 +32,7 @@ public final class PostgresIndex: Sendable {
     /// Runs `body` in a transaction, retried (up to 5 times) when PostgreSQL aborts it for a
     /// deadlock or a serialization failure; `body` must be safe to run again (blob writes are:
     /// they are content-addressed). A write moves the generation after its commit.
-    func transaction<T>(write: Bool = true, notify: String = "write", _ body: (PostgresSession) throws -> T) throws(CacheError) -> T {
+    func transaction<T>(write: Bool = true, _ body: (PostgresSession) throws -> T) throws(CacheError) -> T {
         var attempt = 0
         while true {
             attempt += 1
@@ -42,7 +42,7 @@ public final class PostgresIndex: Sendable {
                     do {
                         let result = try body(session)
                         try session.query("COMMIT")
-                        if write { try Self.announce(session, notify) }
+                        if write { try Self.announce(session, "write") }
                         return result
                     } catch {
                         _ = try? session.query("ROLLBACK")

@@ -56,17 +56,8 @@ public struct Migrator {
         let digests = contents.objects.keys.sorted()
         for start in stride(from: 0, to: max(digests.count, 1), by: batchSize) {
             let chunk = digests[start..<min(start + batchSize, digests.count)]
-            let made = Self.batch(of: chunk, contents, sources: sources, served: served,
-                                  checkingIn: store == nil ? nil : local, skipped: &report.skipped)
-            var batch = made.0
-            let files = made.1
-            if start + batchSize >= digests.count {
-                // The last batch also carries URLs without an image (failed, pruned) and the seed references.
-                batch.sources += contents.sources.filter { $0.digest == nil }
-                batch.references = contents.references.flatMap { url, paths in
-                    paths.map { SeedReference(seedPath: $0, url: url, line: 0) }
-                }
-            }
+            let (batch, files) = Self.batch(of: chunk, contents, sources: sources, served: served, isLast: start + batchSize >= digests.count,
+                                            checkingIn: store == nil ? nil : local, skipped: &report.skipped)
             var uploaded = (files: 0, bytes: 0)
             report.imagesNew += try target.importBatch(batch) {
                 if let store { uploaded = try Self.upload(files, from: local, to: store) }
@@ -81,10 +72,11 @@ public struct Migrator {
         return report
     }
 
-    /// The rows of the images `digests` and, when `local` is given, their files checked
-    /// against those rows; an image whose files do not check out is left out and listed.
+    /// The rows of the images `digests` (and, for the last batch, the URLs without an image and
+    /// the seed references) and, when `local` is given, their files checked against those rows;
+    /// an image whose files do not check out is left out and listed.
     static func batch(of digests: ArraySlice<String>, _ contents: IndexContents, sources: [String: [SourceRecord]],
-                      served: [String: Date], checkingIn local: BlobStore?,
+                      served: [String: Date], isLast: Bool, checkingIn local: BlobStore?,
                       skipped: inout [MigrationReport.Skipped]) -> (ImportBatch, [CheckedFile]) {
         var batch = ImportBatch()
         var files: [CheckedFile] = []
@@ -103,6 +95,11 @@ public struct Migrator {
             batch.thumbnails += thumbnails
             batch.sources += sources[digest] ?? []
             if let date = served[digest] { batch.access[digest] = date }
+        }
+        if isLast {
+            // The last batch also carries URLs without an image (failed, pruned) and the seed references.
+            batch.sources += contents.sources.filter { $0.digest == nil }
+            batch.references = contents.references.flatMap { url, paths in paths.map { SeedReference(seedPath: $0, url: url, line: 0) } }
         }
         return (batch, files)
     }

@@ -29,19 +29,9 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         let configuration = try cacheOptions.configuration()
         let progress = ProgressReporter(total: 0, label: "migrate", enabled: !json)
-        let report: MigrationReport
-        do {
-            report = try Migrator(cacheDirectory: configuration.cacheDirectory, configuration: configuration)
-                .run { done, total in
-                    progress.setTotal(total)
-                    progress.update(finished: done)
-                }
-        } catch {
-            progress.finish()
-            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
-            throw ExitCode(1)
+        let report = try progress.run { update in
+            try Migrator(cacheDirectory: configuration.cacheDirectory, configuration: configuration).run(progress: update)
         }
-        progress.finish()
         if json {
             printJSON(report)
         } else {

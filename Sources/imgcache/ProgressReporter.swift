@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Synchronization
 
@@ -75,5 +76,25 @@ final class ProgressReporter: Sendable {
 
     private func emit(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+extension ProgressReporter {
+    /// Runs `body` with `progress(done, total)` moving the bar, then ends the bar. A failure is
+    /// one `error:` line on stderr and exit status 1 (the commands' shared contract).
+    func run<T>(_ body: (_ progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) throws -> T) throws -> T {
+        let result: T
+        do {
+            result = try body { done, total in
+                self.setTotal(total)
+                self.update(finished: done)
+            }
+        } catch {
+            finish()
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
+            throw ExitCode(1)
+        }
+        finish()
+        return result
     }
 }

@@ -51,19 +51,10 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let configuration = try cacheOptions.configuration()
         let progress = ProgressReporter(total: 0, label: "verify", enabled: !quiet && !json)
-        let report: VerifyReport
-        do {
-            let verifier = try Verifier(cacheDirectory: configuration.cacheDirectory, configuration: configuration)
-            report = try verifier.run(repair: repair, grace: DurationText.parse(grace) ?? 3600, jobs: jobs) { done, total in
-                progress.setTotal(total)
-                progress.update(finished: done, detail: "")
-            }
-        } catch {
-            progress.finish()
-            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
-            throw ExitCode(1)
+        let report = try progress.run { update in
+            try Verifier(cacheDirectory: configuration.cacheDirectory, configuration: configuration)
+                .run(repair: repair, grace: DurationText.parse(grace) ?? 3600, jobs: jobs, progress: update)
         }
-        progress.finish()
         if json {
             printJSON(report)
         } else {
