@@ -175,6 +175,11 @@ public final class CacheIndex: Sendable {
             // A variant now has a file per format: the manifest and the server look them up together.
             try db.create(index: "thumbnails_digest_variant", on: "thumbnails", columns: ["digest", "variant"])
         }
+        migrator.registerMigration("v7: dashboard orders") { db in
+            // The dashboard pages through the newest originals and the failed URLs.
+            try db.create(index: "objects_created_at", on: "objects", columns: ["created_at"])
+            try db.create(index: "sources_status", on: "sources", columns: ["status"])
+        }
         return migrator
     }
 

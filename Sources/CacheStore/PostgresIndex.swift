@@ -186,6 +186,10 @@ extension PostgresIndex {
             "ALTER TABLE objects ADD COLUMN color_profile TEXT",
             "CREATE INDEX thumbnails_digest_variant ON thumbnails (digest, variant)",
         ]),
+        ("v7: dashboard orders", [
+            "CREATE INDEX objects_created_at ON objects (created_at)",
+            "CREATE INDEX sources_status ON sources (status)",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

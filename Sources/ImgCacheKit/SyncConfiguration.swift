@@ -44,6 +44,9 @@ public struct SyncConfiguration: Sendable {
     public var decode = DecodeOptions()
     public var maxInputBytes = ThumbnailOptions.defaultMaxInputBytes
     public var minTTL: TimeInterval = 24 * 3600
+    /// `serve`'s dashboard: auto, on or off (see `imgcache serve --help`), and its token.
+    public var dashboard: String?
+    public var dashboardToken: String?
 
     public init() {}
 
@@ -100,10 +103,17 @@ public struct SyncConfiguration: Sendable {
         var userAgent: String?
         var limits: Limits?
         var variants: [String: VariantEntry]?
+        var dashboard: String?
+        var dashboardToken: String?
 
         func configuration() throws(ConfigurationError) -> SyncConfiguration {
             var c = SyncConfiguration()
             if let cache { c.cacheDirectory = cache }
+            if let dashboard {
+                guard ["auto", "on", "off"].contains(dashboard) else { throw ConfigurationError("dashboard must be auto, on or off, not '\(dashboard)'") }
+                c.dashboard = dashboard
+            }
+            c.dashboardToken = dashboardToken
             if let index {
                 do {
                     switch try IndexLocation.parse(index, cacheDirectory: c.cacheDirectory) {

@@ -1,11 +1,14 @@
 import CacheStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import ImgCacheKit
 import Logging
 import Metrics
 import NIOCore
+import HummingbirdHTTP2
 import NIOPosix
+import NIOSSL
 import Prometheus
 import SafeText
 import ServiceLifecycle
@@ -30,6 +33,12 @@ public struct ServerConfiguration: Sendable {
     public var prune: PruneSchedule?
     /// `--sync-every`: sync a seeds folder inside the server on an interval (first run at start).
     public var sync: SyncSchedule?
+    /// Who sees the dashboard at `/` (`--dashboard`, `--dashboard-token`): by default anyone
+    /// who reaches the loopback address the server listens on.
+    public var dashboard: DashboardAccess = .open
+    /// `--tls-cert` and `--tls-key` (PEM): HTTPS, with HTTP/2 or HTTP/1.1 by ALPN. Without
+    /// them the port speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge).
+    public var tls: (certificateChain: String, privateKey: String)?
 
     public init() {}
 }
@@ -129,18 +138,21 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     static func route(_ path: String) -> String {
         if path.hasPrefix("/t/") { return "thumbnail" }
         if path.hasPrefix("/o/") { return "original" }
+        if path.hasPrefix("/images/") { return "dashboard" }
         switch path {
         case "/v1/image": return "image"
         case "/v1/manifest": return "manifest"
         case "/healthz": return "healthz"
         case "/metrics": return "metrics"
+        case "/", "/images", "/failures", "/mismatches": return "dashboard"
         default: return "other"
         }
     }
 }
 
 /// Builds the router: a function tests call in-process.
-public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil) -> Router<BasicRequestContext> {
+public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil,
+                        dashboard: DashboardAccess = .off) -> Router<BasicRequestContext> {
     let router = Router()
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
     router.add(middleware: LogRequestsMiddleware(.info))
@@ -154,6 +166,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         try await manifestResponse(request, manifests: manifests)
     }
     addOperationsRoutes(to: router, service: service, metrics: metrics)
+    Dashboard(service: service, access: dashboard).addRoutes(to: router)
     return router
 }
 
@@ -329,18 +342,38 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let metrics = ServerMetrics()
-    let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog)
+    let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog, dashboard: configuration.dashboard)
     var services: [any Service] = [accessLog]
     services += scheduledJobs(configuration, service: service, logger: logger)
     let serverName = "imgcache"
+    let idleTimeout = Duration.nanoseconds(configuration.idleTimeout.nanoseconds)
+    let server: HTTPServerBuilder
+    if let tls = configuration.tls {
+        server = try serverTLS(tls, idleTimeout: idleTimeout)
+    } else {
+        server = .http1AndH2C(configuration: .init(idleTimeout: configuration.idleTimeout), idleTimeout: idleTimeout, hotFiles: { [logger] in
+            HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName)
+        })
+    }
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: configuration.idleTimeout), hotFiles: { [logger] in
-            HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName)
-        }),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,
         logger: logger)
+}
+
+/// HTTPS with HTTP/2 and HTTP/1.1 offered by ALPN, from PEM files.
+func serverTLS(_ tls: (certificateChain: String, privateKey: String), idleTimeout: Duration) throws(CacheError) -> HTTPServerBuilder {
+    do {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        return try .http2Upgrade(tlsConfiguration: configuration,
+                                 configuration: .init(idleTimeout: idleTimeout, streamConfiguration: .init(idleTimeout: .nanoseconds(idleTimeout.components.seconds * 1_000_000_000))))
+    } catch {
+        throw CacheError(.io, "cannot use the TLS certificate \(tls.certificateChain) and key \(tls.privateKey): \(error)")
+    }
 }
 
 /// The `--sync-every` and `--prune-every` jobs; each makes the server forget its lookups after it runs.

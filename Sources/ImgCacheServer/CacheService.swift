@@ -116,10 +116,13 @@ public final class CacheService: Sendable {
         }
     }
 
-    /// A file whose lookup (`t/<digest>/<file>` or `o/<file>`) and bytes are both in memory, or
-    /// nil: no index read, no disk access, so the event loop may call it.
-    public func hotFile(_ cacheKey: String) -> (ServedFile, ByteBuffer)? {
-        guard let file = lookups.withLock({ $0[cacheKey] }) else { return nil }
+    /// What the event loop may send for `cacheKey` (`t/<digest>/<file>` or `o/<file>`) without an
+    /// index read: the remembered lookup, with the bytes when the file is small and in memory.
+    /// Nil when the lookup is not remembered, or the file is small but not read yet (the router
+    /// reads it once); a larger file comes with no bytes and is sent from disk (`sendfile`).
+    public func hotFile(_ cacheKey: String) -> (ServedFile, ByteBuffer?)? {
+        guard let file = remembered(cacheKey) else { return nil }
+        guard file.bytes <= Self.smallFileLimit else { return (file, nil) }
         guard let bytes = smallFiles.withLock({ $0.files[file.path] }) else { return nil }
         return (file, bytes)
     }

@@ -7,14 +7,18 @@ import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
-import Synchronization
+import NIOHTTPTypesHTTP1
 
-/// Answers requests for hot files on the event loop, without Hummingbird's per-request task,
-/// router and middleware: a `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>` or `/o/<sha256>.<ext>`
-/// whose lookup and bytes are already in memory (`CacheService.hotFile`). Everything else
-/// (including `Connection: close`), and every request while an earlier one on the connection is
-/// still being answered by the router (so responses keep their order), goes on to the router.
+/// Answers requests for remembered files on the event loop, without Hummingbird's per-request
+/// task, router and middleware: a `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>` or
+/// `/o/<sha256>.<ext>` whose lookup is already in memory (`CacheService.hotFile`). A small file's
+/// bytes come from memory; a larger one is opened here and its body goes to the socket with
+/// `sendfile` (a `FileRegion` written below the HTTP types codec, straight to NIO's encoder), so
+/// no byte of it passes through user space. Everything else (ranges, `Connection: close`), and
+/// every request while an earlier one on the connection is still being answered by the router
+/// (so responses keep their order), goes on to the router.
 ///
 /// It sits after Hummingbird's connection state handler, which therefore still sees every
 /// request and response (idle timeout, `Connection: close`). Headers, metrics, the access log
@@ -25,6 +29,13 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
+    /// What to send when the current (intercepted) request ends.
+    private struct Answer {
+        var head: HTTPResponse
+        var body: Body
+        enum Body { case none, bytes(ByteBuffer), file(NIOFileHandle, count: Int) }
+    }
+
     private let service: CacheService
     private let metrics: ServerMetrics
     private let accessLog: AccessLog?
@@ -32,8 +43,10 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let serverName: String?
     /// Requests passed to the router and not yet answered.
     private var forwarded = 0
-    /// The response to send when the current (intercepted) request ends.
-    private var answer: (head: HTTPResponse, body: ByteBuffer?)?
+    private var answer: Answer?
+    /// The HTTP types codec's context: a file's body is written through it, so it reaches NIO's
+    /// HTTP/1 encoder as a `FileRegion` (the codec above it only carries byte buffers).
+    private var codec: ChannelHandlerContext?
 
     init(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?, logger: Logger, serverName: String?) {
         self.service = service
@@ -41,6 +54,10 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.accessLog = accessLog
         self.logger = logger
         self.serverName = serverName
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        codec = try? context.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -56,15 +73,29 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             if answer == nil { context.fireChannelRead(data) }
         case .end:
-            guard let (head, body) = answer else {
+            guard let answer else {
                 context.fireChannelRead(data)
                 return
             }
-            answer = nil
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            self.answer = nil
+            send(answer, context: context)
         }
+    }
+
+    private func send(_ answer: Answer, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+        switch answer.body {
+        case .none:
+            break
+        case .bytes(let bytes):
+            context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+        case .file(let handle, let count):
+            let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { _ in try? handle.close() }
+            codec!.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region))), promise: written)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -72,33 +103,60 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    /// The whole response when the file is hot, else nil (the router answers).
-    private func respond(to request: HTTPRequest) -> (head: HTTPResponse, body: ByteBuffer?)? {
+    /// The whole answer when the file's lookup is remembered, else nil (the router answers).
+    private func respond(to request: HTTPRequest) -> Answer? {
         // `Connection: close` is the router's to honour (it closes after the response).
         guard request.method == .get || request.method == .head, let path = request.path,
               request.headerFields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
               request.headerFields[.range] == nil,  // ranges are the router's
               let hot = service.hotResponses.response(for: path, service: service, serverName: serverName) else { return nil }
-        metrics.lookup(hit: true)
-        // The access ledger keeps a time per image for LRU eviction: once a second per connection
-        // and image is plenty, and saves a lock and a clock read on most requests.
-        unrecordedHits += 1
-        let now = DispatchTime.now().uptimeNanoseconds
-        if hot.file.digest != lastRecorded.digest || now &- lastRecorded.at > 1_000_000_000 {
-            accessLog?.record(hot.file.digest, hits: unrecordedHits)
-            unrecordedHits = 0
-            lastRecorded = (hot.file.digest, now)
-        }
         let notModified = hot.file.isMatched(by: request.headerFields[.ifNoneMatch])
-        let status = notModified ? 304 : 200
-        counter(hot.route, status).increment()
+        var body = Answer.Body.none
+        if !notModified, request.method == .get {
+            if let bytes = hot.body {
+                body = .bytes(bytes)
+            } else {
+                // Opened now, before the answer starts: a prune's unlink after this cannot cut it short.
+                guard let handle = Self.open(hot.file) else {
+                    service.forget(hot.file)
+                    return nil  // the router looks it up again (404 when it was pruned)
+                }
+                body = .file(handle, count: hot.file.bytes)
+            }
+        }
+        metrics.lookup(hit: true)
+        recordAccess(hot.file.digest)
+        counter(hot.route, notModified ? 304 : 200).increment()
         if logger.logLevel <= .info {
             logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(path)"])
         }
-        if notModified { return (hot.notModified, nil) }
-        if request.method == .head { return (hot.ok, nil) }
-        metrics.served(bytes: hot.body.readableBytes)
-        return (hot.ok, hot.body)
+        if notModified { return Answer(head: hot.notModified, body: .none) }
+        if request.method == .get { metrics.served(bytes: hot.file.bytes) }
+        return Answer(head: hot.ok, body: body)
+    }
+
+    /// The file, opened for reading, when it is a regular file of the size the index recorded.
+    private static func open(_ file: CacheService.ServedFile) -> NIOFileHandle? {
+        let descriptor = Glibc.open(file.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, Int(status.st_size) == file.bytes else {
+            Glibc.close(descriptor)
+            return nil
+        }
+        return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+    }
+
+    /// The access ledger keeps a time per image for LRU eviction: once a second per connection
+    /// and image is plenty, and saves a lock and a clock read on most requests.
+    private func recordAccess(_ digest: String) {
+        unrecordedHits += 1
+        let now = DispatchTime.now().uptimeNanoseconds
+        if digest != lastRecorded.digest || now &- lastRecorded.at > 1_000_000_000 {
+            accessLog?.record(digest, hits: unrecordedHits)
+            unrecordedHits = 0
+            lastRecorded = (digest, now)
+        }
     }
 
     private var lastRecorded: (digest: String, at: UInt64) = ("", 0)
@@ -107,6 +165,10 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         if unrecordedHits > 0 { accessLog?.recordHits(unrecordedHits) }
         unrecordedHits = 0
+        // A connection that closed between a request's head and its end: the file it opened.
+        if case .file(let handle, _) = answer?.body { try? handle.close() }
+        answer = nil
+        codec = nil
     }
 
     /// Request counters by (route, status), resolved once per connection.
@@ -117,84 +179,5 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let counter = metrics.requestCounter(route: route, status: status)
         counters[key] = counter
         return counter
-    }
-}
-
-/// Complete responses for hot files, keyed by the request path, built once: the hot path
-/// then costs a dictionary lookup. Emptied with the service's other caches (after a prune).
-public final class HotResponses: Sendable {
-    struct Entry: Sendable {
-        var route: String
-        var file: CacheService.ServedFile
-        var ok: HTTPResponse
-        var notModified: HTTPResponse
-        var body: ByteBuffer
-    }
-    private let entries = Mutex<[String: Entry]>([:])
-    private static let maxEntries = 10_000
-
-    func removeAll() { entries.withLock { $0.removeAll() } }
-
-    /// How many responses are ready (for tests and diagnostics).
-    public var count: Int { entries.withLock { $0.count } }
-
-    /// The entry for `path` (`/t/<digest>/<file>` or `/o/<file>`, nothing else) when its lookup
-    /// and bytes are in memory; never touches the index or the disk.
-    func response(for path: String, service: CacheService, serverName: String?) -> Entry? {
-        if let entry = entries.withLock({ $0[path] }) { return entry }
-        let utf8 = path.utf8
-        guard utf8.count <= 200, !utf8.contains(UInt8(ascii: "?")), !utf8.contains(UInt8(ascii: "%")) else { return nil }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        let route: String, key: String
-        if parts.count == 4, parts[0].isEmpty, parts[1] == "t" {
-            (route, key) = ("thumbnail", "t/\(parts[2])/\(parts[3])")
-        } else if parts.count == 3, parts[0].isEmpty, parts[1] == "o" {
-            (route, key) = ("original", "o/\(parts[2])")
-        } else {
-            return nil
-        }
-        guard let (file, bytes) = service.hotFile(key) else { return nil }
-        var headers = file.headers
-        if let serverName { headers[.server] = serverName }
-        let notModified = HTTPResponse(status: .notModified, headerFields: headers)
-        headers[.acceptRanges] = "bytes"
-        headers[.contentLength] = String(bytes.readableBytes)
-        let entry = Entry(route: route, file: file,
-                          ok: HTTPResponse(status: .ok, headerFields: headers), notModified: notModified, body: bytes)
-        entries.withLock { entries in
-            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[path] = entry
-        }
-        return entry
-    }
-}
-
-/// Hummingbird's HTTP/1.1 channel with `HotFileHandler` after its connection state handler.
-struct HotPathHTTP1Channel: HTTPChannelHandler {
-    typealias Value = HTTP1Channel.Value
-    let inner: HTTP1Channel
-    let makeHandler: @Sendable () -> HotFileHandler
-
-    var responder: Responder { inner.responder }
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let state = try channel.pipeline.syncOperations.handler(type: HTTPConnectionStateHandler.self)
-            try channel.pipeline.syncOperations.addHandler(makeHandler(), position: .after(state))
-            return value
-        }
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
-    }
-}
-
-extension HTTPServerBuilder {
-    /// HTTP/1.1 with hot files answered on the event loop (see `HotFileHandler`).
-    static func http1(configuration: HTTP1Channel.Configuration, hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
-        .init { responder in
-            HotPathHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), makeHandler: hotFiles)
-        }
     }
 }

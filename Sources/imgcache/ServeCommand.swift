@@ -17,6 +17,13 @@ struct ServeCommand: AsyncParsableCommand {
                                                         302 to the immutable URL; 404 JSON, or 302 to the origin
               GET /v1/manifest[?seed=<path>]             the manifest (same shape as `imgcache export`)
               GET /healthz, GET /metrics                 health; Prometheus text
+              GET /, /images, /images/<sha256>, /failures, /mismatches
+                                                        the dashboard: totals, recent images, failures by
+                                                        reason, size mismatches, largest images, one page per image
+
+            Protocols: HTTP/1.1 (1.0 too) and cleartext HTTP/2 with prior knowledge (h2c) on the same             port; with --tls-cert and --tls-key, HTTPS with HTTP/2 or HTTP/1.1 chosen by ALPN.
+
+            The dashboard shows every source URL, error and seed path the cache knows, so by default             (--dashboard auto) it is on only when the server listens on a loopback address, or behind             a token (--dashboard-token, IMGCACHE_DASHBOARD_TOKEN): open /?token=<token> once, the             browser keeps it in a cookie; scripts send Authorization: Bearer <token>.
 
             Paths are parsed strictly (64 hex digits, a configured variant, the stored format's \
             extension); anything else is 404, and no filesystem path is built from request text. \
@@ -32,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
               imgcache serve
               imgcache serve --host 0.0.0.0 --port 8080 --cache /var/cache/imgcache --log-level warning
               imgcache serve --sync-every 1h --seeds seeds/ --prune-every 6h --max-size 2GiB --unreferenced seeds/
+              IMGCACHE_DASHBOARD_TOKEN=$(openssl rand -hex 16) imgcache serve --host 0.0.0.0
+              imgcache serve --port 8443 --tls-cert cert.pem --tls-key key.pem
             """)
 
     @Option(help: "Address to listen on.")
@@ -56,8 +65,21 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Prune rules (with --prune-every)") var pruneRules: PruneOptions
 
+    @Option(help: ArgumentHelp("The dashboard at /: auto (on for a loopback --host or with a token), on, off.", valueName: "mode"))
+    var dashboard: String?
+
+    @Option(help: ArgumentHelp("The dashboard's token, at least 16 characters (or IMGCACHE_DASHBOARD_TOKEN).", valueName: "token"))
+    var dashboardToken: String?
+
+    @Option(help: ArgumentHelp("PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if let syncEvery {
             guard let seconds = DurationText.parse(syncEvery), seconds > 0 else { throw ValidationError("--sync-every '\(syncEvery)' is not a duration like 1h") }
@@ -92,8 +114,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.prune = PruneSchedule(every: .seconds(seconds), policy: pruneRules.policy,
                                                 unreferencedSeeds: pruneRules.unreferenced, writeBackSeeds: pruneRules.writeBack)
         }
+        if let tlsCert, let tlsKey { configuration.tls = (tlsCert, tlsKey) }
         let app: any ApplicationProtocol
         do {
+            let token = dashboardToken ?? ProcessInfo.processInfo.environment["IMGCACHE_DASHBOARD_TOKEN"] ?? file.dashboardToken
+            let (access, reason) = try DashboardAccess.resolve(mode: dashboard ?? file.dashboard ?? "auto", token: token, host: host)
+            configuration.dashboard = access
+            FileHandle.standardError.write(Data("serve: \(reason)\n".utf8))
             app = try buildApplication(configuration: configuration)
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))

@@ -25,12 +25,14 @@ final class ServedCache: @unchecked Sendable {
     ]
     let service: CacheService
 
-    init() throws {
+    /// A cache synced from seeds naming `seeds` (origin paths, with an optional declared "WxH").
+    init(seeds paths: [(String, String?)] = [("/a.jpg", nil), ("/b.png", nil), ("/missing.jpg", nil)]) throws {
         directory = try TemporaryDirectory()
-        origin = try ImageOrigin()
+        let origin = try ImageOrigin()
+        self.origin = origin
         let seeds = directory.url.appendingPathComponent("seeds")
         cache = directory.url.appendingPathComponent("cache")
-        try SeedFiles.write(seeds, urls: [(origin.url("/a.jpg"), nil), (origin.url("/b.png"), nil), (origin.url("/missing.jpg"), nil)])
+        try SeedFiles.write(seeds, urls: paths.map { (origin.url($0.0), $0.1) })
         var configuration = SyncConfiguration()
         configuration.cacheDirectory = cache.path
         configuration.variants = variants

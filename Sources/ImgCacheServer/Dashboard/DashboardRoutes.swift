@@ -1,0 +1,116 @@
+import CacheStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+
+/// The dashboard's routes: `/`, `/images`, `/images/<sha256>`, `/failures`, `/mismatches`.
+/// HTML rendered on the server, no script; `access` decides who sees it.
+struct Dashboard: Sendable {
+    let access: DashboardAccess
+    let pages: DashboardPages
+    let templates: MustacheLibrary
+
+    init(service: CacheService, access: DashboardAccess) {
+        self.access = access
+        pages = DashboardPages(service: service)
+        // The templates are constants of this program: a failure to parse them is a bug caught by the tests.
+        templates = try! DashboardTemplates.library()
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        guard access != .off else { return }
+        router.get("/") { request, _ in
+            try await render(request, "overview") { try pages.overview() }
+        }
+        router.get("/images") { request, _ in
+            try await render(request, "images") { try pages.images(page: try Self.page(request)) }
+        }
+        router.get("/images/:digest") { request, context in
+            let digest = try context.parameters.require("digest")
+            return try await render(request, "image") { try pages.image(digest: digest) }
+        }
+        router.get("/failures") { request, _ in
+            let reason = request.uri.queryParameters.get("reason").flatMap { $0.isEmpty ? nil : $0 }
+            return try await render(request, "failures") { try pages.failures(reason: reason, page: try Self.page(request)) }
+        }
+        router.get("/mismatches") { request, _ in
+            try await render(request, "mismatches") { try pages.mismatches(page: try Self.page(request)) }
+        }
+    }
+
+    /// The page's HTML, or 401 without the token, 404 when `read` finds nothing.
+    private func render(_ request: Request, _ template: String,
+                        _ read: @escaping @Sendable () throws -> [String: Any]?) async throws -> Response {
+        if let token = request.uri.queryParameters.get("token"), case .token = access {
+            return tokenExchange(request, offered: String(token))
+        }
+        guard access.admits(request.headers) else {
+            return html(.unauthorized, Self.message("This dashboard needs its token: open it once as /?token=… "
+                                                    + "(it is then kept in a cookie), or send Authorization: Bearer …"))
+        }
+        // [String: Any] is not Sendable: the page is rendered on the index thread that read it.
+        let page = try await IndexReads.run { [templates] () throws -> String? in
+            try read().flatMap { templates.render($0, withTemplate: template) }
+        }
+        guard let page else { return html(.notFound, Self.message("No such image in the cache.")) }
+        return html(.ok, page)
+    }
+
+    /// `?token=`: a right token becomes an HttpOnly cookie and the address loses it (303).
+    private func tokenExchange(_ request: Request, offered: String) -> Response {
+        guard case .token(let token) = access, DashboardAccess.sameSecret(offered, token) else {
+            return html(.unauthorized, Self.message("That token is not this dashboard's."))
+        }
+        return Response(status: .seeOther, headers: [
+            .location: request.uri.path,
+            .setCookie: "\(DashboardAccess.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict",
+            .cacheControl: "no-store",
+        ])
+    }
+
+    private func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [
+            .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+            // No script, no frames, no form posts: nothing from a hostile URL can run or embed the page.
+            .contentSecurityPolicy: "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            .xContentTypeOptions: "nosniff",
+        ], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private static func message(_ text: String) -> String {
+        "<!doctype html><meta charset=\"utf-8\"><title>imgcache</title><p>\(text.htmlEscaped)</p>\n"
+    }
+
+    /// `?page=` (1 when absent), 400 when it is not a page number.
+    static func page(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters.get("page") else { return 1 }
+        guard let page = Int(text), (1...1_000_000).contains(page) else {
+            throw HTTPError(.badRequest, message: "page must be a whole number from 1")
+        }
+        return page
+    }
+}
+
+extension HTTPField.Name {
+    static let contentSecurityPolicy = Self("Content-Security-Policy")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+}
+
+extension String {
+    /// `< > & " '` as entities.
+    var htmlEscaped: String {
+        var escaped = ""
+        for character in self {
+            switch character {
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "&": escaped += "&amp;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}

@@ -1,0 +1,56 @@
+import CacheStore
+import HTTPTypes
+import NIOCore
+import Synchronization
+
+/// Complete responses for hot files, keyed by the request path, built once: the hot path
+/// then costs a dictionary lookup. A small file's entry holds its bytes; a larger one's holds
+/// its headers only, and its body is sent from the file (`HotFileHandler`). Emptied with the
+/// service's other caches (after a prune).
+public final class HotResponses: Sendable {
+    struct Entry: Sendable {
+        var route: String
+        var file: CacheService.ServedFile
+        var ok: HTTPResponse
+        var notModified: HTTPResponse
+        /// The bytes of a small file; nil for a file sent from disk.
+        var body: ByteBuffer?
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+    private static let maxEntries = 10_000
+
+    func removeAll() { entries.withLock { $0.removeAll() } }
+
+    /// How many responses are ready (for tests and diagnostics).
+    public var count: Int { entries.withLock { $0.count } }
+
+    /// The entry for `path` (`/t/<digest>/<file>` or `/o/<file>`, nothing else) when its lookup
+    /// (and a small file's bytes) are in memory; never touches the index or the disk.
+    func response(for path: String, service: CacheService, serverName: String?) -> Entry? {
+        if let entry = entries.withLock({ $0[path] }) { return entry }
+        let utf8 = path.utf8
+        guard utf8.count <= 200, !utf8.contains(UInt8(ascii: "?")), !utf8.contains(UInt8(ascii: "%")) else { return nil }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        let route: String, key: String
+        if parts.count == 4, parts[0].isEmpty, parts[1] == "t" {
+            (route, key) = ("thumbnail", "t/\(parts[2])/\(parts[3])")
+        } else if parts.count == 3, parts[0].isEmpty, parts[1] == "o" {
+            (route, key) = ("original", "o/\(parts[2])")
+        } else {
+            return nil
+        }
+        guard let (file, bytes) = service.hotFile(key) else { return nil }
+        var headers = file.headers
+        if let serverName { headers[.server] = serverName }
+        let notModified = HTTPResponse(status: .notModified, headerFields: headers)
+        headers[.acceptRanges] = "bytes"
+        headers[.contentLength] = String(file.bytes)
+        let entry = Entry(route: route, file: file,
+                          ok: HTTPResponse(status: .ok, headerFields: headers), notModified: notModified, body: bytes)
+        entries.withLock { entries in
+            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[path] = entry
+        }
+        return entry
+    }
+}

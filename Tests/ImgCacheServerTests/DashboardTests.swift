@@ -1,0 +1,159 @@
+@_spi(Testing) import CacheStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import ImgCacheKit
+import ImgCacheServer
+import TestSupport
+import Testing
+
+/// A cache made by a real sync for the dashboard: a.jpg declared square (it is 4:3, a size
+/// mismatch), b.png declared at its own size, and a URL the origin answers 404.
+final class DashboardCache: @unchecked Sendable {
+    let served: ServedCache
+    init() throws {
+        served = try ServedCache(seeds: [("/a.jpg", "300x300"), ("/b.png", "162x150"), ("/missing.jpg", nil)])
+    }
+
+    func application(_ access: DashboardAccess = .open) -> some ApplicationProtocol {
+        Application(router: buildRouter(service: served.service, metrics: ServerMetrics(), dashboard: access))
+    }
+
+    static func get(_ client: some TestClientProtocol, _ uri: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(uri: uri, method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }
+    }
+}
+
+@Suite("imgcache serve: the dashboard", .serialized)
+struct DashboardTests {
+    @Test("the overview shows the totals, recent images as thumbnails, failures by reason with seed:line, and size mismatches")
+    func overview() async throws {
+        let cache = try DashboardCache()
+        let a = try cache.served.thumbnailURL("/a.jpg")
+        try await cache.application().test(.router) { client in
+            let (status, page) = try await DashboardCache.get(client, "/")
+            #expect(status == .ok)
+            #expect(page.contains("<b>2</b>"))  // images
+            #expect(page.contains("Failed<b>1</b>"))
+            #expect(page.contains("src=\"\(a)\""))  // the thumb variant's JPEG as the tile
+            #expect(page.contains("background-color: #"))  // its placeholder colour while it loads
+            #expect(page.contains("<h3>http status"))
+            #expect(page.contains(cache.served.origin.url("/missing.jpg")))
+            #expect(page.contains("article.md:"))  // the seed and line naming it
+            #expect(page.contains("300×300</td><td>300×225"))  // declared against decoded
+            #expect(!page.contains("162×150</td><td>162×150"))  // the right size is no mismatch
+        }
+    }
+
+    @Test("an image's page: every variant in every format, the placeholder, the profile and the seeds that name it")
+    func imagePage() async throws {
+        let cache = try DashboardCache()
+        let digest = try #require(try cache.served.service.index.source(cache.served.origin.url("/b.png"))?.digest)
+        let object = try #require(try cache.served.service.index.object(digest))
+        try await cache.application().test(.router) { client in
+            let (status, page) = try await DashboardCache.get(client, "/images/\(digest)")
+            #expect(status == .ok)
+            for file in ["thumb.webp", "thumb.png", "card.avif", "card.webp", "card.png"] {
+                #expect(page.contains("/t/\(digest)/\(file)"), "\(file)")
+            }
+            #expect(page.contains(try #require(object.dominantColor)))
+            #expect(page.contains(try #require(object.blurHash)))
+            #expect(page.contains("<th>colour profile</th><td>PNG gAMA (gamma 1.00000) (converted to sRGB)</td>"))  // b.png has gAMA 1.0
+            #expect(page.contains(cache.served.origin.url("/b.png")) && page.contains("article.md:"))
+            // Not a digest, or not in the cache: 404.
+            #expect(try await DashboardCache.get(client, "/images/\(String(repeating: "0", count: 64))").0 == .notFound)
+            #expect(try await DashboardCache.get(client, "/images/..%2F..%2Fetc").0 == .notFound)
+        }
+    }
+
+    @Test("everything from origins and seeds is escaped: a URL and an error with <script> and quotes, a javascript: URL")
+    func escaping() async throws {
+        let cache = try DashboardCache()
+        let index = cache.served.service.index
+        let hostile = "https://evil.example/\"><script>alert(1)</script>.jpg"
+        try index.recordFailures([
+            SourceFailure(url: hostile, reason: "http status: <script>alert(\"x\")</script> & 'quoted'", declaredWidth: nil, declaredHeight: nil),
+            SourceFailure(url: "javascript:alert(document.cookie)", reason: "invalid url: not http", declaredWidth: nil, declaredHeight: nil),
+        ])
+        try index.replaceSeedReferences([SeedReference(seedPath: "posts/<img src=x onerror=alert(2)>.md", url: hostile, line: 4)])
+        try await cache.application().test(.router) { client in
+            for uri in ["/", "/failures", "/failures?reason=http%20status", "/failures?reason=%3Cscript%3E"] {
+                let (status, page) = try await DashboardCache.get(client, uri)
+                #expect(status == .ok, "\(uri)")
+                #expect(!page.contains("<script"), "\(uri)")
+                #expect(!page.contains("<img src=x"), "\(uri)")
+                #expect(!page.contains("href=\"javascript:"), "\(uri)")
+            }
+            let (_, page) = try await DashboardCache.get(client, "/failures?reason=http%20status")
+            #expect(page.contains("https://evil.example/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;.jpg"))
+            #expect(page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;"))
+            #expect(page.contains("posts/&lt;img src=x onerror=alert(2)&gt;.md:4"))
+            let (_, all) = try await DashboardCache.get(client, "/failures")
+            #expect(all.contains("javascript:alert(document.cookie)"))  // shown as text, not a link
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.headers[.init("Content-Security-Policy")!]?.contains("default-src 'none'") == true)
+            }
+        }
+    }
+
+    @Test("pages: 48 images a page with links to the next, and a bad page number is 400")
+    func paging() async throws {
+        let cache = try DashboardCache()
+        try await cache.application().test(.router) { client in
+            let (status, page) = try await DashboardCache.get(client, "/images")
+            #expect(status == .ok && page.contains("page 1 of 1 · 2 in all"))
+            #expect(try await DashboardCache.get(client, "/images?page=2").1.contains("No image on this page."))
+            #expect(try await DashboardCache.get(client, "/images?page=0").0 == .badRequest)
+            #expect(try await DashboardCache.get(client, "/mismatches").1.contains("page 1 of 1 · 1 in all"))
+        }
+    }
+
+    @Test("behind a token: 401 without it; ?token= sets an HttpOnly cookie and drops it from the address; Bearer works")
+    func token() async throws {
+        let cache = try DashboardCache()
+        let token = "s3cret-token-0123456789"
+        try await cache.application(.token(token)).test(.router) { client in
+            #expect(try await DashboardCache.get(client, "/").0 == .unauthorized)
+            #expect(try await DashboardCache.get(client, "/images?token=wrong-token-000000000").0 == .unauthorized)
+            let cookie = try await client.execute(uri: "/images?token=\(token)", method: .get) { response in
+                #expect(response.status == .seeOther && response.headers[.location] == "/images")
+                let cookie = try #require(response.headers[.setCookie])
+                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
+                return String(cookie.prefix { $0 != ";" })
+            }
+            #expect(try await DashboardCache.get(client, "/images", headers: [.cookie: cookie]).0 == .ok)
+            #expect(try await DashboardCache.get(client, "/", headers: [.authorization: "Bearer \(token)"]).0 == .ok)
+            #expect(try await DashboardCache.get(client, "/", headers: [.authorization: "Bearer \(token)x"]).0 == .unauthorized)
+            // The immutable files need no token.
+            #expect(try await DashboardCache.get(client, try cache.served.thumbnailURL("/a.jpg")).0 == .ok)
+        }
+    }
+
+    @Test("off by default on a public address without a token, and then not served at all")
+    func access() async throws {
+        #expect(try DashboardAccess.resolve(mode: "auto", token: nil, host: "127.0.0.1").0 == .open)
+        #expect(try DashboardAccess.resolve(mode: "auto", token: nil, host: "::1").0 == .open)
+        let (publicAccess, reason) = try DashboardAccess.resolve(mode: "auto", token: nil, host: "0.0.0.0")
+        #expect(publicAccess == .off && reason.contains("not a loopback address"))
+        #expect(try DashboardAccess.resolve(mode: "auto", token: "0123456789abcdef", host: "0.0.0.0").0 == .token("0123456789abcdef"))
+        #expect(try DashboardAccess.resolve(mode: "on", token: nil, host: "0.0.0.0").0 == .open)
+        #expect(try DashboardAccess.resolve(mode: "off", token: nil, host: "127.0.0.1").0 == .off)
+        #expect(throws: DashboardError.self) { try DashboardAccess.resolve(mode: "auto", token: "short", host: "0.0.0.0") }
+        #expect(throws: DashboardError.self) { try DashboardAccess.resolve(mode: "maybe", token: nil, host: "0.0.0.0") }
+        let cache = try DashboardCache()
+        try await cache.application(.off).test(.router) { client in
+            let overview = try await DashboardCache.get(client, "/")
+            let failures = try await DashboardCache.get(client, "/failures")
+            #expect(overview.0 == .notFound)
+            #expect(failures.0 == .notFound)
+        }
+    }
+
+    @Test("imgcache serve refuses a dashboard token under 16 characters and says why")
+    func serveSaysWhy() throws {
+        let directory = try TemporaryDirectory()
+        let short = try Executable.run(["serve", "--cache", directory.path, "--host", "0.0.0.0", "--port", String(TestServers.freePort()),
+                                        "--dashboard-token", "short"])
+        #expect(short.status == 1 && short.stderr.contains("at least 16 characters"))
+    }
+}
