@@ -113,6 +113,7 @@ def main():
     parser.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "corpus", "photos"))
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "imgcache"))
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--keep", metavar="DIR", help="keep the 3-variant cache in DIR (for scripts/dashboard_check --cache DIR)")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} not found: run `swift build -c release` first")
@@ -178,6 +179,10 @@ def main():
     print(f"imgcache cold 3 variants / pipeline: {cold / pipeline3:.2f} (target <= 0.50)")
     print(f"imgcache cold thumb only / pipeline: {cold1 / pipeline1:.2f} (target <= 0.60)")
     print(f"imgcache second sync / cold: {warm / cold:.3f} (target <= 0.02), body bytes {rows[1][4]}")
+    if args.keep:
+        shutil.rmtree(args.keep, ignore_errors=True)
+        shutil.copytree(os.path.join(work, "cache3"), args.keep)
+        print(f"the 3-variant cache is kept in {args.keep}")
     shutil.rmtree(work)
 
 
