@@ -10,9 +10,11 @@ enum ETag {
     /// Whether an If-None-Match header names `etag` (or is "*").
     static func matches(_ ifNoneMatch: String?, _ etag: String) -> Bool {
         guard let ifNoneMatch else { return false }
-        return ifNoneMatch.split(separator: ",").contains {
-            let tag = $0.trimmingCharacters(in: .whitespaces)
-            return tag == etag || tag == "*"
+        if ifNoneMatch == etag { return true }  // the usual case: the one tag a client was given
+        // A list: each entry without the spaces and tabs around it (no Foundation on this path).
+        return ifNoneMatch.utf8.split(separator: UInt8(ascii: ",")).contains { entry in
+            let tag = entry.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+            return tag.elementsEqual(etag.utf8) || tag.elementsEqual("*".utf8)
         }
     }
 

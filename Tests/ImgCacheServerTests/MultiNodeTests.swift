@@ -80,10 +80,6 @@ private final class Cluster: @unchecked Sendable {
         try SeedFiles.write(seeds, name: "b.md", urls: (20..<40).map { (origin.url("/img/\($0).jpg"), nil) })
         let budget = (totals.objectBytes + totals.thumbnailBytes) / 2
         let sync = try background(["sync", seeds.path, "--config", config.path, "--cache", node("sync")])
-        // The sync marks every URL it reads as referenced at its start; a prune that starts in the
-        // same instant can find those times after its own "now" (in its grace period) and remove
-        // nothing, so it starts a second later, still while the sync runs (about 8 s).
-        Thread.sleep(forTimeInterval: 1)
         let prune = try background(["prune", "--config", config.path, "--cache", node("prune"), "--max-size", "\(budget)", "--grace", "0s"])
         var rounds = 0
         while sync.isRunning || prune.isRunning || rounds < 2 {

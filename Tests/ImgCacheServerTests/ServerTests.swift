@@ -85,6 +85,13 @@ struct ServerTests {
                 #expect(response.body.readableBytes == 0)
                 #expect(response.headers[.eTag] == etag)
             }
+            // A list naming it (with spaces and a tab), or "*": 304; a list without it: 200.
+            for (header, status) in [("\"other\", \t\(etag) ", HTTPResponse.Status.notModified), (" * ", .notModified),
+                                     ("\"other\", W/\"x\"", .ok)] {
+                try await client.execute(uri: url, method: .get, headers: [.ifNoneMatch: header]) { response in
+                    #expect(response.status == status, "\(header)")
+                }
+            }
             try await client.execute(uri: url, method: .head) { response in
                 #expect(response.status == .ok)
                 #expect(response.body.readableBytes == 0)
