@@ -13,6 +13,9 @@ enum DashboardFormat {
         return unit == 0 ? "\(count) B" : String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
     }
 
+    /// "1 URL", "2,000 URLs".
+    static func urls(_ count: Int) -> String { number(count) + (count == 1 ? " URL" : " URLs") }
+
     static func number(_ value: Int) -> String {
         let digits = String(value.magnitude)
         var grouped = ""

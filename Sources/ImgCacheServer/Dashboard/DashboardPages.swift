@@ -27,7 +27,7 @@ final class DashboardPages: Sendable {
         var failures: [Group] = []
         for group in groups.prefix(6) {
             let rows = try sourceRows(try service.index.failedSources(reason: group.reason, limit: 5, offset: 0).rows)
-            failures.append(Group(reason: group.reason, count: DashboardFormat.number(group.count),
+            failures.append(Group(reason: group.reason, count: DashboardFormat.urls(group.count),
                                   href: "/failures?reason=" + Self.query(group.reason), rows: rows, more: group.count > rows.count))
         }
         return [
@@ -35,7 +35,7 @@ final class DashboardPages: Sendable {
             "totals": totals(stats),
             "recent": recent.rows, "imageCount": DashboardFormat.number(recent.total), "moreImages": recent.total > recent.rows.count,
             "failureGroups": failures, "moreGroups": groups.count > failures.count,
-            "mismatchTable": ["rows": try sourceRows(mismatches.rows)], "mismatchCount": DashboardFormat.number(mismatches.total),
+            "mismatchTable": ["rows": try sourceRows(mismatches.rows)], "mismatchCount": DashboardFormat.urls(mismatches.total),
             "moreMismatches": mismatches.total > mismatches.rows.count,
             "largest": stats.largest.map {
                 Large(href: "/images/" + $0.digest, url: $0.url ?? "(no URL any more)", size: "\($0.width)×\($0.height)",
@@ -53,7 +53,7 @@ final class DashboardPages: Sendable {
     func failures(reason: String?, page: Int) throws(CacheError) -> [String: Any] {
         let found = try service.index.failedSources(reason: reason, limit: Self.rowsPerPage, offset: (page - 1) * Self.rowsPerPage)
         let groups = try service.index.failureGroups(limit: 50).map {
-            Group(reason: $0.reason, count: DashboardFormat.number($0.count), href: "/failures?reason=" + Self.query($0.reason),
+            Group(reason: $0.reason, count: DashboardFormat.urls($0.count), href: "/failures?reason=" + Self.query($0.reason),
                   rows: [], more: false)
         }
         return ["title": "Failures · imgcache", "failuresPage": true, "reason": reason ?? "", "groups": groups,

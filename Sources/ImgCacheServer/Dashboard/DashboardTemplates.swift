@@ -76,9 +76,9 @@ enum DashboardTemplates {
         <h2>Recent images <small>{{imageCount}} in all{{#moreImages}} · <a href="/images">every image</a>{{/moreImages}}</small></h2>
         <div class="grid">{{#recent}}{{> tile}}{{/recent}}{{^recent}}<p class="muted">No image is cached yet: run imgcache sync.</p>{{/recent}}</div>
         <h2>Failures <small>by reason{{#moreGroups}} · <a href="/failures">every reason</a>{{/moreGroups}}</small></h2>
-        {{#failureGroups}}<h3>{{reason}} <small class="muted">{{count}} URLs{{#more}} · <a href="{{href}}">all of them</a>{{/more}}</small></h3>
+        {{#failureGroups}}<h3>{{reason}} <small class="muted">{{count}}{{#more}} · <a href="{{href}}">all of them</a>{{/more}}</small></h3>
         {{> sourceRows}}{{/failureGroups}}{{^failureGroups}}<p class="muted">No URL failed.</p>{{/failureGroups}}
-        <h2>Declared size differs from the image <small>{{mismatchCount}} URLs: the page reserves a box of another shape and the layout shifts\
+        <h2>Declared size differs from the image <small>{{mismatchCount}}: the page reserves a box of another shape and the layout shifts\
         {{#moreMismatches}} · <a href="/mismatches">all of them</a>{{/moreMismatches}}</small></h2>
         {{#mismatchTable}}{{> sourceRows}}{{/mismatchTable}}
         <h2>Largest images</h2>
