@@ -112,15 +112,20 @@ struct HotPathTests {
     /// Sends `requests` one after another on one keep-alive connection, each after the previous
     /// answer arrived; returns the raw answers.
     static func sequence(port: Int, _ requests: [String]) async throws -> [String] {
+        try await responses(port: port, requests).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Each request in turn on one connection; each whole response (head and body) as bytes,
+    /// read by Content-Length (none for HEAD and 304).
+    static func responses(port: Int, _ requests: [String]) async throws -> [Data] {
         try await SocketHelper.offPool {
             let fd = try SocketHelper.connect(port: port, timeout: 10)
             defer { close(fd) }
-            var answers: [String] = []
+            var answers: [Data] = []
             var pending = Data()
             var buffer = [UInt8](repeating: 0, count: 65536)
             for request in requests {
                 SocketHelper.send(fd, request)
-                // One response: headers, then Content-Length bytes.
                 while true {
                     if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
                         let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
@@ -129,7 +134,7 @@ struct HotPathTests {
                         let length = bodiless ? 0 : fields.first { $0.hasPrefix("content-length:") }
                             .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
                         if pending.count - end.upperBound >= length {
-                            answers.append(String(decoding: pending[..<(end.upperBound + length)], as: UTF8.self))
+                            answers.append(Data(pending[..<(end.upperBound + length)]))
                             pending = Data(pending[(end.upperBound + length)...])
                             break
                         }

@@ -79,30 +79,9 @@ struct ProtocolTests {
 
     /// `count` GETs of `path` on one connection; their bodies, read by Content-Length.
     static func bodies(port: Int, path: String, count: Int) async throws -> [Data] {
-        try await SocketHelper.offPool {
-            let fd = try SocketHelper.connect(port: port, timeout: 10)
-            defer { close(fd) }
-            var bodies: [Data] = [], pending = Data()
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            for _ in 0..<count {
-                SocketHelper.send(fd, "GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n")
-                while true {
-                    if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
-                        let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
-                        let length = head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
-                            .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-                        if pending.count - end.upperBound >= length {
-                            bodies.append(Data(pending[end.upperBound..<(end.upperBound + length)]))
-                            pending = Data(pending[(end.upperBound + length)...])
-                            break
-                        }
-                    }
-                    let n = recv(fd, &buffer, buffer.count, 0)
-                    guard n > 0 else { throw OriginError("the connection ended after \(bodies.count) responses") }
-                    pending.append(contentsOf: buffer[0..<n])
-                }
-            }
-            return bodies
+        let requests = Array(repeating: "GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n", count: count)
+        return try await HotPathTests.responses(port: port, requests).map { response in
+            Data(response[response.range(of: Data("\r\n\r\n".utf8))!.upperBound...])
         }
     }
 
