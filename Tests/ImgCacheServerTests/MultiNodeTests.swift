@@ -76,27 +76,44 @@ private final class Cluster: @unchecked Sendable {
         defer { for replica in replicas where replica.process.isRunning { replica.process.terminate() } }
         for name in ["replica-1", "replica-2"] { replicas.append(try startReplica(name)) }
 
-        // Twenty more images for the sync; the prune keeps about half of the first twenty's bytes.
-        try SeedFiles.write(seeds, name: "b.md", urls: (20..<40).map { (origin.url("/img/\($0).jpg"), nil) })
+        // Twenty new images for a sync while the prune evicts about half of the first twenty's bytes.
+        // The sync reads only the new seed, so none of the first twenty is used after the prune's
+        // start (that would keep it within the 0 s grace period) and the prune removes some of
+        // them whichever process starts first.
+        let more = directory.url.appendingPathComponent("more")
+        try SeedFiles.write(more, name: "b.md", urls: (20..<40).map { (origin.url("/img/\($0).jpg"), nil) })
         let budget = (totals.objectBytes + totals.thumbnailBytes) / 2
-        let sync = try background(["sync", seeds.path, "--config", config.path, "--cache", node("sync")])
+        let sync = try background(["sync", more.path, "--config", config.path, "--cache", node("sync")])
         let prune = try background(["prune", "--config", config.path, "--cache", node("prune"), "--max-size", "\(budget)", "--grace", "0s"])
-        var rounds = 0
-        while sync.isRunning || prune.isRunning || rounds < 2 {
-            try loadRound()
-            rounds += 1
-        }
+        var rounds = try loadWhile([sync, prune])
         #expect(sync.terminationStatus == 0 && prune.terminationStatus == 0,
                 "sync exit \(sync.terminationStatus), prune exit \(prune.terminationStatus): \(logTails())")
         let pruneLog = logs.filter { $0.contains("/prune-") }.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined()
         let pruned = pruneLog.components(separatedBy: "removed max-size").count - 1
         #expect(pruned > 0, "the prune removed nothing: \(logTails())")
+        #expect(try index.storedFiles().objects.count == 40 - pruned, "the sync's twenty and the twenty less what was pruned")
+
+        // A sync of every seed, under the same load, restores what the prune removed.
+        try FileManager.default.copyItem(at: more.appendingPathComponent("b.md"), to: seeds.appendingPathComponent("b.md"))
+        let restore = try background(["sync", seeds.path, "--config", config.path, "--cache", node("sync")])
+        rounds += try loadWhile([restore])
+        #expect(restore.terminationStatus == 0, "restoring sync exit \(restore.terminationStatus): \(logTails())")
         try checkInvariants(index)
         let counts = statuses.withLock { $0 }
         #expect(counts.keys.allSatisfy { [200, 404].contains($0) } && counts[200, default: 0] > 100, "statuses: \(counts)")
         if ProcessInfo.processInfo.environment["IMGCACHE_TEST_VERBOSE"] != nil {
             print("multi-node: \(rounds) rounds, statuses \(counts), \(pruned) images pruned, \(served.withLock { $0.count }) files hashed")
         }
+    }
+
+    /// Load rounds against both replicas until every process has ended, and at least two.
+    func loadWhile(_ processes: [Process]) throws -> Int {
+        var rounds = 0
+        while processes.contains(where: \.isRunning) || rounds < 2 {
+            try loadRound()
+            rounds += 1
+        }
+        return rounds
     }
 
     func startReplica(_ name: String) throws -> (process: Process, base: String) {
@@ -145,7 +162,7 @@ private final class Cluster: @unchecked Sendable {
         // No row without its object in the store.
         let listed = Set(try S3BlobStore(store).list().map(\.key))
         let (objects, thumbnails) = try index.storedFiles()
-        // The sync restores whatever the prune beside it removed: all forty end cached.
+        // The restoring sync brought back whatever the prune removed: all forty end cached.
         #expect(objects.count == 40, "\(objects.count) originals indexed")
         for object in objects { #expect(listed.contains(.original(object.digest)), "\(object.digest) has a row, no object") }
         for thumbnail in thumbnails { #expect(listed.contains(thumbnail.blobKey), "\(thumbnail.key) has a row, no object") }
