@@ -351,8 +351,9 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     if let tls = configuration.tls {
         server = try serverTLS(tls, idleTimeout: idleTimeout)
     } else {
-        server = .http1AndH2C(configuration: .init(idleTimeout: configuration.idleTimeout), idleTimeout: idleTimeout, hotFiles: { [logger] in
-            HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName)
+        server = .http1AndH2C(idleTimeout: idleTimeout, hotFiles: { [logger, configuration] in
+            HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName,
+                           idleTimeout: configuration.idleTimeout)
         })
     }
     return Application(

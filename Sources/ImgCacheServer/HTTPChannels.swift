@@ -3,11 +3,12 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
-import NIOHTTPTypesHTTP1
+import NIOHTTP1
 import ServiceLifecycle
 
-/// Hummingbird's HTTP/1.1 channel with `HotFileHandler` after its connection state handler and
-/// `HTTP10Connections` before the HTTP types codec.
+/// Hummingbird's HTTP/1.1 channel with `HotFileHandler` right after NIO's HTTP/1 parser and
+/// `HTTP10Connections` after it, both before the HTTP types codec. The hot-file handler keeps
+/// the idle timeout, so `inner` is configured without one.
 struct HotPathHTTP1Channel: HTTPChannelHandler {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
@@ -17,10 +18,10 @@ struct HotPathHTTP1Channel: HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let state = try channel.pipeline.syncOperations.handler(type: HTTPConnectionStateHandler.self)
-            try channel.pipeline.syncOperations.addHandler(makeHandler(), position: .after(state))
-            let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
-            try channel.pipeline.syncOperations.addHandler(HTTP10Connections(), position: .before(codec))
+            let parser = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let hot = makeHandler()
+            try channel.pipeline.syncOperations.addHandler(hot, position: .after(parser))
+            try channel.pipeline.syncOperations.addHandler(HTTP10Connections(), position: .after(hot))
             return value
         }
     }
@@ -141,11 +142,12 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
 extension HTTPServerBuilder {
     /// HTTP/1.1 with hot files answered on the event loop (see `HotFileHandler`), and h2c on
     /// the same port.
-    static func http1AndH2C(configuration: HTTP1Channel.Configuration, idleTimeout: Duration,
-                            hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
+    /// `hotFiles` makes each connection's handler, which keeps its idle timeout.
+    static func http1AndH2C(idleTimeout: Duration, hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
         .init { responder in
             HTTP1AndH2CChannel(
-                http1: HotPathHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), makeHandler: hotFiles),
+                http1: HotPathHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil)),
+                                           makeHandler: hotFiles),
                 http2: HTTP2Channel(responder: responder, configuration: .init(idleTimeout: idleTimeout)))
         }
     }

@@ -1,37 +1,34 @@
 import CacheStore
 import Dispatch
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 
-/// Answers requests for remembered files on the event loop, without Hummingbird's per-request
-/// task, router and middleware: a `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>` or
-/// `/o/<sha256>.<ext>` whose lookup is already in memory (`CacheService.hotFile`). A small file's
-/// bytes come from memory; a larger one is opened here and its body goes to the socket with
-/// `sendfile` (a `FileRegion` written below the HTTP types codec, straight to NIO's encoder), so
-/// no byte of it passes through user space. Everything else (ranges, `Connection: close`), and
-/// every request while an earlier one on the connection is still being answered by the router
-/// (so responses keep their order), goes on to the router.
+/// Answers requests for remembered files on the event loop, right after NIO's HTTP/1 parser and
+/// before anything else of Hummingbird's: a keep-alive `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>`
+/// or `/o/<sha256>.<ext>` whose lookup is already in memory (`CacheService.hotFile`). The head is
+/// the entry's ready-made bytes plus a `Date` line, written below NIO's response encoder; a small
+/// file's body comes from memory, a larger one's goes to the socket with `sendfile` (a
+/// `FileRegion`), so no byte of it passes through user space. Everything else (ranges,
+/// `Connection: close`, HTTP/1.0 without keep-alive), and every request while an earlier one on
+/// the connection is still being answered by the router (so responses keep their order), goes
+/// on to the router. Headers, metrics, the access log and the request log line are the router's.
 ///
-/// It sits after Hummingbird's connection state handler, which therefore still sees every
-/// request and response (idle timeout, `Connection: close`). Headers, metrics, the access log
-/// and the request log line are the router's.
+/// Hummingbird's connection state handler above sees only the routed requests, so this handler
+/// keeps the connection's idle timeout (that handler's is off) and holds back a graceful
+/// shutdown's quiesce event until a hot answer in progress is written.
 final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     /// What to send when the current (intercepted) request ends.
     private struct Answer {
-        var head: HTTPResponse
+        /// Status line and headers, without the Date line and the blank line.
+        var head: ByteBuffer
         var body: Body
         enum Body { case none, bytes(ByteBuffer), file(NIOFileHandle, count: Int) }
     }
@@ -41,39 +38,56 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let accessLog: AccessLog?
     private let logger: Logger
     private let serverName: String?
+    private let idleTimeout: TimeAmount?
     /// Requests passed to the router and not yet answered.
     private var forwarded = 0
+    /// Between a routed request's head and its end (its body is being read).
+    private var readingRouted = false
     private var answer: Answer?
-    /// The HTTP types codec's context: a file's body is written through it, so it reaches NIO's
-    /// HTTP/1 encoder as a `FileRegion` (the codec above it only carries byte buffers).
-    private var codec: ChannelHandlerContext?
+    /// A quiesce event held back while a hot answer is in progress.
+    private var quiesceAfterAnswer = false
+    private var date = HTTPDateLine()
+    private var lastActive = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+    /// NIO's response encoder's context: a hot answer is already in wire form, so it is written
+    /// through this context, to the socket below the encoder.
+    private var wire: ChannelHandlerContext?
 
-    init(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?, logger: Logger, serverName: String?) {
+    init(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?, logger: Logger, serverName: String?,
+         idleTimeout: TimeAmount?) {
         self.service = service
         self.metrics = metrics
         self.accessLog = accessLog
         self.logger = logger
         self.serverName = serverName
+        self.idleTimeout = idleTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        codec = try? context.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
+        wire = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        if context.channel.isActive { armIdleTimer(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer(context)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        switch part {
+        switch unwrapInboundIn(data) {
         case .head(let request):
             if forwarded == 0, answer == nil, let response = respond(to: request) {
                 answer = response
                 return
             }
             forwarded += 1
+            readingRouted = true
             context.fireChannelRead(data)
         case .body:
             if answer == nil { context.fireChannelRead(data) }
         case .end:
             guard let answer else {
+                readingRouted = false
                 context.fireChannelRead(data)
                 return
             }
@@ -83,36 +97,58 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func send(_ answer: Answer, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+        guard let wire else { return }  // `respond` answers only when it is there
+        var head = answer.head
+        var dateLine = date.current()
+        head.writeBuffer(&dateLine)
+        let written = context.eventLoop.makePromise(of: Void.self)
         switch answer.body {
         case .none:
-            break
+            wire.writeAndFlush(NIOAny(head), promise: written)
         case .bytes(let bytes):
-            context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+            wire.write(NIOAny(head), promise: nil)
+            wire.writeAndFlush(NIOAny(bytes), promise: written)
         case .file(let handle, let count):
-            let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)
-            let written = context.eventLoop.makePromise(of: Void.self)
+            wire.write(NIOAny(head), promise: nil)
+            wire.writeAndFlush(NIOAny(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)), promise: written)
             written.futureResult.whenComplete { _ in try? handle.close() }
-            codec!.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region))), promise: written)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        lastActive = .now()
+        if quiesceAfterAnswer {
+            quiesceAfterAnswer = false
+            written.futureResult.assumeIsolated().whenComplete { _ in
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { forwarded = max(0, forwarded - 1) }
+        if case .end = unwrapOutboundIn(data) {
+            forwarded = max(0, forwarded - 1)
+            lastActive = .now()
+        }
         context.write(data, promise: promise)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Hummingbird's handler closes at once when it has no routed request in progress.
+        if event is ChannelShouldQuiesceEvent, answer != nil {
+            quiesceAfterAnswer = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     /// The whole answer when the file's lookup is remembered, else nil (the router answers).
-    private func respond(to request: HTTPRequest) -> Answer? {
-        // `Connection: close` is the router's to honour (it closes after the response).
-        guard request.method == .get || request.method == .head, let path = request.path,
-              request.headerFields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
-              request.headerFields[.range] == nil,  // ranges are the router's
-              let hot = service.hotResponses.response(for: path, service: service, serverName: serverName) else { return nil }
-        let notModified = hot.file.isMatched(by: request.headerFields[.ifNoneMatch])
+    private func respond(to request: HTTPRequestHead) -> Answer? {
+        // `Connection: close` and HTTP/1.0 without keep-alive are the router's to honour (it closes after).
+        guard request.method == .GET || request.method == .HEAD, request.isKeepAlive, wire != nil,
+              request.version == .http1_1 || request.version == .http1_0,
+              !request.headers.contains(name: "range"),  // ranges are the router's
+              let hot = service.hotResponses.response(for: request.uri, service: service, serverName: serverName) else { return nil }
+        let notModified = hot.file.isMatched(by: Self.ifNoneMatch(request.headers))
         var body = Answer.Body.none
-        if !notModified, request.method == .get {
+        if !notModified, request.method == .GET {
             if let bytes = hot.body {
                 body = .bytes(bytes)
             } else {
@@ -128,11 +164,19 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         recordAccess(hot.file.digest)
         counter(hot.route, notModified ? 304 : 200).increment()
         if logger.logLevel <= .info {
-            logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(path)"])
+            logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(request.uri)"])
         }
-        if notModified { return Answer(head: hot.notModified, body: .none) }
-        if request.method == .get { metrics.served(bytes: hot.file.bytes) }
-        return Answer(head: hot.ok, body: body)
+        if !notModified, request.method == .GET { metrics.served(bytes: hot.file.bytes) }
+        var head = notModified ? hot.notModified : hot.ok
+        // An HTTP/1.0 client keeps the connection only when told so.
+        if request.version == .http1_0 { head.writeString("Connection: keep-alive\r\n") }
+        return Answer(head: head, body: notModified ? .none : body)
+    }
+
+    /// If-None-Match as one value: several header lines are one comma-separated list.
+    private static func ifNoneMatch(_ headers: HTTPHeaders) -> String? {
+        let values = headers["if-none-match"]
+        return values.count <= 1 ? values.first : values.joined(separator: ", ")
     }
 
     /// The file, opened for reading, when it is a regular file of the size the index recorded.
@@ -146,6 +190,34 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
     }
+
+    // MARK: Idle timeout
+
+    /// Closes the connection once it has been idle for `idleTimeout`: no answer written for that
+    /// long and none being made (a routed request whose body is still arriving counts as idle,
+    /// so a slow upload cannot hold the connection).
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        lastActive = .now()
+        if let idleTimeout { scheduleIdleCheck(context, at: lastActive + idleTimeout) }
+    }
+
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        guard let idleTimeout, idleCheck == nil else { return }
+        idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
+            idleCheck = nil
+            let due = lastActive + idleTimeout
+            if forwarded > 0 && !readingRouted || answer != nil {
+                scheduleIdleCheck(context, at: .now() + idleTimeout)  // the router is answering
+            } else if NIODeadline.now() >= due {
+                logger.debug("closing a connection idle for \(idleTimeout.nanoseconds / 1_000_000_000) s")
+                context.close(promise: nil)
+            } else {
+                scheduleIdleCheck(context, at: due)
+            }
+        }
+    }
+
+    // MARK: Access ledger and counters
 
     /// The access ledger keeps a time per image for LRU eviction: once a second per connection
     /// and image is plenty, and saves a lock and a clock read on most requests.
@@ -168,7 +240,9 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A connection that closed between a request's head and its end: the file it opened.
         if case .file(let handle, _) = answer?.body { try? handle.close() }
         answer = nil
-        codec = nil
+        wire = nil
+        idleCheck?.cancel()
+        idleCheck = nil
     }
 
     /// Request counters by (route, status), resolved once per connection.

@@ -108,6 +108,42 @@ struct ProtocolTests {
         }
     }
 
+    @Test("the idle timeout counts hot answers as activity and closes a connection idle for that long")
+    func idleTimeout() async throws {
+        let served = try ServedCache()
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        configuration.idleTimeout = .seconds(1)
+        let app = try buildApplication(configuration: configuration, service: served.service)
+        let url = try served.thumbnailURL("/a.jpg")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(url, "\r\n")])  // now hot
+            let (answered, closedAfter) = try await SocketHelper.offPool { () -> (Int, Double) in
+                let fd = try SocketHelper.connect(port: port, timeout: 10)
+                defer { close(fd) }
+                var answered = 0
+                var pending = Data()
+                // Eight hot answers 0.3 s apart: 2.4 s of activity, more than twice the timeout.
+                for _ in 0..<8 {
+                    SocketHelper.send(fd, HotPathTests.get(url, "\r\n"))
+                    guard try HotPathTests.readResponse(fd, &pending, bodiless: false) != nil else { return (answered, 0) }
+                    answered += 1
+                    usleep(300_000)
+                }
+                var buffer = [UInt8](repeating: 0, count: 1024)
+                let idleSince = Date()
+                while recv(fd, &buffer, buffer.count, 0) > 0 {}
+                return (answered, Date().timeIntervalSince(idleSince))
+            }
+            #expect(answered == 8, "the connection was closed while hot answers kept it busy")
+            #expect(closedAfter > 0.5 && closedAfter < 5, "closed \(closedAfter) s after the last answer")
+            #expect(served.service.hotResponses.count == 1)
+        }
+    }
+
     @Test("cleartext HTTP/2 (prior knowledge) on the HTTP/1.1 port: the same routes and bytes, over one connection")
     func h2c() async throws {
         let curl = try #require(TestServers.find("curl"), "curl is needed to speak HTTP/2")

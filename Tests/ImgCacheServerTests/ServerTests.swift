@@ -430,10 +430,18 @@ struct ServerLifecycleTests {
             if case .fetched = outcome { ready = true } else { Thread.sleep(forTimeInterval: 0.1) }
         }
         #expect(ready)
+        // A keep-alive connection whose last answer came from the hot path: shutdown closes it
+        // at once (the idle timeout, 30 s, would be too late for the deadline below).
+        let kept = try SocketHelper.connect(port: port, timeout: 10)
+        defer { close(kept) }
+        SocketHelper.send(kept, "GET \(url) HTTP/1.1\r\nHost: test\r\n\r\n")
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        #expect(recv(kept, &buffer, buffer.count, 0) > 0)
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(10)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(!process.isRunning)
+
         if process.isRunning { process.terminate(); return }
         #expect(process.terminationStatus == 0)
         let rows = try served.service.index.sqlite.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
