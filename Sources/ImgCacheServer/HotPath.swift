@@ -109,9 +109,16 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
             wire.write(NIOAny(head), promise: nil)
             wire.writeAndFlush(NIOAny(bytes), promise: written)
         case .file(let handle, let count):
+            // Corked while the head and the file go out, as nginx's tcp_nopush: full segments,
+            // the head in the first, and the rest pushed when the file is written.
+            let options = context.channel.syncOptions
+            try? options?.setOption(Self.cork, value: 1)
             wire.write(NIOAny(head), promise: nil)
             wire.writeAndFlush(NIOAny(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)), promise: written)
-            written.futureResult.whenComplete { _ in try? handle.close() }
+            written.futureResult.assumeIsolated().whenComplete { _ in
+                try? options?.setOption(Self.cork, value: 0)
+                try? handle.close()
+            }
         }
         lastActive = .now()
         if quiesceAfterAnswer {
@@ -178,6 +185,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let values = headers["if-none-match"]
         return values.count <= 1 ? values.first : values.joined(separator: ", ")
     }
+
+    private static let cork = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_CORK))
 
     /// The file, opened for reading, when it is a regular file of the size the index recorded.
     private static func open(_ file: CacheService.ServedFile) -> NIOFileHandle? {
