@@ -44,6 +44,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Between a routed request's head and its end (its body is being read).
     private var readingRouted = false
     private var answer: Answer?
+    /// Hot answers handed to the socket and not yet all written (a large file to a slow reader).
+    private var unwritten = 0
     /// A quiesce event held back while a hot answer is in progress.
     private var quiesceAfterAnswer = false
     private var date = HTTPDateLine()
@@ -120,7 +122,12 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 try? handle.close()
             }
         }
-        lastActive = .now()
+        // Busy until the last byte is written: a slow reader of a large file is not idle.
+        unwritten += 1
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            self.unwritten -= 1
+            self.lastActive = .now()
+        }
         if quiesceAfterAnswer {
             quiesceAfterAnswer = false
             written.futureResult.assumeIsolated().whenComplete { _ in
@@ -202,9 +209,9 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Idle timeout
 
-    /// Closes the connection once it has been idle for `idleTimeout`: no answer written for that
-    /// long and none being made (a routed request whose body is still arriving counts as idle,
-    /// so a slow upload cannot hold the connection).
+    /// Closes the connection once it has been idle for `idleTimeout`: no answer finished for that
+    /// long and none being made or written (a routed request whose body is still arriving counts
+    /// as idle, so a slow upload cannot hold the connection).
     private func armIdleTimer(_ context: ChannelHandlerContext) {
         lastActive = .now()
         if let idleTimeout { scheduleIdleCheck(context, at: lastActive + idleTimeout) }
@@ -215,8 +222,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
             idleCheck = nil
             let due = lastActive + idleTimeout
-            if forwarded > 0 && !readingRouted || answer != nil {
-                scheduleIdleCheck(context, at: .now() + idleTimeout)  // the router is answering
+            if forwarded > 0 && !readingRouted || answer != nil || unwritten > 0 {
+                scheduleIdleCheck(context, at: .now() + idleTimeout)  // an answer is on its way
             } else if NIODeadline.now() >= due {
                 logger.debug("closing a connection idle for \(idleTimeout.nanoseconds / 1_000_000_000) s")
                 context.close(promise: nil)

@@ -144,6 +144,39 @@ struct ProtocolTests {
         }
     }
 
+    @Test("a slow reader of a large hot file is not idle: the whole file arrives although it takes longer than the idle timeout")
+    func slowReaderIsNotIdle() async throws {
+        let served = try ServedCache(seeds: [("/large.jpg", nil)])
+        var configuration = ServerConfiguration()
+        configuration.cacheDirectory = served.cache.path
+        configuration.variants = served.variants
+        configuration.logLevel = .warning
+        configuration.idleTimeout = .seconds(1)
+        let app = try buildApplication(configuration: configuration, service: served.service)
+        let digest = try #require(try served.service.index.source(served.origin.url("/large.jpg"))?.digest)
+        let path = "/o/\(digest).jpg"
+        let size = try #require(try served.service.index.object(digest)?.bytes)
+        #expect(size > 8 << 20)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(path, "\r\n")])  // now hot
+            let answer = try await SocketHelper.offPool { () -> Data? in
+                // A 4 KB receive buffer: most of the 8 MB waits in the server while nothing is read.
+                let fd = try SocketHelper.connect(port: port, receiveBuffer: 4096)
+                defer { close(fd) }
+                var limit = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                SocketHelper.send(fd, HotPathTests.get(path, "\r\n"))
+                usleep(2_500_000)  // two and a half idle timeouts without reading
+                var pending = Data()
+                return try HotPathTests.readResponse(fd, &pending, bodiless: false)
+            }
+            let body = answer.flatMap { data in data.range(of: Data("\r\n\r\n".utf8)).map { data.count - $0.upperBound } }
+            #expect(body == size, "the connection was closed while the file was being written")
+            #expect(served.service.hotResponses.count == 1)
+        }
+    }
+
     @Test("cleartext HTTP/2 (prior knowledge) on the HTTP/1.1 port: the same routes and bytes, over one connection")
     func h2c() async throws {
         let curl = try #require(TestServers.find("curl"), "curl is needed to speak HTTP/2")

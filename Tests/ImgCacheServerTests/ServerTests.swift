@@ -471,8 +471,11 @@ enum SocketHelper {
         _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     }
 
-    static func connect(port: Int) throws -> Int32 {
+    /// A connection to 127.0.0.1:`port`; `receiveBuffer` (SO_RCVBUF, set before connecting)
+    /// makes a slow reader whose unread bytes the server cannot hand to the kernel.
+    static func connect(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -46,6 +46,10 @@ public final class ImageOrigin: @unchecked Sendable {
             return .respond(status: 200, headers: ["Content-Type": "image/jpeg"],
                             body: Data("<!DOCTYPE html><html><body>Oops</body></html>".utf8))
         }
+        if path == "/large.jpg", let photo = try? Fixtures.data(Self.images["/a.jpg"]!) {
+            // /a.jpg with 8 MB after its end marker: a large original (decoders stop at the marker).
+            return .respond(status: 200, headers: ["Content-Type": "image/jpeg"], body: photo + Data(repeating: 0x55, count: 8 << 20))
+        }
         guard let fixture, let body = try? Fixtures.data(fixture) else { return .respond(status: 404, headers: [:], body: Data()) }
         let etag = "\"" + String(SeedFiles.fnv1a(body), radix: 16) + "\""
         let headers = ["ETag": etag, "Cache-Control": "max-age=\(maxAge)", "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"]
