@@ -9,9 +9,10 @@ import NIOHTTP1
 /// Answers requests for remembered files on the event loop, right after NIO's HTTP/1 parser and
 /// before anything else of Hummingbird's: a keep-alive `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>`
 /// or `/o/<sha256>.<ext>` whose lookup is already in memory (`CacheService.hotFile`). The head is
-/// the entry's ready-made bytes plus a `Date` line, written below NIO's response encoder; a small
-/// file's body comes from memory, a larger one's goes to the socket with `sendfile` (a
-/// `FileRegion`), so no byte of it passes through user space. Everything else (ranges,
+/// the entry's ready-made one plus a `Date`, written to NIO's response encoder (which pairs each
+/// response with its request's method, so every request it has seen must be answered through
+/// it); a small file's body comes from memory, a larger one's goes to the socket with `sendfile`
+/// (a `FileRegion`), so no byte of it passes through user space. Everything else (ranges,
 /// `Connection: close`, HTTP/1.0 without keep-alive), and every request while an earlier one on
 /// the connection is still being answered by the router (so responses keep their order), goes
 /// on to the router. Headers, metrics, the access log and the request log line are the router's.
@@ -27,8 +28,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What to send when the current (intercepted) request ends.
     private struct Answer {
-        /// Status line and headers, without the Date line and the blank line.
-        var head: ByteBuffer
+        var head: HTTPResponseHead
         var body: Body
         enum Body { case none, bytes(ByteBuffer), file(NIOFileHandle, count: Int) }
     }
@@ -48,12 +48,9 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var unwritten = 0
     /// A quiesce event held back while a hot answer is in progress.
     private var quiesceAfterAnswer = false
-    private var date = HTTPDateLine()
+    private var date = HTTPDate()
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
-    /// NIO's response encoder's context: a hot answer is already in wire form, so it is written
-    /// through this context, to the socket below the encoder.
-    private var wire: ChannelHandlerContext?
 
     init(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?, logger: Logger, serverName: String?,
          idleTimeout: TimeAmount?) {
@@ -66,7 +63,6 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        wire = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         if context.channel.isActive { armIdleTimer(context) }
     }
 
@@ -99,29 +95,27 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func send(_ answer: Answer, context: ChannelHandlerContext) {
-        guard let wire else { return }  // `respond` answers only when it is there
-        var head = answer.head
-        var dateLine = date.current()
-        head.writeBuffer(&dateLine)
         let written = context.eventLoop.makePromise(of: Void.self)
         switch answer.body {
         case .none:
-            wire.writeAndFlush(NIOAny(head), promise: written)
+            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
         case .bytes(let bytes):
-            wire.write(NIOAny(head), promise: nil)
-            wire.writeAndFlush(NIOAny(bytes), promise: written)
+            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
         case .file(let handle, let count):
             // Corked while the head and the file go out, as nginx's tcp_nopush: full segments,
             // the head in the first, and the rest pushed when the file is written.
             let options = context.channel.syncOptions
             try? options?.setOption(Self.cork, value: 1)
-            wire.write(NIOAny(head), promise: nil)
-            wire.writeAndFlush(NIOAny(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)), promise: written)
+            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)))),
+                          promise: nil)
             written.futureResult.assumeIsolated().whenComplete { _ in
                 try? options?.setOption(Self.cork, value: 0)
                 try? handle.close()
             }
         }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         // Busy until the last byte is written: a slow reader of a large file is not idle.
         unwritten += 1
         written.futureResult.assumeIsolated().whenComplete { _ in
@@ -156,7 +150,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The whole answer when the file's lookup is remembered, else nil (the router answers).
     private func respond(to request: HTTPRequestHead) -> Answer? {
         // `Connection: close` and HTTP/1.0 without keep-alive are the router's to honour (it closes after).
-        guard request.method == .GET || request.method == .HEAD, request.isKeepAlive, wire != nil,
+        guard request.method == .GET || request.method == .HEAD, request.isKeepAlive,
               request.version == .http1_1 || request.version == .http1_0,
               !request.headers.contains(name: "range"),  // ranges are the router's
               let hot = service.hotResponses.response(for: request.uri, service: service, serverName: serverName) else { return nil }
@@ -182,8 +176,9 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if !notModified, request.method == .GET { metrics.served(bytes: hot.file.bytes) }
         var head = notModified ? hot.notModified : hot.ok
+        head.headers.add(name: "Date", value: date.current())
         // An HTTP/1.0 client keeps the connection only when told so.
-        if request.version == .http1_0 { head.writeString("Connection: keep-alive\r\n") }
+        if request.version == .http1_0 { head.headers.add(name: "Connection", value: "keep-alive") }
         return Answer(head: head, body: notModified ? .none : body)
     }
 
@@ -256,7 +251,6 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A connection that closed between a request's head and its end: the file it opened.
         if case .file(let handle, _) = answer?.body { try? handle.close() }
         answer = nil
-        wire = nil
         idleCheck?.cancel()
         idleCheck = nil
     }
