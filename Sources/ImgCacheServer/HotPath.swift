@@ -95,13 +95,15 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func send(_ answer: Answer, context: ChannelHandlerContext) {
+        // The promise goes with the last bytes, not with `.end`: NIO's encoder turns a promise on
+        // the end of an unchunked response into a zero-length write of its own (a syscall).
         let written = context.eventLoop.makePromise(of: Void.self)
         switch answer.body {
         case .none:
-            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+            context.write(wrapOutboundOut(.head(answer.head)), promise: written)
         case .bytes(let bytes):
             context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: written)
         case .file(let handle, let count):
             // Corked while the head and the file go out, as nginx's tcp_nopush: full segments,
             // the head in the first, and the rest pushed when the file is written.
@@ -109,13 +111,13 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
             try? options?.setOption(Self.cork, value: 1)
             context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
             context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)))),
-                          promise: nil)
+                          promise: written)
             written.futureResult.assumeIsolated().whenComplete { _ in
                 try? options?.setOption(Self.cork, value: 0)
                 try? handle.close()
             }
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         // Busy until the last byte is written: a slow reader of a large file is not idle.
         unwritten += 1
         written.futureResult.assumeIsolated().whenComplete { _ in
