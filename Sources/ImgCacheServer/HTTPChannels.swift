@@ -17,12 +17,29 @@ struct HotPathHTTP1Channel: HTTPChannelHandler {
     var responder: Responder { inner.responder }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let parser = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            let hot = makeHandler()
-            try channel.pipeline.syncOperations.addHandler(hot, position: .after(parser))
-            try channel.pipeline.syncOperations.addHandler(HTTP10Connections(), position: .after(hot))
-            return value
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = inner.configuration.httpDecoder.maxHeaderFieldSize
+        limits.maxHeaderListSize = inner.configuration.httpDecoder.maxHeaderListSize
+        limits.maxHeaderFieldCount = inner.configuration.httpDecoder.maxHeaderFieldCount
+        return inner.setup(channel: channel, logger: logger).flatMap { value in
+            // NIO's parser as `configureHTTPServerPipeline` makes it tells the response encoder every
+            // request's method, and the encoder pairs each with the next head it encodes. Hot answers
+            // do not pass the encoder, so the parser is replaced by one with the same limits that
+            // tells it nothing; `HotFileHandler` keeps the routed requests' methods instead. No byte
+            // has arrived yet (`HTTPVersionSniffer` holds them until this future completes).
+            let paired = Result { try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) }
+            return channel.eventLoop.makeCompletedFuture(paired)
+                .flatMap { channel.pipeline.removeHandler($0) }
+                .flatMapThrowing {
+                    let operations = channel.pipeline.syncOperations
+                    let encoder = try operations.handler(type: HTTPResponseEncoder.self)
+                    let parser = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
+                    try operations.addHandler(parser, position: .after(encoder))
+                    let hot = makeHandler()
+                    try operations.addHandler(hot, position: .after(parser))
+                    try operations.addHandler(HTTP10Connections(), position: .after(hot))
+                    return value
+                }
         }
     }
 

@@ -9,17 +9,19 @@ import NIOHTTP1
 /// Answers requests for remembered files on the event loop, right after NIO's HTTP/1 parser and
 /// before anything else of Hummingbird's: a keep-alive `GET`/`HEAD` of `/t/<sha256>/<variant>.<ext>`
 /// or `/o/<sha256>.<ext>` whose lookup is already in memory (`CacheService.hotFile`). The head is
-/// the entry's ready-made one plus a `Date`, written to NIO's response encoder (which pairs each
-/// response with its request's method, so every request it has seen must be answered through
-/// it); a small file's body comes from memory, a larger one's goes to the socket with `sendfile`
-/// (a `FileRegion`), so no byte of it passes through user space. Everything else (ranges,
+/// the entry's ready-made bytes plus a `Date` line, written below NIO's response encoder; a small
+/// file's body comes from memory, a larger one's goes to the socket with `sendfile` (a
+/// `FileRegion`), so no byte of it passes through user space. Everything else (ranges,
 /// `Connection: close`, HTTP/1.0 without keep-alive), and every request while an earlier one on
 /// the connection is still being answered by the router (so responses keep their order), goes
 /// on to the router. Headers, metrics, the access log and the request log line are the router's.
 ///
-/// Hummingbird's connection state handler above sees only the routed requests, so this handler
-/// keeps the connection's idle timeout (that handler's is off) and holds back a graceful
-/// shutdown's quiesce event until a hot answer in progress is written.
+/// Hummingbird's handlers above and NIO's encoder below see only the routed requests, so this
+/// handler keeps the connection's idle timeout (the connection state handler's is off), holds
+/// back a graceful shutdown's quiesce event until a hot answer in progress is written, and
+/// keeps the routed requests' methods to leave the body out of the answer to a HEAD (NIO's
+/// encoder would, were its decoder to report every method; `HotPathHTTP1Channel` gives it one
+/// that does not, as it would pair a hot request's method with a routed answer).
 final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -28,7 +30,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What to send when the current (intercepted) request ends.
     private struct Answer {
-        var head: HTTPResponseHead
+        /// Status line and headers, without the Date line and the blank line.
+        var head: ByteBuffer
         var body: Body
         enum Body { case none, bytes(ByteBuffer), file(NIOFileHandle, count: Int) }
     }
@@ -39,8 +42,10 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private let serverName: String?
     private let idleTimeout: TimeAmount?
-    /// Requests passed to the router and not yet answered.
-    private var forwarded = 0
+    /// The methods of requests passed to the router and not yet answered, oldest first.
+    private var routed = CircularBuffer<HTTPMethod>()
+    /// The router's answer being written is to a HEAD: its body parts are dropped.
+    private var droppingBody = false
     /// Between a routed request's head and its end (its body is being read).
     private var readingRouted = false
     private var answer: Answer?
@@ -48,9 +53,12 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var unwritten = 0
     /// A quiesce event held back while a hot answer is in progress.
     private var quiesceAfterAnswer = false
-    private var date = HTTPDate()
+    private var date = HTTPDateLine()
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// NIO's response encoder's context: a hot answer is already in wire form, so it is written
+    /// through this context, to the socket below the encoder.
+    private var wire: ChannelHandlerContext?
 
     init(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?, logger: Logger, serverName: String?,
          idleTimeout: TimeAmount?) {
@@ -63,6 +71,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        wire = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         if context.channel.isActive { armIdleTimer(context) }
     }
 
@@ -74,11 +83,11 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
-            if forwarded == 0, answer == nil, let response = respond(to: request) {
+            if routed.isEmpty, answer == nil, let response = respond(to: request) {
                 answer = response
                 return
             }
-            forwarded += 1
+            routed.append(request.method)
             readingRouted = true
             context.fireChannelRead(data)
         case .body:
@@ -95,29 +104,29 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func send(_ answer: Answer, context: ChannelHandlerContext) {
-        // The promise goes with the last bytes, not with `.end`: NIO's encoder turns a promise on
-        // the end of an unchunked response into a zero-length write of its own (a syscall).
+        guard let wire else { return }  // `respond` answers only when it is there
+        var head = answer.head
+        var dateLine = date.current()
+        head.writeBuffer(&dateLine)
         let written = context.eventLoop.makePromise(of: Void.self)
         switch answer.body {
         case .none:
-            context.write(wrapOutboundOut(.head(answer.head)), promise: written)
+            wire.writeAndFlush(NIOAny(head), promise: written)
         case .bytes(let bytes):
-            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: written)
+            wire.write(NIOAny(head), promise: nil)
+            wire.writeAndFlush(NIOAny(bytes), promise: written)
         case .file(let handle, let count):
             // Corked while the head and the file go out, as nginx's tcp_nopush: full segments,
             // the head in the first, and the rest pushed when the file is written.
             let options = context.channel.syncOptions
             try? options?.setOption(Self.cork, value: 1)
-            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)))),
-                          promise: written)
+            wire.write(NIOAny(head), promise: nil)
+            wire.writeAndFlush(NIOAny(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)), promise: written)
             written.futureResult.assumeIsolated().whenComplete { _ in
                 try? options?.setOption(Self.cork, value: 0)
                 try? handle.close()
             }
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         // Busy until the last byte is written: a slow reader of a large file is not idle.
         unwritten += 1
         written.futureResult.assumeIsolated().whenComplete { _ in
@@ -132,9 +141,20 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// The router's answers, in the order of the requests they answer.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            forwarded = max(0, forwarded - 1)
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            // A 1xx other than 101 is followed by the final head of the same answer.
+            if head.status.code >= 200 || head.status.code == 101 { droppingBody = routed.first == .HEAD }
+        case .body where droppingBody:
+            promise?.succeed(())
+            return
+        case .body:
+            break
+        case .end:
+            if !routed.isEmpty { routed.removeFirst() }
+            droppingBody = false
             lastActive = .now()
         }
         context.write(data, promise: promise)
@@ -152,7 +172,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The whole answer when the file's lookup is remembered, else nil (the router answers).
     private func respond(to request: HTTPRequestHead) -> Answer? {
         // `Connection: close` and HTTP/1.0 without keep-alive are the router's to honour (it closes after).
-        guard request.method == .GET || request.method == .HEAD, request.isKeepAlive,
+        guard request.method == .GET || request.method == .HEAD, request.isKeepAlive, wire != nil,
               request.version == .http1_1 || request.version == .http1_0,
               !request.headers.contains(name: "range"),  // ranges are the router's
               let hot = service.hotResponses.response(for: request.uri, service: service, serverName: serverName) else { return nil }
@@ -178,9 +198,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if !notModified, request.method == .GET { metrics.served(bytes: hot.file.bytes) }
         var head = notModified ? hot.notModified : hot.ok
-        head.headers.add(name: "Date", value: date.current())
         // An HTTP/1.0 client keeps the connection only when told so.
-        if request.version == .http1_0 { head.headers.add(name: "Connection", value: "keep-alive") }
+        if request.version == .http1_0 { head.writeString("Connection: keep-alive\r\n") }
         return Answer(head: head, body: notModified ? .none : body)
     }
 
@@ -219,7 +238,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
             idleCheck = nil
             let due = lastActive + idleTimeout
-            if forwarded > 0 && !readingRouted || answer != nil || unwritten > 0 {
+            if !routed.isEmpty && !readingRouted || answer != nil || unwritten > 0 {
                 scheduleIdleCheck(context, at: .now() + idleTimeout)  // an answer is on its way
             } else if NIODeadline.now() >= due {
                 logger.debug("closing a connection idle for \(idleTimeout.nanoseconds / 1_000_000_000) s")
@@ -253,6 +272,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A connection that closed between a request's head and its end: the file it opened.
         if case .file(let handle, _) = answer?.body { try? handle.close() }
         answer = nil
+        wire = nil
         idleCheck?.cancel()
         idleCheck = nil
     }

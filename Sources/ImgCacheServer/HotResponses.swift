@@ -1,22 +1,21 @@
 import CacheStore
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// Complete responses for hot files, keyed by the request path, built once: the hot path
-/// then costs a dictionary lookup. Each entry holds its response heads as NIO's HTTP/1 encoder
-/// takes them (all headers but `Date`, which `HTTPDate` adds); a small file's entry holds its
-/// bytes too, a larger one's body is sent from the file (`HotFileHandler`).
+/// then costs a dictionary lookup. Each entry holds its status line and headers already in
+/// HTTP/1.1's wire form (all but the `Date` line, which `HTTPDateLine` adds); a small file's
+/// entry holds its bytes too, a larger one's body is sent from the file (`HotFileHandler`).
 /// Emptied with the service's other caches (after a prune).
 public final class HotResponses: Sendable {
     struct Entry: Sendable {
         var route: String
         var file: CacheService.ServedFile
-        /// `200 OK` with every header but Date.
-        var ok: HTTPResponseHead
+        /// `HTTP/1.1 200 OK` and every header line but Date, each ending in CRLF.
+        var ok: ByteBuffer
         /// The same for `304 Not Modified` (no Content-Length or Accept-Ranges).
-        var notModified: HTTPResponseHead
+        var notModified: ByteBuffer
         /// The bytes of a small file; nil for a file sent from disk.
         var body: ByteBuffer?
     }
@@ -46,10 +45,10 @@ public final class HotResponses: Sendable {
         guard let (file, bytes) = service.hotFile(key) else { return nil }
         var headers = file.headers
         if let serverName { headers[.server] = serverName }
-        let notModified = Self.head(.notModified, headers)
+        let notModified = Self.wireHead("304 Not Modified", headers)
         headers[.acceptRanges] = "bytes"
         headers[.contentLength] = String(file.bytes)
-        let entry = Entry(route: route, file: file, ok: Self.head(.ok, headers), notModified: notModified, body: bytes)
+        let entry = Entry(route: route, file: file, ok: Self.wireHead("200 OK", headers), notModified: notModified, body: bytes)
         entries.withLock { entries in
             if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
             entries[path] = entry
@@ -57,8 +56,11 @@ public final class HotResponses: Sendable {
         return entry
     }
 
-    /// An HTTP/1.1 head with `fields` (the index's, validated by HTTPFields, never request text).
-    static func head(_ status: HTTPResponseStatus, _ fields: HTTPFields) -> HTTPResponseHead {
-        HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(fields.map { ($0.name.rawName, $0.value) }))
+    /// A status line and header lines as HTTP/1.1 sends them, without the blank line that ends
+    /// the head. The fields are the index's (validated by HTTPFields), never request text.
+    static func wireHead(_ status: String, _ fields: HTTPFields) -> ByteBuffer {
+        var text = "HTTP/1.1 \(status)\r\n"
+        for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }
+        return ByteBuffer(string: text)
     }
 }

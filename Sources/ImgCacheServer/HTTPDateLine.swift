@@ -3,21 +3,23 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOCore
 
-/// The `Date` header's value (RFC 9110 §6.6.1: an origin server with a clock sends one) for the
-/// current second, in IMF-fixdate. Remade once a second: one per connection, so it needs no lock.
-struct HTTPDate {
+/// The `Date` header line (RFC 9110 §6.6.1: an origin server with a clock sends one) of the
+/// current second in IMF-fixdate, with the blank line that ends a response head after it.
+/// Remade once a second: one per connection, so it needs no lock.
+struct HTTPDateLine {
     private var second: time_t = -1
-    private var text = ""
+    private var line = ByteBuffer()
 
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` for now.
-    mutating func current() -> String {
+    /// `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n` for now.
+    mutating func current() -> ByteBuffer {
         let now = time(nil)
         if now != second {
             second = now
-            text = Self.imfFixdate(now)
+            line = ByteBuffer(string: "Date: " + Self.imfFixdate(now) + "\r\n\r\n")
         }
-        return text
+        return line
     }
 
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
