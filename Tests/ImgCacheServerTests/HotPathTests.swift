@@ -1,6 +1,7 @@
 @_spi(Testing) import CacheStore
 import Foundation
 import Hummingbird
+import NIOCore
 import HummingbirdTesting
 import ImgCacheKit
 import ImgCacheServer
@@ -33,11 +34,13 @@ struct HotPathTests {
     }
 
     /// The application `imgcache serve` runs, over `served`'s cache and service.
-    static func application(_ served: ServedCache) throws -> some ApplicationProtocol {
+    /// `idleTimeout`, when given, instead of the server's default.
+    static func application(_ served: ServedCache, idleTimeout: TimeAmount? = nil) throws -> some ApplicationProtocol {
         var configuration = ServerConfiguration()
         configuration.cacheDirectory = served.cache.path
         configuration.variants = served.variants
         configuration.logLevel = .warning
+        if let idleTimeout { configuration.idleTimeout = idleTimeout }
         return try buildApplication(configuration: configuration, service: served.service)
     }
 

@@ -115,12 +115,7 @@ struct ProtocolTests {
     @Test("the idle timeout counts hot answers as activity and closes a connection idle for that long")
     func idleTimeout() async throws {
         let served = try ServedCache()
-        var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
-        configuration.logLevel = .warning
-        configuration.idleTimeout = .seconds(1)
-        let app = try buildApplication(configuration: configuration, service: served.service)
+        let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
         let url = try served.thumbnailURL("/a.jpg")
         try await app.test(.live) { client in
             let port = try #require(client.port)
@@ -151,12 +146,7 @@ struct ProtocolTests {
     @Test("a slow reader of a large hot file is not idle: the whole file arrives although it takes longer than the idle timeout")
     func slowReaderIsNotIdle() async throws {
         let served = try ServedCache(seeds: [("/large.jpg", nil)])
-        var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
-        configuration.logLevel = .warning
-        configuration.idleTimeout = .seconds(1)
-        let app = try buildApplication(configuration: configuration, service: served.service)
+        let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
         let digest = try #require(try served.service.index.source(served.origin.url("/large.jpg"))?.digest)
         let path = "/o/\(digest).jpg"
         let size = try #require(try served.service.index.object(digest)?.bytes)
