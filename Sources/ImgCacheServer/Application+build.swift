@@ -153,7 +153,8 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Builds the router: a function tests call in-process.
 public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil,
                         dashboard: DashboardAccess = .off) -> Router<BasicRequestContext> {
-    let router = Router()
+    // HEAD for every GET route that has none of its own (the GET's answer without its body).
+    let router = Router(options: .autoGenerateHeadEndpoints)
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: MetricsMiddleware(metrics: metrics))

@@ -285,6 +285,22 @@ struct ServerTests {
         }
     }
 
+    @Test("HEAD of /healthz, /metrics and /v1/manifest: the GET's status and headers, no body")
+    func headOfEveryRoute() async throws {
+        let served = try ServedCache()
+        try await served.application.test(.live) { client in
+            for path in ["/healthz", "/metrics", "/v1/manifest"] {
+                let get = try await client.execute(uri: path, method: .get) { $0 }
+                let head = try await client.execute(uri: path, method: .head) { $0 }
+                #expect(head.status == get.status && get.status == .ok, "\(path)")
+                #expect(head.body.readableBytes == 0 && get.body.readableBytes > 0, "\(path)")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "\(path)")
+            }
+            let manifest = try await client.execute(uri: "/v1/manifest", method: .head) { $0 }
+            #expect(manifest.headers[.eTag] != nil)
+        }
+    }
+
     @Test("/v1/manifest agrees with the cache, /healthz answers, /metrics counts requests and hits")
     func manifestHealthMetrics() async throws {
         let served = try ServedCache()
