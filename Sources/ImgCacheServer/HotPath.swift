@@ -49,8 +49,6 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Between a routed request's head and its end (its body is being read).
     private var readingRouted = false
     private var answer: Answer?
-    /// Hot answers handed to the socket and not yet all written (a large file to a slow reader).
-    private var unwritten = 0
     /// A quiesce event held back while a hot answer is in progress.
     private var quiesceAfterAnswer = false
     private var date = HTTPDateLine()
@@ -121,18 +119,14 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let options = context.channel.syncOptions
             try? options?.setOption(Self.cork, value: 1)
             wire.write(NIOAny(head), promise: nil)
-            wire.writeAndFlush(NIOAny(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: count)), promise: written)
+            writeFile(handle, count: count, to: wire, written: written)
             written.futureResult.assumeIsolated().whenComplete { _ in
                 try? options?.setOption(Self.cork, value: 0)
                 try? handle.close()
             }
         }
-        // Busy until the last byte is written: a slow reader of a large file is not idle.
-        unwritten += 1
-        written.futureResult.assumeIsolated().whenComplete { _ in
-            self.unwritten -= 1
-            self.lastActive = .now()
-        }
+        lastActive = .now()
+        written.futureResult.assumeIsolated().whenComplete { _ in self.lastActive = .now() }
         if quiesceAfterAnswer {
             quiesceAfterAnswer = false
             written.futureResult.assumeIsolated().whenComplete { _ in
@@ -209,6 +203,23 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return values.count <= 1 ? values.first : values.joined(separator: ", ")
     }
 
+    /// A file larger than this goes out as several regions, each written one a sign of progress
+    /// for the idle timeout (a reader taking fewer bytes than this per timeout is closed).
+    static let sendChunk = 256 * 1024
+
+    /// The file as `FileRegion`s of `sendChunk` bytes (sendfile each), `written` completed with the last.
+    private func writeFile(_ handle: NIOFileHandle, count: Int, to wire: ChannelHandlerContext, written: EventLoopPromise<Void>) {
+        var offset = 0
+        repeat {
+            let end = min(count, offset + Self.sendChunk)
+            let promise = end == count ? written : wire.eventLoop.makePromise(of: Void.self)
+            if end < count { promise.futureResult.assumeIsolated().whenSuccess { self.lastActive = .now() } }
+            wire.write(NIOAny(FileRegion(fileHandle: handle, readerIndex: offset, endIndex: end)), promise: promise)
+            offset = end
+        } while offset < count
+        wire.flush()
+    }
+
     private static let cork = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_CORK))
 
     /// The file, opened for reading, when it is a regular file of the size the index recorded.
@@ -225,9 +236,11 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Idle timeout
 
-    /// Closes the connection once it has been idle for `idleTimeout`: no answer finished for that
-    /// long and none being made or written (a routed request whose body is still arriving counts
-    /// as idle, so a slow upload cannot hold the connection).
+    /// Closes the connection once nothing has moved on it for `idleTimeout`: no hot answer (or
+    /// `sendChunk` of a file's) written, no routed answer finished, and the router not answering
+    /// a request it has read whole (one whose body is still arriving counts as idle, so a slow
+    /// upload cannot hold the connection, nor can a reader that stops reading, as nginx's
+    /// send_timeout).
     private func armIdleTimer(_ context: ChannelHandlerContext) {
         lastActive = .now()
         if let idleTimeout { scheduleIdleCheck(context, at: lastActive + idleTimeout) }
@@ -238,8 +251,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
             idleCheck = nil
             let due = lastActive + idleTimeout
-            if !routed.isEmpty && !readingRouted || answer != nil || unwritten > 0 {
-                scheduleIdleCheck(context, at: .now() + idleTimeout)  // an answer is on its way
+            if !routed.isEmpty && !readingRouted || answer != nil {
+                scheduleIdleCheck(context, at: .now() + idleTimeout)  // the router is answering
             } else if NIODeadline.now() >= due {
                 logger.debug("closing a connection idle for \(idleTimeout.nanoseconds / 1_000_000_000) s")
                 context.close(promise: nil)

@@ -143,8 +143,8 @@ struct ProtocolTests {
         }
     }
 
-    @Test("a slow reader of a large hot file is not idle: the whole file arrives although it takes longer than the idle timeout")
-    func slowReaderIsNotIdle() async throws {
+    @Test("a large hot file to a slow but steady reader arrives whole though it takes longer than the idle timeout; a reader that stops reading is closed")
+    func slowAndStalledReaders() async throws {
         let served = try ServedCache(seeds: [("/large.jpg", nil)])
         let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
         let digest = try #require(try served.service.index.source(served.origin.url("/large.jpg"))?.digest)
@@ -154,20 +154,48 @@ struct ProtocolTests {
         try await app.test(.live) { client in
             let port = try #require(client.port)
             _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(path, "\r\n")])  // now hot
-            let answer = try await SocketHelper.offPool { () -> Data? in
-                // A 4 KB receive buffer: most of the 8 MB waits in the server while nothing is read.
-                let fd = try SocketHelper.connect(port: port, receiveBuffer: 4096)
-                defer { close(fd) }
-                var limit = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-                SocketHelper.send(fd, HotPathTests.get(path, "\r\n"))
-                usleep(2_500_000)  // two and a half idle timeouts without reading
-                var pending = Data()
-                return try HotPathTests.readResponse(fd, &pending, bodiless: false)
-            }
-            let body = answer.flatMap { data in data.range(of: Data("\r\n\r\n".utf8)).map { data.count - $0.upperBound } }
-            #expect(body == size, "the connection was closed while the file was being written")
+            // A 4 KB receive buffer: what the client has not read waits in the server, whose
+            // socket buffer holds less than the 8 MB.
+            let steady = try await Self.read(port: port, path: path, pauseEvery: 512 * 1024, pause: 300_000)
+            #expect(steady.bytes == size, "the connection was closed while the reader kept reading")
+            #expect(steady.seconds > 1, "the transfer took \(steady.seconds) s: not longer than the timeout")
+            let stalled = try await Self.read(port: port, path: path, pauseEvery: 0, pause: 3_000_000)
+            #expect(stalled.bytes < size, "a reader that stopped for three timeouts still got the whole file")
             #expect(served.service.hotResponses.count == 1)
+        }
+    }
+
+    /// GETs `path` on a connection with a 4 KB receive buffer, sleeping `pause` µs after every
+    /// `pauseEvery` bytes (0: once, before reading anything); the body bytes read until the
+    /// server closed or the whole answer arrived, and how long that took.
+    static func read(port: Int, path: String, pauseEvery: Int, pause: useconds_t) async throws -> (bytes: Int, seconds: Double) {
+        try await SocketHelper.offPool {
+            let fd = try SocketHelper.connect(port: port, receiveBuffer: 4096)
+            defer { close(fd) }
+            var limit = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            let started = Date()
+            SocketHelper.send(fd, HotPathTests.get(path, "\r\n"))
+            if pauseEvery == 0 { usleep(pause) }
+            var received = Data(), sinceThePause = 0, length: Int?
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while length.map({ received.count < $0 }) ?? true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                guard n > 0 else { break }
+                received.append(contentsOf: buffer[0..<n])
+                if length == nil, let end = received.range(of: Data("\r\n\r\n".utf8)) {
+                    let head = String(decoding: received[..<end.lowerBound], as: UTF8.self).lowercased()
+                    let field = head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+                    length = end.upperBound + (field.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0)
+                }
+                sinceThePause += n
+                if pauseEvery > 0, sinceThePause >= pauseEvery {
+                    usleep(pause)
+                    sinceThePause = 0
+                }
+            }
+            let head = received.range(of: Data("\r\n\r\n".utf8))?.upperBound ?? received.count
+            return (received.count - head, Date().timeIntervalSince(started))
         }
     }
 
