@@ -203,7 +203,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return values.count <= 1 ? values.first : values.joined(separator: ", ")
     }
 
-    /// A file larger than this goes out as several regions, each written one a sign of progress
+    /// A file larger than this goes out as several regions; each one written counts as progress
     /// for the idle timeout (a reader taking fewer bytes than this per timeout is closed).
     static let sendChunk = 256 * 1024
 
@@ -251,7 +251,8 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
             idleCheck = nil
             let due = lastActive + idleTimeout
-            if !routed.isEmpty && !readingRouted || answer != nil {
+            // A hot request whose body is still arriving (`answer` waiting for its end) is idle too.
+            if !routed.isEmpty && !readingRouted {
                 scheduleIdleCheck(context, at: .now() + idleTimeout)  // the router is answering
             } else if NIODeadline.now() >= due {
                 logger.debug("closing a connection idle for \(idleTimeout.nanoseconds / 1_000_000_000) s")

@@ -143,6 +143,29 @@ struct ProtocolTests {
         }
     }
 
+    @Test("a request for a hot file whose body never arrives is closed after the idle timeout")
+    func unfinishedHotRequest() async throws {
+        let served = try ServedCache()
+        let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
+        let url = try served.thumbnailURL("/a.jpg")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(url, "\r\n")])  // now hot
+            let (received, seconds) = try await SocketHelper.offPool { () -> (Int, Double) in
+                let fd = try SocketHelper.connect(port: port, timeout: 10)
+                defer { close(fd) }
+                let started = Date()
+                SocketHelper.send(fd, HotPathTests.get(url, "Content-Length: 100\r\n\r\n"))  // and no body
+                var buffer = [UInt8](repeating: 0, count: 1024)
+                var received = 0
+                while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { received += n }
+                return (received, Date().timeIntervalSince(started))
+            }
+            #expect(received == 0, "an answer before the request ended")
+            #expect(seconds > 0.5 && seconds < 5, "closed after \(seconds) s")
+        }
+    }
+
     @Test("a large hot file to a slow but steady reader arrives whole though it takes longer than the idle timeout; a reader that stops reading is closed")
     func slowAndStalledReaders() async throws {
         let served = try ServedCache(seeds: [("/large.jpg", nil)])
