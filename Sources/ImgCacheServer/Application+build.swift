@@ -347,14 +347,14 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     var services: [any Service] = [accessLog]
     services += scheduledJobs(configuration, service: service, logger: logger)
     let serverName = "imgcache"
-    let idleTimeout = Duration.nanoseconds(configuration.idleTimeout.nanoseconds)
+    let idleTimeout = configuration.idleTimeout
     let server: HTTPServerBuilder
     if let tls = configuration.tls {
         server = try serverTLS(tls, idleTimeout: idleTimeout)
     } else {
-        server = .http1AndH2C(idleTimeout: idleTimeout, hotFiles: { [logger, configuration] in
+        server = .http1AndH2C(idleTimeout: idleTimeout, hotFiles: { [logger] in
             HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName,
-                           idleTimeout: configuration.idleTimeout)
+                           idleTimeout: idleTimeout)
         })
     }
     return Application(
@@ -366,13 +366,14 @@ public func buildApplication(configuration: ServerConfiguration, service provide
 }
 
 /// HTTPS with HTTP/2 and HTTP/1.1 offered by ALPN, from PEM files.
-func serverTLS(_ tls: (certificateChain: String, privateKey: String), idleTimeout: Duration) throws(CacheError) -> HTTPServerBuilder {
+func serverTLS(_ tls: (certificateChain: String, privateKey: String), idleTimeout: TimeAmount) throws(CacheError) -> HTTPServerBuilder {
     do {
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
         let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         return try .http2Upgrade(tlsConfiguration: configuration,
-                                 configuration: .init(idleTimeout: idleTimeout, streamConfiguration: .init(idleTimeout: .nanoseconds(idleTimeout.components.seconds * 1_000_000_000))))
+                                 configuration: .init(idleTimeout: .nanoseconds(idleTimeout.nanoseconds),
+                                                      streamConfiguration: .init(idleTimeout: idleTimeout)))
     } catch {
         throw CacheError(.io, "cannot use the TLS certificate \(tls.certificateChain) and key \(tls.privateKey): \(error)")
     }

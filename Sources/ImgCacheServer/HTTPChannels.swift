@@ -160,12 +160,12 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 with hot files answered on the event loop (see `HotFileHandler`), and h2c on
     /// the same port.
     /// `hotFiles` makes each connection's handler, which keeps its idle timeout.
-    static func http1AndH2C(idleTimeout: Duration, hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
+    static func http1AndH2C(idleTimeout: TimeAmount, hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
         .init { responder in
             HTTP1AndH2CChannel(
                 http1: HotPathHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil)),
                                            makeHandler: hotFiles),
-                http2: HTTP2Channel(responder: responder, configuration: .init(idleTimeout: idleTimeout)))
+                http2: HTTP2Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(idleTimeout.nanoseconds))))
         }
     }
 }

@@ -21,9 +21,13 @@ struct ServeCommand: AsyncParsableCommand {
                                                         the dashboard: totals, recent images, failures by
                                                         reason, size mismatches, largest images, one page per image
 
-            Protocols: HTTP/1.1 (1.0 too) and cleartext HTTP/2 with prior knowledge (h2c) on the same             port; with --tls-cert and --tls-key, HTTPS with HTTP/2 or HTTP/1.1 chosen by ALPN.
+            Protocols: HTTP/1.1 (1.0 too) and cleartext HTTP/2 with prior knowledge (h2c) on the same \
+            port; with --tls-cert and --tls-key, HTTPS with HTTP/2 or HTTP/1.1 chosen by ALPN.
 
-            The dashboard shows every source URL, error and seed path the cache knows, so by default             (--dashboard auto) it is on only when the server listens on a loopback address, or behind             a token (--dashboard-token, IMGCACHE_DASHBOARD_TOKEN): open /?token=<token> once, the             browser keeps it in a cookie; scripts send Authorization: Bearer <token>.
+            The dashboard shows every source URL, error and seed path the cache knows, so by default \
+            (--dashboard auto) it is on only when the server listens on a loopback address, or behind \
+            a token (--dashboard-token, IMGCACHE_DASHBOARD_TOKEN): open /?token=<token> once, the \
+            browser keeps it in a cookie; scripts send Authorization: Bearer <token>.
 
             Paths are parsed strictly (64 hex digits, a configured variant, the stored format's \
             extension); anything else is 404, and no filesystem path is built from request text. \

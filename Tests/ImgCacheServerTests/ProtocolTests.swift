@@ -115,11 +115,8 @@ struct ProtocolTests {
     @Test("the idle timeout counts hot answers as activity and closes a connection idle for that long")
     func idleTimeout() async throws {
         let served = try ServedCache()
-        let app = try HotPathTests.application(served, idleTimeout: .seconds(2))
         let url = try served.thumbnailURL("/a.jpg")
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(url, "\r\n")])  // now hot
+        try await Self.withHotFile(served, url, idleTimeout: .seconds(2)) { port in
             let (answered, closedAfter) = try await SocketHelper.offPool { () -> (Int, Double) in
                 let fd = try SocketHelper.connect(port: port, timeout: 10)
                 defer { close(fd) }
@@ -132,9 +129,8 @@ struct ProtocolTests {
                     answered += 1
                     usleep(300_000)
                 }
-                var buffer = [UInt8](repeating: 0, count: 1024)
                 let idleSince = Date()
-                while recv(fd, &buffer, buffer.count, 0) > 0 {}
+                _ = SocketHelper.drain(fd)
                 return (answered, Date().timeIntervalSince(idleSince))
             }
             #expect(answered == 14, "the connection was closed while hot answers kept it busy")
@@ -146,20 +142,14 @@ struct ProtocolTests {
     @Test("a request for a hot file whose body never arrives is closed after the idle timeout")
     func unfinishedHotRequest() async throws {
         let served = try ServedCache()
-        let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
         let url = try served.thumbnailURL("/a.jpg")
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(url, "\r\n")])  // now hot
+        try await Self.withHotFile(served, url, idleTimeout: .seconds(1)) { port in
             let (received, seconds) = try await SocketHelper.offPool { () -> (Int, Double) in
                 let fd = try SocketHelper.connect(port: port, timeout: 10)
                 defer { close(fd) }
                 let started = Date()
                 SocketHelper.send(fd, HotPathTests.get(url, "Content-Length: 100\r\n\r\n"))  // and no body
-                var buffer = [UInt8](repeating: 0, count: 1024)
-                var received = 0
-                while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { received += n }
-                return (received, Date().timeIntervalSince(started))
+                return (SocketHelper.drain(fd), Date().timeIntervalSince(started))
             }
             #expect(received == 0, "an answer before the request ended")
             #expect(seconds > 0.5 && seconds < 5, "closed after \(seconds) s")
@@ -169,14 +159,11 @@ struct ProtocolTests {
     @Test("a large hot file to a slow but steady reader arrives whole though it takes longer than the idle timeout; a reader that stops reading is closed")
     func slowAndStalledReaders() async throws {
         let served = try ServedCache(seeds: [("/large.jpg", nil)])
-        let app = try HotPathTests.application(served, idleTimeout: .seconds(1))
         let digest = try #require(try served.service.index.source(served.origin.url("/large.jpg"))?.digest)
         let path = "/o/\(digest).jpg"
         let size = try #require(try served.service.index.object(digest)?.bytes)
         #expect(size > 8 << 20)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(path, "\r\n")])  // now hot
+        try await Self.withHotFile(served, path, idleTimeout: .seconds(1)) { port in
             // A 4 KB receive buffer: what the client has not read waits in the server, whose
             // socket buffer holds less than the 8 MB.
             let steady = try await Self.read(port: port, path: path, pauseEvery: 512 * 1024, pause: 300_000)
@@ -188,15 +175,25 @@ struct ProtocolTests {
         }
     }
 
+    /// `body` with the port of a live server (`idleTimeout`) over `served`, once `path` is hot
+    /// (the router has answered it once).
+    static func withHotFile(_ served: ServedCache, _ path: String, idleTimeout: TimeAmount,
+                            _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        let app = try HotPathTests.application(served, idleTimeout: idleTimeout)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await HotPathTests.sequence(port: port, [HotPathTests.get(path, "\r\n")])
+            try await body(port)
+        }
+    }
+
     /// GETs `path` on a connection with a 4 KB receive buffer, sleeping `pause` µs after every
     /// `pauseEvery` bytes (0: once, before reading anything); the body bytes read until the
     /// server closed or the whole answer arrived, and how long that took.
     static func read(port: Int, path: String, pauseEvery: Int, pause: useconds_t) async throws -> (bytes: Int, seconds: Double) {
         try await SocketHelper.offPool {
-            let fd = try SocketHelper.connect(port: port, receiveBuffer: 4096)
+            let fd = try SocketHelper.connect(port: port, timeout: 10, receiveBuffer: 4096)
             defer { close(fd) }
-            var limit = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             let started = Date()
             SocketHelper.send(fd, HotPathTests.get(path, "\r\n"))
             if pauseEvery == 0 { usleep(pause) }

@@ -476,11 +476,19 @@ enum SocketHelper {
     }
 
     /// A connection whose reads give up after `timeout` seconds.
-    static func connect(port: Int, timeout: Int) throws -> Int32 {
-        let fd = try connect(port: port)
+    static func connect(port: Int, timeout: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+        let fd = try connect(port: port, receiveBuffer: receiveBuffer)
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         return fd
+    }
+
+    /// Reads until the peer closes (or a read times out); the bytes read.
+    static func drain(_ fd: Int32) -> Int {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var received = 0
+        while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { received += n }
+        return received
     }
 
     static func send(_ fd: Int32, _ text: String) {
