@@ -100,8 +100,11 @@ struct HotPathTests {
             #expect(Self.parse(head[...]).head == Self.parse(hot[...]).head)
             #expect(notModified.hasPrefix("HTTP/1.1 304") && Self.parse(notModified[...]).body.isEmpty)
             #expect(served.service.hotResponses.count == 1)  // answered on the event loop
-            // Every answer, hot or routed, carries the Date of when it was made (parse leaves it out).
-            for answer in answers {
+            // Every answer carries a Date (parse leaves it out of the comparison): the hot ones the
+            // clock's at the time they were made; the router's comes from Hummingbird's date cache,
+            // which a timer task refreshes once a second and lags when the test suites starve it.
+            #expect(Self.date(of: cold).map { $0 <= Int(time(nil)) + 1 } == true, "no Date line: \(cold.prefix(400))")
+            for answer in answers.dropFirst() {
                 let date = Self.date(of: answer)
                 #expect(date.map { (sent - 1)...(Int(time(nil)) + 1) ~= $0 } == true, "no current Date line: \(answer.prefix(400))")
             }
