@@ -82,6 +82,9 @@ public protocol BlobStorage: Sendable {
     func abandonedTemporaryFiles() -> [String]
     /// Removes those; returns how many.
     @discardableResult func sweepTemporaryFiles() -> Int
+    /// Throws, naming the store and the reason, unless a real read of the store succeeds now
+    /// (readiness: a bucket that is down or refuses the credentials fails here).
+    func checkReachable() throws(CacheError)
 }
 
 @_spi(Testing) extension BlobStorage {

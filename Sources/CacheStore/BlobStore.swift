@@ -90,6 +90,25 @@ public struct BlobStore: BlobStorage {
     /// The file of `key`.
     public func path(_ key: BlobKey) -> String { rootPath + "/" + key.relativePath }
 
+    /// The folder is there and can be listed.
+    public func checkReachable() throws(CacheError) {
+        guard access(rootPath, R_OK | X_OK) == 0 else {
+            throw CacheError(.io, "the cache folder \(rootPath) cannot be read: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether a file can be written in the folder now (a full disk, a read-only mount: an error naming it).
+    public func checkWritable() throws(CacheError) {
+        let probe = rootPath + "/tmp/.ready-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw CacheError(.io, "cannot write in \(rootPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor); unlink(probe) }
+        let written = [UInt8](repeating: 0, count: 4096).withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 4096) }
+        guard written == 4096 else { throw CacheError(.io, "cannot write in \(rootPath): \(String(cString: strerror(errno)))") }
+    }
+
     public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
     public func read(_ path: String) throws(CacheError) -> Data {

@@ -33,10 +33,21 @@ public final class ReadThroughCache: Sendable {
         }
     }
 
+    /// Where a blob's bytes are to be served from.
+    public enum Copy: Sendable {
+        /// A local file (the store's own, or the replica's copy).
+        case file(String)
+        /// The bytes fetched from the store, when the replica folder cannot take them (a full
+        /// disk even after evicting): served from memory this once.
+        case bytes(Data, reason: String)
+    }
+
     /// The local file holding `key`'s bytes, fetched if needed. `sha256` is what the bytes must
     /// hash to (nil for thumbnail rows from before hashes were recorded: the size is checked).
-    public func file(_ key: BlobKey, sha256: String?, bytes: Int) throws(CacheError) -> String {
-        guard let replica else { return source.localFile(key)! }
+    /// A replica folder that cannot be written (ENOSPC) has its least recently used half evicted
+    /// and the write tried once more; failing that, the bytes come back to be served as they are.
+    public func copy(_ key: BlobKey, sha256: String?, bytes: Int) throws(CacheError) -> Copy {
+        guard let replica else { return .file(source.localFile(key)!) }
         let path = replica.path(key)
         let hit = state.withLock { state -> Bool in
             guard state.entries[key] != nil else { return false }
@@ -44,16 +55,32 @@ public final class ReadThroughCache: Sendable {
             state.entries[key]?.used = state.tick
             return true
         }
-        if hit && replica.exists(path) { return path }
+        if hit && replica.exists(path) { return .file(path) }
         let data = try source.get(key)
         guard data.count == bytes, sha256.map({ BlobStore.digest(data) == $0 }) ?? true else {
             throw CacheError(.io, "\(key): the store's bytes (\(data.count)) do not match what the index recorded; not served")
         }
-        try replica.put(data, as: key)
-        let evicted = state.withLock { state -> [BlobKey] in
+        do {
+            try replica.put(data, as: key)
+        } catch {
+            _ = replica.delete(evictOldest(fraction: 2))
+            do { try replica.put(data, as: key) } catch { return .bytes(data, reason: error.message) }
+        }
+        // A client already streaming an evicted file keeps reading it (see StreamedFile).
+        _ = replica.delete(admit(key, bytes: bytes))
+        return .file(path)
+    }
+
+    /// Blocks a file of `bytes` takes on disk (the bound counts what the disk gives up).
+    public static func onDisk(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+
+    /// Records `key` as held and returns what must be evicted to stay under `maxBytes`.
+    private func admit(_ key: BlobKey, bytes: Int) -> [BlobKey] {
+        state.withLock { state -> [BlobKey] in
             state.tick += 1
-            if let old = state.entries.updateValue(Entry(bytes: bytes, used: state.tick), forKey: key) { state.total -= old.bytes }
-            state.total += bytes
+            let size = Self.onDisk(bytes)
+            if let old = state.entries.updateValue(Entry(bytes: size, used: state.tick), forKey: key) { state.total -= old.bytes }
+            state.total += size
             var evicted: [BlobKey] = []
             // Oldest first; the file just fetched is never evicted by its own arrival.
             for (candidate, entry) in state.entries.sorted(by: { $0.value.used < $1.value.used })
@@ -64,9 +91,29 @@ public final class ReadThroughCache: Sendable {
             }
             return evicted
         }
-        // A client already streaming an evicted file keeps its open descriptor.
-        _ = replica.delete(evicted)
-        return path
+    }
+
+    /// Forgets the least recently used 1/`fraction` of the copies and returns them.
+    private func evictOldest(fraction: Int) -> [BlobKey] {
+        state.withLock { state -> [BlobKey] in
+            let oldest = state.entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, state.entries.count / fraction))
+            for (key, entry) in oldest {
+                state.entries[key] = nil
+                state.total -= entry.bytes
+            }
+            return oldest.map(\.key)
+        }
+    }
+
+    /// Nil when a file can be written in the replica folder now, else why not (a full disk).
+    public func writeProblem() -> String? {
+        guard let replica else { return nil }
+        do {
+            try replica.checkWritable()
+            return nil
+        } catch {
+            return error.message
+        }
     }
 
     /// Whether files are copied from the store (false: the store's own local files are served).

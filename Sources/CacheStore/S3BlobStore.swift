@@ -149,6 +149,13 @@ public final class S3BlobStore: BlobStorage {
 
     public func localFile(_ key: BlobKey) -> String? { nil }
 
+    /// A listing of at most one key under the prefix: the endpoint answers and takes the credentials.
+    public func checkReachable() throws(CacheError) {
+        let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"
+        let answer = try perform("GET", path: "/" + location.bucket, query: [("list-type", "2"), ("max-keys", "1"), ("prefix", prefix)])
+        guard answer.status == 200 else { throw failure("read \(location)", answer) }
+    }
+
     /// An object store has no half-written files: a PUT is whole or absent.
     public func abandonedTemporaryFiles() -> [String] { [] }
     public func sweepTemporaryFiles() -> Int { 0 }

@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     /// `--tls-cert` and `--tls-key` (PEM): HTTPS, with HTTP/2 or HTTP/1.1 by ALPN. Without
     /// them the port speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge).
     public var tls: (certificateChain: String, privateKey: String)?
+    /// Connections, streams, streamed responses and request heads (`ServerLimits`).
+    public var limits = ServerLimits()
 
     public init() {}
 }
@@ -105,6 +107,26 @@ public final class ServerMetrics: Sendable {
 
     func served(bytes: Int) { bytesServed.increment(by: bytes) }
 
+    /// A connection turned away over a cap (`limit`: server or client).
+    func connectionRefused(_ limit: String) {
+        Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", limit)], factory: factory).increment()
+    }
+
+    private let openConnections = Mutex(0)
+    func connectionsOpen(delta: Int) {
+        let now = openConnections.withLock { $0 += delta; return $0 }
+        Gauge(label: "imgcache_connections_open", factory: factory).record(now)
+    }
+
+    /// One readiness check's outcome: `imgcache_ready{check="index"}` 1 or 0.
+    func readiness(_ check: String, ok: Bool) {
+        Gauge(label: "imgcache_ready", dimensions: [("check", check)], factory: factory).record(ok ? 1 : 0)
+    }
+
+    /// A response over `maxStreamingResponses` (503), or one closed for not reading (send timeout).
+    func streamRefused() { Counter(label: "imgcache_streams_refused_total", factory: factory).increment() }
+    func streamTimedOut() { Counter(label: "imgcache_streams_timed_out_total", factory: factory).increment() }
+
     func lookup(hit: Bool) { (hit ? hits : misses).increment() }
 
     func update(_ totals: IndexTotals) {
@@ -118,47 +140,18 @@ public final class ServerMetrics: Sendable {
     }
 }
 
-/// Counts requests by route and status.
-struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let route = Self.route(request.uri.path)
-        do {
-            let response = try await next(request, context)
-            metrics.request(route: route, status: response.status.code)
-            return response
-        } catch let error as HTTPError {
-            metrics.request(route: route, status: error.status.code)
-            throw error
-        }
-    }
-
-    /// A small fixed set of route names (never the raw path: unbounded label values).
-    static func route(_ path: String) -> String {
-        if path.hasPrefix("/t/") { return "thumbnail" }
-        if path.hasPrefix("/o/") { return "original" }
-        if path.hasPrefix("/images/") { return "dashboard" }
-        switch path {
-        case "/v1/image": return "image"
-        case "/v1/manifest": return "manifest"
-        case "/healthz": return "healthz"
-        case "/metrics": return "metrics"
-        case "/", "/images", "/failures", "/mismatches": return "dashboard"
-        default: return "other"
-        }
-    }
-}
-
 /// Builds the router: a function tests call in-process.
+/// `streaming` bounds the responses streamed from files (see `StreamedFile`).
 public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil,
-                        dashboard: DashboardAccess = .off) -> Router<BasicRequestContext> {
+                        dashboard: DashboardAccess = .off, streaming: StreamingPolicy = .init(),
+                        limits: ServerLimits = .init()) -> Router<ServerRequestContext> {
     // HEAD for every GET route that has none of its own (the GET's answer without its body).
-    let router = Router(options: .autoGenerateHeadEndpoints)
+    let router = Router(context: ServerRequestContext.self, options: .autoGenerateHeadEndpoints)
     // One line per request at .info; the logger's level (--log-level) decides whether it shows.
-    router.add(middleware: LogRequestsMiddleware(.info))
-    router.add(middleware: MetricsMiddleware(metrics: metrics))
-    addFileRoutes(to: router, service: service, metrics: metrics, accessLog: accessLog)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ErrorMiddleware(metrics: metrics))
+    router.add(middleware: HeadLimitMiddleware(limits: limits))
+    addFileRoutes(to: router, service: service, metrics: metrics, accessLog: accessLog, streaming: streaming)
     router.get("/v1/image") { request, _ -> Response in
         try await imageRedirect(request, service: service, metrics: metrics)
     }
@@ -172,8 +165,9 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
 }
 
 /// `/t/<digest>/<variant>.<ext>` and `/o/<digest>.<ext>`: immutable files, GET and HEAD.
-func addFileRoutes(to router: Router<BasicRequestContext>, service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?) {
-    @Sendable func serve(_ file: CacheService.ServedFile?, request: Request, context: BasicRequestContext) async throws -> Response {
+func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?,
+                   streaming: StreamingPolicy) {
+    @Sendable func serve(_ file: CacheService.ServedFile?, request: Request, context: ServerRequestContext) async throws -> Response {
         guard let file else {
             metrics.lookup(hit: false)
             accessLog?.recordMiss()
@@ -181,6 +175,7 @@ func addFileRoutes(to router: Router<BasicRequestContext>, service: CacheService
         }
         metrics.lookup(hit: true)
         accessLog?.record(file.digest)
+        if let warning = service.takeReplicaWarning() { context.logger.warning("\(warning)") }
         var headers = file.headers
         if file.isMatched(by: request.headers[.ifNoneMatch]) {
             return Response(status: .notModified, headers: headers)
@@ -194,24 +189,31 @@ func addFileRoutes(to router: Router<BasicRequestContext>, service: CacheService
         if range == .unsatisfiable {
             return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(file.bytes)", .eTag: file.etag])
         }
-        if case .whole = range, let bytes = service.smallFileBytes(file) {
+        if case .whole = range, let bytes = file.inMemory ?? service.smallFileBytes(file) {
             metrics.served(bytes: file.bytes)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         }
-        // Files are opened here and streamed from that descriptor, never read whole:
-        // a prune's unlink after this point cannot cut the body short.
-        guard let open = OpenFile(path: file.path), open.size == file.bytes else {
+        // Streamed in pieces, never read whole, and only while a slot is free (503 when not).
+        guard let open = StreamedFile(path: file.path), open.size == file.bytes else {
             service.forget(file)
             throw HTTPError(.notFound)
         }
-        guard case .partial(let part) = range else {
-            metrics.served(bytes: file.bytes)
-            return Response(status: .ok, headers: headers, body: open.body)
+        guard let slot = streaming.slots.take() else {
+            metrics.streamRefused()
+            return jsonError(.serviceUnavailable, "too many responses in progress; retry shortly", headers: [.retryAfter: "1"])
         }
-        metrics.served(bytes: part.count)
-        headers[.contentLength] = String(part.count)
-        headers[.contentRange] = "bytes \(part.first)-\(part.last)/\(file.bytes)"
-        return Response(status: .partialContent, headers: headers, body: open.body(from: part.first, count: part.count))
+        let (start, count): (Int, Int)
+        if case .partial(let part) = range {
+            (start, count) = (part.first, part.count)
+            headers[.contentLength] = String(part.count)
+            headers[.contentRange] = "bytes \(part.first)-\(part.last)/\(file.bytes)"
+        } else {
+            (start, count) = (0, file.bytes)
+        }
+        metrics.served(bytes: count)
+        let body = open.body(from: start, count: count, slot: slot, channel: context.channel, sendTimeout: streaming.sendTimeout,
+                             onTimeout: { metrics.streamTimedOut() })
+        return Response(status: count == file.bytes ? .ok : .partialContent, headers: headers, body: body)
     }
 
     for method in [HTTPRequest.Method.get, .head] {
@@ -267,16 +269,20 @@ func imageRedirect(_ request: Request, service: CacheService, metrics: ServerMet
     return jsonError(.notFound, "\(url) is not cached for variant \(variant)")
 }
 
-/// `/healthz` and `/metrics`.
-func addOperationsRoutes(to router: Router<BasicRequestContext>, service: CacheService, metrics: ServerMetrics) {
+/// `/healthz` (liveness: the process answers), `/readyz` (readiness, see `Readiness`) and `/metrics`.
+func addOperationsRoutes(to router: Router<ServerRequestContext>, service: CacheService, metrics: ServerMetrics) {
     router.get("/healthz") { _, _ -> Response in
-        // 503 with the reason when the index cannot be read: a load balancer takes the replica out.
-        if let problem = try await IndexReads.run({ service.indexProblem() }) {
-            return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(string: SafeText.line(problem) + "\n")))
-        }
-        return Response(status: .ok, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        Response(status: .ok, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+    }
+
+    let readiness = Readiness(service: service, metrics: metrics)
+    router.get("/readyz") { _, _ -> Response in
+        let checks = try await IndexReads.run { readiness.checks() }
+        let ready = checks.allSatisfy(\.ok)
+        let body = try JSONEncoder().encode(ReadyAnswer(ready: ready, checks: checks))
+        return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(data: body)))
     }
 
     router.get("/metrics") { _, _ -> Response in
@@ -284,6 +290,12 @@ func addOperationsRoutes(to router: Router<BasicRequestContext>, service: CacheS
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
     }
+}
+
+/// `/readyz`'s body: `{"ready": false, "checks": [{"name": "index", "ok": false, "problem": "…"}, …]}`.
+public struct ReadyAnswer: Codable, Sendable {
+    public var ready: Bool
+    public var checks: [Readiness.Check]
 }
 
 /// `/v1/manifest`: the whole manifest (built once per index change, strong ETag, 304), or with
@@ -313,9 +325,22 @@ func manifestResponse(_ request: Request, manifests: ManifestCache) async throws
 }
 
 /// A JSON error body.
-func jsonError(_ status: HTTPResponse.Status, _ message: String) -> Response {
+func jsonError(_ status: HTTPResponse.Status, _ message: String, headers extra: HTTPFields = [:]) -> Response {
     let body = (try? JSONEncoder().encode(["error": message])) ?? Data()
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body)))
+    var headers: HTTPFields = [.contentType: "application/json"]
+    headers.append(contentsOf: extra)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
+}
+
+/// How the file routes stream files: the slots (`ServerLimits.maxStreamingResponses`) and how
+/// long a piece may wait for its client.
+public struct StreamingPolicy: Sendable {
+    let slots: StreamingSlots
+    let sendTimeout: TimeAmount
+    public init(maxResponses: Int = ServerLimits().maxStreamingResponses, sendTimeout: TimeAmount = .seconds(30)) {
+        slots = StreamingSlots(capacity: maxResponses)
+        self.sendTimeout = sendTimeout
+    }
 }
 
 /// Whether a URL may be used as a redirect target: absolute http or https only.
@@ -343,16 +368,20 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let metrics = ServerMetrics()
-    let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog, dashboard: configuration.dashboard)
-    var services: [any Service] = [accessLog]
+    let limits = configuration.limits.effective(descriptorLimit: DescriptorLimit.current())
+    let streaming = StreamingPolicy(maxResponses: limits.maxStreamingResponses, sendTimeout: configuration.idleTimeout)
+    let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog, dashboard: configuration.dashboard,
+                             streaming: streaming, limits: limits)
+    var services: [any Service] = [accessLog, MemoryTrim()]
     services += scheduledJobs(configuration, service: service, logger: logger)
     let serverName = "imgcache"
     let idleTimeout = configuration.idleTimeout
+    let gate = ConnectionGate(limits: limits, metrics: metrics)
     let server: HTTPServerBuilder
     if let tls = configuration.tls {
-        server = try serverTLS(tls, idleTimeout: idleTimeout)
+        server = try serverTLS(tls, idleTimeout: idleTimeout, gate: gate)
     } else {
-        server = .http1AndH2C(idleTimeout: idleTimeout, hotFiles: { [logger] in
+        server = .http1AndH2C(idleTimeout: idleTimeout, gate: gate, hotFiles: { [logger] in
             HotFileHandler(service: service, metrics: metrics, accessLog: accessLog, logger: logger, serverName: serverName,
                            idleTimeout: idleTimeout)
         })
@@ -366,14 +395,13 @@ public func buildApplication(configuration: ServerConfiguration, service provide
 }
 
 /// HTTPS with HTTP/2 and HTTP/1.1 offered by ALPN, from PEM files.
-func serverTLS(_ tls: (certificateChain: String, privateKey: String), idleTimeout: TimeAmount) throws(CacheError) -> HTTPServerBuilder {
+func serverTLS(_ tls: (certificateChain: String, privateKey: String), idleTimeout: TimeAmount,
+               gate: ConnectionGate) throws(CacheError) -> HTTPServerBuilder {
     do {
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
         let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-        return try .http2Upgrade(tlsConfiguration: configuration,
-                                 configuration: .init(idleTimeout: .nanoseconds(idleTimeout.nanoseconds),
-                                                      streamConfiguration: .init(idleTimeout: idleTimeout)))
+        return try .tls(configuration, idleTimeout: idleTimeout, gate: gate)
     } catch {
         throw CacheError(.io, "cannot use the TLS certificate \(tls.certificateChain) and key \(tls.privateKey): \(error)")
     }

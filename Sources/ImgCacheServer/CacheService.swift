@@ -39,10 +39,15 @@ public final class CacheService: Sendable {
         /// Strong validator: the thumbnail key or the original's digest (content-addressed).
         public var etag: String
         public var digest: String
+        /// The bytes, when a replica could not keep a copy on disk (its folder is full): served
+        /// from memory, and never remembered, so the next request tries the disk again.
+        public var inMemory: ByteBuffer?
 
         /// ETag, immutable caching and type: what every answer for this file carries.
         public var headers: HTTPFields {
-            [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType]
+            // nosniff: a browser must not read an image (a JPEG+HTML polyglot, say) as a page.
+            [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType,
+             .xContentTypeOptions: "nosniff"]
         }
 
         /// Whether an If-None-Match header names this file (or is "*").
@@ -86,7 +91,7 @@ public final class CacheService: Sendable {
         let cacheKey = "t/\(digest)/\(file)"
         if let hit = remembered(cacheKey) { return hit }
         let found = try lookUpThumbnail(digest: digest, file: file)
-        if let found { remember(cacheKey, found) }
+        if let found, found.inMemory == nil { remember(cacheKey, found) }
         return found
     }
 
@@ -163,9 +168,8 @@ public final class CacheService: Sendable {
         let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.thumbnail(key: key),
               record.fileExtension == ext else { return nil }
-        let path = try files.file(record.blobKey, sha256: record.sha256, bytes: record.bytes)
-        return ServedFile(path: path, bytes: record.bytes, contentType: record.format.mediaType,
-                          etag: "\"\(record.key)\"", digest: record.digest)
+        return served(try files.copy(record.blobKey, sha256: record.sha256, bytes: record.bytes), bytes: record.bytes,
+                      contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
     }
 
     /// `/o/<digest>.<ext>`: an original.
@@ -173,7 +177,7 @@ public final class CacheService: Sendable {
         let cacheKey = "o/\(file)"
         if let hit = remembered(cacheKey) { return hit }
         let found = try lookUpOriginal(file: file)
-        if let found { remember(cacheKey, found) }
+        if let found, found.inMemory == nil { remember(cacheKey, found) }
         return found
     }
 
@@ -182,8 +186,34 @@ public final class CacheService: Sendable {
         let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
         guard let object = try index.object(digest),
               object.fileExtension == ext else { return nil }
-        return ServedFile(path: try files.file(object.blobKey, sha256: digest, bytes: object.bytes), bytes: object.bytes, contentType: object.format.mediaType,
-                          etag: "\"\(digest)\"", digest: digest)
+        return served(try files.copy(object.blobKey, sha256: digest, bytes: object.bytes), bytes: object.bytes,
+                      contentType: object.format.mediaType, etag: "\"\(digest)\"", digest: digest)
+    }
+
+    private func served(_ copy: ReadThroughCache.Copy, bytes: Int, contentType: String, etag: String, digest: String) -> ServedFile {
+        switch copy {
+        case .file(let path):
+            return ServedFile(path: path, bytes: bytes, contentType: contentType, etag: etag, digest: digest)
+        case .bytes(let data, let reason):
+            replicaFull.withLock { warning in
+                if warning == nil { warning = reason }
+            }
+            return ServedFile(path: "", bytes: bytes, contentType: contentType, etag: etag, digest: digest, inMemory: ByteBuffer(data: data))
+        }
+    }
+
+    /// Why the replica folder last could not take a copy, until a warning has been logged for it
+    /// (`takeReplicaWarning`): one line per episode, not one per request.
+    private let replicaFull = Mutex<String?>(nil)
+    private let replicaWarned = Mutex(false)
+
+    /// The warning to log now, once, when the replica folder is full; nil otherwise.
+    public func takeReplicaWarning() -> String? {
+        guard let reason = replicaFull.withLock({ $0 }) else { return nil }
+        return replicaWarned.withLock { warned in
+            defer { warned = true }
+            return warned ? nil : "the replica folder cannot take more copies (\(reason)); files are streamed from the bucket"
+        }
     }
 
     /// The immutable URL of `url`'s `variant` in its fallback format, when it is cached.
@@ -214,25 +244,6 @@ public final class CacheService: Sendable {
 
     public func manifest(seed: String?) throws(CacheError) -> Manifest {
         try Manifest.build(index: index, variants: variants, seed: seed) { Self.thumbnailURL($0) }
-    }
-
-    /// The last health check and when it ran: /healthz reads the index at most once a second.
-    private let lastHealth = Mutex<(at: ContinuousClock.Instant, problem: String?)?>(nil)
-
-    /// Nil when the index reads back whole; else what failed. Reads every row of every table
-    /// (the text columns too, so overflow pages are read): a damaged page shows here before
-    /// the manifest or a lookup trips on it. Blocking: call it off the event loop.
-    public func indexProblem() -> String? {
-        let now = ContinuousClock.now
-        if let last = lastHealth.withLock({ $0 }), now - last.at < .seconds(1) { return last.problem }
-        var problem: String?
-        do {
-            try index.checkReadable()
-        } catch {
-            problem = "the cache index cannot be read: \(error)"
-        }
-        lastHealth.withLock { $0 = (now, problem) }
-        return problem
     }
 
     /// Figures for /metrics.

@@ -2,54 +2,109 @@ import Foundation
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Synchronization
 
-/// A file opened before the response starts and streamed from that descriptor: once a client
-/// is being answered, unlinking the file (a prune) cannot cut its body short. Reads run on
-/// NIO's blocking thread pool, 128 KB at a time, so a large original never sits in memory.
-final class OpenFile: @unchecked Sendable {
-    let descriptor: Int32
+/// A cache file streamed to a response in `ServerLimits.streamChunk` pieces. No descriptor is
+/// held between pieces: each is read by opening the file, checking it is still the file that
+/// was found (device, inode and size: content-addressed files never change in place), reading
+/// and closing. A response that waits on its client (an HTTP/2 stream with a closed window)
+/// therefore holds memory for at most two pieces and no descriptor. A file pruned while it is
+/// being sent ends the response early (the client sees a short body, never other bytes).
+final class StreamedFile: Sendable {
+    let path: String
     let size: Int
+    private let device: UInt64
+    private let inode: UInt64
 
-    /// Nil when the file is gone or unreadable.
+    /// Nil when the file is gone or not a regular file.
     init?(path: String) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
         var status = stat()
-        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
-            close(descriptor)
-            return nil
-        }
-        self.descriptor = descriptor
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        self.path = path
         size = Int(status.st_size)
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
     }
 
-    deinit { close(descriptor) }
+    struct Gone: Error {}
 
-    static let chunkSize = 128 * 1024
+    /// `count` bytes at `offset`, from the same file. Blocking: run it off the event loop.
+    func read(at offset: Int, count: Int) throws -> ByteBuffer {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Gone() }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode,
+              Int(status.st_size) == size else { throw Gone() }
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+            max(0, pread(descriptor, pointer.baseAddress, count, off_t(offset)))
+        }
+        guard read > 0 else { throw Gone() }
+        return buffer
+    }
 
-    var body: ResponseBody { body(from: 0, count: size) }
-
-    /// `count` bytes from `start`.
-    func body(from start: Int, count: Int) -> ResponseBody {
+    /// `count` bytes from `start`, holding `slot` until the client has them. A piece the
+    /// client does not take within `sendTimeout` closes its connection (an HTTP/2 stream:
+    /// that stream), as nginx's send_timeout.
+    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: (any Channel)?,
+              sendTimeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) -> ResponseBody {
         ResponseBody(contentLength: count) { writer in
             var offset = start
             let end = start + count
             while offset < end {
-                let length = min(Self.chunkSize, end - offset)
-                let chunk = try await NIOThreadPool.singleton.runIfActive { [offset] () throws -> ByteBuffer in
-                    var buffer = ByteBufferAllocator().buffer(capacity: length)
-                    let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
-                        max(0, pread(self.descriptor, pointer.baseAddress, length, off_t(offset)))
-                    }
-                    guard read > 0 else { throw FileShrank() }
-                    return buffer
-                }
+                let length = min(ServerLimits.streamChunk, end - offset)
+                let chunk = try await NIOThreadPool.singleton.runIfActive { [offset] in try self.read(at: offset, count: length) }
                 offset += chunk.readableBytes
+                let watchdog = channel.map { Self.watch($0, sendTimeout, onTimeout) }
+                defer { watchdog?.cancel() }
                 try await writer.write(chunk)
+                // HTTP/2: the piece before this one has gone out to the client.
+                if let channel { try await StreamPacer.room(on: channel, below: ServerLimits.streamChunk) }
             }
             try await writer.finish(nil)
+            // An HTTP/2 stream's last pieces wait in NIO for the client's window: the slot is
+            // kept until the stream has ended (or is closed for not reading).
+            if let channel, channel.parent?.parent != nil {
+                let watchdog = Self.watch(channel, sendTimeout, onTimeout)
+                try? await channel.closeFuture.get()
+                watchdog.cancel()
+            }
+            withExtendedLifetime(slot) {}
         }
     }
 
-    struct FileShrank: Error {}
+    private static func watch(_ channel: any Channel, _ timeout: TimeAmount,
+                              _ onTimeout: @escaping @Sendable () -> Void) -> Scheduled<Void> {
+        channel.eventLoop.scheduleTask(in: timeout) {
+            onTimeout()
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// How many responses may stream from files at once (`ServerLimits.maxStreamingResponses`).
+final class StreamingSlots: Sendable {
+    let capacity: Int
+    private let used = Atomic(0)
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var inUse: Int { used.load(ordering: .relaxed) }
+
+    /// A slot, or nil when every one is taken (answer 503). Freed when the slot is released.
+    func take() -> Slot? {
+        let now = used.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+        guard now <= capacity else {
+            used.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+            return nil
+        }
+        return Slot(owner: self)
+    }
+
+    final class Slot: Sendable {
+        private let owner: StreamingSlots
+        init(owner: StreamingSlots) { self.owner = owner }
+        deinit { owner.used.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
+    }
 }

@@ -4,6 +4,8 @@ import HummingbirdHTTP2
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
 import ServiceLifecycle
 
 /// Hummingbird's HTTP/1.1 channel with `HotFileHandler` right after NIO's HTTP/1 parser and
@@ -35,8 +37,10 @@ struct HotPathHTTP1Channel: HTTPChannelHandler {
                     let encoder = try operations.handler(type: HTTPResponseEncoder.self)
                     let parser = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
                     try operations.addHandler(parser, position: .after(encoder))
+                    let tooLarge = HeadTooLarge()
+                    try operations.addHandler(tooLarge, position: .after(parser))
                     let hot = makeHandler()
-                    try operations.addHandler(hot, position: .after(parser))
+                    try operations.addHandler(hot, position: .after(tooLarge))
                     try operations.addHandler(HTTP10Connections(), position: .after(hot))
                     return value
                 }
@@ -65,14 +69,21 @@ struct HTTP1AndH2CChannel: HTTPChannelHandler {
 
     let http1: HotPathHTTP1Channel
     let http2: HTTP2Channel
+    /// Settings sent after the HTTP/2 preface (Hummingbird's channel sends NIO's defaults).
+    let http2Settings: [HTTP2Setting]
     var responder: Responder { http1.responder }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let negotiated = channel.eventLoop.makePromise(of: Negotiated.self)
-            let sniffer = HTTPVersionSniffer(result: negotiated) { [http1, http2] isHTTP2 in
-                isHTTP2 ? http2.setup(channel: channel, logger: logger).map { .http2($0) }
-                    : http1.setup(channel: channel, logger: logger).map { .http1($0) }
+            let sniffer = HTTPVersionSniffer(result: negotiated) { [http1, http2, http2Settings] isHTTP2 in
+                guard isHTTP2 else { return http1.setup(channel: channel, logger: logger).map { .http1($0) } }
+                return http2.setup(channel: channel, logger: logger).map { value in
+                    // Applied by NIO when the client acknowledges them, as RFC 9113 has it.
+                    let settings = HTTP2Frame(streamID: .rootStream, payload: .settings(.settings(http2Settings)))
+                    channel.writeAndFlush(settings, promise: nil)
+                    return .http2(value)
+                }
             }
             try channel.pipeline.syncOperations.addHandler(sniffer)
             return Value(negotiated: negotiated.futureResult, channel: channel)
@@ -95,7 +106,9 @@ struct HTTP1AndH2CChannel: HTTPChannelHandler {
 }
 
 /// Holds a connection's first bytes until they show whether it opens with HTTP/2's preface,
-/// then has the pipeline set up for that protocol, hands it the bytes and steps aside.
+/// then has the pipeline set up for that protocol, hands it the bytes and steps aside. Bytes
+/// that arrive while the pipeline is being set up are held too and passed on after the first,
+/// in order (a request head larger than one read, a 3 KB cookie, arrives in several).
 final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -104,7 +117,8 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let result: EventLoopPromise<HTTP1AndH2CChannel.Negotiated>
     private let configure: (Bool) -> EventLoopFuture<HTTP1AndH2CChannel.Negotiated>
     private var buffered: ByteBuffer?
-    private var decided = false
+    private enum State { case sniffing, configuring, passing }
+    private var state = State.sniffing
 
     init(result: EventLoopPromise<HTTP1AndH2CChannel.Negotiated>,
          configure: @escaping (Bool) -> EventLoopFuture<HTTP1AndH2CChannel.Negotiated>) {
@@ -114,8 +128,9 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        guard !decided else { return context.fireChannelRead(data) }
+        if state == .passing { return context.fireChannelRead(data) }
         if buffered == nil { buffered = incoming } else { buffered!.writeBuffer(&incoming) }
+        guard state == .sniffing else { return }
         let bytes = buffered!.readableBytesView
         let count = min(bytes.count, Self.preface.count)
         let matches = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
@@ -123,31 +138,43 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func decide(http2: Bool, context: ChannelHandlerContext) {
-        decided = true
+        state = .configuring
         configure(http2).assumeIsolated().whenComplete { outcome in
             switch outcome {
             case .success(let negotiated):
+                self.state = .passing
                 self.result.succeed(negotiated)
                 if let bytes = self.buffered { context.fireChannelRead(self.wrapInboundOut(bytes)) }
                 self.buffered = nil
                 context.fireChannelReadComplete()
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .failure(let error):
+                self.state = .passing
                 self.result.fail(error)
                 context.close(promise: nil)
             }
         }
     }
 
+    /// Half-closure is on (Hummingbird's servers allow it): a client that connects and closes
+    /// without a byte would otherwise hold its descriptor, and its place under the connection cap, for ever.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if state == .sniffing, let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        if !decided { result.fail(ChannelError.eof) }
-        decided = true
+        if state == .sniffing { result.fail(ChannelError.eof) }
+        state = .passing
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !decided {
-            decided = true
+        if state == .sniffing {
+            state = .passing
             result.fail(error)
             context.close(promise: nil)
             return
@@ -156,16 +183,80 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// Answers a request head over the decoder's limits (`ServerLimits.maxHeaderLineBytes`,
+/// `maxHeadBytes`) with 431 and closes the connection; other parse errors go on to
+/// Hummingbird's handler (400).
+final class HeadTooLarge: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    static let answer = {
+        let body = #"{"error":"request header fields too large: at most 8 KB a line and 32 KB in all"}"#
+        return "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+    }()
+
+    private var answered = false
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parse = error as? HTTPParserError, parse == .headerOverflow else { return context.fireErrorCaught(error) }
+        guard !answered, let wire = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else { return }
+        answered = true
+        // In wire form below the response encoder: no request reached the handlers above.
+        wire.writeAndFlush(NIOAny(ByteBuffer(string: Self.answer))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
 extension HTTPServerBuilder {
     /// HTTP/1.1 with hot files answered on the event loop (see `HotFileHandler`), and h2c on
-    /// the same port.
+    /// the same port, every connection behind `gate`.
     /// `hotFiles` makes each connection's handler, which keeps its idle timeout.
-    static func http1AndH2C(idleTimeout: TimeAmount, hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
-        .init { responder in
-            HTTP1AndH2CChannel(
-                http1: HotPathHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil)),
-                                           makeHandler: hotFiles),
-                http2: HTTP2Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(idleTimeout.nanoseconds))))
+    static func http1AndH2C(idleTimeout: TimeAmount, gate: ConnectionGate,
+                            hotFiles: @escaping @Sendable () -> HotFileHandler) -> HTTPServerBuilder {
+        let limits = gate.limits
+        return .init { responder in
+            let http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: limits.decoder))
+            let http2 = HTTP2Channel(responder: responder, configuration: .init(
+                idleTimeout: .nanoseconds(idleTimeout.nanoseconds),
+                streamConfiguration: .init(additionalChannelHandlers: [StreamPacer()], idleTimeout: idleTimeout,
+                                           httpDecoderConfiguration: limits.decoder)))
+            return GatedChannel(
+                inner: HTTP1AndH2CChannel(http1: HotPathHTTP1Channel(inner: http1, makeHandler: hotFiles), http2: http2,
+                                          http2Settings: limits.http2Settings),
+                gate: gate, cleartext: true)
         }
+    }
+
+    /// HTTPS with HTTP/2 and HTTP/1.1 offered by ALPN, every connection behind `gate` (one over
+    /// the cap is closed before its handshake).
+    static func tls(_ configuration: TLSConfiguration, idleTimeout: TimeAmount, gate: ConnectionGate) throws -> HTTPServerBuilder {
+        let limits = gate.limits
+        let channelConfiguration = HTTP2UpgradeChannel.Configuration(
+            idleTimeout: .nanoseconds(idleTimeout.nanoseconds),
+            streamConfiguration: .init(additionalChannelHandlers: [StreamPacer()], idleTimeout: idleTimeout,
+                                       httpDecoderConfiguration: limits.decoder))
+        // Fails here, at start, rather than on the first connection.
+        _ = try HTTP2UpgradeChannel(tlsConfiguration: configuration, configuration: channelConfiguration, responder: { _, _, _ in })
+        return .init { responder in
+            GatedChannel(inner: try HTTP2UpgradeChannel(tlsConfiguration: configuration, configuration: channelConfiguration,
+                                                        responder: responder),
+                         gate: gate, cleartext: false)
+        }
+    }
+}
+
+extension ServerLimits {
+    /// NIO's HTTP/1 decoder limits: a longer header line or head is a parse error (431).
+    var decoder: HTTP1Channel.Configuration.DecoderConfiguration {
+        .init(maxHeaderFieldSize: maxHeaderLineBytes, maxHeaderListSize: maxHeadBytes)
+    }
+
+    /// Sent on every h2c connection right after the server's preface.
+    var http2Settings: [HTTP2Setting] {
+        [HTTP2Setting(parameter: .maxConcurrentStreams, value: maxStreamsPerConnection),
+         // Twice the head limit: NIO refuses a larger block outright; up to it, HeadLimitMiddleware answers 431.
+         HTTP2Setting(parameter: .maxHeaderListSize, value: 2 * maxHeadBytes)]
     }
 }

@@ -188,7 +188,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         recordAccess(hot.file.digest)
         counter(hot.route, notModified ? 304 : 200).increment()
         if logger.logLevel <= .info {
-            logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(request.uri)"])
+            logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(RequestLog.redacted(request.uri))"])
         }
         if !notModified, request.method == .GET { metrics.served(bytes: hot.file.bytes) }
         var head = notModified ? hot.notModified : hot.ok

@@ -16,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
               GET /v1/image?url=<url>&variant=<name>[&fallback=origin]
                                                         302 to the immutable URL; 404 JSON, or 302 to the origin
               GET /v1/manifest[?seed=<path>]             the manifest (same shape as `imgcache export`)
-              GET /healthz, GET /metrics                 health; Prometheus text
+              GET /healthz, GET /readyz, GET /metrics    alive; ready (index, store, replica: 503 + JSON
+                                                        naming the failing part); Prometheus text
               GET /, /images, /images/<sha256>, /failures, /mismatches
                                                         the dashboard: totals, recent images, failures by
                                                         reason, size mismatches, largest images, one page per image
@@ -32,6 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
             Paths are parsed strictly (64 hex digits, a configured variant, the stored format's \
             extension); anything else is 404, and no filesystem path is built from request text. \
             Files are streamed from disk. SIGINT or SIGTERM stop the server gracefully.
+
+            Limits: at most --max-connections open connections (and --max-connections-per-client \
+            from one address; 0 behind a proxy), --max-streams-per-connection HTTP/2 streams each, \
+            --max-streaming-responses files streamed at once (each holds at most 128 KB and no \
+            descriptor while its client waits); request heads up to 8 KB a line, 32 KB in all (431). \
+            The descriptor limit is raised to its hard limit at start.
 
             Scheduled work inside the server (a run that fails is logged; the next is on time):
               --sync-every 1h --seeds DIR     sync DIR at start, then every interval
@@ -81,6 +88,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
+    @OptionGroup(title: "Limits (over one: 503 with Retry-After, GOAWAY on HTTP/2, 431 for a head)") var limits: LimitOptions
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -119,6 +128,8 @@ struct ServeCommand: AsyncParsableCommand {
                                                 unreferencedSeeds: pruneRules.unreferenced, writeBackSeeds: pruneRules.writeBack)
         }
         if let tlsCert, let tlsKey { configuration.tls = (tlsCert, tlsKey) }
+        DescriptorLimit.raise()
+        configuration.limits = limits.limits
         let app: any ApplicationProtocol
         do {
             let token = dashboardToken ?? ProcessInfo.processInfo.environment["IMGCACHE_DASHBOARD_TOKEN"] ?? file.dashboardToken
@@ -131,5 +142,36 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await app.runService()
+    }
+}
+
+struct LimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Open connections in all (default 4096, kept below the descriptor limit).", valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Open connections from one client address; 0: no cap (behind a proxy). Default 512.", valueName: "n"))
+    var maxConnectionsPerClient: Int?
+
+    @Option(help: ArgumentHelp("Concurrent streams per HTTP/2 connection (default 100).", valueName: "n"))
+    var maxStreamsPerConnection: Int?
+
+    @Option(help: ArgumentHelp("Responses streamed from files at once (default 1024).", valueName: "n"))
+    var maxStreamingResponses: Int?
+
+    func validate() throws {
+        for (name, value) in [("--max-connections", maxConnections), ("--max-streams-per-connection", maxStreamsPerConnection),
+                              ("--max-streaming-responses", maxStreamingResponses)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        if let maxConnectionsPerClient, maxConnectionsPerClient < 0 { throw ValidationError("--max-connections-per-client must be 0 or more") }
+    }
+
+    var limits: ServerLimits {
+        var limits = ServerLimits()
+        if let maxConnections { limits.maxConnections = maxConnections }
+        if let maxConnectionsPerClient { limits.maxConnectionsPerClient = maxConnectionsPerClient }
+        if let maxStreamsPerConnection { limits.maxStreamsPerConnection = maxStreamsPerConnection }
+        if let maxStreamingResponses { limits.maxStreamingResponses = maxStreamingResponses }
+        return limits
     }
 }

@@ -258,8 +258,8 @@ struct ServerTests {
         }
     }
 
-    @Test("/healthz answers 503 with the reason when the index cannot be read, as the manifest does")
-    func healthzReportsIndex() async throws {
+    @Test("/readyz answers 503 naming the index when it cannot be read, the manifest 503 with a JSON reason; /healthz stays 200 (alive)")
+    func readinessReportsIndex() async throws {
         let served = try ServedCache()
         try served.service.index.sqlite.write { db in
             for n in 0..<2_000 {
@@ -269,18 +269,32 @@ struct ServerTests {
         }
         try await served.service.index.sqlite.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try await served.application.test(.router) { client in
-            try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
         }
         try IndexDamage.garbleMiddle(of: served.cache.appendingPathComponent("index.sqlite").path)
         // A replica that opens the damaged index.
         let service = try CacheService(cacheDirectory: served.cache.path, variants: served.variants)
         let application = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
         try await application.test(.router) { client in
-            try await client.execute(uri: "/v1/manifest", method: .get) { response in #expect(response.status == .internalServerError) }
-            try await client.execute(uri: "/healthz", method: .get) { response in
+            try await client.execute(uri: "/v1/manifest", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
-                #expect(String(buffer: response.body).hasPrefix("the cache index cannot be read: "))
-                #expect(String(buffer: response.body).contains("malformed"))
+                #expect(response.headers[.retryAfter] != nil)
+                #expect(String(buffer: response.body) == #"{"error":"the cache index cannot be read now; retry shortly"}"#)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let answer = try JSONDecoder().decode(ReadyAnswer.self, from: Data(buffer: response.body))
+                #expect(!answer.ready)
+                let index = try #require(answer.checks.first { $0.name == "index" })
+                #expect(!index.ok && index.problem?.hasPrefix("the cache index cannot be read: ") == true)
+                #expect(index.problem?.contains("malformed") == true)
+                #expect(answer.checks.first { $0.name == "store" }?.ok == true)
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"imgcache_ready{check="index"} 0"#))
+                #expect(text.contains(#"imgcache_http_requests_total{route="manifest",status="503"} 1"#))
             }
         }
     }

@@ -34,7 +34,7 @@ struct SharedIndexTests {
         #expect(missing.message.contains("\"no_such_db\" does not exist") && missing.message.contains("3D000"), "\(missing)")
     }
 
-    @Test("/healthz says 503 and names the database when it stops accepting connections")
+    @Test("/readyz says 503 and names the database when it stops accepting connections")
     func healthz() async throws {
         let server = try #require(PostgresServer.shared)
         let url = try server.makeDatabase()
@@ -43,16 +43,16 @@ struct SharedIndexTests {
         let service = try CacheService(cacheDirectory: directory.path, variants: Variant.defaults, index: .postgres(location))
         let application = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
         try await application.test(.router) { client in
-            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
         }
         _ = try server.psql("postgres", """
             ALTER DATABASE \(location.database) ALLOW_CONNECTIONS false;
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(location.database)';
             """)
         defer { _ = try? server.psql("postgres", "ALTER DATABASE \(location.database) ALLOW_CONNECTIONS true") }
-        try await Task.sleep(for: .seconds(1.1)) // /healthz reads the index at most once a second
+        try await Task.sleep(for: .seconds(1.1)) // /readyz reads the index at most once a second
         try await application.test(.router) { client in
-            try await client.execute(uri: "/healthz", method: .get) { response in
+            try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("PostgreSQL index at \(location)"), "\(String(buffer: response.body))")
             }

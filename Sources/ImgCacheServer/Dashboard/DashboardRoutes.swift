@@ -18,7 +18,7 @@ struct Dashboard: Sendable {
         templates = try! DashboardTemplates.library()
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<ServerRequestContext>) {
         guard access != .off else { return }
         router.get("/") { request, _ in
             try await render(request, "overview") { try pages.overview() }

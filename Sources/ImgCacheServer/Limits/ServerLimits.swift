@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one client, and all of them together, may hold of `imgcache serve`: connections,
+/// HTTP/2 streams, responses streamed from files, and request-head bytes. Going over a bound
+/// is answered (503 with Retry-After, a GOAWAY on HTTP/2, 431 for a head), never a crash, and
+/// the next honest client is served.
+public struct ServerLimits: Sendable, Equatable {
+    /// Open connections in all, on every protocol (`maxConnections`). The server also raises
+    /// its descriptor limit to the hard limit at start and keeps this below it (see `effective`).
+    public var maxConnections = 4096
+    /// Open connections from one client address; 0 for no such cap (behind a proxy every
+    /// connection comes from the proxy's address: set 0 there and let the proxy limit clients).
+    public var maxConnectionsPerClient = 512
+    /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var maxStreamsPerConnection = 100
+    /// Responses streamed from a file at once (files not yet answered on the hot path, ranges,
+    /// and every file over 64 KB on HTTP/2). Each holds at most two `streamChunk` buffers and no
+    /// descriptor while it waits for its client; one more gets 503 with Retry-After.
+    public var maxStreamingResponses = 1024
+    /// A request head's longest header line, and the whole head, in bytes (over: 431).
+    public var maxHeaderLineBytes = 8 * 1024
+    public var maxHeadBytes = 32 * 1024
+
+    /// The bytes one streamed response reads from its file at a time.
+    public static let streamChunk = 64 * 1024
+
+    public init() {}
+
+    /// The most that waiting streamed responses may hold in memory.
+    public var maxStreamingBytes: Int { maxStreamingResponses * 2 * Self.streamChunk }
+
+    /// These limits with `maxConnections` kept `reserve` descriptors below `descriptorLimit`
+    /// (files, the index, the listening socket), so accepting a connection never fails on EMFILE.
+    public func effective(descriptorLimit: Int, reserve: Int = 128) -> ServerLimits {
+        var limits = self
+        limits.maxConnections = max(1, min(maxConnections, descriptorLimit - reserve))
+        return limits
+    }
+}
+
+/// The process's descriptor limit, raised to its hard limit first (as nginx's
+/// worker_rlimit_nofile): the soft limit of a login shell (1024) is far below what a server
+/// with thousands of connections needs.
+public enum DescriptorLimit {
+    @discardableResult
+    public static func raise() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return current()
+    }
+
+    /// The soft limit now.
+    public static func current() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return limit.rlim_cur >= rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+    }
+}
