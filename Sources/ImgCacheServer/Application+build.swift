@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     /// Who sees the dashboard at `/` (`--dashboard`, `--dashboard-token`): by default anyone
     /// who reaches the loopback address the server listens on.
     public var dashboard: DashboardAccess = .open
+    /// More names the dashboard answers to on a loopback address (`--dashboard-host`), beyond
+    /// localhost, 127.0.0.1, [::1] and the address itself.
+    public var dashboardHosts: [String] = []
     /// `--tls-cert` and `--tls-key` (PEM): HTTPS, with HTTP/2 or HTTP/1.1 by ALPN. Without
     /// them the port speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge).
     public var tls: (certificateChain: String, privateKey: String)?
@@ -143,7 +146,8 @@ public final class ServerMetrics: Sendable {
 /// Builds the router: a function tests call in-process.
 /// `streaming` bounds the responses streamed from files (see `StreamedFile`).
 public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog: AccessLog? = nil,
-                        dashboard: DashboardAccess = .off, streaming: StreamingPolicy = .init(),
+                        dashboard: DashboardAccess = .off, dashboardGuard: DashboardGuard = .init(),
+                        streaming: StreamingPolicy = .init(),
                         limits: ServerLimits = .init()) -> Router<ServerRequestContext> {
     // HEAD for every GET route that has none of its own (the GET's answer without its body).
     let router = Router(context: ServerRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -160,7 +164,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
         try await manifestResponse(request, manifests: manifests)
     }
     addOperationsRoutes(to: router, service: service, metrics: metrics)
-    Dashboard(service: service, access: dashboard).addRoutes(to: router)
+    Dashboard(service: service, access: dashboard, guard: dashboardGuard).addRoutes(to: router)
     return router
 }
 
@@ -194,7 +198,9 @@ func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheServic
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         }
         // Streamed in pieces, never read whole, and only while a slot is free (503 when not).
-        guard let open = StreamedFile(path: file.path), open.size == file.bytes else {
+        // An HTTP/2 stream (its channel's parent is the connection) holds no descriptor while it waits.
+        let isStream = context.channel.parent?.parent != nil
+        guard let open = StreamedFile(path: file.path, holdDescriptor: !isStream), open.size == file.bytes else {
             service.forget(file)
             throw HTTPError(.notFound)
         }
@@ -370,8 +376,10 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     let metrics = ServerMetrics()
     let limits = configuration.limits.effective(descriptorLimit: DescriptorLimit.current())
     let streaming = StreamingPolicy(maxResponses: limits.maxStreamingResponses, sendTimeout: configuration.idleTimeout)
+    let dashboardGuard = DashboardGuard.forServer(host: configuration.host, names: configuration.dashboardHosts,
+                                                  tls: configuration.tls != nil)
     let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog, dashboard: configuration.dashboard,
-                             streaming: streaming, limits: limits)
+                             dashboardGuard: dashboardGuard, streaming: streaming, limits: limits)
     var services: [any Service] = [accessLog, MemoryTrim()]
     services += scheduledJobs(configuration, service: service, logger: logger)
     let serverName = "imgcache"

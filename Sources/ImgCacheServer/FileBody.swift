@@ -4,38 +4,66 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A cache file streamed to a response in `ServerLimits.streamChunk` pieces. No descriptor is
-/// held between pieces: each is read by opening the file, checking it is still the file that
-/// was found (device, inode and size: content-addressed files never change in place), reading
-/// and closing. A response that waits on its client (an HTTP/2 stream with a closed window)
-/// therefore holds memory for at most two pieces and no descriptor. A file pruned while it is
-/// being sent ends the response early (the client sees a short body, never other bytes).
+/// A cache file streamed to a response in `ServerLimits.streamChunk` pieces.
+///
+/// On HTTP/1.1 the file is opened once, before the response starts, and read from that
+/// descriptor: a prune's unlink after that cannot cut the body short, and a connection holds
+/// at most one such descriptor (the socket's own backpressure bounds the memory).
+/// On HTTP/2 (`holdDescriptor` false) no descriptor is held between pieces: each is read by
+/// opening the file, checking it is still the file that was found (device, inode and size:
+/// content-addressed files never change in place), reading and closing, so a stream waiting on
+/// its client's window holds one piece and no descriptor. A file pruned while such a stream is
+/// sent ends it early (the client sees a short body, never other bytes).
 final class StreamedFile: Sendable {
     let path: String
     let size: Int
     private let device: UInt64
     private let inode: UInt64
+    private let held: Int32?
 
     /// Nil when the file is gone or not a regular file.
-    init?(path: String) {
+    init?(path: String, holdDescriptor: Bool) {
         var status = stat()
-        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var held: Int32?
+        if holdDescriptor {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return nil }
+            guard fstat(descriptor, &status) == 0 else {
+                close(descriptor)
+                return nil
+            }
+            held = descriptor
+        } else {
+            guard stat(path, &status) == 0 else { return nil }
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            if let held { close(held) }
+            return nil
+        }
+        self.held = held
         self.path = path
         size = Int(status.st_size)
         device = UInt64(status.st_dev)
         inode = UInt64(status.st_ino)
     }
 
+    deinit { if let held { close(held) } }
+
     struct Gone: Error {}
 
     /// `count` bytes at `offset`, from the same file. Blocking: run it off the event loop.
     func read(at offset: Int, count: Int) throws -> ByteBuffer {
+        if let held { return try Self.readPiece(held, at: offset, count: count) }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw Gone() }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode,
               Int(status.st_size) == size else { throw Gone() }
+        return try Self.readPiece(descriptor, at: offset, count: count)
+    }
+
+    private static func readPiece(_ descriptor: Int32, at offset: Int, count: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: count)
         let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
             max(0, pread(descriptor, pointer.baseAddress, count, off_t(offset)))

@@ -82,6 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The dashboard's token, at least 16 characters (or IMGCACHE_DASHBOARD_TOKEN).", valueName: "token"))
     var dashboardToken: String?
 
+    @Option(help: ArgumentHelp("Another name the dashboard answers to on a loopback address (repeatable).", valueName: "name"))
+    var dashboardHost: [String] = []
+
     @Option(help: ArgumentHelp("PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).", valueName: "file"))
     var tlsCert: String?
 
@@ -129,6 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let tlsCert, let tlsKey { configuration.tls = (tlsCert, tlsKey) }
         DescriptorLimit.raise()
+        configuration.dashboardHosts = dashboardHost
         configuration.limits = limits.limits
         let app: any ApplicationProtocol
         do {

@@ -1,5 +1,6 @@
 @_spi(Testing) import CacheStore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ImgCacheKit
@@ -15,8 +16,8 @@ final class DashboardCache: @unchecked Sendable {
         served = try ServedCache(seeds: [("/a.jpg", "300x300"), ("/b.png", "162x150"), ("/missing.jpg", nil)])
     }
 
-    func application(_ access: DashboardAccess = .open) -> some ApplicationProtocol {
-        Application(router: buildRouter(service: served.service, metrics: ServerMetrics(), dashboard: access))
+    func application(_ access: DashboardAccess = .open, guard hostGuard: DashboardGuard = .init()) -> some ApplicationProtocol {
+        Application(router: buildRouter(service: served.service, metrics: ServerMetrics(), dashboard: access, dashboardGuard: hostGuard))
     }
 
     static func get(_ client: some TestClientProtocol, _ uri: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String) {
@@ -118,14 +119,40 @@ struct DashboardTests {
             let cookie = try await client.execute(uri: "/images?token=\(token)", method: .get) { response in
                 #expect(response.status == .seeOther && response.headers[.location] == "/images")
                 let cookie = try #require(response.headers[.setCookie])
-                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
+                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
                 return String(cookie.prefix { $0 != ";" })
             }
+            // The cookie carries a random session id, never the token itself.
+            #expect(!cookie.contains(token) && cookie.count == DashboardAccess.cookieName.count + 1 + 64)
             #expect(try await DashboardCache.get(client, "/images", headers: [.cookie: cookie]).0 == .ok)
+            #expect(try await DashboardCache.get(client, "/images", headers: [.cookie: "\(DashboardAccess.cookieName)=\(token)"]).0 == .unauthorized)
+            #expect(try await DashboardCache.get(client, "/images", headers: [.cookie: String(cookie.dropLast()) + "0"]).0 == .unauthorized)
             #expect(try await DashboardCache.get(client, "/", headers: [.authorization: "Bearer \(token)"]).0 == .ok)
             #expect(try await DashboardCache.get(client, "/", headers: [.authorization: "Bearer \(token)x"]).0 == .unauthorized)
             // The immutable files need no token.
             #expect(try await DashboardCache.get(client, try cache.served.thumbnailURL("/a.jpg")).0 == .ok)
+        }
+    }
+
+    @Test("on loopback the dashboard answers only to its own names (421 to a rebound DNS name); under TLS the cookie is Secure")
+    func hostAndSecureCookie() async throws {
+        let cache = try DashboardCache()
+        let loopback = DashboardGuard.forServer(host: "127.0.0.1", names: ["imgcache.internal"], tls: true)
+        try await cache.application(.open, guard: loopback).test(.router) { client in
+            for (host, status) in [("localhost", HTTPResponse.Status.ok), ("127.0.0.1:8080", .ok), ("[::1]:8080", .ok),
+                                   ("imgcache.internal", .ok), ("attacker.example", .init(code: 421)), ("attacker.example:8080", .init(code: 421))] {
+                let answer = try await client.execute(uri: "/", method: .get, headers: [HTTPField.Name("Host")!: host]) { $0.status }
+                #expect(answer == status, "Host: \(host)")
+            }
+            // The immutable files answer any name (a CDN in front of the server sends its own).
+            #expect(try await client.execute(uri: try cache.served.thumbnailURL("/a.jpg"), method: .get, headers: [HTTPField.Name("Host")!: "cdn.example"]) { $0.status } == .ok)
+        }
+        let token = "s3cret-token-0123456789"
+        try await cache.application(.token(token), guard: DashboardGuard.forServer(host: "0.0.0.0", tls: true)).test(.router) { client in
+            try await client.execute(uri: "/?token=\(token)", method: .get, headers: [HTTPField.Name("Host")!: "images.example"]) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.setCookie]?.hasSuffix("; Secure") == true)
+            }
         }
     }
 

@@ -54,7 +54,9 @@ struct SharedIndexTests {
         try await application.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
-                #expect(String(buffer: response.body).contains("PostgreSQL index at \(location)"), "\(String(buffer: response.body))")
+                let answer = try JSONDecoder().decode(ReadyAnswer.self, from: Data(buffer: response.body))
+                let index = answer.checks.first { $0.name == "index" }
+                #expect(index?.ok == false && index?.problem?.contains("PostgreSQL index at \(location)") == true, "\(answer)")
             }
         }
     }

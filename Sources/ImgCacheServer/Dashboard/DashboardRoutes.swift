@@ -8,11 +8,14 @@ import Mustache
 /// HTML rendered on the server, no script; `access` decides who sees it.
 struct Dashboard: Sendable {
     let access: DashboardAccess
+    let hostGuard: DashboardGuard
+    let sessions = DashboardSessions()
     let pages: DashboardPages
     let templates: MustacheLibrary
 
-    init(service: CacheService, access: DashboardAccess) {
+    init(service: CacheService, access: DashboardAccess, guard hostGuard: DashboardGuard = .init()) {
         self.access = access
+        self.hostGuard = hostGuard
         pages = DashboardPages(service: service)
         // The templates are constants of this program: a failure to parse them is a bug caught by the tests.
         templates = try! DashboardTemplates.library()
@@ -42,10 +45,14 @@ struct Dashboard: Sendable {
     /// The page's HTML, or 401 without the token, 404 when `read` finds nothing.
     private func render(_ request: Request, _ template: String,
                         _ read: @escaping @Sendable () throws -> [String: Any]?) async throws -> Response {
+        guard hostGuard.admits(authority: request.headers[.hostField] ?? request.head.authority) else {
+            return html(.init(code: 421, reasonPhrase: "Misdirected Request"),
+                        Self.message("This dashboard answers only to the names of the address it listens on."))
+        }
         if let token = request.uri.queryParameters.get("token"), case .token = access {
             return tokenExchange(request, offered: String(token))
         }
-        guard access.admits(request.headers) else {
+        guard access.admits(request.headers, sessions: sessions) else {
             return html(.unauthorized, Self.message("This dashboard needs its token: open it once as /?token=… "
                                                     + "(it is then kept in a cookie), or send Authorization: Bearer …"))
         }
@@ -57,14 +64,16 @@ struct Dashboard: Sendable {
         return html(.ok, page)
     }
 
-    /// `?token=`: a right token becomes an HttpOnly cookie and the address loses it (303).
+    /// `?token=`: a right token opens a session, whose random id (not the token) becomes an
+    /// HttpOnly cookie (`Secure` under TLS), and the address loses the token (303).
     private func tokenExchange(_ request: Request, offered: String) -> Response {
         guard case .token(let token) = access, DashboardAccess.sameSecret(offered, token) else {
             return html(.unauthorized, Self.message("That token is not this dashboard's."))
         }
         return Response(status: .seeOther, headers: [
             .location: request.uri.path,
-            .setCookie: "\(DashboardAccess.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict",
+            .setCookie: "\(DashboardAccess.cookieName)=\(sessions.open()); Path=/; HttpOnly; SameSite=Strict"
+                + (hostGuard.secureCookie ? "; Secure" : ""),
             .cacheControl: "no-store",
         ])
     }
@@ -95,6 +104,8 @@ struct Dashboard: Sendable {
 extension HTTPField.Name {
     static let contentSecurityPolicy = Self("Content-Security-Policy")!
     static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    /// A `Host` field as such (HTTP/1.1 requests carry it as the authority; Hummingbird's router tests as a field).
+    static let hostField = Self("Host")!
 }
 
 extension String {
