@@ -1,51 +1,5 @@
 import Foundation
 
-/// A PostgreSQL database that holds a shared index: `postgres://user[:password]@host[:port]/database`.
-public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var password: String?
-    public var database: String
-
-    public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String) {
-        self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.database = database
-    }
-
-    /// Parses `postgres://` or `postgresql://` URLs; the password may also come from `PGPASSWORD`.
-    public static func parse(_ text: String,
-                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(CacheError) -> PostgresLocation {
-        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
-              let url = URLComponents(string: text), let host = url.host, !host.isEmpty else {
-            throw CacheError(.database, "index \(Self.redacted(text)): a shared index is named postgres://user@host:port/database")
-        }
-        let database = String(url.path.drop { $0 == "/" })
-        guard !database.isEmpty, !database.contains("/") else {
-            throw CacheError(.database, "index \(Self.redacted(text)): no database name (postgres://user@host:port/database)")
-        }
-        guard let user = url.user, !user.isEmpty else {
-            throw CacheError(.database, "index \(Self.redacted(text)): no user name (postgres://user@host:port/database)")
-        }
-        return PostgresLocation(host: host, port: url.port ?? 5432, user: user.removingPercentEncoding ?? user,
-                                password: url.password?.removingPercentEncoding ?? environment["PGPASSWORD"],
-                                database: database)
-    }
-
-    /// `postgres://user@host:port/database`, never the password.
-    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
-
-    /// `text` with any password replaced by `***` (for error messages).
-    static func redacted(_ text: String) -> String {
-        guard var url = URLComponents(string: text), url.password != nil else { return text }
-        url.password = "***"
-        return url.string ?? text
-    }
-}
-
 /// Where the index is: SQLite in the cache folder (the default: no server to run), or a
 /// PostgreSQL database that several machines share.
 public enum IndexLocation: Sendable, Hashable, CustomStringConvertible {

@@ -177,7 +177,7 @@ public final class PostgresServer: Sendable {
                                                                 "--encoding=UTF8", "--no-sync"])
         guard let result = try? Executable.runTool(initdb, initArguments), result.status == 0 else { return nil }
         let (postgres, arguments) = server.command("postgres", [
-            "-D", folder + "/data", "-p", "\(server.port)", "-k", folder, "-c", "listen_addresses=127.0.0.1",
+            "-D", folder + "/data", "-p", "\(server.port)", "-k", folder, "-c", "listen_addresses=127.0.0.1,::1",
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: postgres)
