@@ -18,7 +18,7 @@ public final class CurlFetcher: ImageFetching {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
-    public func fetchAll(_ requests: [FetchRequest], onOutcome: (Int, FetchOutcome) -> Void) {
+    public func fetchAll(_ requests: [FetchRequest], stopping: () -> Bool, onOutcome: (Int, FetchOutcome) -> Void) {
         guard let multi = curl_multi_init() else {
             for index in requests.indices { onOutcome(index, .failed(FetchError(.other, "cannot create a curl multi handle"))) }
             return
@@ -34,6 +34,14 @@ public final class CurlFetcher: ImageFetching {
         var attempts = [Int](repeating: 1, count: requests.count)
 
         while !pending.isEmpty || !delayed.isEmpty || !active.isEmpty {
+            if stopping() {
+                Self.abandon(pending + delayed.popAll() + active.values.map(\.index), onOutcome)
+                for (easy, transfer) in active {
+                    curl_multi_remove_handle(multi, easy)
+                    transfer.cleanup()
+                }
+                return
+            }
             pending += delayed.popDue(Date())
             while active.count < configuration.maxConcurrent, let index = pending.popLast() {
                 let transfer = Transfer(index: index, request: requests[index], attempt: attempts[index],
@@ -68,6 +76,13 @@ public final class CurlFetcher: ImageFetching {
                 curl_multi_poll(multi, nil, 0, 100, nil)
             }
         }
+    }
+}
+
+extension CurlFetcher {
+    /// Ends `indices` unfetched: the caller stopped the run.
+    static func abandon(_ indices: [Int], _ onOutcome: (Int, FetchOutcome) -> Void) {
+        for index in indices.sorted() { onOutcome(index, .failed(FetchError(.stopped, "not fetched: the run stopped"))) }
     }
 }
 

@@ -70,6 +70,8 @@ public struct FetchError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let connection = Kind("connection failed")
         public static let dns = Kind("cannot resolve host")
         public static let other = Kind("transfer failed")
+        /// Not fetched: the caller stopped the run.
+        public static let stopped = Kind("stopped")
         public var description: String { name }
     }
 
@@ -100,9 +102,17 @@ public enum FetchOutcome: Sendable {
 }
 
 /// Fetches many URLs; `onOutcome` is called once per request (index into `requests`) as each
-/// finishes, on the fetcher's thread. A seam for tests: the real implementation is `CurlFetcher`.
+/// finishes, on the fetcher's thread. Once `stopping` says so, no request is started or retried
+/// any more, and those not finished end as `.stopped` failures (a sync whose index or store
+/// stopped answering). A seam for tests: the real implementation is `CurlFetcher`.
 public protocol ImageFetching: Sendable {
-    func fetchAll(_ requests: [FetchRequest], onOutcome: (Int, FetchOutcome) -> Void)
+    func fetchAll(_ requests: [FetchRequest], stopping: () -> Bool, onOutcome: (Int, FetchOutcome) -> Void)
+}
+
+extension ImageFetching {
+    public func fetchAll(_ requests: [FetchRequest], onOutcome: (Int, FetchOutcome) -> Void) {
+        fetchAll(requests, stopping: { false }, onOutcome: onOutcome)
+    }
 }
 
 /// RFC 9110 dates (IMF-fixdate, and the two obsolete forms).

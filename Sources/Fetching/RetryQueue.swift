@@ -27,6 +27,12 @@ struct RetryQueue {
     }
 
     /// Removes and returns every item due at `now` or before, earliest first.
+    /// Every index waiting, due or not.
+    mutating func popAll() -> [Int] {
+        defer { heap = [] }
+        return heap.map(\.index)
+    }
+
     mutating func popDue(_ now: Date) -> [Int] {
         var due: [Int] = []
         while let first = heap.first, first.due <= now {

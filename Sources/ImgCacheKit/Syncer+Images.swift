@@ -45,9 +45,12 @@ extension Syncer {
                 try restoreMissing(thumbnails, records)
             }, isCached: { isCached(digest: digest, thumbnails: records) })
             if duplicate { counters.withLock { $0.duplicates += 1 } }
+            halt.succeeded()
         } catch let error as CodecError {
             return fail(entry, reason: error.description, kind: error.code.description)
         } catch {
+            halt.failed(error)
+            if let reason = halt.reason { return stopped(entry, reason) }
             return fail(entry, reason: "\(error)", kind: "cache")
         }
         return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
@@ -105,9 +108,12 @@ extension Syncer {
         } catch let error as CodecError {
             return fail(entry, reason: error.description, kind: error.code.description)
         } catch {
+            halt.failed(error)
+            if let reason = halt.reason { return stopped(entry, reason) }
             if !store.exists(.original(digest)) { return nil }
             return fail(entry, reason: "\(error)", kind: "cache")
         }
+        halt.succeeded()
         if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,
            (w, h) != (dw, dh) {
             mismatch = DimensionMismatch(declared: Size(width: w, height: h), actual: Size(width: dw, height: dh)).description
@@ -124,6 +130,15 @@ extension Syncer {
               let smallest = existing.min(by: { $0.width * $0.height < $1.width * $1.height }) else { return nil }
         let placeholder = Placeholder.compute(from: try ImageDecoder.decode(try store.get(smallest.blobKey)).bitmap)
         return (placeholder.blurHash, placeholder.dominantColor)
+    }
+
+    static let stoppedKind = "stopped"
+
+    /// An image the run did not finish because it stopped (`BackendHalt`): nothing is written
+    /// for it, to backends that do not answer.
+    func stopped(_ entry: CatalogEntry, _ reason: String) -> ImageSyncResult {
+        ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: "not synced: the sync stopped: \(reason)",
+                        errorKind: Self.stoppedKind, dimensionMismatch: nil, thumbnailsMade: 0)
     }
 
     /// Records a failure. A copy cached earlier stays and keeps serving. A URL that had nothing

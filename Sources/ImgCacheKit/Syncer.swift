@@ -53,7 +53,9 @@ public struct SyncReport: Codable, Sendable {
     public var results: [ImageSyncResult] = []
 
     /// Every image cached and every seed file read.
-    public var succeeded: Bool { failed == 0 && seedProblems.isEmpty && indexProblems.isEmpty && cached == images }
+    /// Why the run stopped before it was done (its index or store stopped answering), naming the backend.
+    public var stopped: String?
+    public var succeeded: Bool { stopped == nil && failed == 0 && seedProblems.isEmpty && indexProblems.isEmpty && cached == images }
 }
 
 /// Progress for the command line.
@@ -99,6 +101,11 @@ public final class Syncer: @unchecked Sendable {
         let plan = try plan(catalog)
         let results = fetchAndIngest(plan, total: catalog.count, progress: progress, onFailure: onFailure)
         var report = summarise(results, scan: scan, images: catalog.count)
+        if let reason = halt.reason {
+            report.stopped = reason
+            report.seconds = Date().timeIntervalSince(started)
+            return report
+        }
         if writeBack {
             let outcome = SeedWriteBack.apply(report.results.map { ($0.url, $0.isCached) }, to: scan.documents)
             report.seedFilesRewritten = outcome.rewritten
@@ -154,7 +161,7 @@ public final class Syncer: @unchecked Sendable {
                 state.bytesDownloaded += downloaded
                 return SyncProgress(finished: state.results.count, total: total, bytesDownloaded: state.bytesDownloaded)
             }
-            if result.action == .failed { onFailure(result) }
+            if result.action == .failed, result.errorKind != Self.stoppedKind { onFailure(result) }
             progress(snapshot)
         }
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -181,12 +188,16 @@ public final class Syncer: @unchecked Sendable {
             }
         }
         for (entry, source) in plan.fresh {
-            schedule { complete(entry, source, .fresh, nil) }
+            schedule { [self] in
+                if let reason = halt.reason { return record(stopped(entry, reason), 0) }
+                complete(entry, source, .fresh, nil)
+            }
         }
         let fetchAll = { [self] (requests: [Fetching.FetchRequest], entries: [CatalogEntry]) in
-            fetcher.fetchAll(requests) { position, outcome in
+            fetcher.fetchAll(requests, stopping: { self.halt.reason != nil }) { position, outcome in
                 let entry = entries[position]
                 schedule { [self] in
+                    if let reason = halt.reason { return record(stopped(entry, reason), 0) }
                     switch outcome {
                     case .fetched(let response):
                         record(self.ingest(entry, response: response), response.body.count)
@@ -210,7 +221,7 @@ public final class Syncer: @unchecked Sendable {
             }
         }
         var results = state.withLock { RunResults(results: $0.results, bytesDownloaded: $0.bytesDownloaded) }
-        results.indexProblems = failures.flush(into: index)
+        if halt.reason == nil { results.indexProblems = failures.flush(into: index) }
         return results
     }
 
@@ -251,6 +262,8 @@ public final class Syncer: @unchecked Sendable {
     let priorDigests = Mutex<[String: String]>([:])
     /// Failures waiting to be recorded.
     let failures = FailureBatch()
+    /// Set when the index or the store stops answering: no new work starts.
+    let halt = BackendHalt()
 
     /// Bytes written and duplicate downloads during the current run.
     let counters = Mutex((bytesStored: 0, duplicates: 0))

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import NIOCore
 import NIOPosix
@@ -9,10 +12,11 @@ import Synchronization
 /// On HTTP/1.1 the file is opened once, before the response starts, and read from that
 /// descriptor: a prune's unlink after that cannot cut the body short, and a connection holds
 /// at most one such descriptor (the socket's own backpressure bounds the memory).
-/// On HTTP/2 (`holdDescriptor` false) no descriptor is held between pieces: each is read by
-/// opening the file, checking it is still the file that was found (device, inode and size:
-/// content-addressed files never change in place), reading and closing, so a stream waiting on
-/// its client's window holds one piece and no descriptor. A file pruned while such a stream is
+/// On HTTP/2 (`holdDescriptor` false) no descriptor is held while a stream waits: each piece
+/// is read by opening the file by its path (checked to be still the file that was found:
+/// device, inode and size; content-addressed files never change in place), reading and
+/// closing before the piece is written, so a stream waiting on its client's window holds one
+/// piece and no descriptor. A file pruned while such a stream is
 /// sent ends it early (the client sees a short body, never other bytes).
 final class StreamedFile: Sendable {
     let path: String
@@ -54,7 +58,7 @@ final class StreamedFile: Sendable {
     /// `count` bytes at `offset`, from the same file. Blocking: run it off the event loop.
     func read(at offset: Int, count: Int) throws -> ByteBuffer {
         if let held { return try Self.readPiece(held, at: offset, count: count) }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw Gone() }
         defer { close(descriptor) }
         var status = stat()
@@ -75,29 +79,33 @@ final class StreamedFile: Sendable {
     /// `count` bytes from `start`, holding `slot` until the client has them. A piece the
     /// client does not take within `sendTimeout` closes its connection (an HTTP/2 stream:
     /// that stream), as nginx's send_timeout.
-    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: (any Channel)?,
+    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: any Channel,
               sendTimeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) -> ResponseBody {
         ResponseBody(contentLength: count) { writer in
+            // HTTP/2 (the channel is a stream of a connection): its pacer, and one stall timer.
+            let pacer = channel.parent?.parent != nil ? try await StreamPacer.of(channel) : nil
+            let stallCheck = pacer?.closeWhenStalled(channel, after: sendTimeout, onTimeout: onTimeout)
+            defer { stallCheck?.cancel() }
             var offset = start
             let end = start + count
             while offset < end {
                 let length = min(ServerLimits.streamChunk, end - offset)
                 let chunk = try await NIOThreadPool.singleton.runIfActive { [offset] in try self.read(at: offset, count: length) }
                 offset += chunk.readableBytes
-                let watchdog = channel.map { Self.watch($0, sendTimeout, onTimeout) }
-                defer { watchdog?.cancel() }
-                try await writer.write(chunk)
-                // HTTP/2: the piece before this one has gone out to the client.
-                if let channel { try await StreamPacer.room(on: channel, below: ServerLimits.streamChunk) }
+                if let pacer {
+                    try await writer.write(chunk)
+                    // The piece before this one has gone out to the client.
+                    try await pacer.room(on: channel, written: offset - start, below: ServerLimits.streamChunk)
+                } else {
+                    let watchdog = Self.watch(channel, sendTimeout, onTimeout)
+                    defer { watchdog.cancel() }
+                    try await writer.write(chunk)
+                }
             }
             try await writer.finish(nil)
             // An HTTP/2 stream's last pieces wait in NIO for the client's window: the slot is
             // kept until the stream has ended (or is closed for not reading).
-            if let channel, channel.parent?.parent != nil {
-                let watchdog = Self.watch(channel, sendTimeout, onTimeout)
-                try? await channel.closeFuture.get()
-                watchdog.cancel()
-            }
+            if pacer != nil { try? await channel.closeFuture.get() }
             withExtendedLifetime(slot) {}
         }
     }

@@ -94,6 +94,9 @@ struct SyncCommand: ParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
+        if let stopped = report.stopped {
+            FileHandle.standardError.write(Data("error: sync stopped: \(safeLine(stopped))\n".utf8))
+        }
         for problem in report.seedProblems + report.indexProblems {
             FileHandle.standardError.write(Data("error: \(safeLine(problem))\n".utf8))
         }

@@ -392,4 +392,43 @@ struct SyncTests {
         let again = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--quiet"])
         #expect(again.status == 0, "\(again.stderr)")
     }
+
+    @Test("a store that stops taking files (a full disk): the sync stops after three images in a row, says so once, fetches no more")
+    func stopsWhenTheStoreFails() throws {
+        let directory = try TemporaryDirectory()
+        let cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", cache.path])
+        guard mount.status == 0 else {
+            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        defer { _ = try? Executable.runTool("/bin/umount", ["-l", cache.path]) }
+        let requests = Mutex(0)
+        let origin = try TestOrigin { request, _ in
+            requests.withLock { $0 += 1 }
+            let name = request.path.split(separator: "/").last.map(String.init) ?? ""
+            guard let body = try? Fixtures.data("jpeg/orientation/\(name)") else { return .respond(status: 404, headers: [:], body: Data()) }
+            return .respond(status: 200, headers: ["Content-Type": "image/jpeg"], body: body)
+        }
+        let names = (1...8).map { "Landscape_\($0).jpg" } + (1...8).map { "Portrait_\($0).jpg" }
+        let seeds = directory.url.appendingPathComponent("seeds")
+        try Self.writeSeed(seeds, urls: names.map { (origin.url("/\($0)"), nil) })
+        // The index fits; not one original more does.
+        let empty = directory.url.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        _ = try Executable.run(["sync", empty.path, "--cache", cache.path, "--quiet"])
+        #expect(FileManager.default.fileExists(atPath: cache.appendingPathComponent("index.sqlite").path))
+        let free = try #require(try FileManager.default.attributesOfFileSystem(forPath: cache.path)[.systemFreeSize] as? Int)
+        try Data(count: max(0, free - 64 * 1024)).write(to: cache.appendingPathComponent("filler"))
+        let result = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--concurrency", "1"])
+        #expect(result.status == 1)
+        let stops = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error: sync stopped: ") }
+        #expect(stops.count == 1 && stops[0].contains("No space left on device"), "\(result.stderr)")
+        #expect(requests.withLock { $0 } < names.count, "every image was still fetched")
+        // The next sync, with room again, caches every one.
+        try FileManager.default.removeItem(at: cache.appendingPathComponent("filler"))
+        let again = try Executable.run(["sync", seeds.path, "--cache", cache.path, "--allow-private", "--quiet"])
+        #expect(again.status == 0, "\(again.stderr.suffix(600))")
+    }
 }

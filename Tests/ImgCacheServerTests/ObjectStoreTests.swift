@@ -3,6 +3,8 @@ import Fetching
 import Foundation
 import ImageCore
 import ImgCacheKit
+import Hummingbird
+import HummingbirdTesting
 import ImgCacheServer
 import TestSupport
 import Testing
@@ -133,5 +135,70 @@ struct ObjectStoreSyncTests {
         #expect(report.removed.count == 2 && report.filesRemoved == 6)
         #expect(try setup.bucket.list().isEmpty)
         #expect(try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory).totals().objects == 0)
+    }
+}
+
+/// A replica whose backends fail: a bucket that refuses its credentials, a replica folder that fills up.
+@Suite("A replica whose store or disk fails: readiness tells, files are still served", .serialized,
+       .enabled(if: SeaweedFS.shared != nil || TestServers.required, Comment(rawValue: SeaweedFS.skipReason)))
+struct ReplicaFailureTests {
+    @Test("a wrong S3 secret: /readyz 503 naming the store; /healthz 200")
+    func wrongSecret() async throws {
+        let setup = try ObjectStoreSyncTests.setUp()
+        _ = try await SocketHelper.offPool { try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run() }
+        var wrong = try #require(setup.configuration.store)
+        wrong.secretKey = "not-the-secret"
+        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
+                                       objectStore: wrong)
+        let app = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let answer = try JSONDecoder().decode(ReadyAnswer.self, from: Data(buffer: response.body))
+                let store = try #require(answer.checks.first { $0.name == "store" })
+                #expect(!store.ok && store.problem?.contains("the blob store cannot be read") == true, "\(answer)")
+                #expect(answer.checks.first { $0.name == "index" }?.ok == true)
+            }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("a replica folder on a full 1 MB tmpfs: every file still 200 with the right bytes, from the bucket; readiness says degraded")
+    func fullReplicaDisk() async throws {
+        let setup = try ObjectStoreSyncTests.setUp()
+        _ = try await SocketHelper.offPool { try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run() }
+        let replica = URL(fileURLWithPath: setup.configuration.cacheDirectory).appendingPathComponent("replica")
+        try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
+        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", replica.path])
+        guard mount.status == 0 else {
+            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        defer { _ = try? Executable.runTool("/bin/umount", ["-l", replica.path]) }
+        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
+                                       objectStore: setup.configuration.store)
+        // Filled by something else: not one more block fits.
+        _ = try Executable.runTool("/bin/dd", ["if=/dev/zero", "of=\(replica.path)/filler", "bs=64k", "count=64"])
+        let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
+        let app = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
+        try await app.test(.router) { client in
+            for object in try index.storedFiles().objects {
+                for _ in 0..<2 {
+                    try await client.execute(uri: "/o/\(object.digest).\(try #require(try index.object(object.digest)).fileExtension)",
+                                             method: .get) { response in
+                        #expect(response.status == .ok)
+                        #expect(BlobStore.digest(Data(buffer: response.body)) == object.digest)
+                    }
+                }
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let answer = try JSONDecoder().decode(ReadyAnswer.self, from: Data(buffer: response.body))
+                let check = try #require(answer.checks.first { $0.name == "replica" })
+                #expect(check.ok && check.problem?.contains("degraded, streaming from the bucket") == true, "\(answer)")
+            }
+        }
+        // Warned once for the episode.
+        #expect(service.takeReplicaWarning() == nil)
     }
 }

@@ -165,6 +165,24 @@ public final class PostgresServer: Sendable {
         return ("/usr/sbin/runuser", ["-u", runAs, "--", bin + "/" + program] + arguments)
     }
 
+    /// A server of its own, for a test that stops and restarts it (the shared one serves every other test).
+    public static func dedicated() -> PostgresServer? { start() }
+
+    /// Stops the server at once (as a crash or a network cut would look to its clients).
+    public func stop() throws {
+        let (pgctl, arguments) = command("pg_ctl", ["-D", folder + "/data", "stop", "-m", "immediate", "-w"])
+        let result = try Executable.runTool(pgctl, arguments)
+        guard result.status == 0 else { throw TestServerError("pg_ctl stop: \(result.stderr)") }
+    }
+
+    /// Starts it again on the same port and data.
+    public func restart() throws {
+        let options = "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1,::1 -c fsync=off -c max_connections=300"
+        let (pgctl, arguments) = command("pg_ctl", ["-D", folder + "/data", "start", "-w", "-l", folder + "/postgres-restart.log", "-o", options])
+        let result = try Executable.runTool(pgctl, arguments)
+        guard result.status == 0 else { throw TestServerError("pg_ctl start: \(result.stderr)") }
+    }
+
     private static func start() -> PostgresServer? {
         guard let bin = binFolder() else { return nil }
         _ = TestServers.stopAtExit

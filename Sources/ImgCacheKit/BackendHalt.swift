@@ -1,0 +1,34 @@
+import CacheStore
+import Synchronization
+
+/// Stops a sync whose index or blob store has stopped answering. Three images in a row that
+/// fail to be stored or recorded for a reason that is not the image's own (a connection
+/// refused, a timeout, a full disk) halt the run: no request is started any more, work already
+/// scheduled ends without touching the backends, and the report says which backend failed and
+/// where, once. What was written before stays whole (every file is written atomically and every
+/// index change is one transaction), so the next sync adopts it.
+final class BackendHalt: Sendable {
+    static let threshold = 3
+    private let state = Mutex<(consecutive: Int, reason: String?)>((0, nil))
+
+    /// Why the run stopped, or nil while it goes on.
+    var reason: String? { state.withLock { $0.reason } }
+
+    /// An image could not be stored or recorded because of `error`.
+    func failed(_ error: any Error) {
+        state.withLock { state in
+            state.consecutive += 1
+            if state.reason == nil, state.consecutive >= Self.threshold { state.reason = Self.describe(error) }
+        }
+    }
+
+    /// An image was stored and recorded: the backends answer.
+    func succeeded() {
+        state.withLock { $0.consecutive = 0 }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? CacheError else { return "\(error)" }
+        return error.message
+    }
+}
