@@ -2,8 +2,8 @@ import CacheStore
 import Synchronization
 
 /// Stops a sync whose index or blob store has stopped answering. Three images in a row that
-/// fail to be stored or recorded for a reason that is not the image's own (a connection
-/// refused, a timeout, a full disk) halt the run: no request is started any more, work already
+/// fail to be stored or recorded because a backend cannot be used (a connection refused, a
+/// timeout, refused credentials, a full or read-only disk) halt the run: no request is started any more, work already
 /// scheduled ends without touching the backends, and the report says which backend failed and
 /// where, once. What was written before stays whole (every file is written atomically and every
 /// index change is one transaction), so the next sync adopts it.
@@ -14,8 +14,10 @@ final class BackendHalt: Sendable {
     /// Why the run stopped, or nil while it goes on.
     var reason: String? { state.withLock { $0.reason } }
 
-    /// An image could not be stored or recorded because of `error`.
+    /// An image could not be stored or recorded because of `error`. Only an error that says a
+    /// backend is unavailable counts (a prune that took an original during the sync does not).
     func failed(_ error: any Error) {
+        guard Self.isOutage(error) else { return }
         state.withLock { state in
             state.consecutive += 1
             if state.reason == nil, state.consecutive >= Self.threshold { state.reason = Self.describe(error) }
@@ -25,6 +27,19 @@ final class BackendHalt: Sendable {
     /// An image was stored and recorded: the backends answer.
     func succeeded() {
         state.withLock { $0.consecutive = 0 }
+    }
+
+    /// The texts by which the index (GRDB, PostgresNIO), the S3 store (libcurl) and the file
+    /// system say they cannot be used now. (Errors carry no errno yet: issue 24's typed causes
+    /// will replace this list.)
+    static let outageSigns = ["No space left on device", "disk is full", "Read-only file system", "Disk quota exceeded",
+                              "cannot reach", "Connection refused", "Couldn't connect", "Could not connect", "timed out",
+                              "Timeout was reached", "connection was closed", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+                              "AccessDenied"]
+
+    static func isOutage(_ error: any Error) -> Bool {
+        let text = "\(error)"
+        return outageSigns.contains { text.localizedCaseInsensitiveContains($0) }
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -197,29 +197,8 @@ func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheServic
             metrics.served(bytes: file.bytes)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         }
-        // Streamed in pieces, never read whole, and only while a slot is free (503 when not).
-        // An HTTP/2 stream (its channel's parent is the connection) holds no descriptor while it waits.
-        let isStream = context.channel.parent?.parent != nil
-        guard let open = StreamedFile(path: file.path, holdDescriptor: !isStream), open.size == file.bytes else {
-            service.forget(file)
-            throw HTTPError(.notFound)
-        }
-        guard let slot = streaming.slots.take() else {
-            metrics.streamRefused()
-            return jsonError(.serviceUnavailable, "too many responses in progress; retry shortly", headers: [.retryAfter: "1"])
-        }
-        let (start, count): (Int, Int)
-        if case .partial(let part) = range {
-            (start, count) = (part.first, part.count)
-            headers[.contentLength] = String(part.count)
-            headers[.contentRange] = "bytes \(part.first)-\(part.last)/\(file.bytes)"
-        } else {
-            (start, count) = (0, file.bytes)
-        }
-        metrics.served(bytes: count)
-        let body = open.body(from: start, count: count, slot: slot, channel: context.channel, sendTimeout: streaming.sendTimeout,
-                             onTimeout: { metrics.streamTimedOut() })
-        return Response(status: count == file.bytes ? .ok : .partialContent, headers: headers, body: body)
+        return try streamed(file, range: range, headers: headers, channel: context.channel, service: service, metrics: metrics,
+                            streaming: streaming)
     }
 
     for method in [HTTPRequest.Method.get, .head] {
@@ -238,6 +217,35 @@ func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheServic
         }
     }
 
+}
+
+/// `file` (or `range` of it) streamed in pieces, never read whole, and only while a slot is
+/// free (503 when not). An HTTP/2 stream (its channel's parent is the connection) holds no
+/// descriptor while it waits.
+func streamed(_ file: CacheService.ServedFile, range: ByteRange.Answer, headers: HTTPFields, channel: any Channel,
+              service: CacheService, metrics: ServerMetrics, streaming: StreamingPolicy) throws -> Response {
+    let isStream = channel.parent?.parent != nil
+    guard let open = StreamedFile(path: file.path, holdDescriptor: !isStream), open.size == file.bytes else {
+        service.forget(file)
+        throw HTTPError(.notFound)
+    }
+    guard let slot = streaming.slots.take() else {
+        metrics.streamRefused()
+        return jsonError(.serviceUnavailable, "too many responses in progress; retry shortly", headers: [.retryAfter: "1"])
+    }
+    var headers = headers
+    let (start, count): (Int, Int)
+    if case .partial(let part) = range {
+        (start, count) = (part.first, part.count)
+        headers[.contentLength] = String(part.count)
+        headers[.contentRange] = "bytes \(part.first)-\(part.last)/\(file.bytes)"
+    } else {
+        (start, count) = (0, file.bytes)
+    }
+    metrics.served(bytes: count)
+    let body = open.body(from: start, count: count, slot: slot, channel: channel, sendTimeout: streaming.sendTimeout,
+                         onTimeout: { metrics.streamTimedOut() })
+    return Response(status: count == file.bytes ? .ok : .partialContent, headers: headers, body: body)
 }
 
 /// `/v1/image?url=&variant=[&format=][&fallback=origin]`: a 302 to the immutable URL of the
