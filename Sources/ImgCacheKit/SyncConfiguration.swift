@@ -114,24 +114,7 @@ public struct SyncConfiguration: Sendable {
                 c.dashboard = dashboard
             }
             c.dashboardToken = dashboardToken
-            if let index {
-                do {
-                    switch try IndexLocation.parse(index, cacheDirectory: c.cacheDirectory) {
-                    case .postgres(let location): c.index = location
-                    case .sqlite: c.indexIsLocal = true
-                    }
-                } catch {
-                    throw ConfigurationError(error.message)
-                }
-            }
-            if let store {
-                do {
-                    c.store = try S3Location.parse(store, endpoint: storeEndpoint, region: storeRegion,
-                                                   accessKey: storeAccessKey, secretKey: storeSecretKey)
-                } catch {
-                    throw ConfigurationError(error.message)
-                }
-            }
+            try applyBackends(to: &c)
             if let replicaCache {
                 guard let bytes = ByteSizeText.parse(replicaCache) else { throw ConfigurationError("replicaCache '\(replicaCache)' is not a size like 512MB or 2GiB") }
                 c.replicaCacheBytes = bytes
@@ -166,6 +149,28 @@ public struct SyncConfiguration: Sendable {
                 }
             }
             return c
+        }
+
+        /// `index` and `store`: where the index and the files are.
+        private func applyBackends(to c: inout SyncConfiguration) throws(ConfigurationError) {
+            if let index {
+                do {
+                    switch try IndexLocation.parse(index, cacheDirectory: c.cacheDirectory) {
+                    case .postgres(let location): c.index = location
+                    case .sqlite: c.indexIsLocal = true
+                    }
+                } catch {
+                    throw ConfigurationError(error.message)
+                }
+            }
+            if let store {
+                do {
+                    c.store = try S3Location.parse(store, endpoint: storeEndpoint, region: storeRegion,
+                                                   accessKey: storeAccessKey, secretKey: storeSecretKey)
+                } catch {
+                    throw ConfigurationError(error.message)
+                }
+            }
         }
 
         static func variant(_ name: String, _ entry: VariantEntry) throws(ConfigurationError) -> Variant {

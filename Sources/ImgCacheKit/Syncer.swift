@@ -149,9 +149,8 @@ public final class Syncer: @unchecked Sendable {
         return plan
     }
 
-    /// Runs the plan: the fetch thread hands each body to a decode worker as soon as it arrives.
-    /// Decode workers = cores; up to two bodies per core may wait for a worker, past that the
-    /// fetch thread waits too, so memory stays bounded however many images there are.
+    /// Runs the plan: the fetch thread hands each body to a decode worker (`DecodeScheduler`)
+    /// as soon as it arrives.
     private func fetchAndIngest(_ plan: Plan, total: Int, progress: @escaping @Sendable (SyncProgress) -> Void,
                                 onFailure: @escaping @Sendable (ImageSyncResult) -> Void) -> RunResults {
         let state = Mutex(RunState())
@@ -164,20 +163,8 @@ public final class Syncer: @unchecked Sendable {
             if result.action == .failed, result.errorKind != Self.stoppedKind { onFailure(result) }
             progress(snapshot)
         }
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let workers = DispatchQueue(label: "imgcache.sync.decode", attributes: .concurrent)
-        let group = DispatchGroup()
-        let queued = DispatchSemaphore(value: cores * 3)
-        let decoding = DispatchSemaphore(value: cores)
-        let schedule: (@escaping @Sendable () -> Void) -> Void = { work in
-            queued.wait()
-            workers.async(group: group) {
-                decoding.wait()
-                work()
-                decoding.signal()
-                queued.signal()
-            }
-        }
+        let scheduler = DecodeScheduler()
+        let schedule = scheduler.schedule
         // Entries whose original a prune beside this sync removed: fetched again, in full, at the end.
         let refetch = Mutex<[CatalogEntry]>([])
         let complete: @Sendable (CatalogEntry, SourceRecord?, ImageSyncResult.Action, FetchResponse?) -> Void = { [self] entry, source, action, response in
@@ -208,7 +195,7 @@ public final class Syncer: @unchecked Sendable {
                     }
                 }
             }
-            group.wait()
+            scheduler.waitForAll()
         }
         fetchAll(plan.requests, plan.requestEntries)
         let again = refetch.withLock { $0 }

@@ -90,7 +90,20 @@ public final class ServerMetrics: Sendable {
         bytesServed = Counter(label: "imgcache_http_bytes_served_total", factory: factory)
         hits = Counter(label: "imgcache_cache_hits_total", factory: factory)
         misses = Counter(label: "imgcache_cache_misses_total", factory: factory)
+        refusedByServer = Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", "server")], factory: factory)
+        refusedByClient = Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", "client")], factory: factory)
+        openConnections = Gauge(label: "imgcache_connections_open", factory: factory)
+        streamsRefused = Counter(label: "imgcache_streams_refused_total", factory: factory)
+        streamsTimedOut = Counter(label: "imgcache_streams_timed_out_total", factory: factory)
     }
+
+    /// Made once: they change on every connection and streamed response.
+    private let refusedByServer: Metrics.Counter
+    private let refusedByClient: Metrics.Counter
+    private let openConnections: Metrics.Gauge
+    private let openConnectionCount = Mutex(0)
+    private let streamsRefused: Metrics.Counter
+    private let streamsTimedOut: Metrics.Counter
 
     func request(route: String, status: Int) {
         requestCounter(route: route, status: status).increment()
@@ -112,23 +125,21 @@ public final class ServerMetrics: Sendable {
 
     /// A connection turned away over a cap (`limit`: server or client).
     func connectionRefused(_ limit: String) {
-        Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", limit)], factory: factory).increment()
+        (limit == "server" ? refusedByServer : refusedByClient).increment()
     }
 
-    private let openConnections = Mutex(0)
     func connectionsOpen(delta: Int) {
-        let now = openConnections.withLock { $0 += delta; return $0 }
-        Gauge(label: "imgcache_connections_open", factory: factory).record(now)
-    }
-
-    /// One readiness check's outcome: `imgcache_ready{check="index"}` 1 or 0.
-    func readiness(_ check: String, ok: Bool) {
-        Gauge(label: "imgcache_ready", dimensions: [("check", check)], factory: factory).record(ok ? 1 : 0)
+        openConnections.record(openConnectionCount.withLock { $0 += delta; return $0 })
     }
 
     /// A response over `maxStreamingResponses` (503), or one closed for not reading (send timeout).
-    func streamRefused() { Counter(label: "imgcache_streams_refused_total", factory: factory).increment() }
-    func streamTimedOut() { Counter(label: "imgcache_streams_timed_out_total", factory: factory).increment() }
+    func streamRefused() { streamsRefused.increment() }
+    func streamTimedOut() { streamsTimedOut.increment() }
+
+    /// One readiness check's outcome: `imgcache_ready{check="index"}` 1 or 0 (at most once a second).
+    func readiness(_ check: String, ok: Bool) {
+        Gauge(label: "imgcache_ready", dimensions: [("check", check)], factory: factory).record(ok ? 1 : 0)
+    }
 
     func lookup(hit: Bool) { (hit ? hits : misses).increment() }
 

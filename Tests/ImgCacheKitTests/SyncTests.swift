@@ -348,12 +348,8 @@ struct SyncTests {
         let cache = directory.url.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         // A real file system that fills up: a 4 MB tmpfs (needs root to mount).
-        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", cache.path])
-        guard mount.status == 0 else {
-            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
-            return
-        }
-        defer { _ = try? Executable.runTool("/bin/umount", ["-l", cache.path]) }
+        guard try SmallFileSystem.mount("4m", at: cache) else { return }
+        defer { SmallFileSystem.unmount(cache) }
         let origin = try ImageOrigin()
         let seeds = directory.url.appendingPathComponent("seeds")
         try Self.writeSeed(seeds, urls: [(origin.url("/a.jpg"), nil)])
@@ -398,12 +394,8 @@ struct SyncTests {
         let directory = try TemporaryDirectory()
         let cache = directory.url.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", cache.path])
-        guard mount.status == 0 else {
-            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
-            return
-        }
-        defer { _ = try? Executable.runTool("/bin/umount", ["-l", cache.path]) }
+        guard try SmallFileSystem.mount("24m", at: cache) else { return }
+        defer { SmallFileSystem.unmount(cache) }
         let requests = Mutex(0)
         let origin = try TestOrigin { request, _ in
             requests.withLock { $0 += 1 }

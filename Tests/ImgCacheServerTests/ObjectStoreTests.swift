@@ -169,12 +169,8 @@ struct ReplicaFailureTests {
         _ = try await SocketHelper.offPool { try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run() }
         let replica = URL(fileURLWithPath: setup.configuration.cacheDirectory).appendingPathComponent("replica")
         try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
-        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", replica.path])
-        guard mount.status == 0 else {
-            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
-            return
-        }
-        defer { _ = try? Executable.runTool("/bin/umount", ["-l", replica.path]) }
+        guard try SmallFileSystem.mount("1m", at: replica) else { return }
+        defer { SmallFileSystem.unmount(replica) }
         let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
                                        objectStore: setup.configuration.store)
         // Filled by something else: not one more block fits.

@@ -50,3 +50,21 @@ public enum Executable {
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// A real file system that fills up: a small tmpfs mounted over a folder (needs root).
+public enum SmallFileSystem {
+    /// Mounts a tmpfs of `size` (`4m`) at `folder`; false, having printed why the test is
+    /// skipped, where mounting is not allowed.
+    public static func mount(_ size: String, at folder: URL) throws -> Bool {
+        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", folder.path])
+        guard mount.status == 0 else {
+            print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return false
+        }
+        return true
+    }
+
+    public static func unmount(_ folder: URL) {
+        _ = try? Executable.runTool("/bin/umount", ["-l", folder.path])
+    }
+}

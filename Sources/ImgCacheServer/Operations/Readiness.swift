@@ -36,20 +36,19 @@ public final class Readiness: Sendable {
     }
 
     private func index() -> Check {
-        do {
-            try service.index.checkReadable()
-            return Check(name: "index", ok: true)
-        } catch {
-            return Check(name: "index", ok: false, problem: SafeText.line("the cache index cannot be read: \(error.message)"))
-        }
+        check("index", "the cache index cannot be read") { () throws(CacheError) in try service.index.checkReadable() }
     }
 
     private func store() -> Check {
+        check("store", "the blob store cannot be read") { () throws(CacheError) in try service.store.checkReachable() }
+    }
+
+    private func check(_ name: String, _ failure: String, _ probe: () throws(CacheError) -> Void) -> Check {
         do {
-            try service.store.checkReachable()
-            return Check(name: "store", ok: true)
+            try probe()
+            return Check(name: name, ok: true)
         } catch {
-            return Check(name: "store", ok: false, problem: SafeText.line("the blob store cannot be read: \(error.message)"))
+            return Check(name: name, ok: false, problem: SafeText.line("\(failure): \(error.message)"))
         }
     }
 
