@@ -6,6 +6,8 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         private init(_ name: String) { self.name = name }
         public static let io = Code("cache i/o")
         public static let database = Code("cache index")
+        /// Another sync holds the index's sync lease.
+        public static let leaseHeld = Code("sync lease")
         public var description: String { name }
     }
     public var code: Code

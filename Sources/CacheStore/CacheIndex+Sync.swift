@@ -172,6 +172,23 @@ extension CacheIndex {
     public func recordSyncFinished(at date: Date) throws(CacheError) {
         try write { db in try Self.setMeta(db, MetaKey.lastSync, date) }
     }
+
+    /// Records who holds the sync lease (taken by `acquireSyncLease`); no change to the contents.
+    func recordSyncLease(_ holder: SyncLeaseHolder) throws(CacheError) {
+        try write(bumpingGeneration: false) { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sync_lease (id, host, pid, since) VALUES (1, ?, ?, ?)",
+                           arguments: [holder.host, holder.pid, holder.since])
+        }
+    }
+
+    /// The last recorded holder of the sync lease (the current one while a sync runs).
+    public func syncLeaseHolder() throws(CacheError) -> SyncLeaseHolder? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT host, pid, since FROM sync_lease WHERE id = 1").map {
+                SyncLeaseHolder(host: $0["host"], pid: $0["pid"], since: $0["since"])
+            }
+        }
+    }
 }
 
 /// A seed file's reference to an image URL (the first line that names it).

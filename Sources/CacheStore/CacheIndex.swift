@@ -180,6 +180,15 @@ public final class CacheIndex: Sendable {
             try db.create(index: "objects_created_at", on: "objects", columns: ["created_at"])
             try db.create(index: "sources_status", on: "sources", columns: ["status"])
         }
+        migrator.registerMigration("v8: sync lease") { db in
+            // Who holds the sync lease (the lock itself is sync.lock's flock), for the sync that waits.
+            try db.create(table: "sync_lease") { t in
+                t.primaryKey("id", .integer)
+                t.column("host", .text).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("since", .datetime).notNull()
+            }
+        }
         return migrator
     }
 

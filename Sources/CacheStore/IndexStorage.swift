@@ -19,6 +19,11 @@ public protocol IndexStorage: DashboardQueries {
                        isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?)
     func recordFailures(_ failures: [SourceFailure], at date: Date) throws(CacheError)
     func recordSyncFinished(at date: Date) throws(CacheError)
+    /// Takes the index's sync lease for `holder` (one sync at a time per index; see
+    /// `SyncLeaseHolder`). Taken: throws `.leaseHeld` naming the holder, or with `wait` calls
+    /// `waiting` with the holder and blocks until the lease is free.
+    func acquireSyncLease(_ holder: SyncLeaseHolder, wait: Bool, waiting: (SyncLeaseHolder?) -> Void) throws(CacheError) -> any SyncLease
+    func syncLeaseHolder() throws(CacheError) -> SyncLeaseHolder?
 
     // MARK: Prune and repair
     func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// The index in a PostgreSQL database that several machines share (PostgresNIO, its pool).
@@ -18,6 +20,7 @@ public final class PostgresIndex: Sendable {
     let pool: PostgresPool
     static let removalLockKey: Int64 = 0x696D_6763_7276 // "imgcrv"
     static let migrationLockKey: Int64 = 0x696D_6763_6D67 // "imgcmg"
+    static let syncLeaseKey: Int64 = 0x696D_6763_736C // "imgcsl"
     static let channel = "imgcache_index"
 
     /// Connects (a clear error naming the server when it cannot) and applies the migrations
@@ -113,8 +116,20 @@ public final class PostgresIndex: Sendable {
             return CacheError(.database, "PostgreSQL index at \(location): \(message)"
                               + (detail.isEmpty ? "" : " (\(detail))") + " [\(info[.sqlState] ?? "?")]", cause: error)
         }
-        let reason = error.underlying.map { "\($0)" } ?? "\(error.code)"
+        let reason = error.underlying.map(connectionProblem) ?? "\(error.code)"
         return CacheError(.database, "cannot reach the PostgreSQL index at \(location): \(reason)", cause: error)
+    }
+
+    /// What went wrong on the way to the server, in words ("Connection refused", not NIO's
+    /// type dump): the system's text for a socket error, the resolver's for a name.
+    static func connectionProblem(_ error: any Error) -> String {
+        if let error = error as? NIOConnectionError {
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(connectionProblem(dns))" }
+            return error.connectionErrors.first.map { connectionProblem($0.error) } ?? "no address to connect to"
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if error is ChannelError, "\(error)".contains("connectTimeout") { return "connection timed out" }
+        return "\(error)"
     }
 }
 
@@ -189,6 +204,9 @@ extension PostgresIndex {
         ("v7: dashboard orders", [
             "CREATE INDEX objects_created_at ON objects (created_at)",
             "CREATE INDEX sources_status ON sources (status)",
+        ]),
+        ("v8: sync lease", [
+            "CREATE TABLE sync_lease (id BIGINT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL, since TIMESTAMPTZ NOT NULL)",
         ]),
     ]
 

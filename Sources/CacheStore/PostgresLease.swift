@@ -75,12 +75,18 @@ final class PostgresPool: Sendable {
     /// Connects once, directly, so that an unreachable or misconfigured server is reported
     /// with its reason (refused, unknown host, no such database, authentication) at once.
     static func probe(_ location: PostgresLocation) throws(CacheError) {
-        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+        let connection = try connect(location)
+        try? connection.close().wait()
+    }
+
+    /// A connection of its own, outside the pool (the probe; a lock held for a whole sync).
+    static func connect(_ location: PostgresLocation) throws(CacheError) -> PostgresConnection {
+        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                              password: location.password, database: location.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
         do {
-            let connection = try PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.next(),
-                                                            configuration: configuration, id: 0, logger: logger).wait()
-            try? connection.close().wait()
+            return try PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.next(),
+                                                  configuration: configuration, id: 0, logger: logger).wait()
         } catch {
             throw PostgresIndex.error(error, location: location)
         }
@@ -101,9 +107,19 @@ final class PostgresPool: Sendable {
             }
         }
         defer { lease.finish() }
-        if lease.ready.wait(timeout: .now() + timeout) == .timedOut {
-            task.cancel()
-            throw CacheError(.database, "cannot reach the PostgreSQL index at \(location) within \(Int(timeout)) s")
+        // The pool retries a server that is gone for as long as a caller waits: after a short
+        // wait a connection of its own tells a busy pool (wait on) from a dead server (fail now,
+        // with its reason, so a sync stops within seconds of the server's end).
+        let patience = min(2, timeout)
+        if lease.ready.wait(timeout: .now() + patience) == .timedOut {
+            do { try Self.probe(location) } catch {
+                task.cancel()
+                throw error
+            }
+            if lease.ready.wait(timeout: .now() + (timeout - patience)) == .timedOut {
+                task.cancel()
+                throw CacheError(.database, "cannot reach the PostgreSQL index at \(location) within \(Int(timeout)) s")
+            }
         }
         switch lease.outcome {
         case .success(let connection):

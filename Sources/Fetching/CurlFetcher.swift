@@ -1,4 +1,5 @@
 import Foundation
+import SafeText
 internal import CCurl
 
 /// Downloads over libcurl: one multi handle driven by the calling thread, HTTP/2 multiplexing
@@ -110,7 +111,7 @@ final class Transfer {
         let target: TransferURL
         switch TransferURL.parse(request.url) {
         case .success(let parsed): target = parsed
-        case .failure(let problem): return .failure(FetchError(.invalidURL, "\(request.url): \(problem)"))
+        case .failure(let problem): return .failure(FetchError(.invalidURL, "\(SafeText.removingUserinfo(fromURL: request.url)): \(problem)"))
         }
         if let reason = HostPolicy.refusal(host: target.host, configuration: configuration) {
             return .failure(FetchError(.blockedHost, reason))
@@ -158,11 +159,18 @@ final class Transfer {
         headerList = nil
     }
 
+    /// Where the transfer ended, without userinfo (messages and records never carry credentials).
     var effectiveURL: String {
         var pointer: UnsafeMutablePointer<CChar>?
         guard let easy, imgcache_easy_getinfo_string(easy, CURLINFO_EFFECTIVE_URL, &pointer) == CURLE_OK,
-              let pointer else { return request.url }
-        return String(cString: pointer)
+              let pointer else { return SafeText.removingUserinfo(fromURL: request.url) }
+        return SafeText.removingUserinfo(fromURL: String(cString: pointer))
+    }
+
+    /// " (redirected to URL)" when the transfer ended elsewhere than it was asked, else "".
+    var redirectNote: String {
+        let url = effectiveURL
+        return url == SafeText.removingUserinfo(fromURL: request.url) ? "" : " (redirected to \(url))"
     }
 
     /// Classifies the finished transfer.
@@ -172,7 +180,7 @@ final class Transfer {
         if let refusal { return .failed(with(refusal)) }
         let url = effectiveURL
         // Messages name the URL only when a redirect led elsewhere: the caller knows the one it asked for.
-        let place = url == request.url ? "" : " (redirected to \(url))"
+        let place = redirectNote
         guard code == CURLE_OK else { return .failed(with(Self.error(for: code, place: place))) }
         let response = FetchResponse(status: status, body: body, headers: headers, effectiveURL: url, attempts: attempt)
         switch status {
@@ -264,13 +272,12 @@ private let transferOpenSocket: imgcache_curl_opensocket_callback = { context, _
         return CURL_SOCKET_BAD
     }
     let ip = String(cString: buffer)
-    let url = transfer.effectiveURL
-    let place = url == transfer.request.url ? "" : " (redirected to \(url))"
+    let place = transfer.redirectNote
     if let reason = transfer.configuration.addressPolicy.refusal(for: ip) {
         transfer.refusal = FetchError(.blockedAddress, "\(reason), refused\(place); --allow-private allows it")
         return CURL_SOCKET_BAD
     }
-    if let host = URLComponents(string: url)?.host,
+    if let host = URLComponents(string: transfer.effectiveURL)?.host,
        let reason = HostPolicy.refusal(host: host, configuration: transfer.configuration) {
         transfer.refusal = FetchError(.blockedHost, reason + place)
         return CURL_SOCKET_BAD

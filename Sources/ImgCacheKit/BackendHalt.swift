@@ -34,7 +34,7 @@ final class BackendHalt: Sendable {
     /// will replace this list.)
     static let outageSigns = ["No space left on device", "disk is full", "Read-only file system", "Disk quota exceeded",
                               "cannot reach", "Connection refused", "Couldn't connect", "Could not connect", "timed out",
-                              "Timeout was reached", "connection was closed", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+                              "Timeout was reached", "connection was closed", "Failure when receiving data", "Failure when sending data", "SignatureDoesNotMatch", "InvalidAccessKeyId",
                               "AccessDenied"]
 
     static func isOutage(_ error: any Error) -> Bool {

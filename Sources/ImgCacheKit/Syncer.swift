@@ -74,6 +74,10 @@ public final class Syncer: @unchecked Sendable {
     public let seedsDirectory: String
     public var refresh = false
     public var writeBack = false
+    /// When another sync holds the index's lease: wait for it (true) or fail at once naming it.
+    public var waitForLease = false
+    /// Called once when this sync starts to wait for the lease, with its holder if recorded.
+    public var onLeaseWait: @Sendable (SyncLeaseHolder?) -> Void = { _ in }
     private let fetcher: any ImageFetching
     let store: any BlobStorage
     let index: any IndexStorage
@@ -91,6 +95,9 @@ public final class Syncer: @unchecked Sendable {
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
                     onFailure: @escaping @Sendable (ImageSyncResult) -> Void = { _ in }) throws(CacheError) -> SyncReport {
         let started = Date()
+        // One sync per index at a time: a second one would fetch and upload everything again.
+        let lease = try index.acquireSyncLease(.current(), wait: waitForLease, waiting: onLeaseWait)
+        defer { lease.release() }
         counters.withLock { $0 = (0, 0) }
         store.sweepTemporaryFiles()
         let scan = SeedScanner.scan(directory: seedsDirectory)
@@ -141,7 +148,7 @@ public final class Syncer: @unchecked Sendable {
                 plan.fresh.append((entry, record))
             } else {
                 let haveOriginal = record?.digest.map { store.exists(.original($0)) } ?? false
-                plan.requests.append(Fetching.FetchRequest(url: entry.url, etag: haveOriginal ? record?.etag : nil,
+                plan.requests.append(Fetching.FetchRequest(url: entry.fetchURL, etag: haveOriginal ? record?.etag : nil,
                                                            lastModified: haveOriginal ? record?.lastModified : nil))
                 plan.requestEntries.append(entry)
             }
@@ -201,7 +208,7 @@ public final class Syncer: @unchecked Sendable {
         let again = refetch.withLock { $0 }
         if !again.isEmpty {
             // No validators: a 304 now would be answered from an original that is gone.
-            fetchAll(again.map { Fetching.FetchRequest(url: $0.url, etag: nil, lastModified: nil) }, again)
+            fetchAll(again.map { Fetching.FetchRequest(url: $0.fetchURL, etag: nil, lastModified: nil) }, again)
             // A 304 despite that (or another prune meanwhile) ends as a failure, said as such.
             for entry in refetch.withLock({ Array($0.dropFirst(again.count)) }) {
                 record(fail(entry, reason: "the original was pruned during this sync; the next sync fetches it again", kind: "cache"), 0)

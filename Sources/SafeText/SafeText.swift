@@ -53,6 +53,18 @@ public enum SafeText {
         }
     }
 
+    /// `url` without its userinfo (`user:password@` before the host), every other character as
+    /// written: what is stored, shown and keyed on; credentials are for the request alone.
+    public static func removingUserinfo(fromURL url: String) -> String {
+        let characters = Array(url.utf8)
+        guard let colon = characters.firstIndex(of: UInt8(ascii: ":")), characters.count > colon + 2,
+              characters[colon + 1] == UInt8(ascii: "/"), characters[colon + 2] == UInt8(ascii: "/") else { return url }
+        let start = colon + 3
+        let end = characters[start...].firstIndex { "/?#".utf8.contains($0) } ?? characters.count
+        guard let at = characters[start..<end].lastIndex(of: UInt8(ascii: "@")) else { return url }
+        return String(decoding: characters[..<start] + characters[(at + 1)...], as: UTF8.self)
+    }
+
     /// `text` with the password of every `scheme://user:password@host` in it replaced by `***`.
     public static func redactingCredentials(in text: String) -> String {
         guard text.contains("://") else { return text }

@@ -1,6 +1,11 @@
+import SafeText
+
 /// One image entry in a seed document: `images[]` of the article or `related[].images[]`.
 public struct ImageReference: Hashable, Sendable {
+    /// The URL as imgcache keeps, stores and shows it: as written, less any `user:password@`.
     public var url: String
+    /// The URL as written, credentials included: what the request is made to, never stored.
+    public var fetchURL: String
     /// Declared width and height, when the entry gives them.
     public var width: Int?
     public var height: Int?
@@ -14,7 +19,8 @@ public struct ImageReference: Hashable, Sendable {
     public var isCachedSite: IsCachedSite = .other
 
     public init(url: String, width: Int? = nil, height: Int? = nil, isCached: Bool? = nil, line: Int, isRelated: Bool) {
-        self.url = url
+        self.url = SafeText.removingUserinfo(fromURL: url)
+        self.fetchURL = url
         self.width = width
         self.height = height
         self.isCached = isCached

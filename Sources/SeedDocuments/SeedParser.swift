@@ -89,7 +89,8 @@ public enum SeedParser {
             }
             let urlLine = (urlNode.mark?.line ?? line - offset) + offset
             if let problem = urlProblem(url) {
-                document.problems.append(SeedError(.invalidURL, path: document.path, line: urlLine, "\(url): \(problem)"))
+                document.problems.append(SeedError(.invalidURL, path: document.path, line: urlLine,
+                                                   "\(SafeText.removingUserinfo(fromURL: url)): \(problem)"))
                 continue
             }
             var image = ImageReference(

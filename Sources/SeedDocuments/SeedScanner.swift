@@ -31,7 +31,7 @@ public struct SeedScan: Sendable {
                     if entries[at].height == nil { entries[at].height = image.height }
                 } else {
                     position[image.url] = entries.count
-                    entries.append(CatalogEntry(url: image.url, width: image.width, height: image.height, references: [place]))
+                    entries.append(CatalogEntry(url: image.url, fetchURL: image.fetchURL, width: image.width, height: image.height, references: [place]))
                 }
             }
         }
@@ -52,7 +52,10 @@ public struct SeedLocation: Hashable, Sendable, CustomStringConvertible {
 
 /// One distinct image URL and every place that references it.
 public struct CatalogEntry: Hashable, Sendable {
+    /// The image's identity: its URL without userinfo.
     public var url: String
+    /// What is requested: the first reference's URL as written (credentials included).
+    public var fetchURL: String
     /// The first declared width and height found for it.
     public var width: Int?
     public var height: Int?

@@ -25,13 +25,16 @@ struct SyncCommand: ParsableCommand {
             allowPrivate allows them.
 
             Settings come from imgcache.yml (--config, or ./imgcache.yml if present); flags \
-            override it. Exit status: 0 when every image is cached, 1 when some failed or a seed \
-            file could not be read, 2 for usage or configuration errors.
+            override it. One sync runs per cache (or shared index) at a time: another one exits \
+            75 naming the running sync's host, pid and start, or with --wait starts when it ends. \
+            Exit status: 0 when every image is cached, 1 when some failed or a seed file could not \
+            be read, 2 for usage or configuration errors, 75 when another sync holds the lease.
 
             Examples:
               imgcache sync seeds/
               imgcache sync seeds/ --cache /var/cache/imgcache --write-back
               imgcache sync seeds/ --refresh --json > report.json
+              imgcache sync seeds/ --wait        # from cron: queue behind a sync still running
             """)
 
     @Argument(help: ArgumentHelp("Folder of seed documents (searched recursively).", valueName: "seeds-dir"))
@@ -50,6 +53,9 @@ struct SyncCommand: ParsableCommand {
 
     @Flag(help: "Allow loopback and private addresses (for a local origin).")
     var allowPrivate = false
+
+    @Flag(help: "When another sync holds this cache's lease, wait for it to end instead of exiting 75.")
+    var wait = false
 
     @Flag(help: "Print a JSON report on stdout.")
     var json = false
@@ -79,6 +85,10 @@ struct SyncCommand: ParsableCommand {
         }
         syncer.refresh = refresh
         syncer.writeBack = writeBack
+        syncer.waitForLease = wait
+        syncer.onLeaseWait = { holder in
+            FileHandle.standardError.write(Data("sync: waiting for the sync on \(holder.map { "\($0)" } ?? "this index") to end\n".utf8))
+        }
         let progress = ProgressReporter(total: 0, label: "sync", enabled: !quiet)
         let report: SyncReport
         do {
@@ -91,7 +101,7 @@ struct SyncCommand: ParsableCommand {
         } catch {
             progress.finish()
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(error.code == .leaseHeld ? Self.leaseHeldStatus : 1)
         }
         progress.finish()
         if let stopped = report.stopped {
@@ -104,6 +114,9 @@ struct SyncCommand: ParsableCommand {
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
         if !report.succeeded { throw ExitCode(1) }
     }
+
+    /// EX_TEMPFAIL: another sync holds the lease; try again later (or pass --wait).
+    static let leaseHeldStatus: Int32 = 75
 
     static func summary(_ r: SyncReport) -> String {
         var lines = [

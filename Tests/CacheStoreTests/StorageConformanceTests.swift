@@ -326,6 +326,41 @@ struct IndexConformanceTests {
         #expect(events.withLock { $0 } == ["files deleted", "writer checks files"])
         #expect(try index.source(image.url)?.isCached == true && blobs.exists(.original(image.digest)))
     }
+
+    @Test("one sync lease per index: a second taker is told who holds it, or waits for its release", arguments: IndexBackend.available)
+    func syncLease(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder), other = try backend.reopen(index, in: folder)
+        let first = SyncLeaseHolder(host: "node-a.example", pid: 4242, since: Date(timeIntervalSince1970: 1_800_000_000))
+        let lease = try index.acquireSyncLease(first, wait: false, waiting: { _ in Issue.record("the first taker waited") })
+        #expect(try other.syncLeaseHolder() == first)
+
+        let refused = #expect(throws: CacheError.self) {
+            _ = try other.acquireSyncLease(.current(), wait: false, waiting: { _ in })
+        }
+        #expect(refused?.code == .leaseHeld)
+        #expect(refused?.message.contains("node-a.example (pid 4242) since 2027-01-15T08:00:00Z") == true)
+
+        // A waiting taker is told whom it waits for, and gets the lease once it is released.
+        let waitedFor = Mutex<SyncLeaseHolder?>(nil)
+        let taken = DispatchSemaphore(value: 0)
+        let second = SyncLeaseHolder(host: "node-b.example", pid: 7, since: Date())
+        DispatchQueue.global().async {
+            let lease = try? other.acquireSyncLease(second, wait: true, waiting: { holder in waitedFor.withLock { $0 = holder } })
+            taken.signal()
+            lease?.release()
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while waitedFor.withLock({ $0 }) == nil && Date() < deadline { usleep(10_000) }
+        #expect(waitedFor.withLock { $0 } == first)
+        #expect(taken.wait(timeout: .now() + 0.3) == .timedOut, "the lease was taken twice")
+        lease.release()
+        #expect(taken.wait(timeout: .now() + 20) == .success)
+        #expect(try index.syncLeaseHolder() == second)
+        // Released twice is harmless; the lease is free again.
+        lease.release()
+        try index.acquireSyncLease(.current(), wait: false, waiting: { _ in }).release()
+    }
 }
 
 @Suite("Blob storage: the behaviour every backend must have")

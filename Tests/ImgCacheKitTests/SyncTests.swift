@@ -225,28 +225,73 @@ struct SyncTests {
         #expect(!report.succeeded)
     }
 
-    @Test("two syncs at once on one cache both succeed; each original is stored once")
+    @Test("two syncs at once on one cache: the second names the lease holder, or waits for it; each URL is requested once")
     func concurrentSyncs() throws {
         let origin = try ImageOrigin()
+        origin.set(slow: true)
         let directory = try TemporaryDirectory()
         let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
-        try Self.writeSeed(seeds, urls: ["/a.jpg", "/b.png", "/c.jpg", "/dup-1.jpg", "/dup-2.jpg"].map { (origin.url($0), nil) })
+        let paths = ["/a.jpg", "/b.png", "/c.jpg", "/dup-1.jpg", "/dup-2.jpg"]
+        try Self.writeSeed(seeds, urls: paths.map { (origin.url($0), nil) })
         let configuration = Self.configuration(cache: cache)
-        let reports = Mutex<[SyncReport]>([])
-        let errors = Mutex<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 2) { _ in
-            do {
-                let report = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
-                reports.withLock { $0.append(report) }
-            } catch {
-                errors.withLock { $0.append("\(error)") }
-            }
+        let first = Mutex<Result<SyncReport, CacheError>?>(nil)
+        let firstDone = DispatchSemaphore(value: 0)
+        let firstSyncer = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
+        DispatchQueue.global().async {
+            let result = Result { () throws(CacheError) in try firstSyncer.run() }
+            first.withLock { $0 = result }
+            firstDone.signal()
         }
-        #expect(errors.withLock { $0 } == [])
-        #expect(reports.withLock { $0.map(\.cached) } == [5, 5])
+        // The first sync holds the lease once it asks the origin for something.
+        let deadline = Date().addingTimeInterval(20)
+        while origin.origin.totalRequests == 0 && Date() < deadline { usleep(10_000) }
+
+        let refused = #expect(throws: CacheError.self) { try Syncer(seedsDirectory: seeds.path, configuration: configuration).run() }
+        #expect(refused?.code == .leaseHeld)
+        #expect(refused?.message.contains("another sync is running on \(ProcessInfo.processInfo.hostName) (pid \(getpid())) since ") == true,
+                "\(String(describing: refused))")
+
+        let waiting = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
+        waiting.waitForLease = true
+        let waitedFor = Mutex<SyncLeaseHolder?>(nil)
+        waiting.onLeaseWait = { holder in waitedFor.withLock { $0 = holder } }
+        let second = try waiting.run()
+        // It started once the first had finished, and found every image fresh.
+        #expect(firstDone.wait(timeout: .now()) == .success)
+        #expect(waitedFor.withLock { $0 }?.pid == Int(getpid()))
+        #expect(try first.withLock { try $0?.get().cached } == 5)
+        #expect(second.cached == 5 && second.fresh == 5 && second.fetched == 0)
+        #expect(origin.origin.totalRequests == paths.count)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
         #expect(try index.read { db in try ObjectRecord.fetchCount(db) } == 4)
         try Self.checkIntegrity(cache: cache)
+    }
+
+    @Test("the binary: a second sync exits 75 naming the running one; --wait queues behind it")
+    func leaseCommandLine() throws {
+        let origin = try ImageOrigin()
+        origin.set(slow: true)
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try Self.writeSeed(seeds, urls: ["/a.jpg", "/b.png"].map { (origin.url($0), nil) })
+        let arguments = ["sync", seeds.path, "--cache", cache.path, "--allow-private", "--quiet"]
+        let running = Process()
+        running.executableURL = Executable.imgcache
+        running.arguments = arguments
+        running.standardError = FileHandle.nullDevice
+        try running.run()
+        let deadline = Date().addingTimeInterval(20)
+        while origin.origin.totalRequests == 0 && Date() < deadline { usleep(10_000) }
+        let refused = try Executable.run(arguments)
+        #expect(refused.status == 75)
+        #expect(refused.stderr.contains("error: sync lease: another sync is running on \(ProcessInfo.processInfo.hostName) "
+                                        + "(pid \(running.processIdentifier)) since "), "\(refused.stderr)")
+        let queued = try Executable.run(arguments + ["--wait"])
+        #expect(queued.status == 0, "\(queued.stderr)")
+        #expect(queued.stderr.contains("sync: waiting for the sync on \(ProcessInfo.processInfo.hostName) (pid \(running.processIdentifier))"))
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0)
+        #expect(origin.origin.totalRequests == 2)
     }
 
     @Test("a sync killed with SIGKILL leaves no row without its file; the next sync completes and sweeps")
@@ -312,7 +357,7 @@ struct SyncTests {
         #expect(refused.stderr.contains("loopback"))
     }
 
-    @Test("hostile URLs in output: CR/LF and NUL escaped (no forged lines), passwords redacted in errors and status")
+    @Test("hostile URLs in output: CR/LF and NUL escaped (no forged lines); userinfo goes to the origin only, never stored or shown")
     func outputHygiene() throws {
         let origin = try ImageOrigin()
         let directory = try TemporaryDirectory()
@@ -335,11 +380,16 @@ struct SyncTests {
         #expect(!lines.contains { $0.hasPrefix("error: forged") }, "\(result.stderr)")
         #expect(result.stderr.contains("x.jpg\\r\\nerror: forged line"))
         #expect(result.stderr.contains("control character U+000D") && result.stderr.contains("control character U+0000"))
-        #expect(!result.stderr.contains("s3cret"))
-        #expect(result.stderr.contains("http://editor:***@127.0.0.1"))
+        // The credentials go to the origin (Basic auth) and nowhere else: not in messages, not in the index.
+        #expect(origin.origin.requests.contains { $0.headers["authorization"] == "Basic " + Data("editor:s3cret".utf8).base64EncodedString() })
+        #expect(!result.stderr.contains("s3cret") && !result.stderr.contains("editor"))
+        #expect(result.stderr.contains("error: \(origin.url("/missing.jpg")): http status"), "\(result.stderr)")
         let status = try Executable.run(["status", "--cache", cache.path])
         #expect(status.status == 0)
-        #expect(!status.stdout.contains("s3cret") && status.stdout.contains("editor:***@"), "\(status.stdout)")
+        #expect(!status.stdout.contains("s3cret") && !status.stdout.contains("editor"), "\(status.stdout)")
+        #expect(status.stdout.contains(origin.url("/missing.jpg")))
+        let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
+        #expect(try index.allSources().keys.sorted() == [origin.url("/missing.jpg")])
     }
 
     @Test("a full disk: every item says so, the summary is printed, exit 1, the index stays sound and keeps what was cached")

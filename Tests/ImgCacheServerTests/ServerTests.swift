@@ -8,6 +8,7 @@ import ImageCore
 import ImgCacheKit
 import ImgCacheServer
 import TestSupport
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -363,11 +364,16 @@ struct ServerTests {
             let port = try #require(client.port)
             var configuration = FetchConfiguration()
             configuration.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
-            let fetcher = CurlFetcher(configuration: configuration)
-            var outcomes: [FetchOutcome] = []
             let requests = [FetchRequest(url: "http://127.0.0.1:\(port)\(url)"),
                             FetchRequest(url: "http://127.0.0.1:\(port)/healthz")]
-            fetcher.fetchAll(requests) { _, outcome in outcomes.append(outcome) }
+            // The blocking transfer runs on a thread of its own: on the cooperative pool it would
+            // hold one of the (two) threads the server's handlers need.
+            let outcomes = try await SocketHelper.offPool { [configuration] in
+                let fetcher = CurlFetcher(configuration: configuration)
+                let collected = Mutex<[FetchOutcome]>([])
+                fetcher.fetchAll(requests) { _, outcome in collected.withLock { $0.append(outcome) } }
+                return collected.withLock { $0 }
+            }
             #expect(outcomes.count == 2)
             for outcome in outcomes {
                 guard case .fetched(let response) = outcome else { Issue.record("\(outcome)"); continue }

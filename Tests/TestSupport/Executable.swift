@@ -51,6 +51,27 @@ public enum Executable {
     }
 }
 
+extension Executable {
+    /// Runs `path` with its output to /dev/null and waits for it with waitpid; its exit status.
+    public static func spawnAndWait(_ path: String, _ arguments: [String]) throws -> Int32 {
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestServerError("cannot start \(path): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw TestServerError("waitpid \(path): \(String(cString: strerror(errno)))") }
+        }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
 /// A real file system that fills up: a small tmpfs mounted over a folder (needs root).
 public enum SmallFileSystem {
     /// Mounts a tmpfs of `size` (`4m`) at `folder`; false, having printed why the test is

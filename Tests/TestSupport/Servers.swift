@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,10 +65,15 @@ public final class SeaweedFS: Sendable {
     public let accessKey = "imgcache-test"
     public let secretKey = "imgcache-test-secret-key"
     let folder: String
+    /// The `weed server` arguments, to start it again after `stop()`.
+    let arguments: [String]
+    private let process: Mutex<Process?>
 
-    init(endpoint: String, folder: String) {
+    init(endpoint: String, folder: String, arguments: [String] = [], process: Process? = nil) {
         self.endpoint = endpoint
         self.folder = folder
+        self.arguments = arguments
+        self.process = Mutex(process)
     }
 
     /// The shared server, started on first use; nil (with `skipReason`) when `weed` is not installed.
@@ -81,49 +87,78 @@ public final class SeaweedFS: Sendable {
     public let bucket = "imgcache-tests"
     public static func uniquePrefix() -> String { "t-" + UUID().uuidString.lowercased().prefix(18) }
 
+    /// A server of its own, for a test that stops and restarts it.
+    public static func dedicated() -> SeaweedFS? { start() }
+
+    /// Kills the server (as a crash or a network cut would look to its clients).
+    public func stop() {
+        guard let running = process.withLock({ $0 }) else { return }
+        kill(running.processIdentifier, SIGKILL)
+        running.waitUntilExit()
+    }
+
+    /// Starts it again on the same ports and data; returns once S3 answers.
+    public func restart() throws {
+        guard let weed = TestServers.find("weed") else { throw TestServerError("weed is not installed") }
+        let running = try Self.launch(weed, arguments, log: folder + "/weed-restart.log")
+        process.withLock { $0 = running }
+        guard Self.waitUntilWritable(self, deadline: Date().addingTimeInterval(60)) else {
+            throw TestServerError("SeaweedFS did not take writes again within 60 s")
+        }
+    }
+
+    private static func launch(_ weed: String, _ arguments: [String], log path: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: weed)
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let log = FileHandle(forWritingAtPath: path)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        TestServers.started.append(process)
+        return process
+    }
+
     private static func start() -> SeaweedFS? {
         guard let weed = TestServers.find("weed") else { return nil }
         _ = TestServers.stopAtExit
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("imgcache-seaweed-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
-        let server = SeaweedFS(endpoint: "", folder: folder)
         let identity = """
-            {"identities":[{"name":"imgcache","credentials":[{"accessKey":"\(server.accessKey)","secretKey":"\(server.secretKey)"}],
+            {"identities":[{"name":"imgcache","credentials":[{"accessKey":"imgcache-test","secretKey":"imgcache-test-secret-key"}],
               "actions":["Admin","Read","Write","List","Tagging"]}]}
             """
         FileManager.default.createFile(atPath: folder + "/s3.json", contents: Data(identity.utf8))
         let (master, volume, filer, s3) = (TestServers.freePort(alsoFree: 10000), TestServers.freePort(alsoFree: 10000),
                                            TestServers.freePort(alsoFree: 10000), TestServers.freePort(alsoFree: 10000))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: weed)
-        process.arguments = ["server", "-dir=\(folder)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                             "-master.port=\(master)", "-volume.port=\(volume)", "-filer.port=\(filer)",
-                             "-s3", "-s3.port=\(s3)", "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(folder)/s3.json",
-                             "-master.volumeSizeLimitMB=32", "-volume.max=64"]
-        FileManager.default.createFile(atPath: folder + "/weed.log", contents: nil)
-        let log = FileHandle(forWritingAtPath: folder + "/weed.log")
-        process.standardOutput = log
-        process.standardError = log
-        do { try process.run() } catch { return nil }
-        TestServers.started.append(process)
-        let endpoint = "http://127.0.0.1:\(s3)"
+        let arguments = ["server", "-dir=\(folder)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                         "-master.port=\(master)", "-volume.port=\(volume)", "-filer.port=\(filer)",
+                         "-s3", "-s3.port=\(s3)", "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(folder)/s3.json",
+                         "-master.volumeSizeLimitMB=32", "-volume.max=64"]
+        guard let process = try? launch(weed, arguments, log: folder + "/weed.log") else { return nil }
+        let started = SeaweedFS(endpoint: "http://127.0.0.1:\(s3)", folder: folder, arguments: arguments, process: process)
         let deadline = Date().addingTimeInterval(60)
         // Ready when S3 answers and a volume has registered (a PUT before that fails).
-        while Date() < deadline && !(TestServers.answers(endpoint) && TestServers.answers("http://127.0.0.1:\(volume)/status")) {
+        while Date() < deadline && !(TestServers.answers(started.endpoint) && TestServers.answers("http://127.0.0.1:\(volume)/status")) {
             usleep(200_000)
         }
-        guard TestServers.answers(endpoint) else { return nil }
-        // Ready for writes when a signed PUT into a bucket succeeds (volumes are allocated lazily).
+        guard TestServers.answers(started.endpoint) else { return nil }
+        return waitUntilWritable(started, deadline: deadline) ? started : nil
+    }
+
+    /// Ready for writes when a signed PUT into the bucket succeeds (volumes are allocated lazily).
+    private static func waitUntilWritable(_ server: SeaweedFS, deadline: Date) -> Bool {
         let signing = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:us-east-1:s3",
                        "--user", "\(server.accessKey):\(server.secretKey)"]
-        _ = try? Executable.runTool("/usr/bin/curl", signing + ["-X", "PUT", endpoint + "/" + server.bucket])
+        _ = try? Executable.runTool("/usr/bin/curl", signing + ["-X", "PUT", server.endpoint + "/" + server.bucket])
         while Date() < deadline {
             let put = try? Executable.runTool("/usr/bin/curl", signing + ["-X", "PUT", "--data-binary", "ok",
-                                              "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", endpoint + "/" + server.bucket + "/ready"])
-            if put?.stdout == "200" { break }
+                                              "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", server.endpoint + "/" + server.bucket + "/ready"])
+            if put?.stdout == "200" { return true }
             usleep(200_000)
         }
-        return SeaweedFS(endpoint: endpoint, folder: folder)
+        return false
     }
 }
 
@@ -152,7 +187,7 @@ public final class PostgresServer: Sendable {
     }
 
     /// Debian puts the server's programs in /usr/lib/postgresql/<version>/bin, not on PATH.
-    static func binFolder() -> String? {
+    public static func binFolder() -> String? {
         let debian = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?
             .sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" } ?? []
         let onPath = TestServers.find("postgres").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
@@ -179,8 +214,10 @@ public final class PostgresServer: Sendable {
     public func restart() throws {
         let options = "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1,::1 -c fsync=off -c max_connections=300"
         let (pgctl, arguments) = command("pg_ctl", ["-D", folder + "/data", "start", "-w", "-l", folder + "/postgres-restart.log", "-o", options])
-        let result = try Executable.runTool(pgctl, arguments)
-        guard result.status == 0 else { throw TestServerError("pg_ctl start: \(result.stderr)") }
+        // Not through pipes (the server pg_ctl starts inherits them: reading them to their end
+        // would wait for it), nor Foundation's Process (its waitUntilExit missed this child's end).
+        let status = try Executable.spawnAndWait(pgctl, arguments)
+        guard status == 0 else { throw TestServerError("pg_ctl start exited \(status): see \(folder)/postgres-restart.log") }
     }
 
     private static func start() -> PostgresServer? {
