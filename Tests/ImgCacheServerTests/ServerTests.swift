@@ -489,10 +489,7 @@ enum SocketHelper {
     /// Runs blocking socket code on a thread of its own, never on the cooperative pool the
     /// servers under test need.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: Result { try body() }) }.start()
-        }
-        return try result.get()
+        try await Blocking.offPool(body)
     }
 
     /// A connection whose reads give up after `timeout` seconds.

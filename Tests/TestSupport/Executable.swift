@@ -89,3 +89,16 @@ public enum SmallFileSystem {
         _ = try? Executable.runTool("/bin/umount", ["-l", folder.path])
     }
 }
+
+/// Blocking work (a child process waited for, a semaphore, a socket read) on a thread of its
+/// own. A synchronous test runs on Swift's cooperative pool (two threads on a two-core CI
+/// machine): one that blocks for tens of seconds there starves the in-process servers of the
+/// suites running beside it.
+public enum Blocking {
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: Result { try body() }) }.start()
+        }
+        return try result.get()
+    }
+}
