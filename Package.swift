@@ -68,7 +68,9 @@ let package = Package(
         .target(name: "ImageCore"),
 
         // Format sniffing, EXIF location, decoders and encoders over the shim.
-        .target(name: "ImageCodecs", dependencies: ["ImageCore", "CImageCodecs"]),
+        // The format table: every format's sniff, media type, extensions, quality key, animation.
+        .target(name: "ImageFormats"),
+        .target(name: "ImageCodecs", dependencies: ["ImageCore", "ImageFormats", "CImageCodecs"]),
 
         // Text from hostile places made safe to print: control characters escaped, passwords redacted.
         .target(name: "SafeText"),
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "CacheStore",
             dependencies: [
-                "AtomicFiles", "CCurl",
+                "AtomicFiles", "CCurl", "ImageFormats",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

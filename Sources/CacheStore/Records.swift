@@ -1,3 +1,4 @@
+@_exported import ImageFormats
 import Foundation
 import GRDB
 
@@ -132,13 +133,7 @@ public enum SourceStatus: String, Codable, Sendable, CaseIterable, DatabaseValue
     case pruned
 }
 
-/// The format of a stored file (an original or a thumbnail).
-public enum StoredFormat: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case jpeg, png, webp, avif
+/// The format of a stored file (an original or a thumbnail): a row of the format table.
+public typealias StoredFormat = ImageFormat
 
-    /// "jpg", "png", "webp" or "avif".
-    public var fileExtension: String { self == .jpeg ? "jpg" : rawValue }
-
-    /// `image/jpeg`, `image/png`, `image/webp`, `image/avif`.
-    public var mediaType: String { "image/" + rawValue }
-}
+extension ImageFormat: DatabaseValueConvertible {}

@@ -14,7 +14,7 @@ public struct DecodedImage: Sendable {
     public var color: ColorReport
 }
 
-/// Probes and decodes JPEG, PNG, WebP and AVIF through the C shim, converting to sRGB.
+/// Probes and decodes every format of the table (`ImageFormat`) through the C shim, converting to sRGB.
 public enum ImageDecoder {
     /// Reads the header only: format, size, components, progressive, orientation.
     public static func probe(_ data: Data) throws(CodecError) -> ImageInfo {
@@ -26,13 +26,7 @@ public enum ImageDecoder {
         var info = ic_info()
         var status = ic_status()
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code: Int32
-        switch format {
-        case .jpeg: code = ic_jpeg_probe(base, bytes.count, &info, &status)
-        case .png: code = ic_png_probe(base, bytes.count, &info, &status)
-        case .webp: code = ic_webp_probe(base, bytes.count, &info, &status)
-        case .avif: code = ic_avif_probe(base, bytes.count, &info, &status)
-        }
+        let code = format.codec.probe(base, bytes.count, &info, &status)
         try check(code, status)
         return makeInfo(info, format: format, bytes: bytes)
     }
@@ -54,13 +48,7 @@ public enum ImageDecoder {
         var image = ic_image()
         var status = ic_status()
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code: Int32
-        switch format {
-        case .jpeg: code = ic_jpeg_decode(base, bytes.count, &cOptions, &info, &image, &status)
-        case .png: code = ic_png_decode(base, bytes.count, &cOptions, &info, &image, &status)
-        case .webp: code = ic_webp_decode(base, bytes.count, &cOptions, &info, &image, &status)
-        case .avif: code = ic_avif_decode(base, bytes.count, &cOptions, &info, &image, &status)
-        }
+        let code = format.codec.decode(base, bytes.count, &cOptions, &info, &image, &status)
         try check(code, status)
         guard let pixels = image.pixels, image.width > 0, image.height > 0 else {
             free(image.pixels)
@@ -104,7 +92,7 @@ public enum ImageDecoder {
 
     private static func sniff(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ImageFormat {
         guard bytes.count > 0, let format = ImageFormat.sniff(bytes) else {
-            throw CodecError(.unsupportedFormat, "not a JPEG, PNG, WebP or AVIF: \(ImageFormat.describeUnknown(bytes))")
+            throw CodecError(.unsupportedFormat, "not a \(ImageFormat.readableList): \(ImageFormat.describeUnknown(bytes))")
         }
         return format
     }

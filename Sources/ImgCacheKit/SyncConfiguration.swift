@@ -182,19 +182,18 @@ public struct SyncConfiguration: Sendable {
             let formats = try Self.formats(name, entry)
             var quality = Variant.Quality()
             switch entry.quality {
-            case .jpeg(let value)?: quality.jpeg = value
+            case .jpeg(let value)?: quality.values["jpeg"] = value
             case .each(let values)?:
-                for (format, value) in values {
-                    switch format {
-                    case "jpeg": quality.jpeg = value
-                    case "webp": quality.webp = value
-                    case "avif": quality.avif = value
-                    default: throw ConfigurationError("variant \(name): quality names jpeg, webp or avif, not '\(format)'")
+                let keys = Variant.Quality.keys
+                for (key, value) in values {
+                    guard keys.contains(key) else {
+                        throw ConfigurationError("variant \(name): quality names \(keys.joined(separator: ", ")), not '\(key)'")
                     }
+                    quality.values[key] = value
                 }
             case nil: break
             }
-            for value in [quality.jpeg, quality.webp, quality.avif] where !(1...100).contains(value) {
+            for value in quality.values.values where !(1...100).contains(value) {
                 throw ConfigurationError("variant \(name): quality must be 1-100, not \(value)")
             }
             return Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), formats: formats, quality: quality)
@@ -215,14 +214,12 @@ public struct SyncConfiguration: Sendable {
             guard let list = entry.formats else { return Variant.defaultFormats }
             var formats: [OutputFormat] = []
             for text in list {
-                let format: OutputFormat
-                switch text.lowercased() {
-                case "jpeg", "jpg", "auto": format = .auto
-                case "png": format = .png
-                case "webp": format = .webp
-                case "avif": format = .avif
-                default: throw ConfigurationError("variant \(name): unknown format '\(text)' (avif, webp, jpeg or png)")
+                // `jpeg` in a list is the fallback: JPEG, or PNG where transparent.
+                guard var format = OutputFormat(rawValue: text) else {
+                    let names = ImageFormat.encodable.map(\.rawValue).reversed().joined(separator: ", ")
+                    throw ConfigurationError("variant \(name): unknown format '\(text)' (\(names))")
                 }
+                if format == .jpeg { format = .auto }
                 guard !formats.contains(format) else { throw ConfigurationError("variant \(name): format '\(text)' is listed twice") }
                 formats.append(format)
             }

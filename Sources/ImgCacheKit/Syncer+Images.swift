@@ -30,7 +30,7 @@ extension Syncer {
             let placeholder = Self.placeholder(from: thumbnails)
             let image = FetchedImage(
                 url: entry.url,
-                object: ObjectRecord(digest: digest, bytes: body.count, format: StoredFormat(info.format),
+                object: ObjectRecord(digest: digest, bytes: body.count, format: info.format,
                                      width: info.size.width, height: info.size.height,
                                      blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor,
                                      colorProfile: thumbnails[0].color.summary),
@@ -180,7 +180,7 @@ extension Syncer {
             let hash = BlobStore.digest(thumbnail.data)
             let record = ThumbnailRecord(key: rendition.thumbnailKey(digest: digest), digest: digest, variant: rendition.variant,
                                          width: thumbnail.size.width, height: thumbnail.size.height,
-                                         format: StoredFormat(thumbnail.format), bytes: thumbnail.data.count, sha256: hash)
+                                         format: thumbnail.format, bytes: thumbnail.data.count, sha256: hash)
             // A file already under this key is kept only if it holds exactly these bytes.
             if !store.exists(record.blobKey) || store.hash(record.blobKey)?.digest != hash {
                 try store.put(thumbnail.data, as: record.blobKey)

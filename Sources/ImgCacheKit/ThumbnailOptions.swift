@@ -1,27 +1,46 @@
 import ImageCodecs
 import ImageCore
 
-/// Which format a thumbnail is written in.
-public enum OutputFormat: String, Sendable, CaseIterable, Codable {
-    /// JPEG for opaque images, PNG for images with any transparent pixel: the fallback.
-    case auto
-    case jpeg
-    case png
-    case webp
-    case avif
+/// Which format a thumbnail is written in: `auto` (JPEG for opaque images, PNG for images
+/// with any transparent pixel: the fallback), or a format of the table that imgcache writes.
+public struct OutputFormat: Hashable, Sendable, Codable, RawRepresentable, CaseIterable, CustomStringConvertible {
+    /// The format written; nil for `auto`.
+    public let format: ImageFormat?
 
-    /// WebP and AVIF: the formats a `<picture>` offers before its fallback.
-    public var isModern: Bool { self == .webp || self == .avif }
+    public init(_ format: ImageFormat?) { self.format = format }
+
+    public static let auto = OutputFormat(nil)
+    public static let jpeg = OutputFormat(.jpeg)
+    public static let png = OutputFormat(.png)
+    public static let webp = OutputFormat(.webp)
+    public static let avif = OutputFormat(.avif)
+
+    /// `auto`, then every format the table can write.
+    public static var allCases: [OutputFormat] { [.auto] + ImageFormat.encodable.map(OutputFormat.init) }
+
+    public var rawValue: String { format?.rawValue ?? "auto" }
+    public var description: String { rawValue }
+
+    /// `auto`, or a writable format by its name or an extension (`jpg`).
+    public init?(rawValue: String) {
+        if rawValue.lowercased() == "auto" { self = .auto; return }
+        guard let format = ImageFormat(name: rawValue), format.entry.encoding != nil else { return nil }
+        self.init(format)
+    }
+
+    /// Offered before the fallback (WebP, AVIF): what a `<picture>` lists first.
+    public var isModern: Bool { format?.entry.encoding?.isModern ?? false }
 
     /// The file extensions this format writes (`auto` writes jpg or png).
-    public var fileExtensions: [String] {
-        switch self {
-        case .auto: ["jpg", "png"]
-        case .jpeg: ["jpg"]
-        case .png: ["png"]
-        case .webp: ["webp"]
-        case .avif: ["avif"]
-        }
+    public var fileExtensions: [String] { format.map { [$0.fileExtension] } ?? ["jpg", "png"] }
+
+    /// The format written for a bitmap with or without transparent pixels.
+    public func resolved(transparent: Bool) -> ImageFormat { format ?? (transparent ? .png : .jpeg) }
+
+    /// "auto, jpeg, png, webp or avif", for help texts and errors.
+    public static var nameList: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
     }
 }
 

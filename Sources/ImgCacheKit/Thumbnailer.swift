@@ -131,21 +131,11 @@ public enum Thumbnailer {
 
     static func encode(_ bitmap: Bitmap, options: ThumbnailOptions) throws(CodecError) -> (Data, ImageFormat) {
         let transparent = bitmap.hasTransparency
-        let format: ImageFormat
-        switch options.format {
-        case .auto: format = transparent ? .png : .jpeg
-        case .jpeg: format = .jpeg
-        case .png: format = .png
-        case .webp: format = .webp
-        case .avif: format = .avif
-        }
+        let format = options.format.resolved(transparent: transparent)
         // An alpha channel that is fully opaque carries nothing: drop it (smaller files).
         let pixels = bitmap.hasAlphaChannel && (!transparent || format == .jpeg) ? bitmap.flattened() : bitmap
-        switch format {
-        case .jpeg: return (try ImageEncoder.jpeg(pixels, quality: options.quality), .jpeg)
-        case .png: return (try ImageEncoder.png(pixels), .png)
-        case .webp: return (try ImageEncoder.webp(pixels, quality: options.quality, method: ThumbnailOptions.webpMethod), .webp)
-        case .avif: return (try ImageEncoder.avif(pixels, quality: options.quality, speed: ThumbnailOptions.avifSpeed), .avif)
-        }
+        let data = try ImageEncoder.encode(pixels, as: format, quality: options.quality,
+                                           webpMethod: ThumbnailOptions.webpMethod, avifSpeed: ThumbnailOptions.avifSpeed)
+        return (data, format)
     }
 }

@@ -15,27 +15,40 @@ public struct Variant: Hashable, Sendable, Codable {
     /// default's SSIM on the benchmark photos (`bench/format_bench.py --calibrate`): at 320 px
     /// WebP 70 and AVIF 52 match JPEG 80, at 1280 px WebP 79 and AVIF 62; 75 and 57 lie between.
     public struct Quality: Hashable, Sendable, Codable {
-        public var jpeg: Int
-        public var webp: Int
-        public var avif: Int
+        /// By the table's quality key (`jpeg`, `webp`, `avif`); a format not named here takes
+        /// its default from the table.
+        public var values: [String: Int]
 
-        public static let defaultJPEG = 80
-        public static let defaultWebP = 75
-        public static let defaultAVIF = 57
+        public static let defaultJPEG = ImageFormat.jpeg.entry.encoding!.defaultQuality!
 
-        public init(jpeg: Int = Quality.defaultJPEG, webp: Int = Quality.defaultWebP, avif: Int = Quality.defaultAVIF) {
-            self.jpeg = jpeg
-            self.webp = webp
-            self.avif = avif
+        public init(_ values: [String: Int] = [:]) { self.values = values }
+
+        public init(jpeg: Int? = nil, webp: Int? = nil, avif: Int? = nil) {
+            values = [:]
+            if let jpeg { values["jpeg"] = jpeg }
+            if let webp { values["webp"] = webp }
+            if let avif { values["avif"] = avif }
         }
 
+        /// The quality `format` is written at (`auto` and PNG: the JPEG key's, as the fallback is JPEG).
         public func value(for format: OutputFormat) -> Int {
-            switch format {
-            case .webp: webp
-            case .avif: avif
-            case .auto, .jpeg, .png: jpeg
-            }
+            let encoding = (format.format ?? .jpeg).entry.encoding
+            guard let key = encoding?.qualityKey else { return values["jpeg"] ?? Self.defaultJPEG }
+            return values[key] ?? encoding?.defaultQuality ?? Self.defaultJPEG
         }
+
+        /// The keys a variant's `quality:` map may name.
+        public static var keys: [String] { ImageFormat.encodable.compactMap(\.entry.encoding?.qualityKey) }
+
+        /// The quality of every key, defaults filled in: two settings are equal when they write alike.
+        public var effective: [String: Int] {
+            Dictionary(uniqueKeysWithValues: ImageFormat.encodable.compactMap { format in
+                format.entry.encoding?.qualityKey.map { ($0, value(for: OutputFormat(format))) }
+            })
+        }
+
+        public static func == (a: Quality, b: Quality) -> Bool { a.effective == b.effective }
+        public func hash(into hasher: inout Hasher) { hasher.combine(effective) }
     }
 
     /// WebP and the fallback: AVIF costs about twice WebP's CPU (README, "Formats and colour").

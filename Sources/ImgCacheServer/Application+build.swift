@@ -272,7 +272,8 @@ func imageRedirect(_ request: Request, service: CacheService, metrics: ServerMet
     var requested: OutputFormat?
     if let name = request.uri.queryParameters.get("format") {
         let formats = service.variants.first { $0.name == variant }!.formats
-        requested = formats.first { $0.fileExtensions.contains(name == "jpeg" ? "jpg" : name) }
+        let named = ImageFormat(name: name)?.fileExtension ?? name
+        requested = formats.first { $0.fileExtensions.contains(named) }
         guard requested != nil else {
             return jsonError(.badRequest, "variant \(variant) has no format '\(name)'; configured: \(formats.map(\.rawValue).joined(separator: ", "))")
         }

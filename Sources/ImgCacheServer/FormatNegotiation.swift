@@ -33,7 +33,7 @@ enum FormatNegotiation {
         let q = qualities(accept: accept)
         var best: (index: Int, q: Double)?
         for (index, format) in available.enumerated() where format.isModern {
-            let value = q["image/" + format.rawValue] ?? 0
+            let value = format.format.flatMap { q[$0.mediaType] } ?? 0
             if value > 0, value > (best?.q ?? 0) { best = (index, value) }
         }
         return best?.index ?? fallback

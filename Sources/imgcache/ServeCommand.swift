@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import ImageFormats
 import ImgCacheKit
 import ImgCacheServer
 import Logging
@@ -11,9 +12,10 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve cached thumbnails and originals over HTTP, with a manifest, health and metrics.",
         discussion: """
             Routes:
-              GET|HEAD /t/<sha256>/<variant>.<jpg|png>   a thumbnail (immutable, strong ETag, 304)
-              GET|HEAD /o/<sha256>.<jpg|png>             an original
-              GET /v1/image?url=<url>&variant=<name>[&fallback=origin]
+              GET|HEAD /t/<sha256>/<variant>.<ext>       a thumbnail (immutable, strong ETag, 304)
+              GET|HEAD /o/<sha256>.<ext>                 an original
+                                                        (<ext>: the stored format's: \(ImageFormat.extensionList))
+              GET /v1/image?url=<url>&variant=<name>[&format=<ext>][&fallback=origin]
                                                         302 to the immutable URL; 404 JSON, or 302 to the origin
               GET /v1/manifest[?seed=<path>]             the manifest (same shape as `imgcache export`)
               GET /healthz, GET /readyz, GET /metrics    alive; ready (index, store, replica: 503 + JSON

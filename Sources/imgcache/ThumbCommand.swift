@@ -14,7 +14,7 @@ extension OutputFormat: ExpressibleByArgument {}
 struct ThumbCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thumb",
-        abstract: "Make thumbnails of JPEG, PNG, WebP and AVIF files.",
+        abstract: "Make thumbnails of image files (\(ImageFormat.allCases.map(\.description).joined(separator: ", "))).",
         discussion: """
             Each FILE is decoded (JPEG with DCT shrink-on-load; an animation's first frame), \
             converted to sRGB from its ICC profile or colour tags, turned upright from its EXIF \
@@ -36,6 +36,12 @@ struct ThumbCommand: ParsableCommand {
               imgcache thumb --format avif --quality 60 -o avif photos/*.jpg
             """)
 
+    /// "JPEG 80, WebP 75, AVIF 57": each writable format's default quality, from the format table.
+    static var defaultQualities: String {
+        ImageFormat.encodable.compactMap { format in format.entry.encoding?.defaultQuality.map { "\(format.entry.name) \($0)" } }
+            .joined(separator: ", ")
+    }
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Directory for the thumbnails (created if missing).", valueName: "outdir"))
     var output: String
 
@@ -45,10 +51,10 @@ struct ThumbCommand: ParsableCommand {
     @Option(help: "inside: whole image in the box; cover: fill the box, centre crop.")
     var fit: FitMode = .inside
 
-    @Option(help: "Quality, 1-100 (default: the format's: JPEG 80, WebP \(Variant.Quality.defaultWebP), AVIF \(Variant.Quality.defaultAVIF)).")
+    @Option(help: "Quality, 1-100 (default: the format's: \(ThumbCommand.defaultQualities)).")
     var quality: Int?
 
-    @Option(help: "auto (JPEG if opaque, PNG if transparent), jpeg, png, webp or avif.")
+    @Option(help: "auto (JPEG if opaque, PNG if transparent), or one of \(OutputFormat.nameList).")
     var format: OutputFormat = .auto
 
     @Option(help: ArgumentHelp("Parallel workers (default: one per core).", valueName: "n"))

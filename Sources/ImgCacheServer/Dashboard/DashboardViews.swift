@@ -71,7 +71,7 @@ extension ImageTile {
         return nil
     }
 
-    private static func rank(_ format: StoredFormat) -> Int { [.jpeg, .png, .webp, .avif].firstIndex(of: format) ?? 9 }
+    private static func rank(_ format: StoredFormat) -> Int { ImageFormat.allCases.firstIndex(of: format) ?? 9 }
 
     private struct Size { var width: Int, height: Int }
 }

@@ -1,0 +1,122 @@
+/// Every image format imgcache knows, described once: how its bytes are recognised, its media
+/// type and file extensions, whether imgcache can write it, the `quality:` key a variant sets
+/// it with and its default, and whether it can animate. Configuration, Accept negotiation, the
+/// server's routes, help texts and the dashboard read this table; decoding and encoding are
+/// `ImageCodecs`'s, one C file per format (in the manner of imgproxy's `imagetype/defs.go`).
+/// Adding a format is one case, one entry here, and its codec.
+public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case jpeg
+    case png
+    case webp
+    case avif
+
+    /// This format's entry in the table.
+    public var entry: FormatDescription {
+        switch self {
+        case .jpeg:
+            FormatDescription(name: "JPEG", mediaType: "image/jpeg", fileExtension: "jpg", aliases: ["jpeg", "jpe"],
+                              sniff: { $0.starts(with: [0xFF, 0xD8, 0xFF]) },
+                              encoding: .init(qualityKey: "jpeg", defaultQuality: 80, isModern: false))
+        case .png:
+            FormatDescription(name: "PNG", mediaType: "image/png", fileExtension: "png", aliases: [],
+                              sniff: { $0.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) },
+                              encoding: .init(qualityKey: nil, defaultQuality: nil, isModern: false), animates: true)
+        case .webp:
+            FormatDescription(name: "WebP", mediaType: "image/webp", fileExtension: "webp", aliases: [],
+                              sniff: { $0.count >= 12 && $0.matches("RIFF", at: 0) && $0.matches("WEBP", at: 8) },
+                              encoding: .init(qualityKey: "webp", defaultQuality: 75, isModern: true), animates: true)
+        case .avif:
+            FormatDescription(name: "AVIF", mediaType: "image/avif", fileExtension: "avif", aliases: [],
+                              sniff: { $0.hasBrand(in: ["avif", "avis"]) },
+                              encoding: .init(qualityKey: "avif", defaultQuality: 57, isModern: true), animates: true)
+        }
+    }
+
+    public var description: String { entry.name }
+    public var fileExtension: String { entry.fileExtension }
+    public var mediaType: String { entry.mediaType }
+
+    /// The format a file extension names (`jpg`, `jpeg`, `png`...; any case), or nil.
+    public init?(fileExtension: some StringProtocol) {
+        let name = fileExtension.lowercased()
+        guard let format = Self.allCases.first(where: { $0.entry.fileExtension == name || $0.entry.aliases.contains(name) })
+        else { return nil }
+        self = format
+    }
+
+    /// The format a configuration names: its identifier or any of its extensions.
+    public init?(name: some StringProtocol) {
+        if let format = Self(rawValue: name.lowercased()) { self = format } else { self.init(fileExtension: name) }
+    }
+
+    /// The format whose signature starts `bytes`, or nil (never by file name or Content-Type).
+    public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
+        allCases.first { $0.entry.sniff(bytes) }
+    }
+
+    /// The formats imgcache can write, in table order.
+    public static var encodable: [ImageFormat] { allCases.filter { $0.entry.encoding != nil } }
+
+    /// "jpg|png|webp|avif": every extension the server answers for, for help texts.
+    public static var extensionList: String { allCases.map(\.fileExtension).joined(separator: "|") }
+}
+
+/// One row of the format table.
+public struct FormatDescription: Sendable {
+    /// How imgcache writes a format.
+    public struct Encoding: Sendable {
+        /// The key of a variant's `quality:` map, or nil for a lossless format without one.
+        public var qualityKey: String?
+        /// Its quality when the configuration does not say (1...100).
+        public var defaultQuality: Int?
+        /// Offered before the fallback (`<picture>` sources; chosen by an Accept that names it).
+        public var isModern: Bool
+    }
+
+    /// The format's usual name ("JPEG").
+    public var name: String
+    public var mediaType: String
+    /// The extension files of this format are stored and served with.
+    public var fileExtension: String
+    /// Other extensions that name it (`jpeg`).
+    public var aliases: [String]
+    /// True when `bytes` start with this format's signature.
+    public var sniff: @Sendable (UnsafeRawBufferPointer) -> Bool
+    /// How it is written; nil for a format imgcache reads only.
+    public var encoding: Encoding?
+    /// Whether a file of this format can hold an animation.
+    public var animates: Bool
+
+    init(name: String, mediaType: String, fileExtension: String, aliases: [String],
+         sniff: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool, encoding: Encoding?, animates: Bool = false) {
+        self.name = name
+        self.mediaType = mediaType
+        self.fileExtension = fileExtension
+        self.aliases = aliases
+        self.sniff = sniff
+        self.encoding = encoding
+        self.animates = animates
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// True when the bytes at `offset` are `text`'s ASCII.
+    func matches(_ text: String, at offset: Int) -> Bool {
+        let ascii = Array(text.utf8)
+        guard offset >= 0, offset + ascii.count <= count else { return false }
+        return ascii.indices.allSatisfy { self[offset + $0] == ascii[$0] }
+    }
+
+    /// An ISO-BMFF `ftyp` box first whose major or a compatible brand is one of `brands`.
+    func hasBrand(in brands: [String]) -> Bool {
+        guard count >= 16, matches("ftyp", at: 4) else { return false }
+        let boxSize = Int(self[0]) << 24 | Int(self[1]) << 16 | Int(self[2]) << 8 | Int(self[3])
+        let end = Swift.min(count, boxSize, 4096)
+        var offset = 8  // major brand, then (after the 4-byte minor version) compatible brands
+        while offset + 4 <= end {
+            if brands.contains(where: { matches($0, at: offset) }) { return true }
+            offset += offset == 8 ? 8 : 4
+        }
+        return false
+    }
+}
