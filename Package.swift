@@ -7,7 +7,7 @@ import PackageDescription
 //        │                  │                           ├─► Fetching ─────► CCurl, SafeText
 //        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles, CCurl (GRDB, PostgresNIO, Crypto)
 //        │                                              └─► ImageCodecs ──► ImageCore
-//        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF
+//        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF, CGIF
 //
 // CacheStore is the only module that speaks SQL or builds a cache path; CImageCodecs holds
 // every setjmp/longjmp. Test targets: TestSupport and one suite per module.
@@ -62,7 +62,10 @@ let package = Package(
 
         // Every C library call: probe, decode, encode, colour management. The only code that
         // uses setjmp/longjmp (libjpeg's and libpng's errors); lcms2, libwebp, libavif return codes.
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF"]),
+        .systemLibrary(
+            name: "CGIF", pkgConfig: "libgif",
+            providers: [.apt(["libgif-dev"]), .brew(["giflib"])]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF"]),
 
         // Pure Swift: bitmaps, geometry, resampling, orientation.
         .target(name: "ImageCore"),

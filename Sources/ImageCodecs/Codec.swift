@@ -20,6 +20,7 @@ extension ImageFormat {
         case .png: Codec(probe: ic_png_probe, decode: ic_png_decode)
         case .webp: Codec(probe: ic_webp_probe, decode: ic_webp_decode)
         case .avif: Codec(probe: ic_avif_probe, decode: ic_avif_decode)
+        case .gif: Codec(probe: ic_gif_probe, decode: ic_gif_decode)
         }
     }
 
@@ -42,6 +43,7 @@ extension ImageEncoder {
         case .png: return try png(bitmap)
         case .webp: return try webp(bitmap, quality: quality, method: webpMethod)
         case .avif: return try avif(bitmap, quality: quality, speed: avifSpeed)
+        case .gif: throw CodecError(.invalidArgument, "imgcache reads \(format) but does not write it")
         }
     }
 }

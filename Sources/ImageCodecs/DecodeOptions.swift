@@ -21,14 +21,22 @@ public struct DecodeOptions: Hashable, Sendable {
     /// The largest ICC profile parsed; a larger one is ignored with a warning (JPEG's chunks are
     /// not even assembled). Real camera and print profiles are under 1 MB; 4 MB leaves room.
     public var maxProfileBytes: Int
+    /// The most frames an animation may have (a frame-count bomb is refused while the file is
+    /// walked, before its frames are decoded).
+    public var maxFrames: Int
+    /// The most pixels an animation's frames may hold in all.
+    public var maxAnimationPixels: Int
 
     public static let defaultMaxPixels = 50_000_000
+    public static let defaultMaxFrames = 1000
+    public static let defaultMaxAnimationPixels = 1_000_000_000
     public static let defaultMaxProfileBytes = 4 << 20
 
     public init(maxPixels: Int = DecodeOptions.defaultMaxPixels, jpegScaleDenominator: Int = 1,
                 lenient: Bool = false, maxScans: Int = 100, maxWarnings: Int = 1000,
                 maxChunkBytes: Int = 1 << 20, colorManagement: Bool = true,
-                maxProfileBytes: Int = DecodeOptions.defaultMaxProfileBytes) {
+                maxProfileBytes: Int = DecodeOptions.defaultMaxProfileBytes, maxFrames: Int = DecodeOptions.defaultMaxFrames,
+                maxAnimationPixels: Int = DecodeOptions.defaultMaxAnimationPixels) {
         self.maxPixels = maxPixels
         self.jpegScaleDenominator = jpegScaleDenominator
         self.lenient = lenient
@@ -37,5 +45,7 @@ public struct DecodeOptions: Hashable, Sendable {
         self.maxChunkBytes = maxChunkBytes
         self.colorManagement = colorManagement
         self.maxProfileBytes = maxProfileBytes
+        self.maxFrames = maxFrames
+        self.maxAnimationPixels = maxAnimationPixels
     }
 }

@@ -6,7 +6,7 @@ enum ExifLocator {
         switch format {
         case .jpeg: return jpegTIFF(bytes)
         case .png: return pngTIFF(bytes)
-        case .webp, .avif: return nil  // AVIF's orientation is irot/imir (read by the shim); browsers ignore WebP's EXIF
+        case .webp, .avif, .gif: return nil  // GIF has no EXIF; AVIF's orientation is irot/imir (read by the shim); browsers ignore WebP's EXIF
         }
     }
 

@@ -43,7 +43,8 @@ public enum ImageDecoder {
             max_pixels: UInt64(max(0, options.maxPixels)), scale_denom: Int32(options.jpegScaleDenominator),
             lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
             max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes,
-            color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes))
+            color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes),
+            max_frames: Int32(clamping: max(0, options.maxFrames)), max_animation_pixels: UInt64(max(0, options.maxAnimationPixels)))
         var info = ic_info()
         var image = ic_image()
         var status = ic_status()

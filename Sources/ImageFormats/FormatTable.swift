@@ -9,6 +9,7 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
     case png
     case webp
     case avif
+    case gif
 
     /// This format's entry in the table.
     public var entry: FormatDescription {
@@ -29,6 +30,10 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
             FormatDescription(name: "AVIF", mediaType: "image/avif", fileExtension: "avif", aliases: [],
                               sniff: { $0.hasBrand(in: ["avif", "avis"]) },
                               encoding: .init(qualityKey: "avif", defaultQuality: 57, isModern: true), animates: true)
+        case .gif:
+            FormatDescription(name: "GIF", mediaType: "image/gif", fileExtension: "gif", aliases: [],
+                              sniff: { $0.matches("GIF87a", at: 0) || $0.matches("GIF89a", at: 0) },
+                              encoding: nil, animates: true)
         }
     }
 

@@ -21,7 +21,8 @@ import Yams
 ///     allowedHosts: []         # if set, only these hosts (and their subdomains)
 ///     blockedHosts: [internal.example]
 ///     userAgent: "imgcache/0.1"
-///     limits: {maxPixels: 50000000, maxBytes: 52428800, maxDownloadBytes: 52428800}
+///     limits: {maxPixels: 50000000, maxBytes: 52428800, maxDownloadBytes: 52428800,
+///              maxFrames: 1000, maxAnimationPixels: 1000000000}
 ///     variants:
 ///       thumb: {size: 320x320, fit: inside}                      # formats [webp, jpeg]
 ///       card:  {size: 640x360, fit: cover, quality: 85}          # JPEG quality
@@ -70,7 +71,9 @@ public struct SyncConfiguration: Sendable {
 
     /// The file's shape.
     struct File: Decodable {
-        struct Limits: Decodable { var maxPixels: Int?; var maxBytes: Int?; var maxDownloadBytes: Int? }
+        struct Limits: Decodable {
+            var maxPixels: Int?; var maxBytes: Int?; var maxDownloadBytes: Int?; var maxFrames: Int?; var maxAnimationPixels: Int?
+        }
         struct VariantEntry: Decodable { var size: String; var fit: String?; var format: String?; var formats: [String]?; var quality: QualityEntry? }
         enum QualityEntry: Decodable {
             case jpeg(Int), each([String: Int])
@@ -140,6 +143,8 @@ public struct SyncConfiguration: Sendable {
             if let blockedHosts { c.fetch.blockedHosts = blockedHosts }
             if let userAgent { c.fetch.userAgent = userAgent }
             if let maxPixels = limits?.maxPixels { c.decode.maxPixels = maxPixels }
+            if let maxFrames = limits?.maxFrames { c.decode.maxFrames = maxFrames }
+            if let maxAnimationPixels = limits?.maxAnimationPixels { c.decode.maxAnimationPixels = maxAnimationPixels }
             if let maxBytes = limits?.maxBytes { c.maxInputBytes = maxBytes }
             if let maxDownload = limits?.maxDownloadBytes { c.fetch.maxBodyBytes = maxDownload }
             if let variants {

@@ -11,7 +11,8 @@ struct SyncCommand: ParsableCommand {
             Reads every file under SEEDS_DIR that starts with YAML front matter (---), whatever \
             its extension, and collects the image URLs of `images[]` and `related[].images[]` \
             (one URL in several places is one image). Each is downloaded with libcurl (16 at \
-            once, 6 per host, HTTP/2 where offered), checked to be a JPEG or PNG by its bytes, \
+            once, 6 per host, HTTP/2 where offered), checked to be a format imgcache reads \
+            (\(ImageFormat.allCases.map(\.description).joined(separator: ", "))) by its bytes, \
             stored once per SHA-256 in the cache, decoded once, and turned into every variant \
             (default thumb 320x320 inside, card 640x360 cover, large 1280x1280 inside).
 

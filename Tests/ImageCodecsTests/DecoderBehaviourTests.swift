@@ -118,9 +118,9 @@ struct DecoderBehaviourTests {
         #expect(error.message.contains("more than 2 progressive scans"))
     }
 
-    @Test("formats are chosen by magic bytes: HTML, GIF, SVG and empty input are 'unsupported format'", arguments: [
+    @Test("formats are chosen by magic bytes: HTML, SVG, TIFF and empty input are 'unsupported format'", arguments: [
         ("<!DOCTYPE html><html><body>Not found</body></html>", "HTML"),
-        ("GIF89a\u{01}\u{00}\u{01}\u{00}", "GIF"),
+        ("II*\u{00}\u{08}\u{00}\u{00}\u{00}", "49 49 2a 00"),
         ("<svg xmlns='http://www.w3.org/2000/svg'/>", "SVG"),
         ("", "empty"),
     ])

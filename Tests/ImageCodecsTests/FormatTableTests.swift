@@ -11,6 +11,7 @@ struct FormatTableTests {
     static let samples: [(ImageFormat, String)] = [
         (.jpeg, "jpeg/baseline/hopper.jpg"), (.png, "png/hopper.png"),
         (.webp, "../formats/photo.webp"), (.avif, "../formats/photo.avif"),
+        (.gif, "../formats/gif/static.gif"),
     ]
 
     @Test("every format has a sample that its own sniff, and no other format's, recognises; the decoder reports it")

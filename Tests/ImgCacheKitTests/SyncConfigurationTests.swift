@@ -16,7 +16,7 @@ struct SyncConfigurationTests {
         #expect(loaded.minTTL == 24 * 3600)
         #expect(loaded.fetch.maxConcurrent == 16 && loaded.fetch.maxPerHost == 6)
         #expect(loaded.fetch.addressPolicy == defaults.fetch.addressPolicy)
-        #expect(loaded.decode.maxPixels == 50_000_000)
+        #expect(loaded.decode == defaults.decode)
         #expect(loaded.cacheDirectory == "./cache")
     }
 
@@ -75,6 +75,7 @@ struct SyncConfigurationTests {
             allowPrivate: ["127.0.0.1"]
             blockedHosts: [internal.example]
             minTTL: 90m
+            limits: {maxPixels: 1000000, maxFrames: 50, maxAnimationPixels: 2000000}
             variants:
               small: {size: 100x50, fit: cover, quality: 70, format: png}
               large: {size: 1280x1280, formats: [avif, webp, jpeg], quality: {jpeg: 82, webp: 78, avif: 55}}
@@ -83,6 +84,7 @@ struct SyncConfigurationTests {
         #expect(c.fetch.addressPolicy.allowedAddresses == ["127.0.0.1"])
         #expect(c.fetch.blockedHosts == ["internal.example"])
         #expect(c.minTTL == 5400)
+        #expect(c.decode.maxPixels == 1_000_000 && c.decode.maxFrames == 50 && c.decode.maxAnimationPixels == 2_000_000)
         #expect(c.variants == [
             Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 1280, height: 1280), fit: .inside),
                     formats: [.avif, .webp, .auto], quality: Variant.Quality(jpeg: 82, webp: 78, avif: 55)),

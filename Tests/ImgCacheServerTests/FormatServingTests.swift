@@ -5,6 +5,7 @@ import HummingbirdTesting
 import ImageCodecs
 import ImgCacheKit
 @testable import ImgCacheServer
+import TestSupport
 import Testing
 
 @Suite("Serving formats: Accept negotiation and every format's immutable URL")
@@ -78,6 +79,32 @@ struct FormatServingTests {
             let avif = try #require(locations["avif"])
             try await client.execute(uri: avif.replacingOccurrences(of: "/card.avif", with: "/thumb.avif"), method: .get) { response in
                 #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("GIF originals (still, transparent, animated) sync cached; served at /o/<sha256>.gif as image/gif; thumbnails from the first frame")
+    func gifOriginals() async throws {
+        let served = try ServedCache(seeds: [("/still.gif", nil), ("/clear.gif", nil), ("/moving.gif", nil)])
+        try await served.application.test(.router) { client in
+            for (path, transparent) in [("/still.gif", false), ("/clear.gif", true), ("/moving.gif", true)] {
+                let source = try #require(try served.service.index.source(served.origin.url(path)))
+                #expect(source.isCached, "\(path): \(source.lastError ?? "")")
+                let digest = try #require(source.digest)
+                #expect(try served.service.index.object(digest)?.format == .gif)
+                let original = try Fixtures.data(ImageOrigin.images[path]!)
+                try await client.execute(uri: "/o/\(digest).gif", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "image/gif")
+                    #expect(Data(buffer: response.body) == original)
+                }
+                let thumbnail = try served.thumbnailURL(path)
+                #expect(thumbnail.hasSuffix(transparent ? ".png" : ".jpg"), "\(path): \(thumbnail)")
+                try await client.execute(uri: thumbnail, method: .get) { response in
+                    #expect(response.status == .ok)
+                    let decoded = try ImageDecoder.decode(Data(buffer: response.body))
+                    #expect(decoded.bitmap.hasTransparency == transparent, "\(path)")
+                }
             }
         }
     }

@@ -16,6 +16,9 @@ public final class ImageOrigin: @unchecked Sendable {
         "/dup-1.jpg": "jpeg/baseline/testorig.jpg",
         "/dup-2.jpg": "jpeg/baseline/testorig.jpg",
         "/sometimes.jpg": "jpeg/subsampling/flower-420.jpg",
+        "/still.gif": "../formats/gif/static.gif",           // 48x48
+        "/clear.gif": "../formats/gif/transparent.gif",      // 256x1, transparent
+        "/moving.gif": "../formats/gif/animated.gif",        // 64x48, 3 frames, the first at an offset
     ]
 
     public init() throws {

@@ -75,6 +75,8 @@ typedef struct {
     size_t max_chunk_bytes;  /* PNG: largest ancillary chunk, decompressed (0: default 8 MB) */
     int color_manage;        /* 1: convert to sRGB using the embedded profile or colour tags */
     size_t max_profile_bytes;/* the largest ICC profile parsed (0: default 4 MB); a larger one is ignored */
+    int max_frames;          /* an animation's frame limit (0: default 1000) */
+    uint64_t max_animation_pixels; /* the limit on the sum of frame pixels (0: default 1e9) */
 } ic_decode_options;
 
 /* Where an image's colour description came from. */
@@ -113,6 +115,8 @@ int ic_jpeg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *st
 int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 int ic_webp_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 int ic_avif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+/* GIF: the logical screen's size; frames counted (a file cut after its first frame probes). */
+int ic_gif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 
 /* Decode to 8-bit gray, gray+alpha, RGB or RGBA. JPEG CMYK/YCCK come out as RGB. */
 int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
@@ -125,6 +129,10 @@ int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *op
                    ic_info *info, ic_image *image, ic_status *status);
 int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status);
+/* GIF: the first frame composited onto the logical screen, RGBA (transparent where no frame
+   pixel falls or the frame's transparent index is). */
+int ic_gif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                  ic_info *info, ic_image *image, ic_status *status);
 
 /* Encode. JPEG takes 1 or 3 channels; PNG takes 1 to 4. */
 int ic_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,

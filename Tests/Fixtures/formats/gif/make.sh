@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# How the GIF fixtures were made (Debian's ImageMagick 6.9 and gifsicle 1.93, Pillow 13 for
+# the references), from images already in Tests/Fixtures. Run from this folder to remake them.
+set -euo pipefail
+corpus=../../corpus
+# A still photo (from hopper.jpg, Pillow's test image), plain and interlaced.
+convert "$corpus/jpeg/baseline/hopper.jpg" -resize 64x48 static.gif
+convert "$corpus/jpeg/baseline/hopper.jpg" -resize 64x48 -interlace GIF interlaced.gif
+# Transparency: a palette PNG with tRNS from libpng's test images.
+convert "$corpus/png/palette-8-sRGB-tRNS.png" transparent.gif
+# An animation whose first frame covers part of the screen, at an offset, with every
+# disposal method among its frames (none, background, previous) and a loop count.
+convert -size 20x16 xc:red r.gif
+convert -size 30x10 xc:blue b.gif
+convert -size 40x30 xc:lime g.gif
+convert -dispose None -delay 10 -page 64x48+8+6 r.gif -dispose Background -delay 20 -page 64x48+20+20 b.gif \
+        -dispose Previous -delay 30 -page 64x48+0+0 g.gif -loop 0 animated.gif
+rm r.gif b.gif g.gif
+# A frame-count bomb: 1,500 frames of 1x1 (over the default limit of 1,000).
+convert -size 1x1 xc:red -duplicate 1499 frames-1500.gif
+# A screen-size bomb: static.gif with its logical screen patched to 65535x65535.
+python3 - <<'PY'
+data = bytearray(open("static.gif", "rb").read())
+data[6:10] = b"\xff\xff\xff\xff"
+open("screen-65535.gif", "wb").write(data)
+PY
+# Truncated: the first half of static.gif, and animated.gif cut inside its second frame.
+head -c $(( $(stat -c %s static.gif) / 2 )) static.gif > static-truncated.gif
+# The references: Pillow's first frame, as RGBA, for the stills; for the animation, ImageMagick's
+# coalesced first frame (a transparent screen, as browsers and gif2webp draw it: Pillow paints
+# the background colour there).
+for name in static interlaced transparent; do
+    python3 -c "from PIL import Image; Image.open('$name.gif').convert('RGBA').save('$name.ref.png')"
+done
+convert animated.gif -coalesce png32:coalesced-%d.png
+mv coalesced-0.png animated.ref.png
+rm coalesced-*.png

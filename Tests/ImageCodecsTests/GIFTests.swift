@@ -1,0 +1,88 @@
+import Foundation
+import ImageCodecs
+import ImageCore
+import TestSupport
+import Testing
+
+/// GIF through giflib: the first frame composited as a browser draws it, limits checked before
+/// pixels, clean errors. Fixtures and their references: Tests/Fixtures/formats/gif/make.sh.
+@Suite("GIF")
+struct GIFTests {
+    static func fixture(_ name: String) throws -> Data { try Fixtures.data("../formats/gif/" + name) }
+
+    /// RGBA pixels of the reference PNG; where it is fully transparent the colour is not compared.
+    static func expectMatches(_ decoded: DecodedImage, reference name: String) throws {
+        let reference = try ImageDecoder.decode(try fixture(name), options: DecodeOptions(colorManagement: false)).bitmap
+        let bitmap = decoded.bitmap
+        #expect(bitmap.width == reference.width && bitmap.height == reference.height)
+        #expect(bitmap.channels == 4 && reference.channels == 4)
+        let mine = bitmap.bytes, theirs = reference.bytes
+        var differing = 0
+        for i in 0..<(bitmap.width * bitmap.height) {
+            let a = mine[(i * 4)..<(i * 4 + 4)], b = theirs[(i * 4)..<(i * 4 + 4)]
+            if a.last != b.last || (b.last != 0 && !a.elementsEqual(b)) { differing += 1 }
+        }
+        #expect(differing == 0, "\(name): \(differing) pixels differ")
+    }
+
+    @Test("still, interlaced, transparent and an animation's offset first frame decode exactly as the references",
+          arguments: ["static", "interlaced", "transparent", "animated"])
+    func matchesReference(name: String) throws {
+        let decoded = try ImageDecoder.decode(try Self.fixture(name + ".gif"))
+        #expect(decoded.info.format == .gif)
+        try Self.expectMatches(decoded, reference: name + ".ref.png")
+    }
+
+    @Test("the probe reads the logical screen and counts frames without decoding them")
+    func probe() throws {
+        let animated = try ImageDecoder.probe(try Self.fixture("animated.gif"))
+        #expect(animated.format == .gif && animated.size == Size(width: 64, height: 48) && animated.frames == 3)
+        #expect(try ImageDecoder.probe(try Self.fixture("static.gif")).frames == 1)
+    }
+
+    @Test("the frame limit refuses a frame-count bomb while walking it; a higher limit takes it")
+    func frameLimit() throws {
+        let bomb = try Self.fixture("frames-1500.gif")
+        let refused = #expect(throws: CodecError.self) { try ImageDecoder.decode(bomb) }
+        #expect(refused?.code == .limitExceeded && refused?.message.contains("more than 1000 frames") == true)
+        let taken = try ImageDecoder.decode(bomb, options: DecodeOptions(maxFrames: 2000))
+        #expect(taken.info.frames == 1500)
+        let pixels = #expect(throws: CodecError.self) {
+            try ImageDecoder.decode(bomb, options: DecodeOptions(maxFrames: 2000, maxAnimationPixels: 1000))
+        }
+        #expect(pixels?.code == .limitExceeded && pixels?.message.contains("animation limit") == true)
+    }
+
+    @Test("a 65535x65535 logical screen is refused from its header, before the canvas is allocated")
+    func screenBomb() throws {
+        let error = #expect(throws: CodecError.self) { try ImageDecoder.decode(try Self.fixture("screen-65535.gif")) }
+        #expect(error?.code == .tooManyPixels && error?.message.contains("65535x65535") == true)
+    }
+
+    @Test("a truncated GIF is an error; lenient keeps the rows that arrived and counts a warning")
+    func truncated() throws {
+        // A bare header is a GIF (by its magic bytes) that ends too soon, said as such.
+        let header = #expect(throws: CodecError.self) { try ImageDecoder.decode(Data("GIF89a\u{01}\u{00}\u{01}\u{00}".utf8)) }
+        #expect(header?.code == .truncated || header?.code == .corrupt, "\(String(describing: header))")
+        let cut = try Self.fixture("static-truncated.gif")
+        let error = #expect(throws: CodecError.self) { try ImageDecoder.decode(cut) }
+        #expect(error?.code == .truncated)
+        let lenient = try ImageDecoder.decode(cut, options: DecodeOptions(lenient: true))
+        #expect(lenient.bitmap.size == (try ImageDecoder.probe(try Self.fixture("static.gif"))).size && lenient.warnings == 1, "\(lenient.bitmap.size) \(lenient.warnings)")
+    }
+
+    @Test("every single-byte corruption of a GIF decodes or fails cleanly; every cut fails or decodes leniently")
+    func damaged() throws {
+        let original = try Self.fixture("animated.gif")
+        for position in 0..<original.count {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var data = original
+                data[position] ^= flip
+                do { _ = try ImageDecoder.decode(data) } catch {}  // a CodecError is fine; a crash is not
+            }
+        }
+        for length in 0..<original.count {
+            do { _ = try ImageDecoder.decode(original.prefix(length), options: DecodeOptions(lenient: true)) } catch {}
+        }
+    }
+}
