@@ -65,7 +65,9 @@ let package = Package(
         .systemLibrary(
             name: "CGIF", pkgConfig: "libgif",
             providers: [.apt(["libgif-dev"]), .brew(["giflib"])]),
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF"]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF"],
+                // WebPAnimEncoder is libwebpmux's (CWebP's pkg-config names libwebpdemux and libwebp).
+                linkerSettings: [.linkedLibrary("webpmux")]),
 
         // Pure Swift: bitmaps, geometry, resampling, orientation.
         .target(name: "ImageCore"),

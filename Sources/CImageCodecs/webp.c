@@ -16,6 +16,7 @@
 #include <webp/decode.h>
 #include <webp/demux.h>
 #include <webp/encode.h>
+#include <webp/mux.h>
 
 static int ic_webp_code(VP8StatusCode code) {
     switch (code) {
@@ -108,7 +109,15 @@ int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) return status->code;
     WebPData webp = { data, size };
     WebPDemuxer *demux = WebPDemux(&webp);  /* NULL for a damaged container: the decoder says why */
-    if (demux != NULL && features.has_animation) info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
+    if (demux != NULL && features.has_animation) {
+        info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
+        info->loop_count = (int)WebPDemuxGetI(demux, WEBP_FF_LOOP_COUNT);
+        WebPIterator iterator;
+        if (WebPDemuxGetFrame(demux, 1, &iterator)) {
+            do { info->duration_ms += iterator.duration; } while (WebPDemuxNextFrame(&iterator));
+            WebPDemuxReleaseIterator(&iterator);
+        }
+    }
     int channels = features.has_alpha || features.has_animation ? 4 : 3;
     size_t stride = (size_t)info->width * (size_t)channels, bytes = stride * info->height;
     uint8_t *buffer = (uint8_t *)malloc(bytes > 0 ? bytes : 1);
@@ -231,4 +240,79 @@ int ic_buffer_copy(ic_buffer *out, const uint8_t *bytes, size_t size, ic_status 
     memcpy(out->bytes, bytes, size);
     out->size = size;
     return IC_OK;
+}
+
+/* ---- Animated WebP (libwebpmux's WebPAnimEncoder) ---- */
+
+struct ic_webp_anim {
+    WebPAnimEncoder *encoder;
+    WebPConfig config;
+    uint32_t width, height;
+};
+
+ic_webp_anim *ic_webp_anim_new(uint32_t width, uint32_t height, int loop_count, int quality, int method, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    if (width == 0 || height == 0 || width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION) {
+        ic_fail(status, IC_ERR_INVALID_ARGUMENT, "an animated WebP is 1 to 16383 pixels on a side");
+        return NULL;
+    }
+    ic_webp_anim *anim = calloc(1, sizeof *anim);
+    WebPAnimEncoderOptions options;
+    if (!anim || !WebPAnimEncoderOptionsInit(&options) || !WebPConfigInit(&anim->config)) {
+        free(anim);
+        ic_fail(status, IC_ERR_NO_MEMORY, "cannot set up the WebP animation encoder");
+        return NULL;
+    }
+    options.anim_params.loop_count = loop_count;
+    anim->config.quality = (float)quality;
+    anim->config.method = method;
+    anim->width = width;
+    anim->height = height;
+    anim->encoder = WebPAnimEncoderNew((int)width, (int)height, &options);
+    if (!anim->encoder) {
+        free(anim);
+        ic_fail(status, IC_ERR_NO_MEMORY, "cannot create the WebP animation encoder");
+        return NULL;
+    }
+    return anim;
+}
+
+int ic_webp_anim_add(ic_webp_anim *anim, const uint8_t *rgba, int timestamp_ms, ic_status *status) {
+    WebPPicture picture;
+    if (!WebPPictureInit(&picture)) return ic_fail(status, IC_ERR_UNSUPPORTED, "libwebp version mismatch");
+    picture.use_argb = 1;
+    picture.width = (int)anim->width;
+    picture.height = (int)anim->height;
+    int ok = WebPPictureImportRGBA(&picture, rgba, (int)anim->width * 4)
+          && WebPAnimEncoderAdd(anim->encoder, &picture, timestamp_ms, &anim->config);
+    WebPPictureFree(&picture);
+    if (!ok) {
+        status->code = IC_ERR_INVALID_ARGUMENT;
+        snprintf(status->message, IC_MESSAGE_MAX, "adding a WebP animation frame failed: %s",
+                 WebPAnimEncoderGetError(anim->encoder));
+        return status->code;
+    }
+    return IC_OK;
+}
+
+int ic_webp_anim_finish(ic_webp_anim *anim, int end_ms, ic_buffer *out, ic_status *status) {
+    memset(out, 0, sizeof(*out));
+    WebPData data;
+    WebPDataInit(&data);
+    if (!WebPAnimEncoderAdd(anim->encoder, NULL, end_ms, NULL) || !WebPAnimEncoderAssemble(anim->encoder, &data)) {
+        status->code = IC_ERR_INVALID_ARGUMENT;
+        snprintf(status->message, IC_MESSAGE_MAX, "assembling the WebP animation failed: %s",
+                 WebPAnimEncoderGetError(anim->encoder));
+        WebPDataClear(&data);
+        return status->code;
+    }
+    int code = ic_buffer_copy(out, data.bytes, data.size, status);
+    WebPDataClear(&data);
+    return code;
+}
+
+void ic_webp_anim_free(ic_webp_anim *anim) {
+    if (!anim) return;
+    WebPAnimEncoderDelete(anim->encoder);
+    free(anim);
 }

@@ -39,12 +39,7 @@ public enum ImageDecoder {
 
     public static func decode(_ bytes: UnsafeRawBufferPointer, options: DecodeOptions = DecodeOptions()) throws(CodecError) -> DecodedImage {
         let format = try sniff(bytes)
-        var cOptions = ic_decode_options(
-            max_pixels: UInt64(max(0, options.maxPixels)), scale_denom: Int32(options.jpegScaleDenominator),
-            lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
-            max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes,
-            color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes),
-            max_frames: Int32(clamping: max(0, options.maxFrames)), max_animation_pixels: UInt64(max(0, options.maxAnimationPixels)))
+        var cOptions = cOptions(options)
         var info = ic_info()
         var image = ic_image()
         var status = ic_status()
@@ -63,6 +58,16 @@ public enum ImageDecoder {
             warnings: Int(status.warnings),
             firstWarning: status.warnings > 0 ? string(from: status.first_warning) : nil,
             color: colorReport(image.color))
+    }
+
+    /// The C shim's view of `options`.
+    static func cOptions(_ options: DecodeOptions) -> ic_decode_options {
+        ic_decode_options(
+            max_pixels: UInt64(max(0, options.maxPixels)), scale_denom: Int32(options.jpegScaleDenominator),
+            lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
+            max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes,
+            color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes),
+            max_frames: Int32(clamping: max(0, options.maxFrames)), max_animation_pixels: UInt64(max(0, options.maxAnimationPixels)))
     }
 
     private static func colorReport(_ color: ic_color) -> ColorReport {
@@ -142,6 +147,7 @@ public enum ImageDecoder {
             format: format, size: Size(width: Int(info.width), height: Int(info.height)),
             components: Int(info.components), colorSpace: colorSpace, progressive: info.progressive != 0,
             bitDepth: Int(info.bit_depth), hasAlpha: info.has_alpha != 0, adobeInverted: info.adobe_inverted != 0,
-            orientation: orientation, frames: max(1, Int(info.frames)))
+            orientation: orientation, frames: max(1, Int(info.frames)), durationMilliseconds: Int(info.duration_ms),
+            loopCount: Int(info.loop_count))
     }
 }

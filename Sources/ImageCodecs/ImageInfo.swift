@@ -20,8 +20,12 @@ public struct ImageInfo: Hashable, Sendable {
     public var adobeInverted: Bool
     /// EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) or AVIF's irot/imir; `.up` when absent or malformed.
     public var orientation: Orientation
-    /// Frames in an animated WebP or AVIF sequence (the first is decoded); 1 for a still image.
+    /// Frames in an animated GIF or WebP or an AVIF sequence (the first is decoded); 1 for a still image.
     public var frames: Int = 1
+    /// An animation's frame durations in all (GIF: from the probe; animated WebP: from a decode); 0 for a still image.
+    public var durationMilliseconds: Int = 0
+    /// How many times an animation plays; 0: for ever.
+    public var loopCount: Int = 0
 
     /// The size as displayed, once orientation is applied.
     public var orientedSize: Size { orientation.orientedSize(size) }

@@ -74,7 +74,9 @@ public struct SyncConfiguration: Sendable {
         struct Limits: Decodable {
             var maxPixels: Int?; var maxBytes: Int?; var maxDownloadBytes: Int?; var maxFrames: Int?; var maxAnimationPixels: Int?
         }
-        struct VariantEntry: Decodable { var size: String; var fit: String?; var format: String?; var formats: [String]?; var quality: QualityEntry? }
+        struct VariantEntry: Decodable {
+            var size: String; var fit: String?; var format: String?; var formats: [String]?; var quality: QualityEntry?; var animate: Bool?
+        }
         enum QualityEntry: Decodable {
             case jpeg(Int), each([String: Int])
             init(from decoder: Decoder) throws {
@@ -201,7 +203,9 @@ public struct SyncConfiguration: Sendable {
             for value in quality.values.values where !(1...100).contains(value) {
                 throw ConfigurationError("variant \(name): quality must be 1-100, not \(value)")
             }
-            return Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), formats: formats, quality: quality)
+            var variant = Variant(name: name, spec: ThumbnailSpec(box: size, fit: fit), formats: formats, quality: quality)
+            variant.animate = entry.animate ?? true
+            return variant
         }
 
         /// `formats: [avif, webp, jpeg]` (jpeg: the fallback, PNG where transparent), or the older
@@ -237,8 +241,10 @@ public struct SyncConfiguration: Sendable {
 
     /// Thumbnail options for one rendition under these limits.
     public func options(for rendition: Rendition) -> ThumbnailOptions {
-        ThumbnailOptions(spec: rendition.spec, format: rendition.format, quality: rendition.quality, decode: decode,
-                         maxInputBytes: maxInputBytes)
+        var options = ThumbnailOptions(spec: rendition.spec, format: rendition.format, quality: rendition.quality, decode: decode,
+                                       maxInputBytes: maxInputBytes)
+        options.animate = rendition.animate
+        return options
     }
 
     /// Every configured rendition (each variant in each of its formats), in order.

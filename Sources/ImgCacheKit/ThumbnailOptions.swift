@@ -53,6 +53,9 @@ public struct ThumbnailOptions: Hashable, Sendable {
     public var decode: DecodeOptions
     /// Inputs larger than this are refused before they are read.
     public var maxInputBytes: Int
+    /// An animated GIF written as WebP stays animated (frames resized one at a time, timing and
+    /// loop count kept); false: the first frame only. Other formats always take the first frame.
+    public var animate = true
 
     public static let defaultMaxInputBytes = 50 * 1024 * 1024
     /// libwebp's method (0...6): 4 is its default and vips's.

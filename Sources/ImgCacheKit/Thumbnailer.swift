@@ -91,12 +91,30 @@ public enum Thumbnailer {
                 bitmap = rendered.applying(info.orientation)
                 upright[plan] = bitmap
             }
-            let (encoded, format) = try encode(bitmap, options: variants[position])
+            let options = variants[position]
+            // An animated GIF's WebP is animated (the other formats, and `animate: false`, take the first frame).
+            let animated = info.format == .gif && info.frames > 1 && options.animate && options.format == .webp
+            let (encoded, format) = animated ? (try animatedWebP(from: data, info: info, plan: plan, options: options), ImageFormat.webp)
+                                             : try encode(bitmap, options: options)
             thumbnails[position] = Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
                                              dimensionMismatch: mismatch, warnings: decoded.warnings, bitmap: bitmap,
                                              color: decoded.color)
         }
         return thumbnails.map { $0! }
+    }
+
+    /// Every frame of an animated GIF, composited, cropped and resampled by `plan` one at a time,
+    /// into an animated WebP with the source's timing and loop count.
+    static func animatedWebP(from data: Data, info: ImageInfo, plan: ThumbnailPlan, options: ThumbnailOptions) throws(CodecError) -> Data {
+        let frames = try GIFFrames(data, options: options.decode)
+        let encoder = try AnimatedWebPEncoder(size: plan.targetSize, loopCount: info.loopCount, quality: options.quality,
+                                              method: ThumbnailOptions.webpMethod)
+        var time = 0
+        while let frame = try frames.next() {
+            try encoder.add(render(frame.bitmap, sourceSize: info.size, plan: plan), at: time)
+            time += frame.milliseconds
+        }
+        return try encoder.finish(at: time)
     }
 
     /// The smallest whole-frame bitmap whose part for `plan` is at least twice the target size.

@@ -10,6 +10,9 @@ public struct Variant: Hashable, Sendable, Codable {
     /// fallback every browser reads (`auto`: JPEG, or PNG for an image with transparency).
     public var formats: [OutputFormat]
     public var quality: Quality
+    /// An animated source (a GIF) gets an animated file in formats that can hold one (WebP);
+    /// false: the first frame only (`animate: false` in the configuration).
+    public var animate = true
 
     /// Quality settings per format (1...100). The WebP and AVIF defaults land near the JPEG
     /// default's SSIM on the benchmark photos (`bench/format_bench.py --calibrate`): at 320 px
@@ -83,7 +86,7 @@ public struct Variant: Hashable, Sendable, Codable {
 
     /// One file per format.
     public var renditions: [Rendition] {
-        formats.map { Rendition(variant: name, spec: spec, format: $0, quality: quality.value(for: $0)) }
+        formats.map { Rendition(variant: name, spec: spec, format: $0, quality: quality.value(for: $0), animate: animate) }
     }
 
     /// The fallback (the last format).
@@ -96,6 +99,7 @@ public struct Rendition: Hashable, Sendable {
     public var spec: ThumbnailSpec
     public var format: OutputFormat
     public var quality: Int
+    public var animate = true
 
     /// The thumbnail key of this rendition of the original `digest`: hash(digest, spec, format,
     /// quality, pipeline version). Also the thumbnail's file name in the cache and in exports.
@@ -106,6 +110,7 @@ public struct Rendition: Hashable, Sendable {
     /// Everything that decides this rendition's bytes, as text (part of the thumbnail key).
     public var specText: String {
         "\(variant):\(spec.box):\(spec.fit.rawValue):\(format.rawValue):q\(quality):v\(Variant.pipelineVersion)"
+            + (animate ? "" : ":still")
     }
 }
 

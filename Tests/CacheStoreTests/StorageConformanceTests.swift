@@ -347,8 +347,9 @@ struct IndexConformanceTests {
         let second = SyncLeaseHolder(host: "node-b.example", pid: 7, since: Date())
         DispatchQueue.global().async {
             let lease = try? other.acquireSyncLease(second, wait: true, waiting: { holder in waitedFor.withLock { $0 = holder } })
-            taken.signal()
+            let held = lease != nil
             lease?.release()
+            if held { taken.signal() }
         }
         let deadline = Date().addingTimeInterval(20)
         while waitedFor.withLock({ $0 }) == nil && Date() < deadline { usleep(10_000) }

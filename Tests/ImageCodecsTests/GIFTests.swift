@@ -11,9 +11,8 @@ struct GIFTests {
     static func fixture(_ name: String) throws -> Data { try Fixtures.data("../formats/gif/" + name) }
 
     /// RGBA pixels of the reference PNG; where it is fully transparent the colour is not compared.
-    static func expectMatches(_ decoded: DecodedImage, reference name: String) throws {
+    static func expectMatches(_ bitmap: Bitmap, reference name: String) throws {
         let reference = try ImageDecoder.decode(try fixture(name), options: DecodeOptions(colorManagement: false)).bitmap
-        let bitmap = decoded.bitmap
         #expect(bitmap.width == reference.width && bitmap.height == reference.height)
         #expect(bitmap.channels == 4 && reference.channels == 4)
         let mine = bitmap.bytes, theirs = reference.bytes
@@ -30,7 +29,7 @@ struct GIFTests {
     func matchesReference(name: String) throws {
         let decoded = try ImageDecoder.decode(try Self.fixture(name + ".gif"))
         #expect(decoded.info.format == .gif)
-        try Self.expectMatches(decoded, reference: name + ".ref.png")
+        try Self.expectMatches(decoded.bitmap, reference: name + ".ref.png")
     }
 
     @Test("the probe reads the logical screen and counts frames without decoding them")
@@ -84,5 +83,50 @@ struct GIFTests {
         for length in 0..<original.count {
             do { _ = try ImageDecoder.decode(original.prefix(length), options: DecodeOptions(lenient: true)) } catch {}
         }
+    }
+}
+
+/// Every frame of a GIF, composited as browsers show it, and the animated WebP made from them.
+@Suite("GIF animation")
+struct GIFAnimationTests {
+    @Test("each composited frame equals ImageMagick's coalesced frame (disposal to background and to previous included)")
+    func framesMatchCoalesced() throws {
+        let frames = try GIFFrames(try GIFTests.fixture("animated.gif"))
+        var shown: [(Bitmap, Int)] = []
+        while let frame = try frames.next() { shown.append((frame.bitmap, frame.milliseconds)) }
+        #expect(shown.map(\.1) == [100, 200, 300])
+        // Three frames: the references are ImageMagick's -coalesce output (make.sh).
+        for (index, (bitmap, _)) in shown.enumerated() {
+            try GIFTests.expectMatches(bitmap, reference: "animated.frame\(index).png")
+        }
+    }
+
+    @Test("the probe sums the frames' durations and reads the loop count; a still has none")
+    func timing() throws {
+        let animated = try ImageDecoder.probe(try GIFTests.fixture("animated.gif"))
+        #expect(animated.durationMilliseconds == 600 && animated.loopCount == 0)
+        #expect(try ImageDecoder.probe(try GIFTests.fixture("static.gif")).durationMilliseconds == 0)
+    }
+
+    @Test("an animated WebP keeps the frame count, the timing and the loop count")
+    func animatedWebP() throws {
+        let frames = try GIFFrames(try GIFTests.fixture("animated.gif"))
+        let encoder = try AnimatedWebPEncoder(size: Size(width: 32, height: 24), loopCount: 0, quality: 75)
+        var time = 0
+        while let frame = try frames.next() {
+            try encoder.add(Resampler.resample(frame.bitmap, to: Size(width: 32, height: 24)), at: time)
+            time += frame.milliseconds
+        }
+        let webp = try ImageDecoder.decode(try encoder.finish(at: time))
+        #expect(webp.info.format == .webp && webp.info.frames == 3 && webp.info.durationMilliseconds == 600 && webp.info.loopCount == 0)
+        #expect(webp.bitmap.size == Size(width: 32, height: 24))
+    }
+
+    @Test("the frame limit holds frame by frame too")
+    func iteratorLimits() throws {
+        let frames = try GIFFrames(try GIFTests.fixture("frames-1500.gif"))
+        let error = #expect(throws: CodecError.self) { while try frames.next() != nil {} }
+        #expect(error?.code == .limitExceeded)
+        #expect(throws: CodecError.self) { try GIFFrames(try GIFTests.fixture("screen-65535.gif")) }
     }
 }

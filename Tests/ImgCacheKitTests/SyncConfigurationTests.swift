@@ -77,7 +77,7 @@ struct SyncConfigurationTests {
             minTTL: 90m
             limits: {maxPixels: 1000000, maxFrames: 50, maxAnimationPixels: 2000000}
             variants:
-              small: {size: 100x50, fit: cover, quality: 70, format: png}
+              small: {size: 100x50, fit: cover, quality: 70, format: png, animate: false}
               large: {size: 1280x1280, formats: [avif, webp, jpeg], quality: {jpeg: 82, webp: 78, avif: 55}}
             """.write(toFile: path, atomically: true, encoding: .utf8)
         let c = try SyncConfiguration.load(path: path)
@@ -88,10 +88,17 @@ struct SyncConfigurationTests {
         #expect(c.variants == [
             Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 1280, height: 1280), fit: .inside),
                     formats: [.avif, .webp, .auto], quality: Variant.Quality(jpeg: 82, webp: 78, avif: 55)),
-            Variant(name: "small", spec: ThumbnailSpec(box: Size(width: 100, height: 50), fit: .cover),
-                    formats: [.webp, .png], quality: Variant.Quality(jpeg: 70)),
+            {
+                var small = Variant(name: "small", spec: ThumbnailSpec(box: Size(width: 100, height: 50), fit: .cover),
+                                    formats: [.webp, .png], quality: Variant.Quality(jpeg: 70))
+                small.animate = false
+                return small
+            }(),
         ])
         #expect(c.renditions.map(\.format) == [.avif, .webp, .auto, .webp, .png])
+        // A variant that asks for still pictures of animations: its files have keys of their own.
+        #expect(c.renditions.map(\.animate) == [true, true, true, false, false])
+        #expect(c.renditions[3].specText.hasSuffix(":still") && !c.renditions[0].specText.hasSuffix(":still"))
         #expect(c.renditions.map(\.quality) == [55, 78, 82, 75, 70])
     }
 

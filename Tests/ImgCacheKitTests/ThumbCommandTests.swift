@@ -1,4 +1,6 @@
 import Foundation
+import ImageCodecs
+import ImageCore
 import TestSupport
 import Testing
 
@@ -95,5 +97,19 @@ struct ThumbCommandTests {
         #expect(result.status == 0)
         #expect(result.stdout.contains("Examples:"))
         #expect(result.stdout.contains("--lenient"))
+    }
+
+    @Test("--format webp of an animated GIF writes an animated WebP (frames and timing kept); the default format its first frame")
+    func animatedGIF() throws {
+        let out = try TemporaryDirectory()
+        let gif = Fixtures.url("../formats/gif/animated.gif").path
+        let webp = try Executable.run(["thumb", "--quiet", "--format", "webp", "--size", "32x32", "-o", out.path, gif])
+        #expect(webp.status == 0, "\(webp.stderr)")
+        let animated = try ImageDecoder.decode(try Data(contentsOf: out.url.appendingPathComponent("animated.webp")))
+        #expect(animated.info.frames == 3 && animated.info.durationMilliseconds == 600 && animated.bitmap.size == Size(width: 32, height: 24))
+        let still = try Executable.run(["thumb", "--quiet", "--size", "32x32", "-o", out.path, gif])
+        #expect(still.status == 0, "\(still.stderr)")
+        let first = try ImageDecoder.decode(try Data(contentsOf: out.url.appendingPathComponent("animated.png")))
+        #expect(first.info.frames == 1 && first.bitmap.hasTransparency)
     }
 }

@@ -83,7 +83,7 @@ struct FormatServingTests {
         }
     }
 
-    @Test("GIF originals (still, transparent, animated) sync cached; served at /o/<sha256>.gif as image/gif; thumbnails from the first frame")
+    @Test("GIF originals (still, transparent, animated) sync cached; served at /o/<sha256>.gif as image/gif; the fallback is the first frame, the WebP of an animation is animated")
     func gifOriginals() async throws {
         let served = try ServedCache(seeds: [("/still.gif", nil), ("/clear.gif", nil), ("/moving.gif", nil)])
         try await served.application.test(.router) { client in
@@ -104,6 +104,16 @@ struct FormatServingTests {
                     #expect(response.status == .ok)
                     let decoded = try ImageDecoder.decode(Data(buffer: response.body))
                     #expect(decoded.bitmap.hasTransparency == transparent, "\(path)")
+                    #expect(decoded.info.frames == 1, "the fallback is the first frame")
+                }
+                // The WebP of the animation is animated: every frame, the timing and the loop count kept.
+                let webp = try #require(try served.service.immutableURLs(for: served.origin.url(path), variant: "thumb")
+                    .first { $0.format == .webp }?.url)
+                try await client.execute(uri: webp, method: .get) { response in
+                    let decoded = try ImageDecoder.decode(Data(buffer: response.body))
+                    let animated = path == "/moving.gif"
+                    #expect(decoded.info.frames == (animated ? 3 : 1) && decoded.info.durationMilliseconds == (animated ? 600 : 0),
+                            "\(path): \(decoded.info.frames) frames, \(decoded.info.durationMilliseconds) ms")
                 }
             }
         }

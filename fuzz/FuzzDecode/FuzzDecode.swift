@@ -2,8 +2,8 @@ import Foundation
 import ImageCodecs
 import ImageCore
 
-/// libFuzzer target: probe → decode (JPEG, PNG, WebP, AVIF, colour-managed) → orient → resize →
-/// encode (the fallback format and WebP), as the thumbnail pipeline does, on whatever bytes the
+/// libFuzzer target: probe → decode (every format of the table, colour-managed) → orient → resize →
+/// encode (the fallback format and WebP; an animated GIF's every frame into an animated WebP), as the thumbnail pipeline does, on whatever bytes the
 /// fuzzer makes (seeded with Tests/Fixtures/corpus, formats and colour). Every input
 /// must end in a thrown CodecError or a valid thumbnail: a crash, a hang, an ASan report or an
 /// allocation the limits should have refused is a finding.
@@ -26,5 +26,24 @@ public func fuzzDecode(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         let back = try? ImageDecoder.decode(encoded)
         precondition(back?.bitmap.size == target, "re-decoded thumbnail has the wrong size")
     }
+    if info.format == .gif, info.frames > 1 { animate(data, options: options) }
     return 0
+}
+
+/// An animation's frames, each composited and resized into an animated WebP, as a sync does
+/// for a WebP variant of an animated GIF: it must end in an error or a file of that many frames.
+func animate(_ data: Data, options: DecodeOptions) {
+    guard let frames = try? GIFFrames(data, options: DecodeOptions(maxPixels: options.maxPixels, maxFrames: 50)),
+          let encoder = try? AnimatedWebPEncoder(size: Size(width: 16, height: 16), loopCount: 0, quality: 50, method: 0) else { return }
+    var time = 0, count = 0
+    do {
+        while let frame = try frames.next() {
+            try encoder.add(Resampler.resample(frame.bitmap, to: encoder.size), at: time)
+            time += frame.milliseconds
+            count += 1
+        }
+    } catch { return }
+    guard let webp = try? encoder.finish(at: time) else { return }
+    let back = try? ImageDecoder.decode(webp)
+    precondition(back?.bitmap.size == encoder.size, "the animated WebP does not read back at its size")
 }

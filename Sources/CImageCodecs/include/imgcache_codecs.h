@@ -30,7 +30,8 @@ enum {
     IC_ERR_TOO_LARGE = 4,   /* declared dimensions exceed the pixel limit */
     IC_ERR_NO_MEMORY = 5,   /* an allocation failed */
     IC_ERR_LIMIT = 6,       /* another resource limit: scans, warnings, ancillary chunk size */
-    IC_ERR_INVALID_ARGUMENT = 7
+    IC_ERR_INVALID_ARGUMENT = 7,
+    IC_END = 100            /* an iterator has no more frames (not an error) */
 };
 
 /* Colour spaces as stored in the file. */
@@ -64,6 +65,8 @@ typedef struct {
     int adobe_inverted;      /* JPEG: an Adobe APP14 marker (CMYK stored inverted) */
     int orientation;         /* 1...8 from the container (AVIF irot/imir); 0: read EXIF instead */
     int frames;              /* frames in an animation (the first is decoded), 1 for a still image */
+    int duration_ms;         /* an animation's frame durations in all (GIF: probe and decode; WebP: decode) */
+    int loop_count;          /* an animation's loop count, 0: for ever (a GIF without NETSCAPE2.0: 1) */
 } ic_info;
 
 typedef struct {
@@ -133,6 +136,27 @@ int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *op
    pixel falls or the frame's transparent index is). */
 int ic_gif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status);
+
+/* A GIF's frames one at a time, each composited onto the screen as browsers show it (disposal
+   to transparent or to the previous screen applied before the next frame): one screen-sized
+   canvas and one saved copy, whatever the frame count. Limits as ic_gif_decode's, per frame. */
+typedef struct ic_gif_frames ic_gif_frames;
+ic_gif_frames *ic_gif_frames_open(const uint8_t *data, size_t size, const ic_decode_options *options,
+                                  ic_info *info, ic_status *status);
+/* IC_OK with *pixels (RGBA, the screen's size, valid until the next call) and the frame's delay,
+   IC_END after the last frame, or an error. */
+int ic_gif_frames_next(ic_gif_frames *frames, const uint8_t **pixels, int *delay_ms, ic_status *status);
+void ic_gif_frames_close(ic_gif_frames *frames);
+
+/* An animated WebP, frame by frame (libwebpmux's WebPAnimEncoder: lossy frames at `quality`,
+   sub-rectangles and blending chosen by libwebp). */
+typedef struct ic_webp_anim ic_webp_anim;
+ic_webp_anim *ic_webp_anim_new(uint32_t width, uint32_t height, int loop_count, int quality, int method, ic_status *status);
+/* RGBA pixels of the canvas size, shown from `timestamp_ms`. */
+int ic_webp_anim_add(ic_webp_anim *anim, const uint8_t *rgba, int timestamp_ms, ic_status *status);
+/* The file; `end_ms` is when the last frame ends. Frees nothing: call ic_webp_anim_free. */
+int ic_webp_anim_finish(ic_webp_anim *anim, int end_ms, ic_buffer *out, ic_status *status);
+void ic_webp_anim_free(ic_webp_anim *anim);
 
 /* Encode. JPEG takes 1 or 3 channels; PNG takes 1 to 4. */
 int ic_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,

@@ -35,3 +35,9 @@ done
 convert animated.gif -coalesce png32:coalesced-%d.png
 mv coalesced-0.png animated.ref.png
 rm coalesced-*.png
+# Each frame as browsers (and gif2webp's gifdec.c) show it, drawn from the frames' places: the
+# screen starts transparent; "background" disposal clears the frame's rectangle to transparent
+# (ImageMagick and Pillow paint the background colour instead, so they are not the reference).
+convert -size 64x48 xc:none -fill red -draw "rectangle 8,6 27,21" png32:animated.frame0.png
+convert animated.frame0.png -fill blue -draw "rectangle 20,20 49,29" png32:animated.frame1.png
+convert animated.frame0.png -fill lime -draw "rectangle 0,0 39,29" png32:animated.frame2.png

@@ -1,0 +1,92 @@
+import Foundation
+import ImageCore
+internal import CImageCodecs
+
+/// A GIF's frames, each composited onto the logical screen as browsers show it, one at a time:
+/// memory is two screens, whatever the frame count; the limits of `DecodeOptions` (pixels,
+/// frames, frame pixels in all) are checked as the file is read.
+public final class GIFFrames {
+    private let handle: OpaquePointer
+    /// The file's bytes, pinned for the C reader (which keeps a pointer into them).
+    private let bytes: UnsafeMutableRawBufferPointer
+    public let size: Size
+
+    public init(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) {
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, data.count), alignment: 1)
+        data.copyBytes(to: bytes)
+        var cOptions = ImageDecoder.cOptions(options)
+        var info = ic_info()
+        var status = ic_status()
+        guard let handle = ic_gif_frames_open(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), data.count,
+                                              &cOptions, &info, &status) else {
+            bytes.deallocate()
+            throw CodecError(ImageDecoder.errorCode(Int32(status.code)), ImageDecoder.string(from: status.message))
+        }
+        self.handle = handle
+        size = Size(width: Int(info.width), height: Int(info.height))
+    }
+
+    deinit {
+        ic_gif_frames_close(handle)
+        bytes.deallocate()
+    }
+
+    /// The next frame as shown (RGBA, the screen's size) and how long it shows, or nil after the last.
+    public func next() throws(CodecError) -> (bitmap: Bitmap, milliseconds: Int)? {
+        var pixels: UnsafePointer<UInt8>?
+        var delay: Int32 = 0
+        var status = ic_status()
+        let code = ic_gif_frames_next(handle, &pixels, &delay, &status)
+        if code == Int32(IC_END) { return nil }
+        guard code == Int32(IC_OK), let pixels else {
+            throw CodecError(ImageDecoder.errorCode(code), ImageDecoder.string(from: status.message))
+        }
+        let count = size.width * size.height * 4
+        let storage = PixelStorage(zeroedCount: count)
+        storage.pointer.update(from: pixels, count: count)
+        return (Bitmap(width: size.width, height: size.height, channels: 4, storage: storage), Int(delay))
+    }
+}
+
+/// An animated WebP, written frame by frame (libwebp's WebPAnimEncoder).
+public final class AnimatedWebPEncoder {
+    private let handle: OpaquePointer
+    public let size: Size
+
+    public init(size: Size, loopCount: Int, quality: Int, method: Int = 4) throws(CodecError) {
+        guard (1...100).contains(quality), (0...6).contains(method) else {
+            throw CodecError(.invalidArgument, "WebP quality must be 1...100 and method 0...6")
+        }
+        var status = ic_status()
+        guard let handle = ic_webp_anim_new(UInt32(size.width), UInt32(size.height), Int32(clamping: loopCount),
+                                            Int32(quality), Int32(method), &status) else {
+            throw CodecError(ImageDecoder.errorCode(Int32(status.code)), ImageDecoder.string(from: status.message))
+        }
+        self.handle = handle
+        self.size = size
+    }
+
+    deinit { ic_webp_anim_free(handle) }
+
+    /// Adds a frame (RGBA, the encoder's size) shown from `milliseconds`.
+    public func add(_ bitmap: Bitmap, at milliseconds: Int) throws(CodecError) {
+        guard bitmap.size == size else { throw CodecError(.invalidArgument, "a frame of \(bitmap.size) in a \(size) animation") }
+        guard bitmap.channels == 4 else { throw CodecError(.invalidArgument, "animation frames are RGBA, not \(bitmap.channels) channels") }
+        var status = ic_status()
+        let code = ic_webp_anim_add(handle, bitmap.storage.pointer, Int32(clamping: milliseconds), &status)
+        guard code == Int32(IC_OK) else { throw CodecError(ImageDecoder.errorCode(code), ImageDecoder.string(from: status.message)) }
+    }
+
+    /// The file, the last frame ending at `milliseconds`.
+    public func finish(at milliseconds: Int) throws(CodecError) -> Data {
+        var buffer = ic_buffer()
+        var status = ic_status()
+        let code = ic_webp_anim_finish(handle, Int32(clamping: milliseconds), &buffer, &status)
+        guard code == Int32(IC_OK), let bytes = buffer.bytes else {
+            free(buffer.bytes)
+            throw CodecError(ImageDecoder.errorCode(code), ImageDecoder.string(from: status.message))
+        }
+        defer { free(bytes) }
+        return Data(bytes: bytes, count: buffer.size)
+    }
+}
