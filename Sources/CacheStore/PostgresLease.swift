@@ -24,23 +24,47 @@ final class LeaseExecutor: TaskExecutor {
 final class PostgresSession {
     let connection: PostgresConnection
     private let logger: Logger
+    /// The server, checked directly while an answer is slow to come.
+    private let location: PostgresLocation
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, logger: Logger, location: PostgresLocation) {
         self.connection = connection
         self.logger = logger
+        self.location = location
     }
 
     /// Runs `query` and returns its rows.
     @discardableResult
     func query(_ query: PostgresQuery) throws -> [PostgresRow] {
-        try connection.query(query, logger: logger).wait().rows
+        try answer(connection.query(query, logger: logger)).rows
     }
 
     /// Runs `query` and calls `each` with every row as it arrives (large scans: no array of rows).
     func forEach(_ query: PostgresQuery, _ each: @escaping @Sendable (PostgresRow) throws -> Void) throws {
-        _ = try connection.query(query, logger: logger, each).wait()
+        _ = try answer(connection.query(query, logger: logger, each))
     }
 
+    /// The future's value. A query sent on a connection whose server has just died can wait for
+    /// ever (seen with PostgresNIO when PostgreSQL is killed mid-sync), so every 2 s without an
+    /// answer the server is checked with a connection of its own: gone, the call fails with its
+    /// reason and this connection is closed; there, the wait goes on (a long query).
+    private func answer<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let arrived = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, any Error>?>(nil)
+        future.whenComplete { outcome in
+            result.withLock { $0 = outcome }
+            arrived.signal()
+        }
+        while arrived.wait(timeout: .now() + 2) == .timedOut {
+            do {
+                try PostgresPool.probe(location)
+            } catch {
+                connection.close().whenComplete { _ in }
+                throw error
+            }
+        }
+        return try result.withLock { $0! }.get()
+    }
     /// The first column of the first row, or nil.
     func scalar<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) throws -> T? {
         guard let row = try self.query(query).first else { return nil }
@@ -123,7 +147,7 @@ final class PostgresPool: Sendable {
         }
         switch lease.outcome {
         case .success(let connection):
-            do { return try body(PostgresSession(connection: connection, logger: Self.logger)) } catch {
+            do { return try body(PostgresSession(connection: connection, logger: Self.logger, location: location)) } catch {
                 throw PostgresIndex.error(error, location: location)
             }
         case .failure(let error): throw PostgresIndex.error(error, location: location)
