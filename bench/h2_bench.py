@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from serve_bench import free_port, make_cache, wait_for  # noqa: E402
+from serve_bench import free_port, make_cache, nginx_conf, wait_for  # noqa: E402
 
 
 def proc_stats(pids):
@@ -92,27 +92,6 @@ def stalled(url, pids):
     return rss, fds
 
 
-def nginx_conf(work, port, files):
-    path = os.path.join(work, "nginx-h2.conf")
-    with open(path, "w") as f:
-        f.write(f"""
-worker_processes auto;
-error_log {work}/nginx-error.log;
-pid {work}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    types {{ image/jpeg jpg; }}
-    server {{
-        listen 127.0.0.1:{port} http2;
-        location /img/ {{ alias {files}/; }}
-    }}
-}}
-""")
-    return path
-
-
 def start_imgcache(binary, cache):
     port = free_port()
     proc = subprocess.Popen([binary, "serve", "--port", str(port), "--cache", cache, "--log-level", "error"],
@@ -152,7 +131,7 @@ def main():
             proc.terminate()
             proc.wait()
     nginx_port = free_port()
-    nginx = subprocess.Popen(["nginx", "-c", nginx_conf(work, nginx_port, files), "-g", "daemon off;"],
+    nginx = subprocess.Popen(["nginx", "-c", nginx_conf(work, nginx_port, files, http2=True, connections=4096), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(nginx_port)

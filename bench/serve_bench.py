@@ -112,14 +112,15 @@ def make_cache(args, work):
     return cache, out, image
 
 
-def nginx_conf(work, port, files):
-    path = os.path.join(work, "nginx.conf")
+def nginx_conf(work, port, files, http2=False, connections=1024):
+    """nginx serving `files` under /img/ on 127.0.0.1:`port` (HTTP/2 with prior knowledge when `http2`)."""
+    path = os.path.join(work, "nginx-h2.conf" if http2 else "nginx.conf")
     with open(path, "w") as f:
         f.write(f"""
 worker_processes auto;
 error_log {work}/nginx-error.log;
 pid {work}/nginx.pid;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     sendfile on;
@@ -127,7 +128,7 @@ http {{
     keepalive_requests 1000000;
     types {{ image/jpeg jpg; image/png png; image/webp webp; image/avif avif; }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{" http2" if http2 else ""};
         location /img/ {{ alias {files}/; add_header Cache-Control "public, max-age=31536000, immutable"; }}
     }}
 }}

@@ -98,6 +98,28 @@ typedef struct {
     int first_done;
 } ic_gif_walk;
 
+/* Counts the frame whose descriptor was just read against the limits: its own size against
+   `max_pixels`, the frame count and the sum of frame pixels. IC_OK, or the limit it breaks. */
+static int ic_gif_admit_frame(const GifFileType *gif, uint64_t max_pixels, int max_frames, uint64_t max_animation,
+                              int *frames, uint64_t *frame_pixels, ic_status *status) {
+    uint32_t width = (uint32_t)gif->Image.Width, height = (uint32_t)gif->Image.Height;
+    if (ic_over_pixel_limit(width, height, max_pixels, status)) return status->code;
+    *frames += 1;
+    *frame_pixels += (uint64_t)width * height;
+    if (*frames > max_frames) {
+        status->code = IC_ERR_LIMIT;
+        snprintf(status->message, IC_MESSAGE_MAX, "more than %d frames (the frame limit)", max_frames);
+        return IC_ERR_LIMIT;
+    }
+    if (*frame_pixels > max_animation) {
+        status->code = IC_ERR_LIMIT;
+        snprintf(status->message, IC_MESSAGE_MAX, "the frames hold over %llu pixels in all (the animation limit)",
+                 (unsigned long long)max_animation);
+        return IC_ERR_LIMIT;
+    }
+    return IC_OK;
+}
+
 /* Skips a frame's LZW data without decoding it. */
 static int ic_gif_skip_frame(GifFileType *gif, ic_status *status) {
     int size = 0;
@@ -165,22 +187,8 @@ static int ic_gif_walk_records(GifFileType *gif, uint8_t *canvas, const ic_decod
             walk->duration_ms += ic_gif_delay_ms(delay);
             delay = 0;
             if (DGifGetImageDesc(gif) == GIF_ERROR) return ic_gif_fail(status, gif->Error, "reading a frame header");
-            uint32_t width = (uint32_t)gif->Image.Width, height = (uint32_t)gif->Image.Height;
-            if (ic_over_pixel_limit(width, height, max_pixels, status)) return status->code;
-            walk->frames += 1;
-            walk->frame_pixels += (uint64_t)width * height;
-            if (walk->frames > max_frames) {
-                status->code = IC_ERR_LIMIT;
-                snprintf(status->message, IC_MESSAGE_MAX, "more than %d frames (the frame limit)", max_frames);
-                return IC_ERR_LIMIT;
-            }
-            if (walk->frame_pixels > max_animation) {
-                status->code = IC_ERR_LIMIT;
-                snprintf(status->message, IC_MESSAGE_MAX, "the frames hold over %llu pixels in all (the animation limit)",
-                         (unsigned long long)max_animation);
-                return IC_ERR_LIMIT;
-            }
-            int code;
+            int code = ic_gif_admit_frame(gif, max_pixels, max_frames, max_animation, &walk->frames, &walk->frame_pixels, status);
+            if (code != IC_OK) return code;
             if (!walk->first_done && canvas) {
                 code = ic_gif_draw_frame(gif, canvas, transparent, status);
                 walk->has_transparency = transparent >= 0;
@@ -347,21 +355,8 @@ int ic_gif_frames_next(ic_gif_frames *f, const uint8_t **pixels, int *delay_ms, 
             if (code != IC_OK) return code;
         } else if (record == IMAGE_DESC_RECORD_TYPE) {
             if (DGifGetImageDesc(gif) == GIF_ERROR) return ic_gif_fail(status, gif->Error, "reading a frame header");
-            uint32_t width = (uint32_t)gif->Image.Width, height = (uint32_t)gif->Image.Height;
-            if (ic_over_pixel_limit(width, height, f->max_pixels, status)) return status->code;
-            f->frames += 1;
-            f->frame_pixels += (uint64_t)width * height;
-            if (f->frames > f->max_frames) {
-                status->code = IC_ERR_LIMIT;
-                snprintf(status->message, IC_MESSAGE_MAX, "more than %d frames (the frame limit)", f->max_frames);
-                return IC_ERR_LIMIT;
-            }
-            if (f->frame_pixels > f->max_animation) {
-                status->code = IC_ERR_LIMIT;
-                snprintf(status->message, IC_MESSAGE_MAX, "the frames hold over %llu pixels in all (the animation limit)",
-                         (unsigned long long)f->max_animation);
-                return IC_ERR_LIMIT;
-            }
+            int admitted = ic_gif_admit_frame(gif, f->max_pixels, f->max_frames, f->max_animation, &f->frames, &f->frame_pixels, status);
+            if (admitted != IC_OK) return admitted;
             if (disposal == DISPOSE_PREVIOUS) memcpy(f->saved, f->canvas, (size_t)gif->SWidth * (size_t)gif->SHeight * 4);
             int code = ic_gif_draw_frame(gif, f->canvas, transparent, status);
             if (code != IC_OK) return code;
