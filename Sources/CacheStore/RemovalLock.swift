@@ -33,13 +33,20 @@ public struct RemovalLock: Sendable {
 
     /// Blocks until the lock is held.
     public func acquire(exclusive: Bool) throws(CacheError) -> Held {
+        try Self.lock(path, exclusive: exclusive, wait: true)!
+    }
+
+    /// `flock` on the file at `path` (created if missing): held, or nil when another holds it and
+    /// `wait` is false. The mechanics the sync lease's lock file shares.
+    static func lock(_ path: String, exclusive: Bool, wait: Bool) throws(CacheError) -> Held? {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw CacheError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        while flock(descriptor, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            guard errno == EINTR else {
-                let reason = String(cString: strerror(errno))
+        while flock(descriptor, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) != 0 {
+            let failure = errno
+            guard failure == EINTR else {
                 close(descriptor)
-                throw CacheError(.io, "cannot lock \(path): \(reason)")
+                if failure == EWOULDBLOCK && !wait { return nil }
+                throw CacheError(.io, "cannot lock \(path): \(String(cString: strerror(failure)))")
             }
         }
         return Held(descriptor: descriptor)

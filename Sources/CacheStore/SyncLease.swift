@@ -39,47 +39,22 @@ public protocol SyncLease: AnyObject, Sendable {
     func release()
 }
 
-/// The SQLite index's lease: an exclusive `flock` on `<cache>/sync.lock`.
+/// The SQLite index's lease: an exclusive `flock` on `<cache>/sync.lock` (RemovalLock's mechanics).
 final class FileSyncLease: SyncLease, @unchecked Sendable {
+    private let held: RemovalLock.Held
     private let lock = NSLock()
-    private var descriptor: Int32
 
-    private init(descriptor: Int32) { self.descriptor = descriptor }
+    private init(_ held: RemovalLock.Held) { self.held = held }
 
     /// Takes the lock, or throws `held` (with `wait`, calls `waiting` and blocks until it is free).
     static func acquire(path: String, wait: Bool, held: () -> CacheError, waiting: () -> Void) throws(CacheError) -> FileSyncLease {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw CacheError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK else { return try failed(descriptor, path) }
-            guard wait else {
-                close(descriptor)
-                throw held()
-            }
-            waiting()
-            while flock(descriptor, LOCK_EX) != 0 {
-                guard errno == EINTR else { return try failed(descriptor, path) }
-            }
-        }
-        return FileSyncLease(descriptor: descriptor)
+        if let taken = try RemovalLock.lock(path, exclusive: true, wait: false) { return FileSyncLease(taken) }
+        guard wait else { throw held() }
+        waiting()
+        return FileSyncLease(try RemovalLock.lock(path, exclusive: true, wait: true)!)
     }
 
-    private static func failed(_ descriptor: Int32, _ path: String) throws(CacheError) -> FileSyncLease {
-        let reason = String(cString: strerror(errno))
-        close(descriptor)
-        throw CacheError(.io, "cannot lock \(path): \(reason)")
-    }
-
-    func release() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard descriptor >= 0 else { return }
-        flock(descriptor, LOCK_UN)
-        close(descriptor)
-        descriptor = -1
-    }
-
-    deinit { release() }
+    func release() { lock.withLock { held.release() } }
 }
 
 extension CacheIndex {
