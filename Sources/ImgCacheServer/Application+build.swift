@@ -166,6 +166,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware(metrics: metrics))
     router.add(middleware: HeadLimitMiddleware(limits: limits))
+    if let clients = ClientRequestGate(limits: limits, metrics: metrics) { router.add(middleware: ClientRequestMiddleware(gate: clients)) }
     addFileRoutes(to: router, service: service, metrics: metrics, accessLog: accessLog, streaming: streaming)
     router.get("/v1/image") { request, _ -> Response in
         try await imageRedirect(request, service: service, metrics: metrics)

@@ -155,8 +155,13 @@ struct LimitOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Open connections in all (default 4096, kept below the descriptor limit).", valueName: "n"))
     var maxConnections: Int?
 
-    @Option(help: ArgumentHelp("Open connections from one client address; 0: no cap (behind a proxy). Default 512.", valueName: "n"))
+    @Option(help: ArgumentHelp("Open connections from one client address (with --client-address-header: requests in progress "
+                               + "from one client); 0: no cap. Default 512.", valueName: "n"))
     var maxConnectionsPerClient: Int?
+
+    @Option(help: ArgumentHelp("Behind a reverse proxy only: the header it writes the client's address to (X-Forwarded-For, "
+                               + "X-Real-IP, Forwarded); the per-client cap then counts that client's requests.", valueName: "name"))
+    var clientAddressHeader: String?
 
     @Option(help: ArgumentHelp("Concurrent streams per HTTP/2 connection (default 100).", valueName: "n"))
     var maxStreamsPerConnection: Int?
@@ -170,12 +175,16 @@ struct LimitOptions: ParsableArguments {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
         }
         if let maxConnectionsPerClient, maxConnectionsPerClient < 0 { throw ValidationError("--max-connections-per-client must be 0 or more") }
+        if let clientAddressHeader, !ServerLimits.isHeaderName(clientAddressHeader) {
+            throw ValidationError("--client-address-header: '\(clientAddressHeader)' is not a header name")
+        }
     }
 
     var limits: ServerLimits {
         var limits = ServerLimits()
         if let maxConnections { limits.maxConnections = maxConnections }
         if let maxConnectionsPerClient { limits.maxConnectionsPerClient = maxConnectionsPerClient }
+        limits.clientAddressHeader = clientAddressHeader
         if let maxStreamsPerConnection { limits.maxStreamsPerConnection = maxStreamsPerConnection }
         if let maxStreamingResponses { limits.maxStreamingResponses = maxStreamingResponses }
         return limits

@@ -101,6 +101,65 @@ struct LimitsTests {
         }
     }
 
+    @Test("behind a proxy (--client-address-header): the cap counts one client's requests in progress by the header's last address, not the proxy's connections")
+    func perClientBehindProxy() async throws {
+        let served = try ServedCache()
+        let original = try ProtocolTests.originalURL(served)
+        var limits = ServerLimits()
+        limits.maxConnectionsPerClient = 3
+        limits.clientAddressHeader = "X-Forwarded-For"
+        let app = try Self.application(served, limits: limits)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // Four connections from the proxy's one address: no connection cap applies.
+            let held = try await SocketHelper.offPool { try (0..<4).map { _ in try SocketHelper.connect(port: port, timeout: 5) } }
+            defer { for fd in held { close(fd) } }
+            let proxied = try await HotPathTests.exchange(port: port, Self.request("/healthz", headers: []))
+            #expect(proxied.hasPrefix("HTTP/1.1 200"), "\(proxied.prefix(80))")
+            guard let h2load = TestServers.find("h2load") else {
+                if TestServers.required { Issue.record("h2load is not installed (apt-get install nghttp2-client)") }
+                return
+            }
+            // Client 203.0.113.7 has three responses in progress that cannot be sent (zero window).
+            let stalled = Process()
+            stalled.executableURL = URL(fileURLWithPath: h2load)
+            stalled.arguments = ["-c", "1", "-m", "3", "-n", "3", "-w", "0", "-T", "30", "-H", "X-Forwarded-For: 198.51.100.1, 203.0.113.7",
+                                 "http://127.0.0.1:\(port)\(original.path)"]
+            stalled.standardOutput = FileHandle.nullDevice
+            try stalled.run()
+            defer { if stalled.isRunning { stalled.terminate() } }
+            let same = Self.request("/healthz", headers: [("X-Forwarded-For", "203.0.113.7")])
+            var refused = ""
+            for _ in 0..<50 where !refused.hasPrefix("HTTP/1.1 503") {
+                try await Task.sleep(for: .milliseconds(100))
+                refused = try await HotPathTests.exchange(port: port, same)
+            }
+            #expect(refused.hasPrefix("HTTP/1.1 503") && refused.lowercased().contains("retry-after: 1"), "\(refused.prefix(100))")
+            #expect(refused.contains("this client has too many requests in progress"))
+            // Another client behind the same proxy (the last address is the one the proxy added) is served.
+            let other = Self.request("/healthz", headers: [("X-Forwarded-For", "203.0.113.7, 198.51.100.2")])
+            #expect(try await HotPathTests.exchange(port: port, other).hasPrefix("HTTP/1.1 200"))
+            // h2load lets SIGTERM wait for its -T timeout; SIGKILL closes its connection now.
+            kill(stalled.processIdentifier, SIGKILL)
+            stalled.waitUntilExit()
+            var after = ""
+            for _ in 0..<50 where !after.hasPrefix("HTTP/1.1 200") {
+                try await Task.sleep(for: .milliseconds(100))
+                after = try await HotPathTests.exchange(port: port, same)
+            }
+            #expect(after.hasPrefix("HTTP/1.1 200"), "the client's places are given back when its streams end")
+        }
+    }
+
+    @Test("the client a proxy header names: the last entry, Forwarded's for=, without port or brackets")
+    func clientAddressParsing() {
+        #expect(ClientRequestGate.client(in: "198.51.100.1, 203.0.113.7") == "203.0.113.7")
+        #expect(ClientRequestGate.client(in: "203.0.113.7:5123") == "203.0.113.7")
+        #expect(ClientRequestGate.client(in: "2001:db8::1") == "2001:db8::1")
+        #expect(ClientRequestGate.client(in: #"for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711""#) == "2001:db8:cafe::17")
+        #expect(ClientRequestGate.client(in: " ") == nil)
+    }
+
     @Test("streamed responses over the cap get 503 with Retry-After; a slot is free again once its client goes")
     func streamingCap() async throws {
         let served = try ServedCache()
@@ -128,7 +187,8 @@ struct LimitsTests {
                 refused = try await HotPathTests.exchange(port: port, range)
             }
             #expect(refused.hasPrefix("HTTP/1.1 503") && refused.lowercased().contains("retry-after: 1"), "\(refused.prefix(100))")
-            stalled.terminate()
+            // h2load lets SIGTERM wait for its -T timeout; SIGKILL closes its connection now.
+            kill(stalled.processIdentifier, SIGKILL)
             stalled.waitUntilExit()
             var after = ""
             for _ in 0..<50 where !after.hasPrefix("HTTP/1.1 206") {

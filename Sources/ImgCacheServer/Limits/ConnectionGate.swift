@@ -27,7 +27,9 @@ public final class ConnectionGate: Sendable {
         let refusal: Refusal? = state.withLock { state in
             if state.total >= limits.maxConnections { return .total }
             let fromClient = state.perClient[client, default: 0]
-            if limits.maxConnectionsPerClient > 0, fromClient >= limits.maxConnectionsPerClient { return .perClient }
+            // Behind a proxy (a client address header) the cap is per client request instead.
+            if limits.maxConnectionsPerClient > 0, limits.clientAddressHeader == nil,
+               fromClient >= limits.maxConnectionsPerClient { return .perClient }
             state.total += 1
             state.perClient[client] = fromClient + 1
             return nil

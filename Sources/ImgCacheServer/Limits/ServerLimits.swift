@@ -1,3 +1,4 @@
+import HTTPTypes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,9 +11,16 @@ public struct ServerLimits: Sendable, Equatable {
     /// Open connections in all, on every protocol (`maxConnections`). The server also raises
     /// its descriptor limit to the hard limit at start and keeps this below it (see `effective`).
     public var maxConnections = 4096
-    /// Open connections from one client address; 0 for no such cap (behind a proxy every
-    /// connection comes from the proxy's address: set 0 there and let the proxy limit clients).
+    /// Open connections from one client address; 0 for no such cap. Behind a proxy every
+    /// connection comes from the proxy's address: name the header the proxy puts the client's
+    /// address in (`clientAddressHeader`) and this caps each client's requests in progress instead.
     public var maxConnectionsPerClient = 512
+    /// The request header a trusted reverse proxy writes the client's address to
+    /// (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`); nil when clients connect directly. Set only
+    /// behind such a proxy: a direct client could write any address there.
+    public var clientAddressHeader: String?
+    /// Whether `name` can be a request header's name (for checking `clientAddressHeader`).
+    public static func isHeaderName(_ name: String) -> Bool { HTTPField.Name(name) != nil }
     /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     public var maxStreamsPerConnection = 100
     /// Responses streamed from a file at once (files not yet answered on the hot path, ranges,
