@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 
 /// Hummingbird's HTTP/1.1 channel with `HotFileHandler` right after NIO's HTTP/1 parser and
@@ -240,9 +241,50 @@ extension HTTPServerBuilder {
         // Fails here, at start, rather than on the first connection.
         _ = try HTTP2UpgradeChannel(tlsConfiguration: configuration, configuration: channelConfiguration, responder: { _, _, _ in })
         return .init { responder in
-            GatedChannel(inner: try HTTP2UpgradeChannel(tlsConfiguration: configuration, configuration: channelConfiguration,
-                                                        responder: responder),
-                         gate: gate, cleartext: false)
+            let upgrade = try HTTP2UpgradeChannel(tlsConfiguration: configuration, configuration: channelConfiguration, responder: responder)
+            return GatedChannel(inner: TLSChannel(inner: upgrade, http2Settings: limits.http2Settings), gate: gate, cleartext: false)
+        }
+    }
+}
+
+/// Hummingbird's HTTPS channel (HTTP/2 or HTTP/1.1 by ALPN), with the server's own HTTP/2
+/// settings (`ServerLimits.http2Settings`) sent once the handshake has chosen h2.
+struct TLSChannel: HTTPChannelHandler {
+    let inner: HTTP2UpgradeChannel
+    let http2Settings: [HTTP2Setting]
+    var responder: Responder { inner.responder }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP2UpgradeChannel.Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            try channel.pipeline.syncOperations.addHandler(SettingsAfterHandshake(settings: http2Settings), position: .after(tls))
+            return value
+        }
+    }
+
+    func handle(value: HTTP2UpgradeChannel.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Sits after the TLS handler and waits for its handshake event: when ALPN chose h2, and the
+/// HTTP/2 pipeline is in place (set up as the event passes on), writes the settings frame.
+final class SettingsAfterHandshake: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let settings: [HTTP2Setting]
+
+    init(settings: [HTTP2Setting]) { self.settings = settings }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .handshakeCompleted(let chosen) = event as? TLSUserEvent else { return context.fireUserInboundEventTriggered(event) }
+        context.fireUserInboundEventTriggered(event)
+        let channel = context.channel
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        guard chosen == "h2" else { return }
+        channel.eventLoop.assumeIsolated().execute { [settings] in
+            // Only through NIO's HTTP/2 handler: a frame must never reach the TLS handler.
+            guard (try? channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self)) != nil else { return }
+            channel.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .settings(.settings(settings))), promise: nil)
         }
     }
 }

@@ -285,7 +285,7 @@ struct ProtocolTests {
         }
     }
 
-    @Test("with --tls-cert and --tls-key: HTTPS, HTTP/2 by ALPN (and HTTP/1.1 for clients that ask for it)")
+    @Test("with --tls-cert and --tls-key: HTTPS, HTTP/2 by ALPN with the configured stream cap (and HTTP/1.1 for clients that ask for it)")
     func tls() async throws {
         let curl = try #require(TestServers.find("curl"), "curl is needed to speak HTTPS")
         let openssl = try #require(TestServers.find("openssl"), "openssl makes the test certificate")
@@ -300,6 +300,7 @@ struct ProtocolTests {
         configuration.variants = served.variants
         configuration.logLevel = .warning
         configuration.tls = (cert, key)
+        configuration.limits.maxStreamsPerConnection = 7
         let app = try buildApplication(configuration: configuration, service: served.service)
         let url = try served.thumbnailURL("/a.jpg")
         try await app.test(.live) { client in
@@ -313,6 +314,13 @@ struct ProtocolTests {
                                               "https://127.0.0.1:\(port)\(url)"])
             }
             #expect(h1.stdout == "1.1 200")
+            // The server's SETTINGS carry its stream cap on TLS too (nghttp -v prints the frames it receives).
+            guard let nghttp = TestServers.find("nghttp") else {
+                if TestServers.required { Issue.record("nghttp is not installed (apt-get install nghttp2-client)") }
+                return
+            }
+            let frames = try await SocketHelper.offPool { try Executable.runTool(nghttp, ["-nv", "https://127.0.0.1:\(port)/healthz"]) }
+            #expect(frames.stdout.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"), "\(frames.stdout.prefix(2000))")
         }
         // A missing key file is named at start.
         configuration.tls = (cert, directory.url.appendingPathComponent("none.pem").path)
