@@ -23,7 +23,7 @@ private let systemRead = Darwin.read
 public struct BlobStore: BlobStorage {
     public let root: URL
     /// `root.path`, for building paths by concatenation (URL path APIs parse; prune builds 400,000 paths).
-    private let rootPath: String
+    let rootPath: String
 
     public init(root: URL) throws(CacheError) {
         self.root = root

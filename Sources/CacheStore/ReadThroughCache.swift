@@ -4,7 +4,9 @@ import Synchronization
 /// A serve replica's bounded copy of hot blobs on local disk, so a warm replica answers at
 /// local speed (sendfile) from files kept in an object store. A blob is fetched once, checked
 /// against the hash and size its index row records (bytes served as immutable are checked,
-/// never assumed), written atomically, and evicted least recently used past `maxBytes`.
+/// never assumed), written atomically, and evicted least recently used past `maxBytes`. The
+/// bound counts what the folder takes on disk: each file's blocks, and a block for each fan-out
+/// folder in use (a folder is removed when its last copy is evicted).
 /// For a store whose blobs are local files already, the store's own file is used.
 public final class ReadThroughCache: Sendable {
     public let source: any BlobStorage
@@ -16,8 +18,39 @@ public final class ReadThroughCache: Sendable {
     }
     private struct State {
         var entries: [BlobKey: Entry] = [:]
+        /// Copies in each fan-out folder (`objects/ab`, `objects/ab/cd`) in use.
+        var folders: [Substring: Int] = [:]
         var total = 0
         var tick: UInt64 = 0
+
+        /// Counts `key`'s folders in (`delta` 1) or out (-1); returns those it emptied.
+        mutating func count(_ key: BlobKey, _ delta: Int) -> [Substring] {
+            var emptied: [Substring] = []
+            for folder in ReadThroughCache.folders(of: key) {
+                let now = folders[folder, default: 0] + delta
+                if now == 0 || (delta > 0 && now == 1) { total += delta * ReadThroughCache.folderBytes }
+                folders[folder] = now > 0 ? now : nil
+                if now == 0 { emptied.append(folder) }
+            }
+            return emptied
+        }
+
+        /// Forgets `key`'s copy; returns the folders it emptied.
+        mutating func forget(_ key: BlobKey) -> [Substring] {
+            guard let entry = entries.removeValue(forKey: key) else { return [] }
+            total -= entry.bytes
+            return count(key, -1)
+        }
+    }
+
+    /// What a folder takes on disk (one block on ext4, xfs and tmpfs).
+    public static let folderBytes = 4096
+
+    /// A key's two fan-out folders, the deeper one first.
+    static func folders(of key: BlobKey) -> [Substring] {
+        let path = key.relativePath
+        guard let leaf = path.lastIndex(of: "/"), let middle = path[..<leaf].lastIndex(of: "/") else { return [] }
+        return [path[..<leaf], path[..<middle]]
     }
     private let state = Mutex(State())
 
@@ -63,46 +96,59 @@ public final class ReadThroughCache: Sendable {
         do {
             try replica.put(data, as: key)
         } catch {
-            _ = replica.delete(evictOldest(fraction: 2))
+            remove(evictOldest(fraction: 2), from: replica)
             do { try replica.put(data, as: key) } catch { return .bytes(data, reason: error.message) }
         }
         // A client already streaming an evicted file keeps reading it (see StreamedFile).
-        _ = replica.delete(admit(key, bytes: bytes))
+        remove(admit(key, bytes: bytes), from: replica)
         return .file(path)
     }
 
     /// Blocks a file of `bytes` takes on disk (the bound counts what the disk gives up).
     public static func onDisk(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
 
+    private typealias Evicted = (keys: [BlobKey], folders: [Substring])
+
     /// Records `key` as held and returns what must be evicted to stay under `maxBytes`.
-    private func admit(_ key: BlobKey, bytes: Int) -> [BlobKey] {
-        state.withLock { state -> [BlobKey] in
+    private func admit(_ key: BlobKey, bytes: Int) -> Evicted {
+        state.withLock { state -> Evicted in
             state.tick += 1
             let size = Self.onDisk(bytes)
-            if let old = state.entries.updateValue(Entry(bytes: size, used: state.tick), forKey: key) { state.total -= old.bytes }
+            if let old = state.entries.updateValue(Entry(bytes: size, used: state.tick), forKey: key) {
+                state.total -= old.bytes
+            } else {
+                _ = state.count(key, 1)
+            }
             state.total += size
-            var evicted: [BlobKey] = []
+            var evicted: Evicted = ([], [])
             // Oldest first; the file just fetched is never evicted by its own arrival.
-            for (candidate, entry) in state.entries.sorted(by: { $0.value.used < $1.value.used })
+            for (candidate, _) in state.entries.sorted(by: { $0.value.used < $1.value.used })
             where state.total > maxBytes && candidate != key {
-                state.entries[candidate] = nil
-                state.total -= entry.bytes
-                evicted.append(candidate)
+                evicted.folders += state.forget(candidate)
+                evicted.keys.append(candidate)
             }
             return evicted
         }
     }
 
     /// Forgets the least recently used 1/`fraction` of the copies and returns them.
-    private func evictOldest(fraction: Int) -> [BlobKey] {
-        state.withLock { state -> [BlobKey] in
+    private func evictOldest(fraction: Int) -> Evicted {
+        state.withLock { state -> Evicted in
             let oldest = state.entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, state.entries.count / fraction))
-            for (key, entry) in oldest {
-                state.entries[key] = nil
-                state.total -= entry.bytes
+            var evicted: Evicted = ([], [])
+            for (key, _) in oldest {
+                evicted.folders += state.forget(key)
+                evicted.keys.append(key)
             }
-            return oldest.map(\.key)
+            return evicted
         }
+    }
+
+    /// Deletes evicted copies, then the folders they left empty (deeper ones first). A folder
+    /// a concurrent copy has just gone into is not empty and stays (rmdir refuses).
+    private func remove(_ evicted: Evicted, from replica: BlobStore) {
+        _ = replica.delete(evicted.keys)
+        for folder in evicted.folders { rmdir(replica.rootPath + "/" + folder) }
     }
 
     /// Nil when a file can be written in the replica folder now, else why not (a full disk).
@@ -125,10 +171,10 @@ public final class ReadThroughCache: Sendable {
     /// Drops every copy (after a prune: a removed blob is never served from here).
     public func removeAll() {
         guard let replica else { return }
-        let keys = state.withLock { state -> [BlobKey] in
+        let evicted = state.withLock { state -> Evicted in
             defer { state = State() }
-            return Array(state.entries.keys)
+            return (Array(state.entries.keys), state.folders.keys.sorted { $0.count > $1.count })
         }
-        _ = replica.delete(keys)
+        remove(evicted, from: replica)
     }
 }

@@ -90,7 +90,8 @@ struct ObjectStoreSyncTests {
         let served = try #require(try service.thumbnail(digest: record.digest[...], file: "thumb.webp"))
         #expect(served.path.hasPrefix(setup.configuration.cacheDirectory + "/replica/"))
         #expect(BlobStore.digest(ofFile: served.path)?.digest == record.sha256)
-        #expect(service.files.bytesHeld == ReadThroughCache.onDisk(record.bytes))
+        // The file's blocks and its two fan-out folders' blocks.
+        #expect(service.files.bytesHeld == ReadThroughCache.onDisk(record.bytes) + 2 * ReadThroughCache.folderBytes)
 
         // A replica whose copy was evicted fetches it again; it never answers with a file that is gone.
         let small = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
@@ -118,7 +119,18 @@ struct ObjectStoreSyncTests {
         let originals = try index.storedFiles().objects
         let second = try #require(originals.first { $0.digest != record.digest })
         _ = try tiny.copy(.original(second.digest), sha256: second.digest, bytes: second.bytes)
-        #expect(!FileManager.default.fileExists(atPath: first) && tiny.bytesHeld == ReadThroughCache.onDisk(second.bytes))
+        #expect(!FileManager.default.fileExists(atPath: first))
+        #expect(tiny.bytesHeld == ReadThroughCache.onDisk(second.bytes) + 2 * ReadThroughCache.folderBytes)
+        // The evicted copy's folder went with it (unless the second copy shares it).
+        let firstFolder = (first as NSString).deletingLastPathComponent
+        if !BlobKey.original(second.digest).relativePath.hasPrefix(String(BlobKey.original(record.digest).relativePath.prefix(13))) {
+            #expect(!FileManager.default.fileExists(atPath: firstFolder), "an emptied fan-out folder is removed")
+        }
+        // Every folder left in the replica holds a copy: none is counted that is not on disk, none on disk uncounted.
+        let tinyRoot = setup.directory.url.appendingPathComponent("tiny").path
+        let leafFolders = try FileManager.default.subpathsOfDirectory(atPath: tinyRoot)
+            .filter { $0.split(separator: "/").count == 3 && !$0.hasPrefix("tmp") }
+        #expect(leafFolders.count == 1, "\(leafFolders)")
     }
 
     @Test("prune deletes the images' objects from the bucket after its transaction")
