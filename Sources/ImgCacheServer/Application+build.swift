@@ -255,7 +255,7 @@ func streamed(_ file: CacheService.ServedFile, range: ByteRange.Answer, headers:
         (start, count) = (0, file.bytes)
     }
     metrics.served(bytes: count)
-    let body = open.body(from: start, count: count, slot: slot, channel: channel, sendTimeout: streaming.sendTimeout,
+    let body = open.body(from: start, count: count, slot: slot, channel: channel, turns: streaming.turns, sendTimeout: streaming.sendTimeout,
                          onTimeout: { metrics.streamTimedOut() })
     return Response(status: count == file.bytes ? .ok : .partialContent, headers: headers, body: body)
 }
@@ -359,13 +359,16 @@ func jsonError(_ status: HTTPResponse.Status, _ message: String, headers extra: 
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
 }
 
-/// How the file routes stream files: the slots (`ServerLimits.maxStreamingResponses`) and how
-/// long a piece may wait for its client.
+/// How the file routes stream files: the slots (`ServerLimits.maxStreamingResponses`), the
+/// HTTP/2 streams of a connection that send at once, and how long a piece may wait for its client.
 public struct StreamingPolicy: Sendable {
     let slots: StreamingSlots
+    let turns: SendingTurns
     let sendTimeout: TimeAmount
-    public init(maxResponses: Int = ServerLimits().maxStreamingResponses, sendTimeout: TimeAmount = .seconds(30)) {
+    public init(maxResponses: Int = ServerLimits().maxStreamingResponses,
+                sendersPerConnection: Int = ServerLimits.sendersPerConnection, sendTimeout: TimeAmount = .seconds(30)) {
         slots = StreamingSlots(capacity: maxResponses)
+        turns = SendingTurns(perConnection: sendersPerConnection, total: ServerLimits.senders)
         self.sendTimeout = sendTimeout
     }
 }

@@ -79,23 +79,26 @@ final class StreamedFile: Sendable {
     /// `count` bytes from `start`, holding `slot` until the client has them. A piece the
     /// client does not take within `sendTimeout` closes its connection (an HTTP/2 stream:
     /// that stream), as nginx's send_timeout.
-    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: any Channel,
+    /// On HTTP/2 the stream first waits for one of its connection's `turns`.
+    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: any Channel, turns: SendingTurns,
               sendTimeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) -> ResponseBody {
         ResponseBody(contentLength: count) { writer in
-            // HTTP/2 (the channel is a stream of a connection): its pacer, and one stall timer.
+            // HTTP/2 (the channel is a stream of a connection): its pacer, a turn, and one stall timer.
             let pacer = channel.parent?.parent != nil ? try await StreamPacer.of(channel) : nil
+            let turn = pacer != nil ? await turns.take(for: channel) : nil
+            let piece = pacer != nil ? ServerLimits.http2Piece : ServerLimits.streamChunk
             let stallCheck = pacer?.closeWhenStalled(channel, after: sendTimeout, onTimeout: onTimeout)
             defer { stallCheck?.cancel() }
             var offset = start
             let end = start + count
             while offset < end {
-                let length = min(ServerLimits.streamChunk, end - offset)
+                let length = min(piece, end - offset)
                 let chunk = try await NIOThreadPool.singleton.runIfActive { [offset] in try self.read(at: offset, count: length) }
                 offset += chunk.readableBytes
                 if let pacer {
                     try await writer.write(chunk)
                     // The piece before this one has gone out to the client.
-                    try await pacer.room(on: channel, written: offset - start, below: ServerLimits.streamChunk)
+                    try await pacer.room(on: channel, written: offset - start, below: piece)
                 } else {
                     let watchdog = Self.watch(channel, sendTimeout, onTimeout)
                     defer { watchdog.cancel() }
@@ -103,8 +106,11 @@ final class StreamedFile: Sendable {
                 }
             }
             try await writer.finish(nil)
-            // An HTTP/2 stream's last pieces wait in NIO for the client's window: the slot is
-            // kept until the stream has ended (or is closed for not reading).
+            // An HTTP/2 stream's last pieces wait in NIO for the client's window: its turn goes
+            // to the next stream once they have all gone out, the slot once the stream has ended
+            // (or is closed for not reading).
+            if let pacer { try? await pacer.room(on: channel, written: count, below: 0) }
+            withExtendedLifetime(turn) {}
             if pacer != nil { try? await channel.closeFuture.get() }
             withExtendedLifetime(slot) {}
         }

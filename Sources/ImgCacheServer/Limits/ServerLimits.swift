@@ -24,20 +24,26 @@ public struct ServerLimits: Sendable, Equatable {
     /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     public var maxStreamsPerConnection = 100
     /// Responses streamed from a file at once (files not yet answered on the hot path, ranges,
-    /// and every file over 64 KB on HTTP/2). Each holds at most two `streamChunk` buffers and no
-    /// descriptor while it waits for its client; one more gets 503 with Retry-After.
+    /// and every file over 64 KB on HTTP/2). Each holds no descriptor while it waits for its
+    /// client and at most two pieces (HTTP/1.1: `streamChunk`; HTTP/2: `http2Piece`, and only
+    /// `senders` streams at once, `sendersPerConnection` of a connection); one more gets 503 with Retry-After.
     public var maxStreamingResponses = 1024
     /// A request head's longest header line, and the whole head, in bytes (over: 431).
     public var maxHeaderLineBytes = 8 * 1024
     public var maxHeadBytes = 32 * 1024
 
-    /// The bytes one streamed response reads from its file at a time.
+    /// The bytes one streamed response reads from its file at a time on HTTP/1.1 (the socket's
+    /// own backpressure bounds what it holds).
     public static let streamChunk = 64 * 1024
+    /// The same on HTTP/2, where every piece costs a read and two hops: larger, since only
+    /// `senders` streams hold pieces at once.
+    public static let http2Piece = 256 * 1024
+    /// HTTP/2 streams of one connection, and of all, that send a file at once; the others wait
+    /// their turn (`SendingTurns`). Pieces in memory: at most `senders` × 2 × `http2Piece`.
+    public static let sendersPerConnection = 4
+    public static let senders = 256
 
     public init() {}
-
-    /// The most that waiting streamed responses may hold in memory.
-    public var maxStreamingBytes: Int { maxStreamingResponses * 2 * Self.streamChunk }
 
     /// These limits with `maxConnections` kept `reserve` descriptors below `descriptorLimit`
     /// (files, the index, the listening socket), so accepting a connection never fails on EMFILE.
