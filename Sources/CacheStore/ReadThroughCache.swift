@@ -27,8 +27,10 @@ public final class ReadThroughCache: Sendable {
         mutating func count(_ key: BlobKey, _ delta: Int) -> [Substring] {
             var emptied: [Substring] = []
             for folder in ReadThroughCache.folders(of: key) {
-                let now = folders[folder, default: 0] + delta
-                if now == 0 || (delta > 0 && now == 1) { total += delta * ReadThroughCache.folderBytes }
+                let before = folders[folder, default: 0]
+                let now = before + delta
+                // A folder comes into use, or goes out of it.
+                if before == 0 || now == 0 { total += delta * ReadThroughCache.folderBytes }
                 folders[folder] = now > 0 ? now : nil
                 if now == 0 { emptied.append(folder) }
             }

@@ -365,10 +365,9 @@ public struct StreamingPolicy: Sendable {
     let slots: StreamingSlots
     let turns: SendingTurns
     let sendTimeout: TimeAmount
-    public init(maxResponses: Int = ServerLimits().maxStreamingResponses,
-                sendersPerConnection: Int = ServerLimits.sendersPerConnection, sendTimeout: TimeAmount = .seconds(30)) {
+    public init(maxResponses: Int = ServerLimits().maxStreamingResponses, sendTimeout: TimeAmount = .seconds(30)) {
         slots = StreamingSlots(capacity: maxResponses)
-        turns = SendingTurns(perConnection: sendersPerConnection, total: ServerLimits.senders)
+        turns = SendingTurns(perConnection: ServerLimits.sendersPerConnection, total: ServerLimits.senders)
         self.sendTimeout = sendTimeout
     }
 }

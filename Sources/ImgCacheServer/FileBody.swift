@@ -80,13 +80,14 @@ final class StreamedFile: Sendable {
     /// client does not take within `sendTimeout` closes its connection (an HTTP/2 stream:
     /// that stream), as nginx's send_timeout.
     /// On HTTP/2 the stream first waits for one of its connection's `turns`.
-    func body(from start: Int, count: Int, slot: StreamingSlots.Slot, channel: any Channel, turns: SendingTurns,
+    func body(from start: Int, count: Int, slot: Held, channel: any Channel, turns: SendingTurns,
               sendTimeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) -> ResponseBody {
         ResponseBody(contentLength: count) { writer in
             // HTTP/2 (the channel is a stream of a connection): its pacer, a turn, and one stall timer.
-            let pacer = channel.parent?.parent != nil ? try await StreamPacer.of(channel) : nil
-            let turn = pacer != nil ? await turns.take(for: channel) : nil
-            let piece = pacer != nil ? ServerLimits.http2Piece : ServerLimits.streamChunk
+            let isStream = channel.parent?.parent != nil
+            let pacer = isStream ? try await StreamPacer.of(channel) : nil
+            let turn = isStream ? await turns.take(for: channel) : nil
+            let piece = isStream ? ServerLimits.http2Piece : ServerLimits.streamChunk
             let stallCheck = pacer?.closeWhenStalled(channel, after: sendTimeout, onTimeout: onTimeout)
             defer { stallCheck?.cancel() }
             var offset = start
@@ -109,9 +110,11 @@ final class StreamedFile: Sendable {
             // An HTTP/2 stream's last pieces wait in NIO for the client's window: its turn goes
             // to the next stream once they have all gone out, the slot once the stream has ended
             // (or is closed for not reading).
-            if let pacer { try? await pacer.room(on: channel, written: count, below: 0) }
-            withExtendedLifetime(turn) {}
-            if pacer != nil { try? await channel.closeFuture.get() }
+            if let pacer {
+                try? await pacer.room(on: channel, written: count, below: 0)
+                withExtendedLifetime(turn) {}
+                try? await channel.closeFuture.get()
+            }
             withExtendedLifetime(slot) {}
         }
     }
@@ -134,19 +137,13 @@ final class StreamingSlots: Sendable {
 
     var inUse: Int { used.load(ordering: .relaxed) }
 
-    /// A slot, or nil when every one is taken (answer 503). Freed when the slot is released.
-    func take() -> Slot? {
+    /// A slot, or nil when every one is taken (answer 503). Freed when the slot goes.
+    func take() -> Held? {
         let now = used.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
         guard now <= capacity else {
             used.wrappingSubtract(1, ordering: .acquiringAndReleasing)
             return nil
         }
-        return Slot(owner: self)
-    }
-
-    final class Slot: Sendable {
-        private let owner: StreamingSlots
-        init(owner: StreamingSlots) { self.owner = owner }
-        deinit { owner.used.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
+        return Held { self.used.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
     }
 }

@@ -80,9 +80,7 @@ struct HTTP1AndH2CChannel: HTTPChannelHandler {
             let sniffer = HTTPVersionSniffer(result: negotiated) { [http1, http2, http2Settings] isHTTP2 in
                 guard isHTTP2 else { return http1.setup(channel: channel, logger: logger).map { .http1($0) } }
                 return http2.setup(channel: channel, logger: logger).map { value in
-                    // Applied by NIO when the client acknowledges them, as RFC 9113 has it.
-                    let settings = HTTP2Frame(streamID: .rootStream, payload: .settings(.settings(http2Settings)))
-                    channel.writeAndFlush(settings, promise: nil)
+                    channel.sendHTTP2Settings(http2Settings)
                     return .http2(value)
                 }
             }
@@ -284,8 +282,16 @@ final class SettingsAfterHandshake: ChannelInboundHandler, RemovableChannelHandl
         channel.eventLoop.assumeIsolated().execute { [settings] in
             // Only through NIO's HTTP/2 handler: a frame must never reach the TLS handler.
             guard (try? channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self)) != nil else { return }
-            channel.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .settings(.settings(settings))), promise: nil)
+            channel.sendHTTP2Settings(settings)
         }
+    }
+}
+
+extension Channel {
+    /// Sends the server's own HTTP/2 settings on a connection whose HTTP/2 handler is in place
+    /// (NIO applies them when the client acknowledges them, as RFC 9113 has it).
+    func sendHTTP2Settings(_ settings: [HTTP2Setting]) {
+        writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .settings(.settings(settings))), promise: nil)
     }
 }
 

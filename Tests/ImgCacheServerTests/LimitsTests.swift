@@ -116,37 +116,18 @@ struct LimitsTests {
             defer { for fd in held { close(fd) } }
             let proxied = try await HotPathTests.exchange(port: port, Self.request("/healthz", headers: []))
             #expect(proxied.hasPrefix("HTTP/1.1 200"), "\(proxied.prefix(80))")
-            guard let h2load = TestServers.find("h2load") else {
-                if TestServers.required { Issue.record("h2load is not installed (apt-get install nghttp2-client)") }
-                return
-            }
             // Client 203.0.113.7 has three responses in progress that cannot be sent (zero window).
-            let stalled = Process()
-            stalled.executableURL = URL(fileURLWithPath: h2load)
-            stalled.arguments = ["-c", "1", "-m", "3", "-n", "3", "-w", "0", "-T", "30", "-H", "X-Forwarded-For: 198.51.100.1, 203.0.113.7",
-                                 "http://127.0.0.1:\(port)\(original.path)"]
-            stalled.standardOutput = FileHandle.nullDevice
-            try stalled.run()
-            defer { if stalled.isRunning { stalled.terminate() } }
+            guard let stalled = try StalledH2Client(url: "http://127.0.0.1:\(port)\(original.path)", streams: 3,
+                                                    header: "X-Forwarded-For: 198.51.100.1, 203.0.113.7") else { return }
             let same = Self.request("/healthz", headers: [("X-Forwarded-For", "203.0.113.7")])
-            var refused = ""
-            for _ in 0..<50 where !refused.hasPrefix("HTTP/1.1 503") {
-                try await Task.sleep(for: .milliseconds(100))
-                refused = try await HotPathTests.exchange(port: port, same)
-            }
+            let refused = try await Self.exchange(port: port, same, until: "HTTP/1.1 503")
             #expect(refused.hasPrefix("HTTP/1.1 503") && refused.lowercased().contains("retry-after: 1"), "\(refused.prefix(100))")
             #expect(refused.contains("this client has too many requests in progress"))
             // Another client behind the same proxy (the last address is the one the proxy added) is served.
             let other = Self.request("/healthz", headers: [("X-Forwarded-For", "203.0.113.7, 198.51.100.2")])
             #expect(try await HotPathTests.exchange(port: port, other).hasPrefix("HTTP/1.1 200"))
-            // h2load lets SIGTERM wait for its -T timeout; SIGKILL closes its connection now.
-            kill(stalled.processIdentifier, SIGKILL)
-            stalled.waitUntilExit()
-            var after = ""
-            for _ in 0..<50 where !after.hasPrefix("HTTP/1.1 200") {
-                try await Task.sleep(for: .milliseconds(100))
-                after = try await HotPathTests.exchange(port: port, same)
-            }
+            stalled.stop()
+            let after = try await Self.exchange(port: port, same, until: "HTTP/1.1 200")
             #expect(after.hasPrefix("HTTP/1.1 200"), "the client's places are given back when its streams end")
         }
     }
@@ -172,29 +153,11 @@ struct LimitsTests {
             let port = try #require(client.port)
             #expect(try await HotPathTests.exchange(port: port, range).hasPrefix("HTTP/1.1 206"))
             // An HTTP/2 client with a zero stream window holds the one slot: its response cannot be sent.
-            guard let h2load = TestServers.find("h2load") else {
-                if TestServers.required { Issue.record("h2load is not installed (apt-get install nghttp2-client)") }
-                return
-            }
-            let stalled = Process()
-            stalled.executableURL = URL(fileURLWithPath: h2load)
-            stalled.arguments = ["-c", "1", "-n", "1", "-w", "0", "-T", "30", "http://127.0.0.1:\(port)\(original.path)"]
-            stalled.standardOutput = FileHandle.nullDevice
-            try stalled.run()
-            var refused = ""
-            for _ in 0..<50 where !refused.hasPrefix("HTTP/1.1 503") {
-                try await Task.sleep(for: .milliseconds(100))
-                refused = try await HotPathTests.exchange(port: port, range)
-            }
+            guard let stalled = try StalledH2Client(url: "http://127.0.0.1:\(port)\(original.path)", streams: 1) else { return }
+            let refused = try await Self.exchange(port: port, range, until: "HTTP/1.1 503")
             #expect(refused.hasPrefix("HTTP/1.1 503") && refused.lowercased().contains("retry-after: 1"), "\(refused.prefix(100))")
-            // h2load lets SIGTERM wait for its -T timeout; SIGKILL closes its connection now.
-            kill(stalled.processIdentifier, SIGKILL)
-            stalled.waitUntilExit()
-            var after = ""
-            for _ in 0..<50 where !after.hasPrefix("HTTP/1.1 206") {
-                try await Task.sleep(for: .milliseconds(100))
-                after = try await HotPathTests.exchange(port: port, range)
-            }
+            stalled.stop()
+            let after = try await Self.exchange(port: port, range, until: "HTTP/1.1 206")
             #expect(after.hasPrefix("HTTP/1.1 206"))
         }
     }
@@ -248,6 +211,16 @@ struct LimitsTests {
         #expect(loaded.rss < 300, "RSS \(loaded.rss) MB with 2,000 stalled streams (\(idle.rss) MB idle)")
     }
 
+    /// Sends `request` every 100 ms until the answer starts with `prefix` (5 s at most); the last answer.
+    static func exchange(port: Int, _ request: String, until prefix: String) async throws -> String {
+        var answer = ""
+        for _ in 0..<50 where !answer.hasPrefix(prefix) {
+            try await Task.sleep(for: .milliseconds(100))
+            answer = try await HotPathTests.exchange(port: port, request)
+        }
+        return answer
+    }
+
     static func answers(_ port: Int, within seconds: Int = 1) -> Bool {
         let result = try? Executable.runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-m", String(seconds), "-w", "%{http_code}",
                                                                "http://127.0.0.1:\(port)/healthz"])
@@ -264,4 +237,31 @@ struct LimitsTests {
               let kB = Int(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
         return kB / 1024
     }
+}
+
+/// h2load (nghttp2-client) holding `streams` requests on one connection with a zero window, so
+/// no response can be sent; nil, recorded as an issue where servers are required, without h2load.
+final class StalledH2Client {
+    private let process = Process()
+
+    init?(url: String, streams: Int, header: String? = nil) throws {
+        guard let h2load = TestServers.find("h2load") else {
+            if TestServers.required { Issue.record("h2load is not installed (apt-get install nghttp2-client)") }
+            return nil
+        }
+        process.executableURL = URL(fileURLWithPath: h2load)
+        process.arguments = ["-c", "1", "-m", String(streams), "-n", String(streams), "-w", "0", "-T", "30"]
+            + (header.map { ["-H", $0] } ?? []) + [url]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Closes its connection now: h2load lets SIGTERM wait for its -T timeout, so SIGKILL.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
 }

@@ -12,7 +12,7 @@ final class ClientRequestGate: Sendable {
     let header: HTTPField.Name
     let limit: Int
     private let metrics: ServerMetrics
-    private let counts = Mutex<[String: Int]>([:])
+    private let counts = Mutex(CountsByKey<String>())
 
     /// Nil unless the limits name a header and set a per-client cap.
     init?(limits: ServerLimits, metrics: ServerMetrics) {
@@ -23,9 +23,6 @@ final class ClientRequestGate: Sendable {
         limit = limits.maxConnectionsPerClient
         self.metrics = metrics
     }
-
-    /// Clients with requests in progress now.
-    var clients: Int { counts.withLock { $0.count } }
 
     /// The client a header value names: the last entry of a list (the one the nearest proxy,
     /// the trusted one, added; entries before it are whatever the client claimed), the `for=`
@@ -43,37 +40,14 @@ final class ClientRequestGate: Sendable {
         return entry.isEmpty ? nil : entry
     }
 
-    /// A place for `client`'s request, or nil when it has `limit` in progress already.
-    func admit(_ client: String) -> Place? {
-        let admitted = counts.withLock { counts in
-            let now = counts[client, default: 0]
-            guard now < limit else { return false }
-            counts[client] = now + 1
-            return true
-        }
-        guard admitted else {
+    /// A place for `client`'s request, held by its response body, or nil when it has `limit`
+    /// in progress already.
+    func admit(_ client: String) -> Held? {
+        guard counts.withLock({ $0.add(client, below: limit) }) else {
             metrics.connectionRefused("client")
             return nil
         }
-        return Place(gate: self, client: client)
-    }
-
-    fileprivate func release(_ client: String) {
-        counts.withLock { counts in
-            let left = counts[client, default: 1] - 1
-            counts[client] = left > 0 ? left : nil
-        }
-    }
-
-    /// Held by a request's response body; given back when the body is done with.
-    final class Place: Sendable {
-        private let gate: ClientRequestGate
-        private let client: String
-        fileprivate init(gate: ClientRequestGate, client: String) {
-            self.gate = gate
-            self.client = client
-        }
-        deinit { gate.release(client) }
+        return Held { self.counts.withLock { $0.remove(client) } }
     }
 }
 

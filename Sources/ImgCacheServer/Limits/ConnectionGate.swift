@@ -11,7 +11,7 @@ public final class ConnectionGate: Sendable {
 
     let limits: ServerLimits
     private let metrics: ServerMetrics
-    private let state = Mutex<(total: Int, perClient: [String: Int])>((0, [:]))
+    private let state = Mutex<(total: Int, perClient: CountsByKey<String>)>((0, CountsByKey()))
 
     init(limits: ServerLimits, metrics: ServerMetrics) {
         self.limits = limits
@@ -26,12 +26,8 @@ public final class ConnectionGate: Sendable {
         let client = channel.remoteAddress?.ipAddress ?? ""
         let refusal: Refusal? = state.withLock { state in
             if state.total >= limits.maxConnections { return .total }
-            let fromClient = state.perClient[client, default: 0]
-            // Behind a proxy (a client address header) the cap is per client request instead.
-            if limits.maxConnectionsPerClient > 0, limits.clientAddressHeader == nil,
-               fromClient >= limits.maxConnectionsPerClient { return .perClient }
+            guard state.perClient.add(client, below: limits.connectionsPerAddress) else { return .perClient }
             state.total += 1
-            state.perClient[client] = fromClient + 1
             return nil
         }
         if let refusal {
@@ -42,8 +38,7 @@ public final class ConnectionGate: Sendable {
         channel.closeFuture.whenComplete { _ in
             self.state.withLock { state in
                 state.total -= 1
-                let left = state.perClient[client, default: 1] - 1
-                state.perClient[client] = left > 0 ? left : nil
+                state.perClient.remove(client)
             }
             self.metrics.connectionsOpen(delta: -1)
         }

@@ -15,22 +15,21 @@ final class SendingTurns: Sendable {
     let perConnection: Int
     let total: Int
     private struct State {
-        var sending: [ObjectIdentifier: Int] = [:]
+        var sending = CountsByKey<ObjectIdentifier>()
         var sendingInAll = 0
         var waiting: [(connection: ObjectIdentifier, continuation: CheckedContinuation<Void, Never>)] = []
 
         func canSend(_ connection: ObjectIdentifier, perConnection: Int, total: Int) -> Bool {
-            sendingInAll < total && sending[connection, default: 0] < perConnection
+            sendingInAll < total && sending[connection] < perConnection
         }
 
         mutating func start(_ connection: ObjectIdentifier) {
-            sending[connection, default: 0] += 1
+            _ = sending.add(connection)
             sendingInAll += 1
         }
 
         mutating func end(_ connection: ObjectIdentifier) {
-            let left = sending[connection, default: 1] - 1
-            sending[connection] = left > 0 ? left : nil
+            sending.remove(connection)
             sendingInAll -= 1
         }
     }
@@ -41,11 +40,9 @@ final class SendingTurns: Sendable {
         self.total = total
     }
 
-    /// Streams sending now, and waiting for a turn.
-    var counts: (sending: Int, waiting: Int) { state.withLock { ($0.sendingInAll, $0.waiting.count) } }
-
-    /// Waits for a turn for `stream`, one of a connection's streams.
-    func take(for stream: any Channel) async -> Turn {
+    /// Waits for a turn for `stream`, one of a connection's streams; the turn ends when the
+    /// returned value goes.
+    func take(for stream: any Channel) async -> Held {
         let connection = ObjectIdentifier(stream.parent ?? stream)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
@@ -58,11 +55,11 @@ final class SendingTurns: Sendable {
             }
             if now { continuation.resume() }
         }
-        return Turn(owner: self, connection: connection)
+        return Held { self.giveBack(connection) }
     }
 
     /// Ends a turn and starts the first waiting stream whose connection may send.
-    fileprivate func giveBack(_ connection: ObjectIdentifier) {
+    private func giveBack(_ connection: ObjectIdentifier) {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.end(connection)
             guard let index = state.waiting.firstIndex(where: { state.canSend($0.connection, perConnection: perConnection, total: total) })
@@ -72,15 +69,5 @@ final class SendingTurns: Sendable {
             return next.continuation
         }
         next?.resume()
-    }
-
-    final class Turn: Sendable {
-        private let owner: SendingTurns
-        private let connection: ObjectIdentifier
-        fileprivate init(owner: SendingTurns, connection: ObjectIdentifier) {
-            self.owner = owner
-            self.connection = connection
-        }
-        deinit { owner.giveBack(connection) }
     }
 }

@@ -19,6 +19,9 @@ public struct ServerLimits: Sendable, Equatable {
     /// (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`); nil when clients connect directly. Set only
     /// behind such a proxy: a direct client could write any address there.
     public var clientAddressHeader: String?
+    /// The cap on one address's open connections: none behind a proxy (every connection is
+    /// the proxy's; `ClientRequestGate` caps each client's requests instead).
+    var connectionsPerAddress: Int { clientAddressHeader == nil ? maxConnectionsPerClient : 0 }
     /// Whether `name` can be a request header's name (for checking `clientAddressHeader`).
     public static func isHeaderName(_ name: String) -> Bool { HTTPField.Name(name) != nil }
     /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
