@@ -7,7 +7,8 @@ import PackageDescription
 //        │                  │                           ├─► Fetching ─────► CCurl, SafeText
 //        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles, CCurl (GRDB, PostgresNIO, Crypto)
 //        │                                              └─► ImageCodecs ──► ImageCore
-//        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF, CGIF
+//        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF, CGIF,
+//                                                                                       CTIFF, CHEIF, CJXL
 //
 // CacheStore is the only module that speaks SQL or builds a cache path; CImageCodecs holds
 // every setjmp/longjmp. Test targets: TestSupport and one suite per module.
@@ -65,7 +66,16 @@ let package = Package(
         .systemLibrary(
             name: "CGIF", pkgConfig: "libgif",
             providers: [.apt(["libgif-dev"]), .brew(["giflib"])]),
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF"],
+        .systemLibrary(
+            name: "CTIFF", pkgConfig: "libtiff-4",
+            providers: [.apt(["libtiff-dev"]), .brew(["libtiff"])]),
+        .systemLibrary(
+            name: "CHEIF", pkgConfig: "libheif",
+            providers: [.apt(["libheif-dev"]), .brew(["libheif"])]),
+        .systemLibrary(
+            name: "CJXL", pkgConfig: "libjxl",
+            providers: [.apt(["libjxl-dev"]), .brew(["jpeg-xl"])]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF", "CTIFF", "CHEIF", "CJXL"],
                 // WebPAnimEncoder is libwebpmux's (CWebP's pkg-config names libwebpdemux and libwebp).
                 linkerSettings: [.linkedLibrary("webpmux")]),
 

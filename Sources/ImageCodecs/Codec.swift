@@ -21,6 +21,9 @@ extension ImageFormat {
         case .webp: Codec(probe: ic_webp_probe, decode: ic_webp_decode)
         case .avif: Codec(probe: ic_avif_probe, decode: ic_avif_decode)
         case .gif: Codec(probe: ic_gif_probe, decode: ic_gif_decode)
+        case .tiff: Codec(probe: ic_tiff_probe, decode: ic_tiff_decode)
+        case .heic: Codec(probe: ic_heif_probe, decode: ic_heif_decode)
+        case .jxl: Codec(probe: ic_jxl_probe, decode: ic_jxl_decode)
         }
     }
 
@@ -43,7 +46,7 @@ extension ImageEncoder {
         case .png: return try png(bitmap)
         case .webp: return try webp(bitmap, quality: quality, method: webpMethod)
         case .avif: return try avif(bitmap, quality: quality, speed: avifSpeed)
-        case .gif: throw CodecError(.invalidArgument, "imgcache reads \(format) but does not write it")
+        case .gif, .tiff, .heic, .jxl: throw CodecError(.invalidArgument, "imgcache reads \(format) but does not write it")
         }
     }
 }

@@ -6,7 +6,9 @@ enum ExifLocator {
         switch format {
         case .jpeg: return jpegTIFF(bytes)
         case .png: return pngTIFF(bytes)
-        case .webp, .avif, .gif: return nil  // GIF has no EXIF; AVIF's orientation is irot/imir (read by the shim); browsers ignore WebP's EXIF
+        // GIF has no EXIF; AVIF's and HEIC's orientation is irot/imir (read by the shim), TIFF's and JPEG XL's
+        // their own header field (read by the shim); browsers ignore WebP's EXIF.
+        case .webp, .avif, .gif, .tiff, .heic, .jxl: return nil
         }
     }
 

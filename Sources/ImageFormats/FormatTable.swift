@@ -10,6 +10,9 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
     case webp
     case avif
     case gif
+    case tiff
+    case heic
+    case jxl
 
     /// This format's entry in the table.
     public var entry: FormatDescription {
@@ -34,6 +37,21 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
             FormatDescription(name: "GIF", mediaType: "image/gif", fileExtension: "gif", aliases: [],
                               sniff: { $0.matches("GIF87a", at: 0) || $0.matches("GIF89a", at: 0) },
                               encoding: nil, animates: true)
+        case .tiff:
+            FormatDescription(name: "TIFF", mediaType: "image/tiff", fileExtension: "tiff", aliases: ["tif"],
+                              sniff: { $0.matches("II*\0", at: 0) || $0.matches("MM\0*", at: 0) }, encoding: nil)
+        case .heic:
+            // AVIF shares HEIF's container and its mif1 brand: an avif/avis brand makes a file AVIF.
+            FormatDescription(name: "HEIC", mediaType: "image/heic", fileExtension: "heic", aliases: ["heif", "hif"],
+                              sniff: { $0.hasBrand(in: ["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"])
+                                  && !$0.hasBrand(in: ["avif", "avis"]) },
+                              encoding: nil)
+        case .jxl:
+            // A bare codestream (FF 0A) or the ISO-BMFF container's signature box.
+            FormatDescription(name: "JPEG XL", mediaType: "image/jxl", fileExtension: "jxl", aliases: [],
+                              sniff: { $0.starts(with: [0xFF, 0x0A])
+                                  || $0.starts(with: [0, 0, 0, 0x0C, 0x4A, 0x58, 0x4C, 0x20, 0x0D, 0x0A, 0x87, 0x0A]) },
+                              encoding: nil)
         }
     }
 

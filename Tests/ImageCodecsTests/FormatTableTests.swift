@@ -11,7 +11,8 @@ struct FormatTableTests {
     static let samples: [(ImageFormat, String)] = [
         (.jpeg, "jpeg/baseline/hopper.jpg"), (.png, "png/hopper.png"),
         (.webp, "../formats/photo.webp"), (.avif, "../formats/photo.avif"),
-        (.gif, "../formats/gif/static.gif"),
+        (.gif, "../formats/gif/static.gif"), (.tiff, "../formats/stills/strips.tiff"),
+        (.heic, "../formats/stills/photo.heic"), (.jxl, "../formats/stills/lossless.jxl"),
     ]
 
     @Test("every format has a sample that its own sniff, and no other format's, recognises; the decoder reports it")

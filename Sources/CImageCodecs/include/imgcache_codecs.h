@@ -2,7 +2,8 @@
 #define IMGCACHE_CODECS_H
 
 /*
- * imgcache's C shim over libjpeg(-turbo), libpng, libwebp, libavif and LittleCMS 2.
+ * imgcache's C shim over libjpeg(-turbo), libpng, libwebp, libavif, giflib, libtiff, libheif, libjxl
+ * and LittleCMS 2.
  *
  * This is the only code in imgcache that uses setjmp/longjmp. Every entry point
  * sets its own jump target, calls the library, and returns a status code plus
@@ -135,6 +136,21 @@ int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *op
 /* GIF: the first frame composited onto the logical screen, RGBA (transparent where no frame
    pixel falls or the frame's transparent index is). */
 int ic_gif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                  ic_info *info, ic_image *image, ic_status *status);
+
+/* TIFF (libtiff): the first page, strips or tiles, 1 to 16 bits, gray/RGB/palette/CMYK/YCbCr, to 8-bit
+   RGB or RGBA; the orientation tag is reported (rows as stored). HEIC/HEIF (libheif): the primary
+   image with its transformations applied, RGB or RGBA. JPEG XL (libjxl): the first frame, gray or
+   RGB with alpha if present; the orientation is reported. Each checks its header's size against
+   max_pixels before any pixel memory is allocated, and converts to sRGB by its ICC profile or nclx. */
+int ic_tiff_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_tiff_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status);
+int ic_heif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_heif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                   ic_info *info, ic_image *image, ic_status *status);
+int ic_jxl_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_jxl_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status);
 
 /* A GIF's frames one at a time, each composited onto the screen as browsers show it (disposal

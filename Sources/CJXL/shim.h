@@ -1,0 +1,4 @@
+#ifndef IMGCACHE_CJXL_SHIM_H
+#define IMGCACHE_CJXL_SHIM_H
+#include <jxl/decode.h>
+#endif
