@@ -23,12 +23,7 @@ public enum ImageDecoder {
 
     public static func probe(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ImageInfo {
         let format = try sniff(bytes)
-        var info = ic_info()
-        var status = ic_status()
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code = format.codec.probe(base, bytes.count, &info, &status)
-        try check(code, status)
-        return makeInfo(info, format: format, bytes: bytes)
+        return makeInfo(try format.codec.probe(bytes), format: format, bytes: bytes)
     }
 
     /// Decodes to 8-bit gray, gray + alpha, RGB or RGBA (CMYK and YCCK become RGB), in sRGB
@@ -39,13 +34,7 @@ public enum ImageDecoder {
 
     public static func decode(_ bytes: UnsafeRawBufferPointer, options: DecodeOptions = DecodeOptions()) throws(CodecError) -> DecodedImage {
         let format = try sniff(bytes)
-        var cOptions = cOptions(options)
-        var info = ic_info()
-        var image = ic_image()
-        var status = ic_status()
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let code = format.codec.decode(base, bytes.count, &cOptions, &info, &image, &status)
-        try check(code, status)
+        let (info, image, status) = try format.codec.decode(bytes, cOptions(options))
         guard let pixels = image.pixels, image.width > 0, image.height > 0 else {
             free(image.pixels)
             throw CodecError(.corrupt, "the decoder returned an empty image")
@@ -101,13 +90,6 @@ public enum ImageDecoder {
             throw CodecError(.unsupportedFormat, "not a \(ImageFormat.readableList): \(ImageFormat.describeUnknown(bytes))")
         }
         return format
-    }
-
-    private static func check(_ code: Int32, _ status: ic_status) throws(CodecError) {
-        guard code != Int32(IC_OK) else { return }
-        var message = string(from: status.message)
-        if message.isEmpty { message = "the decoder failed without a message" }
-        throw CodecError(errorCode(code), message)
     }
 
     static func errorCode(_ code: Int32) -> CodecError.Code {

@@ -13,6 +13,8 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
     case tiff
     case heic
     case jxl
+    case bmp
+    case ico
 
     /// This format's entry in the table.
     public var entry: FormatDescription {
@@ -51,6 +53,18 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
             FormatDescription(name: "JPEG XL", mediaType: "image/jxl", fileExtension: "jxl", aliases: [],
                               sniff: { $0.starts(with: [0xFF, 0x0A])
                                   || $0.starts(with: [0, 0, 0, 0x0C, 0x4A, 0x58, 0x4C, 0x20, 0x0D, 0x0A, 0x87, 0x0A]) },
+                              encoding: nil)
+        case .bmp:
+            // "BM" and a DIB header size Windows and OS/2 define.
+            FormatDescription(name: "BMP", mediaType: "image/bmp", fileExtension: "bmp", aliases: ["dib"],
+                              sniff: { $0.matches("BM", at: 0) && $0.count >= 18
+                                  && [12, 16, 40, 52, 56, 64, 108, 124].contains(Int($0[14]) | Int($0[15]) << 8 | Int($0[16]) << 16 | Int($0[17]) << 24) },
+                              encoding: nil)
+        case .ico:
+            // Reserved 0, type 1 (icon) or 2 (cursor), 1 to 1024 entries, the first entry's reserved byte 0.
+            FormatDescription(name: "ICO", mediaType: "image/vnd.microsoft.icon", fileExtension: "ico", aliases: ["cur"],
+                              sniff: { $0.count >= 22 && $0[0] == 0 && $0[1] == 0 && ($0[2] == 1 || $0[2] == 2) && $0[3] == 0
+                                  && (1...1024).contains(Int($0[4]) | Int($0[5]) << 8) && $0[9] == 0 },
                               encoding: nil)
         }
     }

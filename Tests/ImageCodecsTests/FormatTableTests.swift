@@ -13,6 +13,7 @@ struct FormatTableTests {
         (.webp, "../formats/photo.webp"), (.avif, "../formats/photo.avif"),
         (.gif, "../formats/gif/static.gif"), (.tiff, "../formats/stills/strips.tiff"),
         (.heic, "../formats/stills/photo.heic"), (.jxl, "../formats/stills/lossless.jxl"),
+        (.bmp, "../formats/stills/bits24.bmp"), (.ico, "../formats/stills/bmp-entries.ico"),
     ]
 
     @Test("every format has a sample that its own sniff, and no other format's, recognises; the decoder reports it")
