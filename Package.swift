@@ -8,7 +8,7 @@ import PackageDescription
 //        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles, CCurl (GRDB, PostgresNIO, Crypto)
 //        │                                              └─► ImageCodecs ──► ImageCore
 //        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF, CGIF,
-//                                                                                       CTIFF, CHEIF, CJXL
+//                                                                                       CTIFF, CHEIF, CJXL, CRSVG
 //
 // CacheStore is the only module that speaks SQL or builds a cache path; CImageCodecs holds
 // every setjmp/longjmp. Test targets: TestSupport and one suite per module.
@@ -75,7 +75,10 @@ let package = Package(
         .systemLibrary(
             name: "CJXL", pkgConfig: "libjxl",
             providers: [.apt(["libjxl-dev"]), .brew(["jpeg-xl"])]),
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF", "CTIFF", "CHEIF", "CJXL"],
+        .systemLibrary(
+            name: "CRSVG", pkgConfig: "librsvg-2.0",
+            providers: [.apt(["librsvg2-dev"]), .brew(["librsvg"])]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF", "CTIFF", "CHEIF", "CJXL", "CRSVG"],
                 // WebPAnimEncoder is libwebpmux's (CWebP's pkg-config names libwebpdemux and libwebp).
                 linkerSettings: [.linkedLibrary("webpmux")]),
 

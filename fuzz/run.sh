@@ -5,6 +5,8 @@
 # the round-trip property as the oracle, seeded with seeds/ and Tests/Fixtures/seeds).
 #
 #   fuzz/run.sh SECONDS [TARGET...]      default: both targets, SECONDS each, one after the other
+#   FUZZ_SEEDS="dir..." FUZZ_NAME=tiff fuzz/run.sh 600 FuzzDecode
+#                                        one decoder's time: only those seeds, a corpus of its own
 #
 # Findings land in fuzz/findings/<target>/ (crash-*, timeout-*, oom-*); each one becomes a
 # regression test with its input under Tests/Fixtures/fuzz/. The corpus grows in
@@ -25,18 +27,19 @@ for target in "${targets[@]}"; do
 done
 bin=$(swift build --scratch-path .build-fuzz -c release --show-bin-path)
 for target in "${targets[@]}"; do
-    corpus=.build-fuzz/corpus/$target
-    findings=fuzz/findings/$target
+    corpus=.build-fuzz/corpus/$target${FUZZ_NAME:+-$FUZZ_NAME}
+    findings=fuzz/findings/$target${FUZZ_NAME:+-$FUZZ_NAME}
     mkdir -p "$corpus" "$findings"
     case "$target" in
         FuzzDecode) seeds=(Tests/Fixtures/corpus/jpeg Tests/Fixtures/corpus/png Tests/Fixtures/corpus/bad Tests/Fixtures/formats Tests/Fixtures/colour); extra=(-max_len=65536) ;;
         FuzzSeeds) seeds=(seeds Tests/Fixtures/seeds); extra=(-dict=fuzz/yaml.dict -max_len=16384) ;;
     esac
+    [ -z "${FUZZ_SEEDS:-}" ] || read -r -a seeds <<< "$FUZZ_SEEDS"
     existing=()
     for s in "${seeds[@]}"; do [ -d "$s" ] && existing+=("$s"); done
     echo "== $target for ${seconds}s" >&2
     # -rss_limit_mb: a decode that allocates past the limits is a finding, not a slow run.
-    log=fuzz/findings/$target.log
+    log=$findings.log
     "$bin/$target" "$corpus" "${existing[@]}" "${extra[@]}" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=1024 -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1 || true
     # The summary: coverage at the start and the end, the final stats, and every finding.

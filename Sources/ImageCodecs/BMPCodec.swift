@@ -111,7 +111,7 @@ enum BMPCodec: SwiftCodec {
         if size < 52 { next += 4 * count }
         for mask in masks where mask != 0 {
             let shifted = mask >> mask.trailingZeroBitCount
-            guard shifted & (shifted + 1) == 0 else { throw CodecError(.corrupt, "BMP: the bit-field mask \(mask) is not contiguous") }
+            guard shifted & (shifted &+ 1) == 0 else { throw CodecError(.corrupt, "BMP: the bit-field mask \(mask) is not contiguous") }
         }
         return masks
     }

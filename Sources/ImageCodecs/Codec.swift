@@ -33,6 +33,20 @@ struct Codec {
         }
     }
 
+    /// A format read by the C shim once `screen` has passed its bytes (and the limits it is given).
+    init(screened screen: @escaping (UnsafeRawBufferPointer, ic_decode_options?) throws(CodecError) -> Void,
+         probe: @escaping CProbe, decode: @escaping CDecode) {
+        let unscreened = Codec(probe: probe, decode: decode)
+        self.probe = { bytes throws(CodecError) in
+            try screen(bytes, nil)
+            return try unscreened.probe(bytes)
+        }
+        self.decode = { bytes, options throws(CodecError) in
+            try screen(bytes, options)
+            return try unscreened.decode(bytes, options)
+        }
+    }
+
     /// A format read in Swift.
     init(swift codec: any SwiftCodec.Type) {
         self.probe = { bytes throws(CodecError) in try codec.probe(bytes) }
@@ -82,6 +96,7 @@ extension ImageFormat {
         case .jxl: Codec(probe: ic_jxl_probe, decode: ic_jxl_decode)
         case .bmp: Codec(swift: BMPCodec.self)
         case .ico: Codec(swift: ICOCodec.self)
+        case .svg: Codec(screened: SVGScreen.check, probe: ic_svg_probe, decode: ic_svg_decode)
         }
     }
 
@@ -104,7 +119,7 @@ extension ImageEncoder {
         case .png: return try png(bitmap)
         case .webp: return try webp(bitmap, quality: quality, method: webpMethod)
         case .avif: return try avif(bitmap, quality: quality, speed: avifSpeed)
-        case .gif, .tiff, .heic, .jxl, .bmp, .ico: throw CodecError(.invalidArgument, "imgcache reads \(format) but does not write it")
+        case .gif, .tiff, .heic, .jxl, .bmp, .ico, .svg: throw CodecError(.invalidArgument, "imgcache reads \(format) but does not write it")
         }
     }
 }

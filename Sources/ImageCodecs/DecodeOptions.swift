@@ -1,3 +1,5 @@
+import ImageCore
+
 /// Limits and policies for decoding untrusted images.
 public struct DecodeOptions: Hashable, Sendable {
     /// The largest width x height accepted, checked from the header before any pixel
@@ -26,6 +28,9 @@ public struct DecodeOptions: Hashable, Sendable {
     public var maxFrames: Int
     /// The most pixels an animation's frames may hold in all.
     public var maxAnimationPixels: Int
+    /// A vector image (SVG) is drawn whole at this size instead of its intrinsic one (checked
+    /// against `maxPixels`); raster formats ignore it.
+    public var renderSize: Size?
 
     public static let defaultMaxPixels = 50_000_000
     public static let defaultMaxFrames = 1000
@@ -36,7 +41,7 @@ public struct DecodeOptions: Hashable, Sendable {
                 lenient: Bool = false, maxScans: Int = 100, maxWarnings: Int = 1000,
                 maxChunkBytes: Int = 1 << 20, colorManagement: Bool = true,
                 maxProfileBytes: Int = DecodeOptions.defaultMaxProfileBytes, maxFrames: Int = DecodeOptions.defaultMaxFrames,
-                maxAnimationPixels: Int = DecodeOptions.defaultMaxAnimationPixels) {
+                maxAnimationPixels: Int = DecodeOptions.defaultMaxAnimationPixels, renderSize: Size? = nil) {
         self.maxPixels = maxPixels
         self.jpegScaleDenominator = jpegScaleDenominator
         self.lenient = lenient
@@ -47,5 +52,6 @@ public struct DecodeOptions: Hashable, Sendable {
         self.maxProfileBytes = maxProfileBytes
         self.maxFrames = maxFrames
         self.maxAnimationPixels = maxAnimationPixels
+        self.renderSize = renderSize
     }
 }

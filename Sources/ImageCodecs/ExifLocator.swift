@@ -8,7 +8,7 @@ enum ExifLocator {
         case .png: return pngTIFF(bytes)
         // GIF has no EXIF; AVIF's and HEIC's orientation is irot/imir (read by the shim), TIFF's and JPEG XL's
         // their own header field (read by the shim); browsers ignore WebP's EXIF.
-        case .webp, .avif, .gif, .tiff, .heic, .jxl, .bmp, .ico: return nil  // BMP and ICO carry none
+        case .webp, .avif, .gif, .tiff, .heic, .jxl, .bmp, .ico, .svg: return nil  // BMP, ICO and SVG carry none
         }
     }
 

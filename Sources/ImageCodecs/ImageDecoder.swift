@@ -56,7 +56,8 @@ public enum ImageDecoder {
             lenient: options.lenient ? 1 : 0, max_scans: Int32(options.maxScans),
             max_warnings: Int32(options.maxWarnings), max_chunk_bytes: options.maxChunkBytes,
             color_manage: options.colorManagement ? 1 : 0, max_profile_bytes: max(0, options.maxProfileBytes),
-            max_frames: Int32(clamping: max(0, options.maxFrames)), max_animation_pixels: UInt64(max(0, options.maxAnimationPixels)))
+            max_frames: Int32(clamping: max(0, options.maxFrames)), max_animation_pixels: UInt64(max(0, options.maxAnimationPixels)),
+            render_width: UInt32(clamping: options.renderSize?.width ?? 0), render_height: UInt32(clamping: options.renderSize?.height ?? 0))
     }
 
     private static func colorReport(_ color: ic_color) -> ColorReport {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every image format imgcache knows, described once: how its bytes are recognised, its media
 /// type and file extensions, whether imgcache can write it, the `quality:` key a variant sets
 /// it with and its default, and whether it can animate. Configuration, Accept negotiation, the
@@ -15,6 +17,7 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
     case jxl
     case bmp
     case ico
+    case svg
 
     /// This format's entry in the table.
     public var entry: FormatDescription {
@@ -66,6 +69,10 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
                               sniff: { $0.count >= 22 && $0[0] == 0 && $0[1] == 0 && ($0[2] == 1 || $0[2] == 2) && $0[3] == 0
                                   && (1...1024).contains(Int($0[4]) | Int($0[5]) << 8) && $0[9] == 0 },
                               encoding: nil)
+        case .svg:
+            FormatDescription(name: "SVG", mediaType: "image/svg+xml", fileExtension: "svg", aliases: [],
+                              sniff: { $0.looksLikeSVG() }, encoding: nil, isVector: true,
+                              contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; sandbox")
         }
     }
 
@@ -90,6 +97,9 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
     public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
         allCases.first { $0.entry.sniff(bytes) }
     }
+
+    /// The format a media type names (as the server labels its files), or nil.
+    public static func servedAs(_ mediaType: String) -> ImageFormat? { allCases.first { $0.mediaType == mediaType } }
 
     /// The formats imgcache can write, in table order.
     public static var encodable: [ImageFormat] { allCases.filter { $0.entry.encoding != nil } }
@@ -123,9 +133,15 @@ public struct FormatDescription: Sendable {
     public var encoding: Encoding?
     /// Whether a file of this format can hold an animation.
     public var animates: Bool
+    /// Drawn at any size from its description (SVG) rather than decoded at one size and resampled.
+    public var isVector: Bool
+    /// Sent with a file of this format: a format that is also a document (SVG can hold scripts
+    /// and links) is served sandboxed, with nothing to load.
+    public var contentSecurityPolicy: String?
 
     init(name: String, mediaType: String, fileExtension: String, aliases: [String],
-         sniff: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool, encoding: Encoding?, animates: Bool = false) {
+         sniff: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool, encoding: Encoding?, animates: Bool = false,
+         isVector: Bool = false, contentSecurityPolicy: String? = nil) {
         self.name = name
         self.mediaType = mediaType
         self.fileExtension = fileExtension
@@ -133,6 +149,8 @@ public struct FormatDescription: Sendable {
         self.sniff = sniff
         self.encoding = encoding
         self.animates = animates
+        self.isVector = isVector
+        self.contentSecurityPolicy = contentSecurityPolicy
     }
 }
 
@@ -142,6 +160,19 @@ extension UnsafeRawBufferPointer {
         let ascii = Array(text.utf8)
         guard offset >= 0, offset + ascii.count <= count else { return false }
         return ascii.indices.allSatisfy { self[offset + $0] == ascii[$0] }
+    }
+
+    /// An XML document whose root element is `<svg` (after a BOM, white space, an XML declaration,
+    /// comments or a doctype), found in its first 4 KB; an HTML page is not an SVG.
+    func looksLikeSVG() -> Bool {
+        var start = 0
+        if count >= 3 && self[0] == 0xEF && self[1] == 0xBB && self[2] == 0xBF { start = 3 }
+        while start < count && [0x20, 0x09, 0x0A, 0x0D].contains(self[start]) { start += 1 }
+        guard start < count, self[start] == UInt8(ascii: "<") else { return false }
+        let head = String(decoding: self[start..<Swift.min(count, start + 4096)], as: UTF8.self).lowercased()
+        guard let root = head.range(of: "<svg"), !head[..<root.lowerBound].contains("<html") else { return false }
+        let after = head[root.upperBound...].first
+        return after == nil || after == ">" || after == "/" || after!.isWhitespace
     }
 
     /// An ISO-BMFF `ftyp` box first whose major or a compatible brand is one of `brands`.

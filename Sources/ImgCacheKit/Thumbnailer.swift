@@ -59,19 +59,26 @@ public enum Thumbnailer {
         }
         let info = try ImageDecoder.probe(data)
         guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
-        guard info.size.pixelCount <= first.decode.maxPixels else {
+        // A vector image's declared size allocates nothing: what is drawn is checked when it is drawn.
+        guard info.format.entry.isVector || info.size.pixelCount <= first.decode.maxPixels else {
             throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(first.decode.maxPixels)")
         }
         var mismatch: DimensionMismatch?
         if let declaredSize, declaredSize != info.orientedSize {
             mismatch = DimensionMismatch(declared: declaredSize, actual: info.orientedSize)
         }
+        let isVector = info.format.entry.isVector
+        // A vector image has no pixels to run out of: it is planned as if drawn large enough to fill
+        // the largest box, so its thumbnails are drawn at the box's size (never upscaled pixels).
+        let planned = isVector ? vectorPlanSize(info.size, boxes: variants.map(\.spec)) : info.size
         let plans = variants.map { options in
-            (mismatch == nil ? planFromDeclared(declaredSize, info: info, spec: options.spec) : nil)
-                ?? ThumbnailGeometry.plan(source: info.size, orientation: info.orientation, spec: options.spec)
+            (mismatch == nil && !isVector ? planFromDeclared(declaredSize, info: info, spec: options.spec) : nil)
+                ?? ThumbnailGeometry.plan(source: planned, orientation: info.orientation, spec: options.spec)
         }
         var decodeOptions = first.decode
         decodeOptions.jpegScaleDenominator = info.format == .jpeg ? plans.map(\.jpegScaleDenominator).min() ?? 1 : 1
+        let largest = plans.max { $0.targetSize.pixelCount < $1.targetSize.pixelCount }!
+        if isVector { decodeOptions.renderSize = vectorSize(planned, plan: largest) }
         let decoded = try ImageDecoder.decode(data, options: decodeOptions)
         // Largest first: a smaller variant is resampled from a larger whole-frame one when that
         // still leaves at least 2x of reduction, which costs a fraction of going back to the decode.
@@ -85,9 +92,12 @@ public enum Thumbnailer {
             if let done = upright[plan] {
                 bitmap = done
             } else {
-                let source = smallestSource(in: sources, for: plan, sourceSize: info.size)
-                let rendered = render(source, sourceSize: info.size, plan: plan)
-                if plan.sourceRegion == Region(size: info.size) && rendered.size != source.size { sources.append(rendered) }
+                // A vector image is drawn at each plan's own scale, never resampled from another size.
+                let source = isVector && vectorSize(planned, plan: plan) != decoded.bitmap.size
+                    ? try ImageDecoder.decode(data, options: with(decodeOptions) { $0.renderSize = vectorSize(planned, plan: plan) }).bitmap
+                    : smallestSource(in: sources, for: plan, sourceSize: planned)
+                let rendered = render(source, sourceSize: planned, plan: plan)
+                if plan.sourceRegion == Region(size: planned) && rendered.size != source.size { sources.append(rendered) }
                 bitmap = rendered.applying(info.orientation)
                 upright[plan] = bitmap
             }
@@ -115,6 +125,30 @@ public enum Thumbnailer {
             time += frame.milliseconds
         }
         return try encoder.finish(at: time)
+    }
+
+    /// A vector image's intrinsic size scaled up (never down) until it fills the largest box as
+    /// its fit asks; the aspect ratio kept.
+    static func vectorPlanSize(_ size: Size, boxes: [ThumbnailSpec]) -> Size {
+        let scale = boxes.map { spec in
+            let x = Double(spec.box.width) / Double(size.width), y = Double(spec.box.height) / Double(size.height)
+            return spec.fit == .inside ? min(x, y) : max(x, y)
+        }.max() ?? 1
+        guard scale > 1 else { return size }
+        return Size(width: max(1, Int((Double(size.width) * scale).rounded())), height: max(1, Int((Double(size.height) * scale).rounded())))
+    }
+
+    /// The size to draw a whole vector image at so that the plan's region of it is its target size.
+    static func vectorSize(_ source: Size, plan: ThumbnailPlan) -> Size {
+        if plan.sourceRegion == Region(size: source) { return plan.targetSize }
+        let x = Double(plan.targetSize.width) / plan.sourceRegion.width, y = Double(plan.targetSize.height) / plan.sourceRegion.height
+        return Size(width: max(1, Int((Double(source.width) * x).rounded())), height: max(1, Int((Double(source.height) * y).rounded())))
+    }
+
+    static func with<T>(_ value: T, _ change: (inout T) -> Void) -> T {
+        var copy = value
+        change(&copy)
+        return copy
     }
 
     /// The smallest whole-frame bitmap whose part for `plan` is at least twice the target size.

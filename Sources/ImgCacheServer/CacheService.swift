@@ -46,8 +46,11 @@ public final class CacheService: Sendable {
         /// ETag, immutable caching and type: what every answer for this file carries.
         public var headers: HTTPFields {
             // nosniff: a browser must not read an image (a JPEG+HTML polyglot, say) as a page.
-            [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType,
-             .xContentTypeOptions: "nosniff"]
+            var fields: HTTPFields = [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType,
+                                      .xContentTypeOptions: "nosniff"]
+            // An SVG opened by its URL is a document that could run scripts on this origin: sandboxed.
+            if let policy = ImageFormat.servedAs(contentType)?.entry.contentSecurityPolicy { fields[.contentSecurityPolicy] = policy }
+            return fields
         }
 
         /// Whether an If-None-Match header names this file (or is "*").

@@ -14,6 +14,7 @@ struct FormatTableTests {
         (.gif, "../formats/gif/static.gif"), (.tiff, "../formats/stills/strips.tiff"),
         (.heic, "../formats/stills/photo.heic"), (.jxl, "../formats/stills/lossless.jxl"),
         (.bmp, "../formats/stills/bits24.bmp"), (.ico, "../formats/stills/bmp-entries.ico"),
+        (.svg, "../formats/svg/viewbox.svg"),
     ]
 
     @Test("every format has a sample that its own sniff, and no other format's, recognises; the decoder reports it")

@@ -19,4 +19,12 @@ struct FuzzRegressionTests {
         }
         // (Before, libpng allocated the 1 GB and the read then failed as "truncated": 1 GB RSS, 2.6 s.)
     }
+
+    @Test("a BMP whose bit-field masks are all 32 bits (0xFFFFFFFF) decodes: the contiguity check no longer overflows")
+    func fullBitFieldMask() throws {
+        let data = try Fixtures.data("../fuzz/bmp-full-bitfield-mask.bmp")
+        let decoded = try ImageDecoder.decode(data, options: DecodeOptions(lenient: true))
+        #expect(decoded.bitmap.size == Size(width: 32, height: 32))
+        // (Before, `shifted + 1` trapped on UInt32 overflow: found by FuzzDecode in 2 s on the BMP fixtures.)
+    }
 }

@@ -119,3 +119,40 @@ struct FormatServingTests {
         }
     }
 }
+
+@Suite("Serving formats: every format the web serves")
+struct WebFormatsTests {
+    /// Each kind of file, what its original is served as, and whether its thumbnail keeps transparency.
+    static let files: [(path: String, format: ImageFormat, transparent: Bool)] = [
+        ("/still.gif", .gif, false), ("/moving.gif", .gif, true), ("/photo.tiff", .tiff, false), ("/photo.heic", .heic, false),
+        ("/photo.jxl", .jxl, false), ("/pic.bmp", .bmp, false), ("/favicon.ico", .ico, true), ("/logo.svg", .svg, true),
+    ]
+
+    @Test("a seed listing a GIF, an animated GIF, a TIFF, a HEIC, a JPEG XL, a BMP, an ICO and an SVG syncs every entry cached; each original is served at /o/<sha256>.<its extension> as its type, the SVG sandboxed")
+    func everyFormat() async throws {
+        let served = try ServedCache(seeds: Self.files.map { ($0.path, nil) })
+        try await served.application.test(.router) { client in
+            for file in Self.files {
+                let source = try #require(try served.service.index.source(served.origin.url(file.path)))
+                #expect(source.isCached, "\(file.path): \(source.lastError ?? "")")
+                let digest = try #require(source.digest)
+                #expect(try served.service.index.object(digest)?.format == file.format, "\(file.path)")
+                let original = try Fixtures.data(ImageOrigin.images[file.path]!)
+                try await client.execute(uri: "/o/\(digest).\(file.format.fileExtension)", method: .get) { response in
+                    #expect(response.status == .ok && response.headers[.contentType] == file.format.mediaType, "\(file.path)")
+                    #expect(Data(buffer: response.body) == original)
+                    #expect(response.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+                    let policy = response.headers[HTTPField.Name("Content-Security-Policy")!]
+                    #expect(policy == (file.format == .svg ? "default-src 'none'; style-src 'unsafe-inline'; sandbox" : nil), "\(file.path): \(policy ?? "none")")
+                }
+                let thumbnail = try served.thumbnailURL(file.path)
+                #expect(thumbnail.hasSuffix(file.transparent ? ".png" : ".jpg"), "\(file.path): \(thumbnail)")
+                try await client.execute(uri: thumbnail, method: .get) { response in
+                    #expect(response.status == .ok)
+                    let decoded = try ImageDecoder.decode(Data(buffer: response.body))
+                    #expect(decoded.bitmap.hasTransparency == file.transparent, "\(file.path)")
+                }
+            }
+        }
+    }
+}

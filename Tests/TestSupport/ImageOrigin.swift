@@ -19,6 +19,12 @@ public final class ImageOrigin: @unchecked Sendable {
         "/still.gif": "../formats/gif/static.gif",           // 48x48
         "/clear.gif": "../formats/gif/transparent.gif",      // 256x1, transparent
         "/moving.gif": "../formats/gif/animated.gif",        // 64x48, 3 frames, the first at an offset
+        "/photo.tiff": "../formats/stills/strips.tiff",      // 64x48
+        "/photo.heic": "../formats/stills/photo.heic",       // 64x48
+        "/photo.jxl": "../formats/stills/photo.jxl",         // 128x128 (hopper.jpg recompressed)
+        "/pic.bmp": "../formats/stills/bits8.bmp",           // 64x48
+        "/favicon.ico": "../formats/stills/bmp-entries.ico", // 48x48 largest, transparent
+        "/logo.svg": "../formats/svg/viewbox.svg",           // 64x48 viewBox, transparent
     ]
 
     public init() throws {

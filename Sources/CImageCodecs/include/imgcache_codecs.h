@@ -81,6 +81,8 @@ typedef struct {
     size_t max_profile_bytes;/* the largest ICC profile parsed (0: default 4 MB); a larger one is ignored */
     int max_frames;          /* an animation's frame limit (0: default 1000) */
     uint64_t max_animation_pixels; /* the limit on the sum of frame pixels (0: default 1e9) */
+    uint32_t render_width;   /* SVG: the size to draw the whole document at (0: its intrinsic size) */
+    uint32_t render_height;
 } ic_decode_options;
 
 /* Where an image's colour description came from. */
@@ -151,6 +153,13 @@ int ic_heif_decode(const uint8_t *data, size_t size, const ic_decode_options *op
                    ic_info *info, ic_image *image, ic_status *status);
 int ic_jxl_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
 int ic_jxl_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
+                  ic_info *info, ic_image *image, ic_status *status);
+
+/* SVG (librsvg + cairo): the intrinsic size (absolute width/height, else the viewBox, else 300x150);
+   decode draws the whole document at render_width x render_height (or that size) into a
+   transparent RGBA canvas, after checking it against max_pixels. No base URL: only data: URLs load. */
+int ic_svg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status);
+int ic_svg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status);
 
 /* A GIF's frames one at a time, each composited onto the screen as browsers show it (disposal
