@@ -189,6 +189,13 @@ public final class CacheIndex: Sendable {
                 t.column("since", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v9: animations") { db in
+            // An animated original's frame count and duration, for the manifest.
+            try db.alter(table: "objects") { t in
+                t.add(column: "frames", .integer)
+                t.add(column: "duration_ms", .integer)
+            }
+        }
         return migrator
     }
 

@@ -7,7 +7,7 @@ extension PostgresIndex {
         url, digest, etag, last_modified, fetched_at, expires_at, declared_width, declared_height, decoded_width, \
         decoded_height, status, last_error, is_cached, updated_at, referenced_at
         """
-    static let objectColumns = "digest, bytes, format, width, height, created_at, blurhash, dominant_color, color_profile"
+    static let objectColumns = "digest, bytes, format, width, height, created_at, blurhash, dominant_color, color_profile, frames, duration_ms"
     static let thumbnailColumns = "key, digest, variant, width, height, format, bytes, created_at, sha256"
 
     static func source(_ row: PostgresRow) throws -> SourceRecord {
@@ -31,11 +31,11 @@ extension PostgresIndex {
     }
 
     static func object(_ row: PostgresRow) throws -> ObjectRecord {
-        let (digest, bytes, format, width, height, createdAt, blurHash, dominantColor, colorProfile) = try row.decode(
-            (String, Int, String, Int, Int, Date, String?, String?, String?).self)
+        let (digest, bytes, format, width, height, createdAt, blurHash, dominantColor, colorProfile, frames, duration) = try row.decode(
+            (String, Int, String, Int, Int, Date, String?, String?, String?, Int?, Int?).self)
         return ObjectRecord(digest: digest, bytes: bytes, format: StoredFormat(rawValue: format) ?? .jpeg, width: width,
                             height: height, createdAt: createdAt, blurHash: blurHash, dominantColor: dominantColor,
-                            colorProfile: colorProfile)
+                            colorProfile: colorProfile, frames: frames, durationMilliseconds: duration)
     }
 
     static func thumbnail(_ row: PostgresRow) throws -> ThumbnailRecord {
@@ -66,7 +66,7 @@ extension PostgresIndex {
         try !session.query("""
             INSERT INTO objects (\(unescaped: objectColumns)) VALUES (\(record.digest), \(record.bytes), \(record.format.rawValue),
                 \(record.width), \(record.height), \(record.createdAt), \(record.blurHash), \(record.dominantColor),
-                \(record.colorProfile))
+                \(record.colorProfile), \(record.frames), \(record.durationMilliseconds))
             ON CONFLICT (digest) DO NOTHING RETURNING digest
             """).isEmpty
     }

@@ -208,6 +208,7 @@ extension PostgresIndex {
         ("v8: sync lease", [
             "CREATE TABLE sync_lease (id BIGINT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL, since TIMESTAMPTZ NOT NULL)",
         ]),
+        ("v9: animations", ["ALTER TABLE objects ADD COLUMN frames BIGINT, ADD COLUMN duration_ms BIGINT"]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

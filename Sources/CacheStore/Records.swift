@@ -56,10 +56,16 @@ public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     /// The colour profile the original carried, as decoded ("Display P3 (converted to sRGB)");
     /// nil for an image without one (taken as sRGB).
     public var colorProfile: String?
+    /// An animation's frame count and total duration in milliseconds; nil for a still image.
+    public var frames: Int?
+    public var durationMilliseconds: Int?
 
     public init(digest: String, bytes: Int, format: StoredFormat, width: Int, height: Int, createdAt: Date = Date(),
-                blurHash: String? = nil, dominantColor: String? = nil, colorProfile: String? = nil) {
+                blurHash: String? = nil, dominantColor: String? = nil, colorProfile: String? = nil,
+                frames: Int? = nil, durationMilliseconds: Int? = nil) {
         self.colorProfile = colorProfile
+        self.frames = frames
+        self.durationMilliseconds = durationMilliseconds
         self.digest = digest
         self.bytes = bytes
         self.format = format
@@ -73,6 +79,7 @@ public struct ObjectRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     enum CodingKeys: String, CodingKey {
         case digest, bytes, format, width, height
         case createdAt = "created_at", blurHash = "blurhash", dominantColor = "dominant_color", colorProfile = "color_profile"
+        case frames, durationMilliseconds = "duration_ms"
     }
 }
 

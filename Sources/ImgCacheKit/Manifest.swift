@@ -46,6 +46,11 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var placeholder: PlaceholderInfo?
         /// The original's colour profile ("Display P3 (converted to sRGB)"), absent for sRGB without one.
         public var colorProfile: String?
+        /// An animation (absent for a still image): its WebP variants are animated, the other
+        /// formats show the first frame. `duration` is in milliseconds, one loop.
+        public var animated: Bool?
+        public var frames: Int?
+        public var duration: Int?
         public var variants: [String: VariantInfo]
         /// Seed files that reference the URL.
         public var seeds: [String]
@@ -99,7 +104,8 @@ public struct Manifest: Codable, Sendable, Equatable {
                 declared: source.declaredWidth.flatMap { w in source.declaredHeight.map { Dimensions(width: w, height: $0) } },
                 width: source.decodedWidth, height: source.decodedHeight,
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
-                colorProfile: object?.colorProfile, variants: published, seeds: seeds)
+                colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
+                duration: object?.durationMilliseconds, variants: published, seeds: seeds)
         }
         return Manifest(images: images)
     }

@@ -33,7 +33,9 @@ extension Syncer {
                 object: ObjectRecord(digest: digest, bytes: body.count, format: info.format,
                                      width: info.size.width, height: info.size.height,
                                      blurHash: placeholder?.blurHash, dominantColor: placeholder?.dominantColor,
-                                     colorProfile: thumbnails[0].color.summary),
+                                     colorProfile: thumbnails[0].color.summary,
+                                     frames: info.frames > 1 ? info.frames : nil,
+                                     durationMilliseconds: info.frames > 1 ? info.durationMilliseconds : nil),
                 thumbnails: records, etag: response.etag, lastModified: response.lastModified,
                 expiresAt: expiry(response), declaredWidth: entry.width, declaredHeight: entry.height,
                 decodedWidth: info.orientedSize.width, decodedHeight: info.orientedSize.height)

@@ -153,6 +153,16 @@ struct WebFormatsTests {
                     #expect(decoded.bitmap.hasTransparency == file.transparent, "\(file.path)")
                 }
             }
+            // The manifest says which image is an animation, its frames and duration; stills say nothing.
+            try await client.execute(uri: "/v1/manifest", method: .get) { response in
+                let manifest = try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
+                let moving = try #require(manifest.images[served.origin.url("/moving.gif")])
+                #expect(moving.animated == true && moving.frames == 3 && moving.duration == 600, "\(moving)")
+                for file in Self.files where file.path != "/moving.gif" {
+                    let image = try #require(manifest.images[served.origin.url(file.path)])
+                    #expect(image.animated == nil && image.frames == nil && image.duration == nil, "\(file.path)")
+                }
+            }
         }
     }
 }
