@@ -58,12 +58,32 @@ static int ic_webp_features(const uint8_t *data, size_t size, WebPBitstreamFeatu
     return IC_OK;
 }
 
+/* An animation's frame count, loop count and duration, from the container (no frame decoded). */
+static void ic_webp_animation(WebPDemuxer *demux, ic_info *info) {
+    if (demux == NULL) return;
+    info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
+    info->loop_count = (int)WebPDemuxGetI(demux, WEBP_FF_LOOP_COUNT);
+    info->duration_ms = 0;
+    WebPIterator iterator;
+    if (WebPDemuxGetFrame(demux, 1, &iterator)) {
+        do { info->duration_ms += iterator.duration; } while (WebPDemuxNextFrame(&iterator));
+        WebPDemuxReleaseIterator(&iterator);
+    }
+}
+
 int ic_webp_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
     memset(status, 0, sizeof(*status));
     memset(info, 0, sizeof(*info));
     if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
     WebPBitstreamFeatures features;
-    return ic_webp_features(data, size, &features, info, status);
+    if (ic_webp_features(data, size, &features, info, status) != IC_OK) return status->code;
+    if (features.has_animation) {
+        WebPData webp = { data, size };
+        WebPDemuxer *demux = WebPDemux(&webp);
+        ic_webp_animation(demux, info);
+        WebPDemuxDelete(demux);
+    }
+    return IC_OK;
 }
 
 /* The first frame of an animation, composited on its canvas (RGBA). */
@@ -109,15 +129,7 @@ int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) return status->code;
     WebPData webp = { data, size };
     WebPDemuxer *demux = WebPDemux(&webp);  /* NULL for a damaged container: the decoder says why */
-    if (demux != NULL && features.has_animation) {
-        info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
-        info->loop_count = (int)WebPDemuxGetI(demux, WEBP_FF_LOOP_COUNT);
-        WebPIterator iterator;
-        if (WebPDemuxGetFrame(demux, 1, &iterator)) {
-            do { info->duration_ms += iterator.duration; } while (WebPDemuxNextFrame(&iterator));
-            WebPDemuxReleaseIterator(&iterator);
-        }
-    }
+    if (features.has_animation) ic_webp_animation(demux, info);
     int channels = features.has_alpha || features.has_animation ? 4 : 3;
     size_t stride = (size_t)info->width * (size_t)channels, bytes = stride * info->height;
     uint8_t *buffer = (uint8_t *)malloc(bytes > 0 ? bytes : 1);
@@ -315,4 +327,63 @@ void ic_webp_anim_free(ic_webp_anim *anim) {
     if (!anim) return;
     WebPAnimEncoderDelete(anim->encoder);
     free(anim);
+}
+
+/* An animated WebP's frames through libwebp's WebPAnimDecoder, which composites each onto the
+   canvas (blending and disposal) as browsers show it. The canvas, the frame count and frames x
+   canvas pixels are checked against the limits from the container before any frame is decoded. */
+struct ic_webp_frames {
+    WebPAnimDecoder *decoder;
+    int previous_ms;
+};
+
+ic_webp_frames *ic_webp_frames_open(const uint8_t *data, size_t size, const ic_decode_options *options,
+                                    ic_info *info, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    if (ic_webp_probe(data, size, info, status) != IC_OK) return NULL;
+    if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) return NULL;
+    int max_frames = options->max_frames > 0 ? options->max_frames : 1000;
+    uint64_t max_animation = options->max_animation_pixels > 0 ? options->max_animation_pixels : 1000000000ull;
+    uint64_t work = (uint64_t)info->width * info->height * (uint64_t)(info->frames > 0 ? info->frames : 1);
+    if (info->frames > max_frames || work > max_animation) {
+        status->code = IC_ERR_LIMIT;
+        snprintf(status->message, IC_MESSAGE_MAX, "WebP animation: %d frames of %ux%u, over the limit of %d frames or %llu frame pixels",
+                 info->frames, info->width, info->height, max_frames, (unsigned long long)max_animation);
+        return NULL;
+    }
+    WebPAnimDecoderOptions decoder_options;
+    if (!WebPAnimDecoderOptionsInit(&decoder_options)) {
+        ic_fail(status, IC_ERR_UNSUPPORTED, "libwebp's animation API version mismatch");
+        return NULL;
+    }
+    decoder_options.color_mode = MODE_RGBA;
+    decoder_options.use_threads = 0;
+    WebPData webp = { data, size };
+    ic_webp_frames *frames = (ic_webp_frames *)calloc(1, sizeof *frames);
+    if (frames == NULL || (frames->decoder = WebPAnimDecoderNew(&webp, &decoder_options)) == NULL) {
+        free(frames);
+        ic_fail(status, IC_ERR_CORRUPT, "malformed WebP animation");
+        return NULL;
+    }
+    return frames;
+}
+
+int ic_webp_frames_next(ic_webp_frames *frames, const uint8_t **pixels, int *delay_ms, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    if (!WebPAnimDecoderHasMoreFrames(frames->decoder)) return IC_END;
+    uint8_t *canvas = NULL;
+    int timestamp = 0;
+    if (!WebPAnimDecoderGetNext(frames->decoder, &canvas, &timestamp) || canvas == NULL)
+        return ic_fail(status, IC_ERR_CORRUPT, "a frame of the WebP animation does not decode");
+    *pixels = canvas;
+    *delay_ms = timestamp - frames->previous_ms;
+    frames->previous_ms = timestamp;
+    return IC_OK;
+}
+
+void ic_webp_frames_close(ic_webp_frames *frames) {
+    if (frames == NULL) return;
+    WebPAnimDecoderDelete(frames->decoder);
+    free(frames);
 }

@@ -2,32 +2,55 @@ import Foundation
 import ImageCore
 internal import CImageCodecs
 
-/// A GIF's frames, each composited onto the logical screen as browsers show it, one at a time:
-/// memory is two screens, whatever the frame count; the limits of `DecodeOptions` (pixels,
-/// frames, frame pixels in all) are checked as the file is read.
-public final class GIFFrames {
+/// An animation's frames (GIF, WebP), each composited onto its canvas as browsers show it, one at
+/// a time: memory is a canvas or two, whatever the frame count; the limits of `DecodeOptions`
+/// (pixels, frames, frame pixels in all) are checked before and while the file is read.
+public final class AnimationFrames {
+    /// The C iterator of one format: open, next, close.
+    private struct Reader {
+        var next: (OpaquePointer, UnsafeMutablePointer<UnsafePointer<UInt8>?>, UnsafeMutablePointer<Int32>,
+                   UnsafeMutablePointer<ic_status>) -> Int32
+        var close: (OpaquePointer) -> Void
+    }
+
     private let handle: OpaquePointer
+    private let reader: Reader
     /// The file's bytes, pinned for the C reader (which keeps a pointer into them).
     private let bytes: UnsafeMutableRawBufferPointer
     public let size: Size
 
+    /// Whether the frames of `format` can be read one by one (the formats an animated WebP is made from).
+    public static func reads(_ format: ImageFormat) -> Bool { format == .gif || format == .webp }
+
     public init(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) {
+        let format = data.withUnsafeBytes { ImageFormat.sniff($0) }
+        guard let format, Self.reads(format) else {
+            throw CodecError(.unsupported, "only GIF and WebP animations are read frame by frame")
+        }
         bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, data.count), alignment: 1)
         data.copyBytes(to: bytes)
         var cOptions = ImageDecoder.cOptions(options)
         var info = ic_info()
         var status = ic_status()
-        guard let handle = ic_gif_frames_open(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), data.count,
-                                              &cOptions, &info, &status) else {
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let opened: OpaquePointer?
+        if format == .gif {
+            opened = ic_gif_frames_open(base, data.count, &cOptions, &info, &status)
+            reader = Reader(next: { ic_gif_frames_next($0, $1, $2, $3) }, close: { ic_gif_frames_close($0) })
+        } else {
+            opened = ic_webp_frames_open(base, data.count, &cOptions, &info, &status)
+            reader = Reader(next: { ic_webp_frames_next($0, $1, $2, $3) }, close: { ic_webp_frames_close($0) })
+        }
+        guard let opened else {
             bytes.deallocate()
             throw CodecError(ImageDecoder.errorCode(Int32(status.code)), ImageDecoder.string(from: status.message))
         }
-        self.handle = handle
+        handle = opened
         size = Size(width: Int(info.width), height: Int(info.height))
     }
 
     deinit {
-        ic_gif_frames_close(handle)
+        reader.close(handle)
         bytes.deallocate()
     }
 
@@ -36,7 +59,7 @@ public final class GIFFrames {
         var pixels: UnsafePointer<UInt8>?
         var delay: Int32 = 0
         var status = ic_status()
-        let code = ic_gif_frames_next(handle, &pixels, &delay, &status)
+        let code = reader.next(handle, &pixels, &delay, &status)
         if code == Int32(IC_END) { return nil }
         guard code == Int32(IC_OK), let pixels else {
             throw CodecError(ImageDecoder.errorCode(code), ImageDecoder.string(from: status.message))

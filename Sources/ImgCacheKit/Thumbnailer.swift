@@ -102,8 +102,8 @@ public enum Thumbnailer {
                 upright[plan] = bitmap
             }
             let options = variants[position]
-            // An animated GIF's WebP is animated (the other formats, and `animate: false`, take the first frame).
-            let animated = info.format == .gif && info.frames > 1 && options.animate && options.format == .webp
+            // An animated GIF's or WebP's WebP is animated (the other formats, and `animate: false`, take the first frame).
+            let animated = AnimationFrames.reads(info.format) && info.frames > 1 && options.animate && options.format == .webp
             let (encoded, format) = animated ? (try animatedWebP(from: data, info: info, plan: plan, options: options), ImageFormat.webp)
                                              : try encode(bitmap, options: options)
             thumbnails[position] = Thumbnail(data: encoded, format: format, size: bitmap.size, source: info, plan: plan,
@@ -113,10 +113,10 @@ public enum Thumbnailer {
         return thumbnails.map { $0! }
     }
 
-    /// Every frame of an animated GIF, composited, cropped and resampled by `plan` one at a time,
+    /// Every frame of an animation (GIF, WebP), composited, cropped and resampled by `plan` one at a time,
     /// into an animated WebP with the source's timing and loop count.
     static func animatedWebP(from data: Data, info: ImageInfo, plan: ThumbnailPlan, options: ThumbnailOptions) throws(CodecError) -> Data {
-        let frames = try GIFFrames(data, options: options.decode)
+        let frames = try AnimationFrames(data, options: options.decode)
         let encoder = try AnimatedWebPEncoder(size: plan.targetSize, loopCount: info.loopCount, quality: options.quality,
                                               method: ThumbnailOptions.webpMethod)
         var time = 0

@@ -91,7 +91,7 @@ struct GIFTests {
 struct GIFAnimationTests {
     @Test("each composited frame equals ImageMagick's coalesced frame (disposal to background and to previous included)")
     func framesMatchCoalesced() throws {
-        let frames = try GIFFrames(try GIFTests.fixture("animated.gif"))
+        let frames = try AnimationFrames(try GIFTests.fixture("animated.gif"))
         var shown: [(Bitmap, Int)] = []
         while let frame = try frames.next() { shown.append((frame.bitmap, frame.milliseconds)) }
         #expect(shown.map(\.1) == [100, 200, 300])
@@ -99,6 +99,29 @@ struct GIFAnimationTests {
         for (index, (bitmap, _)) in shown.enumerated() {
             try GIFTests.expectMatches(bitmap, reference: "animated.frame\(index).png")
         }
+    }
+
+    @Test("an animated WebP source's frames (gif2webp of the GIF) come out composited as the GIF's, with their delays; the probe counts them")
+    func webpSourceFrames() throws {
+        let data = try GIFTests.fixture("animated.webp")
+        let info = try ImageDecoder.probe(data)
+        #expect(info.format == .webp && info.frames == 3 && info.durationMilliseconds == 600 && info.loopCount == 0)
+        let frames = try AnimationFrames(data)
+        var shown: [(Bitmap, Int)] = []
+        while let frame = try frames.next() { shown.append((frame.bitmap, frame.milliseconds)) }
+        #expect(shown.map(\.1) == [100, 200, 300])
+        for (index, (bitmap, _)) in shown.enumerated() {
+            try GIFTests.expectMatches(bitmap, reference: "animated.frame\(index).png")
+        }
+    }
+
+    @Test("an animated WebP over the frame limit, or over the frame-pixel limit, is refused before a frame is decoded")
+    func webpSourceLimits() throws {
+        let data = try GIFTests.fixture("animated.webp")
+        let frames = #expect(throws: CodecError.self) { try AnimationFrames(data, options: DecodeOptions(maxFrames: 2)) }
+        #expect(frames?.code == .limitExceeded && frames?.message.contains("3 frames") == true, "\(String(describing: frames))")
+        let pixels = #expect(throws: CodecError.self) { try AnimationFrames(data, options: DecodeOptions(maxAnimationPixels: 64 * 48 * 2)) }
+        #expect(pixels?.code == .limitExceeded)
     }
 
     @Test("the probe sums the frames' durations and reads the loop count; a still has none")
@@ -110,7 +133,7 @@ struct GIFAnimationTests {
 
     @Test("an animated WebP keeps the frame count, the timing and the loop count")
     func animatedWebP() throws {
-        let frames = try GIFFrames(try GIFTests.fixture("animated.gif"))
+        let frames = try AnimationFrames(try GIFTests.fixture("animated.gif"))
         let encoder = try AnimatedWebPEncoder(size: Size(width: 32, height: 24), loopCount: 0, quality: 75)
         var time = 0
         while let frame = try frames.next() {
@@ -124,9 +147,9 @@ struct GIFAnimationTests {
 
     @Test("the frame limit holds frame by frame too")
     func iteratorLimits() throws {
-        let frames = try GIFFrames(try GIFTests.fixture("frames-1500.gif"))
+        let frames = try AnimationFrames(try GIFTests.fixture("frames-1500.gif"))
         let error = #expect(throws: CodecError.self) { while try frames.next() != nil {} }
         #expect(error?.code == .limitExceeded)
-        #expect(throws: CodecError.self) { try GIFFrames(try GIFTests.fixture("screen-65535.gif")) }
+        #expect(throws: CodecError.self) { try AnimationFrames(try GIFTests.fixture("screen-65535.gif")) }
     }
 }

@@ -126,9 +126,10 @@ struct WebFormatsTests {
     static let files: [(path: String, format: ImageFormat, transparent: Bool)] = [
         ("/still.gif", .gif, false), ("/moving.gif", .gif, true), ("/photo.tiff", .tiff, false), ("/photo.heic", .heic, false),
         ("/photo.jxl", .jxl, false), ("/pic.bmp", .bmp, false), ("/favicon.ico", .ico, true), ("/logo.svg", .svg, true),
+        ("/moving.webp", .webp, true),
     ]
 
-    @Test("a seed listing a GIF, an animated GIF, a TIFF, a HEIC, a JPEG XL, a BMP, an ICO and an SVG syncs every entry cached; each original is served at /o/<sha256>.<its extension> as its type, the SVG sandboxed")
+    @Test("a seed listing a GIF, an animated GIF, a TIFF, a HEIC, a JPEG XL, a BMP, an ICO, an SVG and an animated WebP syncs every entry cached, the animations animated in WebP; each original is served at /o/<sha256>.<its extension> as its type, the SVG sandboxed")
     func everyFormat() async throws {
         let served = try ServedCache(seeds: Self.files.map { ($0.path, nil) })
         try await served.application.test(.router) { client in
@@ -156,9 +157,18 @@ struct WebFormatsTests {
             // The manifest says which image is an animation, its frames and duration; stills say nothing.
             try await client.execute(uri: "/v1/manifest", method: .get) { response in
                 let manifest = try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
-                let moving = try #require(manifest.images[served.origin.url("/moving.gif")])
-                #expect(moving.animated == true && moving.frames == 3 && moving.duration == 600, "\(moving)")
-                for file in Self.files where file.path != "/moving.gif" {
+                for path in ["/moving.gif", "/moving.webp"] {
+                    let moving = try #require(manifest.images[served.origin.url(path)])
+                    #expect(moving.animated == true && moving.frames == 3 && moving.duration == 600, "\(path): \(moving)")
+                    // Its WebP variant is animated: every frame and the timing kept.
+                    let webp = try #require(try served.service.immutableURLs(for: served.origin.url(path), variant: "thumb")
+                        .first { $0.format == .webp }?.url)
+                    try await client.execute(uri: webp, method: .get) { response in
+                        let decoded = try ImageDecoder.decode(Data(buffer: response.body))
+                        #expect(decoded.info.frames == 3 && decoded.info.durationMilliseconds == 600, "\(path)")
+                    }
+                }
+                for file in Self.files where !file.path.hasPrefix("/moving.") {
                     let image = try #require(manifest.images[served.origin.url(file.path)])
                     #expect(image.animated == nil && image.frames == nil && image.duration == nil, "\(file.path)")
                 }

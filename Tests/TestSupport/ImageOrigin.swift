@@ -25,6 +25,7 @@ public final class ImageOrigin: @unchecked Sendable {
         "/pic.bmp": "../formats/stills/bits8.bmp",           // 64x48
         "/favicon.ico": "../formats/stills/bmp-entries.ico", // 48x48 largest, transparent
         "/logo.svg": "../formats/svg/viewbox.svg",           // 64x48 viewBox, transparent
+        "/moving.webp": "../formats/gif/animated.webp",      // moving.gif as an animated WebP
     ]
 
     public init() throws {

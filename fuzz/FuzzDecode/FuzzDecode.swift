@@ -26,14 +26,14 @@ public func fuzzDecode(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         let back = try? ImageDecoder.decode(encoded)
         precondition(back?.bitmap.size == target, "re-decoded thumbnail has the wrong size")
     }
-    if info.format == .gif, info.frames > 1 { animate(data, options: options) }
+    if AnimationFrames.reads(info.format), info.frames > 1 { animate(data, options: options) }
     return 0
 }
 
 /// An animation's frames, each composited and resized into an animated WebP, as a sync does
 /// for a WebP variant of an animated GIF: it must end in an error or a file of that many frames.
 func animate(_ data: Data, options: DecodeOptions) {
-    guard let frames = try? GIFFrames(data, options: DecodeOptions(maxPixels: options.maxPixels, maxFrames: 50)),
+    guard let frames = try? AnimationFrames(data, options: DecodeOptions(maxPixels: options.maxPixels, maxFrames: 50)),
           let encoder = try? AnimatedWebPEncoder(size: Size(width: 16, height: 16), loopCount: 0, quality: 50, method: 0) else { return }
     var time = 0, count = 0
     do {

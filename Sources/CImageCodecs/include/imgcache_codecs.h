@@ -173,6 +173,14 @@ ic_gif_frames *ic_gif_frames_open(const uint8_t *data, size_t size, const ic_dec
 int ic_gif_frames_next(ic_gif_frames *frames, const uint8_t **pixels, int *delay_ms, ic_status *status);
 void ic_gif_frames_close(ic_gif_frames *frames);
 
+/* An animated WebP's frames one at a time (libwebp's WebPAnimDecoder composites them), with the
+   same calls and limits as the GIF frames: *pixels is the canvas, valid until the next call. */
+typedef struct ic_webp_frames ic_webp_frames;
+ic_webp_frames *ic_webp_frames_open(const uint8_t *data, size_t size, const ic_decode_options *options,
+                                    ic_info *info, ic_status *status);
+int ic_webp_frames_next(ic_webp_frames *frames, const uint8_t **pixels, int *delay_ms, ic_status *status);
+void ic_webp_frames_close(ic_webp_frames *frames);
+
 /* An animated WebP, frame by frame (libwebpmux's WebPAnimEncoder: lossy frames at `quality`,
    sub-rectangles and blending chosen by libwebp). */
 typedef struct ic_webp_anim ic_webp_anim;

@@ -41,3 +41,6 @@ rm coalesced-*.png
 convert -size 64x48 xc:none -fill red -draw "rectangle 8,6 27,21" png32:animated.frame0.png
 convert animated.frame0.png -fill blue -draw "rectangle 20,20 49,29" png32:animated.frame1.png
 convert animated.frame0.png -fill lime -draw "rectangle 0,0 39,29" png32:animated.frame2.png
+# The same animation as an animated WebP (gif2webp, lossless): an animated WebP source whose
+# composited frames are the GIF's.
+gif2webp -quiet animated.gif -o animated.webp
