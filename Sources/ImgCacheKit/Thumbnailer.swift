@@ -57,12 +57,7 @@ public enum Thumbnailer {
         guard data.count <= first.maxInputBytes else {
             throw CodecError(.tooManyBytes, "\(data.count) bytes, over the limit of \(first.maxInputBytes)")
         }
-        let info = try ImageDecoder.probe(data)
-        guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
-        // A vector image's declared size allocates nothing: what is drawn is checked when it is drawn.
-        guard info.format.entry.isVector || info.size.pixelCount <= first.decode.maxPixels else {
-            throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(first.decode.maxPixels)")
-        }
+        let info = try checkedProbe(data, limits: first)
         var mismatch: DimensionMismatch?
         if let declaredSize, declaredSize != info.orientedSize {
             mismatch = DimensionMismatch(declared: declaredSize, actual: info.orientedSize)
@@ -111,6 +106,17 @@ public enum Thumbnailer {
                                              color: decoded.color)
         }
         return thumbnails.map { $0! }
+    }
+
+    /// The header, refused when it declares an empty image or more pixels than the limit (a vector
+    /// image's declared size allocates nothing: what is drawn is checked when it is drawn).
+    static func checkedProbe(_ data: Data, limits: ThumbnailOptions) throws(CodecError) -> ImageInfo {
+        let info = try ImageDecoder.probe(data)
+        guard info.size.pixelCount > 0 else { throw CodecError(.corrupt, "the header declares an empty image") }
+        guard info.format.entry.isVector || info.size.pixelCount <= limits.decode.maxPixels else {
+            throw CodecError(.tooManyPixels, "\(info.size) is \(info.size.pixelCount) pixels, over the limit of \(limits.decode.maxPixels)")
+        }
+        return info
     }
 
     /// Every frame of an animation (GIF, WebP), composited, cropped and resampled by `plan` one at a time,
