@@ -2,10 +2,39 @@ import Foundation
 import ImageCore
 internal import CImageCodecs
 
-/// An animation's frames (GIF, WebP), each composited onto its canvas as browsers show it, one at
-/// a time: memory is a canvas or two, whatever the frame count; the limits of `DecodeOptions`
-/// (pixels, frames, frame pixels in all) are checked before and while the file is read.
+/// An animation's frames (GIF, WebP, APNG), each composited onto its canvas as browsers show it,
+/// one at a time: memory is a canvas or two, whatever the frame count; the limits of
+/// `DecodeOptions` (pixels, frames, frame pixels in all) are checked before and while the file is read.
 public final class AnimationFrames {
+    private let reader: any FrameReader
+    public var size: Size { reader.size }
+
+    /// Whether the frames of `format` can be read one by one (the formats an animated WebP is made from).
+    public static func reads(_ format: ImageFormat) -> Bool { format == .gif || format == .webp || format == .png }
+
+    public init(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) {
+        let format = data.withUnsafeBytes { ImageFormat.sniff($0) }
+        switch format {
+        case .gif?, .webp?: reader = try CFrames(data, format: format!, options: options)
+        case .png?:
+            guard let apng = try APNG.read(data, options: options) else { throw CodecError(.unsupported, "a PNG without an acTL chunk is not animated") }
+            reader = APNGFrames(apng, options: options)
+        default: throw CodecError(.unsupported, "only GIF, WebP and APNG animations are read frame by frame")
+        }
+    }
+
+    /// The next frame as shown (RGBA, the canvas's size) and how long it shows, or nil after the last.
+    public func next() throws(CodecError) -> (bitmap: Bitmap, milliseconds: Int)? { try reader.next() }
+}
+
+/// One format's frames, composited.
+protocol FrameReader: AnyObject {
+    var size: Size { get }
+    func next() throws(CodecError) -> (bitmap: Bitmap, milliseconds: Int)?
+}
+
+/// GIF and WebP frames through the C shim's iterators (giflib's records, libwebp's WebPAnimDecoder).
+final class CFrames: FrameReader {
     /// The C iterator of one format: open, next, close.
     private struct Reader {
         var next: (OpaquePointer, UnsafeMutablePointer<UnsafePointer<UInt8>?>, UnsafeMutablePointer<Int32>,
@@ -17,16 +46,9 @@ public final class AnimationFrames {
     private let reader: Reader
     /// The file's bytes, pinned for the C reader (which keeps a pointer into them).
     private let bytes: UnsafeMutableRawBufferPointer
-    public let size: Size
+    let size: Size
 
-    /// Whether the frames of `format` can be read one by one (the formats an animated WebP is made from).
-    public static func reads(_ format: ImageFormat) -> Bool { format == .gif || format == .webp }
-
-    public init(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) {
-        let format = data.withUnsafeBytes { ImageFormat.sniff($0) }
-        guard let format, Self.reads(format) else {
-            throw CodecError(.unsupported, "only GIF and WebP animations are read frame by frame")
-        }
+    init(_ data: Data, format: ImageFormat, options: DecodeOptions) throws(CodecError) {
         bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, data.count), alignment: 1)
         data.copyBytes(to: bytes)
         var cOptions = ImageDecoder.cOptions(options)
@@ -54,8 +76,7 @@ public final class AnimationFrames {
         bytes.deallocate()
     }
 
-    /// The next frame as shown (RGBA, the screen's size) and how long it shows, or nil after the last.
-    public func next() throws(CodecError) -> (bitmap: Bitmap, milliseconds: Int)? {
+    func next() throws(CodecError) -> (bitmap: Bitmap, milliseconds: Int)? {
         var pixels: UnsafePointer<UInt8>?
         var delay: Int32 = 0
         var status = ic_status()

@@ -123,6 +123,11 @@ public enum ImageDecoder {
         case Int32(IC_CS_PALETTE): colorSpace = .palette
         default: colorSpace = .unknown
         }
+        var info = info
+        if format == .png, let animation = APNG.summary(bytes) {
+            (info.frames, info.loop_count, info.duration_ms) = (Int32(clamping: animation.frames), Int32(clamping: animation.plays),
+                                                                Int32(clamping: animation.milliseconds))
+        }
         let orientation = info.orientation > 0
             ? Orientation(rawValue: Int(info.orientation)) ?? .up
             : ExifLocator.tiffBlock(in: bytes, format: format).flatMap { ExifOrientationParser.orientation(tiff: $0) } ?? .up

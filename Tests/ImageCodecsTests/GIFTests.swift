@@ -124,6 +124,71 @@ struct GIFAnimationTests {
         #expect(pixels?.code == .limitExceeded)
     }
 
+    @Test("an APNG made from the GIF's frames gives them back composited, with the delays; the probe reads frames, duration and plays")
+    func apngFrames() throws {
+        let data = try GIFTests.fixture("animated.apng")
+        let info = try ImageDecoder.probe(data)
+        #expect(info.format == .png && info.frames == 3 && info.durationMilliseconds == 600 && info.loopCount == 0, "\(info)")
+        let frames = try AnimationFrames(data)
+        var delays: [Int] = []
+        while let frame = try frames.next() {
+            try GIFTests.expectMatches(frame.bitmap, reference: "animated.apng.frame\(delays.count).png")
+            delays.append(frame.milliseconds)
+        }
+        #expect(delays == [100, 200, 300])
+    }
+
+    @Test("APNG dispose (none, previous, background) and blend (source, over) operations, by the specification's arithmetic")
+    func apngOperations() throws {
+        let data = try GIFTests.fixture("ops.apng")
+        let info = try ImageDecoder.probe(data)
+        #expect(info.frames == 4 && info.durationMilliseconds == 200 && info.loopCount == 2, "\(info)")
+        let frames = try AnimationFrames(data)
+        var shown: [Bitmap] = []
+        while let frame = try frames.next() { shown.append(frame.bitmap) }
+        try #require(shown.count == 4)
+        let red: [UInt8] = [255, 0, 0, 255], clear: [UInt8] = [0, 0, 0, 0]
+        #expect(shown[0].pixel(x: 2, y: 2) == red && shown[0].pixel(x: 20, y: 10) == red)
+        // Blue at alpha 128 blended over opaque red: opaque, half and half.
+        #expect(shown[1].pixel(x: 20, y: 10) == [127, 0, 128, 255] && shown[1].pixel(x: 2, y: 2) == red)
+        // Frame 1 is disposed to the canvas before it; frame 2 replaces the whole canvas (source blend).
+        #expect(shown[2].pixel(x: 2, y: 2) == clear && shown[2].pixel(x: 20, y: 10) == [0, 255, 0, 255])
+        // Frame 2 is disposed to transparent; yellow at alpha 96 over nothing stays yellow at 96.
+        #expect(shown[3].pixel(x: 2, y: 2) == [255, 255, 0, 96] && shown[3].pixel(x: 20, y: 20) == clear)
+    }
+
+    @Test("an APNG over the frame limit, or with a frame outside its canvas, is refused before a frame is decoded")
+    func apngLimits() throws {
+        let data = try GIFTests.fixture("ops.apng")
+        let error = #expect(throws: CodecError.self) { try AnimationFrames(data, options: DecodeOptions(maxFrames: 3)) }
+        #expect(error?.code == .limitExceeded && error?.message.contains("4 frames") == true, "\(String(describing: error))")
+        // The second fcTL's x offset (bytes 12-15 of its data) pushed past the canvas.
+        var moved = data
+        let second = try #require(moved.ranges(of: Data("fcTL".utf8)).dropFirst().first)
+        moved[second.upperBound + 12 ..< second.upperBound + 16] = Data([0, 0, 1, 0])
+        let outside = #expect(throws: CodecError.self) { try AnimationFrames(moved) }
+        #expect(outside?.message.contains("outside") == true, "\(String(describing: outside))")
+    }
+
+    @Test("every single-byte corruption and every cut of an APNG probes, decodes and animates or fails cleanly")
+    func apngDamaged() throws {
+        let original = try GIFTests.fixture("ops.apng")
+        func attempt(_ data: Data) {
+            _ = try? ImageDecoder.probe(data)
+            _ = try? ImageDecoder.decode(data)
+            guard let frames = try? AnimationFrames(data) else { return }
+            while (try? frames.next()) != nil {}
+        }
+        for position in 0..<original.count {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var data = original
+                data[position] ^= flip
+                attempt(data)
+            }
+        }
+        for length in 0..<original.count { attempt(original.prefix(length)) }
+    }
+
     @Test("the probe sums the frames' durations and reads the loop count; a still has none")
     func timing() throws {
         let animated = try ImageDecoder.probe(try GIFTests.fixture("animated.gif"))
@@ -151,5 +216,12 @@ struct GIFAnimationTests {
         let error = #expect(throws: CodecError.self) { while try frames.next() != nil {} }
         #expect(error?.code == .limitExceeded)
         #expect(throws: CodecError.self) { try AnimationFrames(try GIFTests.fixture("screen-65535.gif")) }
+    }
+}
+
+enum APNGTestPixels {
+    static func rgba(_ bitmap: Bitmap) -> [UInt8] {
+        guard bitmap.channels == 3 else { return bitmap.bytes }
+        return bitmap.bytes.chunks(3).flatMap { Array($0) + [255] }
     }
 }

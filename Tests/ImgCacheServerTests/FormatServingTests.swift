@@ -126,10 +126,10 @@ struct WebFormatsTests {
     static let files: [(path: String, format: ImageFormat, transparent: Bool)] = [
         ("/still.gif", .gif, false), ("/moving.gif", .gif, true), ("/photo.tiff", .tiff, false), ("/photo.heic", .heic, false),
         ("/photo.jxl", .jxl, false), ("/pic.bmp", .bmp, false), ("/favicon.ico", .ico, true), ("/logo.svg", .svg, true),
-        ("/moving.webp", .webp, true),
+        ("/moving.webp", .webp, true), ("/moving.png", .png, true),
     ]
 
-    @Test("a seed listing a GIF, an animated GIF, a TIFF, a HEIC, a JPEG XL, a BMP, an ICO, an SVG and an animated WebP syncs every entry cached, the animations animated in WebP; each original is served at /o/<sha256>.<its extension> as its type, the SVG sandboxed")
+    @Test("a seed listing a GIF, an animated GIF, a TIFF, a HEIC, a JPEG XL, a BMP, an ICO, an SVG, an animated WebP and an APNG syncs every entry cached, the animations animated in WebP; each original is served at /o/<sha256>.<its extension> as its type, the SVG sandboxed")
     func everyFormat() async throws {
         let served = try ServedCache(seeds: Self.files.map { ($0.path, nil) })
         try await served.application.test(.router) { client in
@@ -157,7 +157,7 @@ struct WebFormatsTests {
             // The manifest says which image is an animation, its frames and duration; stills say nothing.
             try await client.execute(uri: "/v1/manifest", method: .get) { response in
                 let manifest = try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
-                for path in ["/moving.gif", "/moving.webp"] {
+                for path in ["/moving.gif", "/moving.webp", "/moving.png"] {
                     let moving = try #require(manifest.images[served.origin.url(path)])
                     #expect(moving.animated == true && moving.frames == 3 && moving.duration == 600, "\(path): \(moving)")
                     // Its WebP variant is animated: every frame and the timing kept.

@@ -26,6 +26,7 @@ public final class ImageOrigin: @unchecked Sendable {
         "/favicon.ico": "../formats/stills/bmp-entries.ico", // 48x48 largest, transparent
         "/logo.svg": "../formats/svg/viewbox.svg",           // 64x48 viewBox, transparent
         "/moving.webp": "../formats/gif/animated.webp",      // moving.gif as an animated WebP
+        "/moving.png": "../formats/gif/animated.apng",       // moving.gif as an APNG
     ]
 
     public init() throws {

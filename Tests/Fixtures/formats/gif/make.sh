@@ -44,3 +44,28 @@ convert animated.frame0.png -fill lime -draw "rectangle 0,0 39,29" png32:animate
 # The same animation as an animated WebP (gif2webp, lossless): an animated WebP source whose
 # composited frames are the GIF's.
 gif2webp -quiet animated.gif -o animated.webp
+# APNG (Pillow's writer): the GIF's composited frames as an APNG (Pillow keeps each frame's
+# changed rectangle), and one whose frames use every dispose and blend operation. The first's
+# composited frames are checked against Pillow's APNG reader; the second's against the APNG
+# specification's arithmetic in the test (Pillow's reader gets "over" blending wrong: a blue
+# at alpha 128 over opaque red comes out at alpha 191).
+python3 - <<'PY'
+from PIL import Image
+frames = [Image.open(f"animated.frame{i}.png").convert("RGBA") for i in range(3)]
+frames[0].save("animated.apng", format="PNG", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+size = (48, 32)
+def square(colour, box):
+    frame = Image.new("RGBA", size, (0, 0, 0, 0))
+    frame.paste(Image.new("RGBA", (box[2] - box[0], box[3] - box[1]), colour), box[:2])
+    return frame
+ops = [square((255, 0, 0, 255), (0, 0, 48, 32)), square((0, 0, 255, 128), (8, 8, 40, 24)),
+       square((0, 255, 0, 255), (16, 4, 32, 28)), square((255, 255, 0, 96), (0, 0, 24, 16))]
+# dispose: none, previous, background, none; blend: source, over, source, over.
+ops[0].save("ops.apng", format="PNG", save_all=True, append_images=ops[1:], duration=50, loop=2,
+            disposal=[0, 2, 1, 0], blend=[0, 1, 0, 1])
+for name in ["animated"]:
+    image = Image.open(name + ".apng")
+    for index in range(image.n_frames):
+        image.seek(index)
+        image.convert("RGBA").save(f"{name}.apng.frame{index}.png")
+PY
