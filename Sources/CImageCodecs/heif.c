@@ -41,13 +41,15 @@ static int ic_heif_open(const uint8_t *data, size_t size, ic_heif_file *file, ic
     if (file->context == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a HEIF context");
     struct heif_error error = heif_context_read_from_memory_without_copy(file->context, data, size, NULL);
     if (error.code != heif_error_Ok) {
+        ic_heif_fail(status, error, "container");  /* the message lives in the context: copied before it is freed */
         ic_heif_close(file);
-        return ic_heif_fail(status, error, "container");
+        return status->code;
     }
     error = heif_context_get_primary_image_handle(file->context, &file->handle);
     if (error.code != heif_error_Ok) {
+        ic_heif_fail(status, error, "primary image");  /* the message lives in the context: copied before it is freed */
         ic_heif_close(file);
-        return ic_heif_fail(status, error, "primary image");
+        return status->code;
     }
     int width = heif_image_handle_get_width(file->handle), height = heif_image_handle_get_height(file->handle);
     if (width <= 0 || height <= 0) {

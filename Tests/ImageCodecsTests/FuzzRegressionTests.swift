@@ -27,4 +27,13 @@ struct FuzzRegressionTests {
         #expect(decoded.bitmap.size == Size(width: 32, height: 32))
         // (Before, `shifted + 1` trapped on UInt32 overflow: found by FuzzDecode in 2 s on the BMP fixtures.)
     }
+
+    @Test("a damaged HEIC's error carries libheif's message, copied before the context that holds it is freed")
+    func heifMessageAfterFree() throws {
+        let data = try Fixtures.data("../fuzz/heic-message-after-free.heic")
+        let error = try #require(throws: CodecError.self) { try ImageDecoder.probe(data) }
+        #expect(error.code == .truncated && error.message.hasPrefix("HEIF container: Invalid input: Unexpected end of file"), "\(error)")
+        // (Before, the message was formatted from the freed context: AddressSanitizer's heap-use-after-free,
+        // found by FuzzDecode in its first minutes on the HEIC fixtures.)
+    }
 }
