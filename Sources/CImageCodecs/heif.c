@@ -105,14 +105,21 @@ static uint8_t *ic_heif_color_source(const struct heif_image_handle *handle, ic_
     return NULL;
 }
 
-/* The decoded planes copied into a malloc'd, unpadded buffer. */
-static int ic_heif_copy(struct heif_image *decoded, int channels, ic_image *image, ic_status *status) {
+/* The decoded planes copied into a malloc'd, unpadded buffer; a size other than the header's is an error. */
+static int ic_heif_copy(struct heif_image *decoded, int channels, uint32_t expected_width, uint32_t expected_height,
+                        ic_image *image, ic_status *status) {
     int stride = 0;
     const uint8_t *plane = heif_image_get_plane_readonly(decoded, heif_channel_interleaved, &stride);
     int width = heif_image_get_width(decoded, heif_channel_interleaved);
     int height = heif_image_get_height(decoded, heif_channel_interleaved);
     if (plane == NULL || width <= 0 || height <= 0 || stride < width * channels)
         return ic_fail(status, IC_ERR_CORRUPT, "libheif returned no interleaved image");
+    if ((uint32_t)width != expected_width || (uint32_t)height != expected_height) {
+        status->code = IC_ERR_CORRUPT;
+        snprintf(status->message, IC_MESSAGE_MAX, "HEIF: the image decodes to %dx%d, its header says %ux%u", width, height,
+                 expected_width, expected_height);
+        return status->code;
+    }
     size_t row = (size_t)width * (size_t)channels;
     uint8_t *pixels = (uint8_t *)malloc(row * (size_t)height);
     if (pixels == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot allocate the HEIF image");
@@ -140,7 +147,7 @@ int ic_heif_decode(const uint8_t *data, size_t size, const ic_decode_options *op
     struct heif_image *decoded = NULL;
     struct heif_error error = heif_decode_image(file.handle, &decoded, heif_colorspace_RGB,
                                                 channels == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, NULL);
-    int code = error.code == heif_error_Ok ? ic_heif_copy(decoded, channels, image, status) : ic_heif_fail(status, error, "image");
+    int code = error.code == heif_error_Ok ? ic_heif_copy(decoded, channels, info->width, info->height, image, status) : ic_heif_fail(status, error, "image");
     if (decoded) heif_image_release(decoded);
     if (code == IC_OK && options->color_manage) {
         ic_color_source source;

@@ -36,4 +36,17 @@ struct FuzzRegressionTests {
         // (Before, the message was formatted from the freed context: AddressSanitizer's heap-use-after-free,
         // found by FuzzDecode in its first minutes on the HEIC fixtures.)
     }
+
+    @Test("a HEIC whose decoded image is not the size its header declares is an error, not an image of another size")
+    func heifSizeDisagrees() throws {
+        let data = try Fixtures.data("../fuzz/heic-size-disagrees.heic")
+        let probed = try ImageDecoder.probe(data).size
+        do {
+            let decoded = try ImageDecoder.decode(data)
+            #expect(decoded.bitmap.size == probed, "decoded \(decoded.bitmap.size), probed \(probed)")
+        } catch {
+            #expect(error.message.contains("its header says"), "\(error)")
+        }
+        // (Before, the decode returned the other size: FuzzDecode's probe-equals-decode check failed.)
+    }
 }
