@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <jxl/decode.h>
+#include <jxl/encode.h>  /* JxlColorEncodingSetToSRGB (in libjxl itself) */
 
 typedef struct {
     JxlDecoder *decoder;
@@ -76,6 +77,13 @@ static int ic_jxl_run(ic_jxl_session *session, const uint8_t *data, size_t size,
             session->format = (JxlPixelFormat){ (uint32_t)info->components, JXL_TYPE_UINT8, JXL_NATIVE_ENDIAN, 0 };
             break;
         case JXL_DEC_COLOR_ENCODING:
+            /* An XYB (lossy) image has no colour of its own to decode to: libjxl's default for 8-bit
+               output is linear sRGB (banding, and a conversion). Ask for sRGB itself. */
+            if (!session->basic.uses_original_profile) {
+                JxlColorEncoding srgb;
+                JxlColorEncodingSetToSRGB(&srgb, session->basic.num_color_channels == 1);
+                JxlDecoderSetPreferredColorProfile(session->decoder, &srgb);
+            }
             if (options->color_manage) ic_jxl_keep_profile(session, options->max_profile_bytes);
             break;
         case JXL_DEC_NEED_IMAGE_OUT_BUFFER: {

@@ -31,6 +31,15 @@ struct StillFormatsTests {
         #expect(difference <= tolerance, "\(name): mean difference \(difference)")
     }
 
+    @Test("a lossy (XYB) JPEG XL whose source colour libjxl cannot output (gamma 2.2) is decoded straight to sRGB by libjxl, as djxl plus its profile shows it")
+    func xybToSRGB() throws {
+        let decoded = try Self.decode("lossy.jxl")
+        #expect(!decoded.color.converted, "\(decoded.color)")
+        let reference = try Self.decode("lossy.jxl.ref.png").bitmap  // djxl's, converted from its profile by lcms2
+        let difference = PixelMath.meanAbsoluteDifference(decoded.bitmap, reference)
+        #expect(difference <= 0.5, "mean difference \(difference) from djxl")
+    }
+
     @Test("a JPEG recompressed losslessly into JPEG XL decodes to what the JPEG decodes to")
     func recompressedJPEG() throws {
         let jxl = try Self.decode("photo.jxl").bitmap

@@ -24,6 +24,10 @@ heif-enc -q 80 -o alpha.heic "$alpha" >/dev/null
 cjxl hopper.png lossless.jxl -d 0 >/dev/null 2>&1
 cjxl "$hopper" photo.jxl -d 1 >/dev/null 2>&1
 cjxl "$alpha" alpha.jxl -d 0 >/dev/null 2>&1
+# XYB (lossy) from the PNG whose gAMA 0.45455 makes its colour gamma 2.2, which libjxl cannot
+# give 8-bit pixels in by itself; the reference is djxl's decode, tagged with that profile.
+cjxl hopper.png lossy.jxl -d 1 >/dev/null 2>&1
+djxl lossy.jxl lossy.jxl.ref.png >/dev/null 2>&1
 cjxl p3.png display-p3.jxl -d 0 >/dev/null 2>&1
 # Cut copies (the first half) and a size bomb for each: the header's size patched to 60000x60000.
 for file in strips.tiff photo.heic photo.jxl; do
