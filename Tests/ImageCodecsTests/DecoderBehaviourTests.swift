@@ -118,16 +118,22 @@ struct DecoderBehaviourTests {
         #expect(error.message.contains("more than 2 progressive scans"))
     }
 
-    @Test("formats are chosen by magic bytes: HTML, SVG, TIFF and empty input are 'unsupported format'", arguments: [
+    @Test("formats are chosen by magic bytes: an HTML page and empty input are 'unsupported format'", arguments: [
         ("<!DOCTYPE html><html><body>Not found</body></html>", "HTML"),
-        ("II*\u{00}\u{08}\u{00}\u{00}\u{00}", "49 49 2a 00"),
-        ("<svg xmlns='http://www.w3.org/2000/svg'/>", "SVG"),
         ("", "empty"),
     ])
     func formatConfusion(text: String, kind: String) throws {
         let error = try #require(decodeFailure(Data(text.utf8)))
         #expect(error.code == .unsupportedFormat)
         #expect(error.message.contains(kind))
+    }
+
+    @Test("magic bytes decide, not completeness: a bare TIFF header is a TIFF that fails as one; an SVG without a size is drawn at a browser's 300x150")
+    func magicBytesDecide() throws {
+        let tiff = try #require(decodeFailure(Data("II*\u{00}\u{08}\u{00}\u{00}\u{00}".utf8)))
+        #expect(tiff.code != .unsupportedFormat && tiff.message.contains("TIFF"), "\(tiff)")
+        let svg = try ImageDecoder.decode(Data("<svg xmlns='http://www.w3.org/2000/svg'/>".utf8))
+        #expect(svg.info.format == .svg && svg.bitmap.size == Size(width: 300, height: 150))
     }
 
     @Test("the probe reads orientation from JPEG APP1 and PNG eXIf")
