@@ -11,12 +11,6 @@ import Testing
 struct BMPICOTests {
     static func fixture(_ name: String) throws -> Data { try Fixtures.data("../formats/stills/" + name) }
 
-    /// Pixels as RGBA (an opaque decode is RGB).
-    static func rgba(_ bitmap: Bitmap) -> [UInt8] {
-        guard bitmap.channels == 3 else { return bitmap.bytes }
-        return bitmap.bytes.chunks(3).flatMap { Array($0) + [255] }
-    }
-
     @Test("each BMP decodes exactly as Pillow decodes it",
           arguments: ["bits1", "bits4", "bits8", "rle8", "bits16", "bits24", "alpha", "os2", "topdown"])
     func matchesPillow(name: String) throws {
@@ -24,7 +18,7 @@ struct BMPICOTests {
         let reference = try ImageDecoder.decode(try Self.fixture(name + ".bmp.ref.png"), options: DecodeOptions(colorManagement: false))
         #expect(decoded.info.format == .bmp && decoded.bitmap.size == reference.bitmap.size)
         #expect(decoded.bitmap.channels == (name == "alpha" ? 4 : 3), "an opaque BMP comes out RGB")
-        #expect(Self.rgba(decoded.bitmap) == Self.rgba(reference.bitmap), "\(name): pixels differ from Pillow's")
+        #expect(PixelMath.rgba(decoded.bitmap) == PixelMath.rgba(reference.bitmap), "\(name): pixels differ from Pillow's")
     }
 
     @Test("RLE4 runs, absolute runs and a delta: the pixels the stream skips are transparent")
@@ -48,7 +42,7 @@ struct BMPICOTests {
         let decoded = try ImageDecoder.decode(data)
         let reference = try ImageDecoder.decode(try Self.fixture(name + ".ico.ref.png"), options: DecodeOptions(colorManagement: false))
         #expect(decoded.info.format == .ico && decoded.bitmap.size == reference.bitmap.size)
-        #expect(Self.rgba(decoded.bitmap) == Self.rgba(reference.bitmap), "\(name): pixels differ from Pillow's")
+        #expect(PixelMath.rgba(decoded.bitmap) == PixelMath.rgba(reference.bitmap), "\(name): pixels differ from Pillow's")
     }
 
     @Test("a BMP declaring 60000x60000 is refused from its header before its canvas is allocated")

@@ -219,9 +219,3 @@ struct GIFAnimationTests {
     }
 }
 
-enum APNGTestPixels {
-    static func rgba(_ bitmap: Bitmap) -> [UInt8] {
-        guard bitmap.channels == 3 else { return bitmap.bytes }
-        return bitmap.bytes.chunks(3).flatMap { Array($0) + [255] }
-    }
-}

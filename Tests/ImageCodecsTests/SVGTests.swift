@@ -30,8 +30,8 @@ struct SVGTests {
         let decoded = try ImageDecoder.decode(try Self.fixture(name), options: DecodeOptions(renderSize: size)).bitmap
         let expected = try Self.reference(reference)
         #expect(decoded.size == size && decoded.channels == 4)
-        let difference = PixelMath.meanAbsoluteDifference(Bitmap(width: width, height: height, channels: 4, bytes: BMPICOTests.rgba(decoded)),
-                                                          Bitmap(width: width, height: height, channels: 4, bytes: BMPICOTests.rgba(expected)))
+        let difference = PixelMath.meanAbsoluteDifference(Bitmap(width: width, height: height, channels: 4, bytes: PixelMath.rgba(decoded)),
+                                                          Bitmap(width: width, height: height, channels: 4, bytes: PixelMath.rgba(expected)))
         #expect(difference < 0.05, "\(name) at \(size): mean difference \(difference) from rsvg-convert")
     }
 

@@ -67,6 +67,18 @@ public enum PixelMath {
         return Double(total) / Double(max(1, x.count))
     }
 
+    /// Pixels as RGBA bytes (an RGB bitmap gets alpha 255).
+    public static func rgba(_ bitmap: Bitmap) -> [UInt8] {
+        guard bitmap.channels == 3 else { return bitmap.bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bitmap.width * bitmap.height * 4)
+        for (index, byte) in bitmap.bytes.enumerated() {
+            out.append(byte)
+            if index % 3 == 2 { out.append(255) }
+        }
+        return out
+    }
+
     /// Mean of each channel over the whole bitmap.
     public static func channelMeans(_ bitmap: Bitmap) -> [Double] {
         var sums = [Double](repeating: 0, count: bitmap.channels)
