@@ -7,6 +7,8 @@
 #   fuzz/run.sh SECONDS [TARGET...]      default: both targets, SECONDS each, one after the other
 #   FUZZ_SEEDS="dir..." FUZZ_NAME=tiff fuzz/run.sh 600 FuzzDecode
 #                                        one decoder's time: only those seeds, a corpus of its own
+#   FUZZ_ARGS="-detect_leaks=0"          more libFuzzer flags (SVG: fontconfig's process-wide font
+#                                        cache, made on the first text drawn, reads as a leak)
 #
 # Findings land in fuzz/findings/<target>/ (crash-*, timeout-*, oom-*); each one becomes a
 # regression test with its input under Tests/Fixtures/fuzz/. The corpus grows in
@@ -40,7 +42,7 @@ for target in "${targets[@]}"; do
     echo "== $target for ${seconds}s" >&2
     # -rss_limit_mb: a decode that allocates past the limits is a finding, not a slow run.
     log=$findings.log
-    "$bin/$target" "$corpus" "${existing[@]}" "${extra[@]}" -max_total_time="$seconds" -timeout=10 \
+    "$bin/$target" "$corpus" "${existing[@]}" "${extra[@]}" -max_total_time="$seconds" -timeout=10 ${FUZZ_ARGS:-} \
         -rss_limit_mb=1024 -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1 || true
     # The summary: coverage at the start and the end, the final stats, and every finding.
     grep -a -E "INITED|DONE|^stat::|SUMMARY|ERROR|Fatal error" "$log" || tail -n 20 "$log"
