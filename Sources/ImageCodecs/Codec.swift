@@ -33,16 +33,16 @@ struct Codec {
         }
     }
 
-    /// A format read by the C shim once `screen` has passed its bytes (and the limits it is given).
-    init(screened screen: @escaping (UnsafeRawBufferPointer, ic_decode_options?) throws(CodecError) -> Void,
+    /// A format read by the C shim once `screen` has passed its bytes (SVG's markup checks).
+    init(screened screen: @escaping (UnsafeRawBufferPointer) throws(CodecError) -> Void,
          probe: @escaping CProbe, decode: @escaping CDecode) {
         let unscreened = Codec(probe: probe, decode: decode)
         self.probe = { bytes throws(CodecError) in
-            try screen(bytes, nil)
+            try screen(bytes)
             return try unscreened.probe(bytes)
         }
         self.decode = { bytes, options throws(CodecError) in
-            try screen(bytes, options)
+            try screen(bytes)
             return try unscreened.decode(bytes, options)
         }
     }

@@ -1,5 +1,4 @@
 import Foundation
-internal import CImageCodecs
 
 /// What an SVG may hold before librsvg parses it.
 struct SVGLimits: Hashable, Sendable {
@@ -22,7 +21,7 @@ struct SVGLimits: Hashable, Sendable {
 /// nested ones expand exponentially), XInclude, and more bytes, elements or nesting than the limits.
 /// Comments, CDATA, processing instructions and quoted attribute values are skipped as XML does.
 enum SVGScreen {
-    static func check(_ bytes: UnsafeRawBufferPointer, _ options: ic_decode_options?) throws(CodecError) {
+    static func check(_ bytes: UnsafeRawBufferPointer) throws(CodecError) {
         try check(bytes, limits: SVGLimits())
     }
 

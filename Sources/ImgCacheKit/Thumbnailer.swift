@@ -97,7 +97,7 @@ public enum Thumbnailer {
                 upright[plan] = bitmap
             }
             let options = variants[position]
-            // An animated GIF's or WebP's WebP is animated (the other formats, and `animate: false`, take the first frame).
+            // An animation's WebP (GIF, WebP, APNG) is animated (the other formats, and `animate: false`, take the first frame).
             let animated = AnimationFrames.reads(info.format) && info.frames > 1 && options.animate && options.format == .webp
             let (encoded, format) = animated ? (try animatedWebP(from: data, info: info, plan: plan, options: options), ImageFormat.webp)
                                              : try encode(bitmap, options: options)
@@ -119,7 +119,7 @@ public enum Thumbnailer {
         return info
     }
 
-    /// Every frame of an animation (GIF, WebP), composited, cropped and resampled by `plan` one at a time,
+    /// Every frame of an animation (GIF, WebP, APNG), composited, cropped and resampled by `plan` one at a time,
     /// into an animated WebP with the source's timing and loop count.
     static func animatedWebP(from data: Data, info: ImageInfo, plan: ThumbnailPlan, options: ThumbnailOptions) throws(CodecError) -> Data {
         let frames = try AnimationFrames(data, options: options.decode)
