@@ -19,6 +19,12 @@ static inline int ic_over_pixel_limit(uint32_t width, uint32_t height, uint64_t 
     return 1;
 }
 
+/* One colour channel of a premultiplied pixel back to straight alpha (alpha 1...254), rounded. */
+static inline uint8_t ic_unpremultiply(unsigned value, unsigned alpha) {
+    unsigned straight = (value * 255 + alpha / 2) / alpha;
+    return (uint8_t)(straight > 255 ? 255 : straight);
+}
+
 /* Copies an encoder's output into a malloc'd buffer Swift releases with free(). */
 int ic_buffer_copy(ic_buffer *out, const uint8_t *bytes, size_t size, ic_status *status);
 

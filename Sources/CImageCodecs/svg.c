@@ -97,13 +97,13 @@ static uint8_t *ic_svg_unpremultiply(cairo_surface_t *surface, uint32_t width, u
             uint32_t argb = row[x];
             unsigned a = argb >> 24, r = (argb >> 16) & 255, g = (argb >> 8) & 255, b = argb & 255;
             if (a != 0 && a != 255) {
-                r = (r * 255 + a / 2) / a;
-                g = (g * 255 + a / 2) / a;
-                b = (b * 255 + a / 2) / a;
+                r = ic_unpremultiply(r, a);
+                g = ic_unpremultiply(g, a);
+                b = ic_unpremultiply(b, a);
             }
-            out[x * 4] = (uint8_t)(r > 255 ? 255 : r);
-            out[x * 4 + 1] = (uint8_t)(g > 255 ? 255 : g);
-            out[x * 4 + 2] = (uint8_t)(b > 255 ? 255 : b);
+            out[x * 4] = (uint8_t)r;
+            out[x * 4 + 1] = (uint8_t)g;
+            out[x * 4 + 2] = (uint8_t)b;
             out[x * 4 + 3] = (uint8_t)a;
         }
     }

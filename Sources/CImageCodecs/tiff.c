@@ -149,23 +149,20 @@ int ic_tiff_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *st
 }
 
 /* libtiff's raster is premultiplied: back to straight alpha, RGB kept where fully opaque. */
-static void ic_unpremultiply(uint8_t *pixels, size_t count) {
+static void ic_tiff_unpremultiply(uint8_t *pixels, size_t count) {
     for (size_t i = 0; i < count; i++) {
         uint8_t *p = pixels + i * 4;
         unsigned alpha = p[3];
         if (alpha == 255) continue;
         if (alpha == 0) { p[0] = p[1] = p[2] = 0; continue; }
-        for (int c = 0; c < 3; c++) {
-            unsigned value = (p[c] * 255u + alpha / 2) / alpha;
-            p[c] = (uint8_t)(value > 255 ? 255 : value);
-        }
+        for (int c = 0; c < 3; c++) p[c] = ic_unpremultiply(p[c], alpha);
     }
 }
 
 /* RGBA (or RGB, when the image has no alpha) packed in place. */
 static int ic_tiff_pack(uint8_t *pixels, size_t count, int has_alpha) {
     if (has_alpha) {
-        ic_unpremultiply(pixels, count);
+        ic_tiff_unpremultiply(pixels, count);
         return 4;
     }
     for (size_t i = 0; i < count; i++) memmove(pixels + i * 3, pixels + i * 4, 3);

@@ -39,17 +39,8 @@ enum SVGScreen {
         try scanner.run(limits: limits)
     }
 
-    /// A case-sensitive search, linear in the bytes (the needle is short).
-    static func contains(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        let needle = Array(text.utf8)
-        guard bytes.count >= needle.count else { return false }
-        var index = 0
-        while index + needle.count <= bytes.count {
-            if bytes[index] == needle[0] && (1..<needle.count).allSatisfy({ bytes[index + $0] == needle[$0] }) { return true }
-            index += 1
-        }
-        return false
-    }
+    /// A case-sensitive search (the needle is short).
+    static func contains(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool { bytes.firstRange(of: Array(text.utf8)) != nil }
 
     /// Counts start tags and tracks depth over the markup.
     struct Scanner {

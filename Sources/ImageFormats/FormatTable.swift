@@ -98,8 +98,13 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable, CustomStringCo
         allCases.first { $0.entry.sniff(bytes) }
     }
 
-    /// The format a media type names (as the server labels its files), or nil.
-    public static func servedAs(_ mediaType: String) -> ImageFormat? { allCases.first { $0.mediaType == mediaType } }
+    /// The policy a file of `mediaType` is served with (SVG's sandbox), or nil: looked up per
+    /// answer, so the table is read once into a dictionary.
+    public static func contentSecurityPolicy(forMediaType mediaType: String) -> String? { policies[mediaType] }
+
+    private static let policies: [String: String] = Dictionary(uniqueKeysWithValues: allCases.compactMap { format in
+        format.entry.contentSecurityPolicy.map { (format.mediaType, $0) }
+    })
 
     /// The formats imgcache can write, in table order.
     public static var encodable: [ImageFormat] { allCases.filter { $0.entry.encoding != nil } }

@@ -89,7 +89,7 @@ public enum Thumbnailer {
             } else {
                 // A vector image is drawn at each plan's own scale, never resampled from another size.
                 let source = isVector && vectorSize(planned, plan: plan) != decoded.bitmap.size
-                    ? try ImageDecoder.decode(data, options: with(decodeOptions) { $0.renderSize = vectorSize(planned, plan: plan) }).bitmap
+                    ? try drawing(data, at: vectorSize(planned, plan: plan), options: decodeOptions)
                     : smallestSource(in: sources, for: plan, sourceSize: planned)
                 let rendered = render(source, sourceSize: planned, plan: plan)
                 if plan.sourceRegion == Region(size: planned) && rendered.size != source.size { sources.append(rendered) }
@@ -151,10 +151,11 @@ public enum Thumbnailer {
         return Size(width: max(1, Int((Double(source.width) * x).rounded())), height: max(1, Int((Double(source.height) * y).rounded())))
     }
 
-    static func with<T>(_ value: T, _ change: (inout T) -> Void) -> T {
-        var copy = value
-        change(&copy)
-        return copy
+    /// A vector image drawn whole at `size`.
+    static func drawing(_ data: Data, at size: Size, options: DecodeOptions) throws(CodecError) -> Bitmap {
+        var options = options
+        options.renderSize = size
+        return try ImageDecoder.decode(data, options: options).bitmap
     }
 
     /// The smallest whole-frame bitmap whose part for `plan` is at least twice the target size.

@@ -49,7 +49,7 @@ public final class CacheService: Sendable {
             var fields: HTTPFields = [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable", .contentType: contentType,
                                       .xContentTypeOptions: "nosniff"]
             // An SVG opened by its URL is a document that could run scripts on this origin: sandboxed.
-            if let policy = ImageFormat.servedAs(contentType)?.entry.contentSecurityPolicy { fields[.contentSecurityPolicy] = policy }
+            if let policy = ImageFormat.contentSecurityPolicy(forMediaType: contentType) { fields[.contentSecurityPolicy] = policy }
             return fields
         }
 

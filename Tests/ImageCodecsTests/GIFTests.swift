@@ -91,14 +91,19 @@ struct GIFTests {
 struct GIFAnimationTests {
     @Test("each composited frame equals ImageMagick's coalesced frame (disposal to background and to previous included)")
     func framesMatchCoalesced() throws {
-        let frames = try AnimationFrames(try GIFTests.fixture("animated.gif"))
-        var shown: [(Bitmap, Int)] = []
-        while let frame = try frames.next() { shown.append((frame.bitmap, frame.milliseconds)) }
-        #expect(shown.map(\.1) == [100, 200, 300])
         // Three frames: the references are ImageMagick's -coalesce output (make.sh).
-        for (index, (bitmap, _)) in shown.enumerated() {
-            try GIFTests.expectMatches(bitmap, reference: "animated.frame\(index).png")
+        try Self.expectFrames(of: "animated.gif", match: "animated.frame", delays: [100, 200, 300])
+    }
+
+    /// Every frame of `name` equals its reference `<prefix><index>.png` and shows for its delay.
+    static func expectFrames(of name: String, match prefix: String, delays: [Int]) throws {
+        let frames = try AnimationFrames(try GIFTests.fixture(name))
+        var shown: [Int] = []
+        while let frame = try frames.next() {
+            try GIFTests.expectMatches(frame.bitmap, reference: "\(prefix)\(shown.count).png")
+            shown.append(frame.milliseconds)
         }
+        #expect(shown == delays, "\(name)")
     }
 
     @Test("an animated WebP source's frames (gif2webp of the GIF) come out composited as the GIF's, with their delays; the probe counts them")
@@ -106,13 +111,7 @@ struct GIFAnimationTests {
         let data = try GIFTests.fixture("animated.webp")
         let info = try ImageDecoder.probe(data)
         #expect(info.format == .webp && info.frames == 3 && info.durationMilliseconds == 600 && info.loopCount == 0)
-        let frames = try AnimationFrames(data)
-        var shown: [(Bitmap, Int)] = []
-        while let frame = try frames.next() { shown.append((frame.bitmap, frame.milliseconds)) }
-        #expect(shown.map(\.1) == [100, 200, 300])
-        for (index, (bitmap, _)) in shown.enumerated() {
-            try GIFTests.expectMatches(bitmap, reference: "animated.frame\(index).png")
-        }
+        try Self.expectFrames(of: "animated.webp", match: "animated.frame", delays: [100, 200, 300])
     }
 
     @Test("an animated WebP over the frame limit, or over the frame-pixel limit, is refused before a frame is decoded")
@@ -129,13 +128,7 @@ struct GIFAnimationTests {
         let data = try GIFTests.fixture("animated.apng")
         let info = try ImageDecoder.probe(data)
         #expect(info.format == .png && info.frames == 3 && info.durationMilliseconds == 600 && info.loopCount == 0, "\(info)")
-        let frames = try AnimationFrames(data)
-        var delays: [Int] = []
-        while let frame = try frames.next() {
-            try GIFTests.expectMatches(frame.bitmap, reference: "animated.apng.frame\(delays.count).png")
-            delays.append(frame.milliseconds)
-        }
-        #expect(delays == [100, 200, 300])
+        try Self.expectFrames(of: "animated.apng", match: "animated.apng.frame", delays: [100, 200, 300])
     }
 
     @Test("APNG dispose (none, previous, background) and blend (source, over) operations, by the specification's arithmetic")
