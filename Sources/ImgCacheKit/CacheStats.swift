@@ -67,10 +67,12 @@ public struct CacheStats: Encodable, Sendable {
     public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
 
     /// Reads the cache at `directory` (never creates one).
-    public static func load(cacheDirectory directory: String, largest limit: Int = 10,
-                            index location: IndexLocation? = nil) throws(CacheError) -> CacheStats {
-        let index = try IndexLocation.openExisting(location, cacheDirectory: directory)
-        return CacheStats(cacheDirectory: directory, index.storageBytes, try index.statistics(largest: limit))
+    public static func load(cacheDirectory directory: String, largest limit: Int = 10) throws(CacheError) -> CacheStats {
+        try load(Cache.open(directory: directory, for: .reading), largest: limit)
+    }
+
+    public static func load(_ cache: Cache, largest limit: Int = 10) throws(CacheError) -> CacheStats {
+        CacheStats(cacheDirectory: cache.configuration.cacheDirectory, cache.index.storageBytes, try cache.index.statistics(largest: limit))
     }
 
     init(cacheDirectory: String, _ indexBytes: Int, _ figures: IndexStatistics) {

@@ -34,8 +34,12 @@ public struct CacheStatus: Codable, Sendable {
     public var thumbnailBytes: Int
 
     /// Reads the index of the cache at `directory` (read-only: never creates one).
-    public static func load(cacheDirectory directory: String, index location: IndexLocation? = nil) throws(CacheError) -> CacheStatus {
-        let index = try IndexLocation.openExisting(location, cacheDirectory: directory)
+    public static func load(cacheDirectory directory: String) throws(CacheError) -> CacheStatus {
+        try load(Cache.open(directory: directory, for: .reading))
+    }
+
+    public static func load(_ cache: Cache) throws(CacheError) -> CacheStatus {
+        let index = cache.index
         let contents = try index.contents()
         let (sources, objects, thumbnails) = (contents.sources, contents.objects, contents.thumbnails)
         let images = sources.map { source in

@@ -25,15 +25,19 @@ public struct ExportReport: Codable, Sendable {
 public enum Exporter {
     public static let ledgerName = ".imgcache-export.json"
 
-    /// - Parameter objectStore: where the files are when not in the cache folder (they are
-    ///   downloaded then; local files are hard-linked when the output is on the same filesystem).
+    /// The cache folder `cacheDirectory` with its own index and files.
     public static func export(cacheDirectory: String, variants: [Variant], outputDirectory: String,
+                              manifestPath: String? = nil, baseURL: String = "/img/", seed: String? = nil) throws(CacheError) -> ExportReport {
+        try export(Cache.open(directory: cacheDirectory, for: .reading), variants: variants, outputDirectory: outputDirectory,
+                   manifestPath: manifestPath, baseURL: baseURL, seed: seed)
+    }
+
+    /// Files in a bucket are downloaded; local files are hard-linked when the output is on the
+    /// same filesystem.
+    public static func export(_ cache: Cache, variants: [Variant], outputDirectory: String,
                               manifestPath: String? = nil, baseURL: String = "/img/",
-                              seed: String? = nil, objectStore: S3Location? = nil,
-                              index location: IndexLocation? = nil) throws(CacheError) -> ExportReport {
-        let index = try IndexLocation.openExisting(location, cacheDirectory: cacheDirectory)
-        let store: any BlobStorage
-        if let objectStore { store = S3BlobStore(objectStore) } else { store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory)) }
+                              seed: String? = nil) throws(CacheError) -> ExportReport {
+        let (index, store) = (cache.index, cache.store)
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {

@@ -29,25 +29,28 @@ public struct MigrationReport: Codable, Sendable {
 /// The local cache is only read.
 public struct Migrator {
     public let cacheDirectory: String
-    public let configuration: SyncConfiguration
+    public let configuration: Configuration
     public var batchSize = 200
 
-    public init(cacheDirectory: String, configuration: SyncConfiguration) {
+    public init(cacheDirectory: String, configuration: Configuration) {
         self.cacheDirectory = cacheDirectory
         self.configuration = configuration
     }
 
     public func run(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws(CacheError) -> MigrationReport {
         let started = Date()
-        guard case .postgres(let shared) = try configuration.indexLocation() else {
+        guard case .postgres(let location) = configuration.indexLocation else {
             throw CacheError(.database, "migrate copies a local cache into a shared index: set index: postgres://user@host:port/db "
                              + "in the config (or IMGCACHE_INDEX), and store: s3://bucket/prefix for the files")
         }
-        let source = try CacheIndex.existing(inCache: cacheDirectory)
-        let local = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
-        let target = try PostgresIndex(shared)
-        let store = configuration.store == nil ? nil : try configuration.openBlobStore(creating: true)
-        var report = MigrationReport(from: cacheDirectory, index: shared.description,
+        // From the cache folder's own index and files to the shared index and store.
+        let localCache = try Cache.open(directory: cacheDirectory, for: .reading)
+        let (source, local) = (localCache.index, localCache.local)
+        let shared = try Cache.open(configuration, for: .writing)
+        // Importing batches is the PostgreSQL index's alone.
+        guard let target = shared.index as? PostgresIndex else { throw CacheError(.database, "migrate needs a PostgreSQL index") }
+        let store = configuration.store == nil ? nil : shared.store
+        var report = MigrationReport(from: cacheDirectory, index: location.description,
                                      store: configuration.store?.description ?? "the cache folder (files stay where they are)")
         let contents = try source.contents()
         let served = Dictionary(try source.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images

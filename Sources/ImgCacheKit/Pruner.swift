@@ -51,13 +51,12 @@ public final class Pruner: Sendable {
 
     /// Opens an existing cache (prune never creates one), its files in `store` and its index
     /// at `index` when given.
-    public init(cacheDirectory: String, store: S3Location? = nil, index location: IndexLocation? = nil) throws(CacheError) {
-        index = try IndexLocation.openExisting(location, cacheDirectory: cacheDirectory)
-        if let store {
-            self.store = S3BlobStore(store)
-        } else {
-            self.store = try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
-        }
+    public convenience init(cacheDirectory: String) throws(CacheError) {
+        self.init(try Cache.open(directory: cacheDirectory, for: .reading))
+    }
+
+    public convenience init(_ cache: Cache) {
+        self.init(store: cache.store, index: cache.index)
     }
 
     public init(store: any BlobStorage, index: any IndexStorage) {

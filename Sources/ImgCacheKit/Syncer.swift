@@ -70,7 +70,7 @@ public struct SyncProgress: Sendable {
 /// Downloads and decoding overlap: the fetch thread hands each body to a decode worker as soon
 /// as it arrives, and waits when the workers are behind, so memory stays bounded.
 public final class Syncer: @unchecked Sendable {
-    public let configuration: SyncConfiguration
+    public let configuration: Configuration
     public let seedsDirectory: String
     public var refresh = false
     public var writeBack = false
@@ -82,14 +82,13 @@ public final class Syncer: @unchecked Sendable {
     let store: any BlobStorage
     let index: any IndexStorage
 
-    public init(seedsDirectory: String, configuration: SyncConfiguration, fetcher: (any ImageFetching)? = nil) throws(CacheError) {
+    public init(seedsDirectory: String, configuration: Configuration, fetcher: (any ImageFetching)? = nil) throws(CacheError) {
         self.seedsDirectory = seedsDirectory
         self.configuration = configuration
         self.fetcher = fetcher ?? CurlFetcher(configuration: configuration.fetch)
-        // The index's folder always exists (the SQLite file and its lock live there).
-        let local = try BlobStore(root: URL(fileURLWithPath: configuration.cacheDirectory))
-        store = configuration.store == nil ? local : try configuration.openBlobStore(creating: true)
-        index = try configuration.indexLocation().open()
+        let cache = try Cache.open(configuration, for: .writing)
+        store = cache.store
+        index = cache.index
     }
 
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },

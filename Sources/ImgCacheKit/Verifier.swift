@@ -49,15 +49,18 @@ public final class Verifier: Sendable {
     public let store: any BlobStorage
     public let index: any IndexStorage
     /// The variants thumbnails are remade with (a thumbnail whose recipe is no longer configured is removed instead).
-    let configuration: SyncConfiguration
+    let configuration: Configuration
 
-    public init(cacheDirectory: String, configuration: SyncConfiguration = SyncConfiguration()) throws(CacheError) {
+    public convenience init(cacheDirectory: String, configuration: Configuration = Configuration()) throws(CacheError) {
         var located = configuration
         located.cacheDirectory = cacheDirectory
-        index = try located.indexLocation().openExisting()
-        store = configuration.store == nil ? try BlobStore(root: URL(fileURLWithPath: cacheDirectory))
-                                           : try configuration.openBlobStore()
-        self.configuration = configuration
+        self.init(try Cache.open(located, for: .reading))
+    }
+
+    public init(_ cache: Cache) {
+        index = cache.index
+        store = cache.store
+        configuration = cache.configuration
     }
 
     /// - Parameters:

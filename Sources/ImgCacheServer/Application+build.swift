@@ -18,13 +18,8 @@ import Synchronization
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    public var cacheDirectory = "cache"
-    /// Where the files are when not in the cache folder, and how much of them a replica keeps locally.
-    public var store: S3Location?
-    public var replicaCacheBytes = 1 << 30
-    /// A shared index (nil: SQLite in the cache folder).
-    public var index: IndexLocation?
-    public var variants = Variant.defaults
+    /// The cache served: its folder, index, store, replica budget and variants (imgcache.yml).
+    public var cache = Configuration()
     /// The logger's level: requests are logged at .info, so .warning silences them.
     public var logLevel: Logger.Level = .info
     /// A connection idle this long is closed (slow clients cannot hold one forever).
@@ -64,9 +59,9 @@ public struct PruneSchedule: Sendable {
 public struct SyncSchedule: Sendable {
     public var every: Duration
     public var seedsDirectory: String
-    public var configuration: SyncConfiguration
+    public var configuration: Configuration
     public var writeBack: Bool
-    public init(every: Duration, seedsDirectory: String, configuration: SyncConfiguration, writeBack: Bool = false) {
+    public init(every: Duration, seedsDirectory: String, configuration: Configuration, writeBack: Bool = false) {
         self.every = every
         self.seedsDirectory = seedsDirectory
         self.configuration = configuration
@@ -391,9 +386,7 @@ public func buildApplication(configuration: ServerConfiguration, service provide
     if let provided {
         service = provided
     } else {
-        service = try CacheService(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
-                                   objectStore: configuration.store, replicaBytes: configuration.replicaCacheBytes,
-                                   index: configuration.index)
+        service = try CacheService(Cache.open(configuration.cache, for: .serving))
     }
     let accessLog = AccessLog(index: service.index, onPrune: { service.invalidate() })
     let metrics = ServerMetrics()

@@ -72,16 +72,20 @@ public final class CacheService: Sendable {
     ///   - objectStore: where the files are when not in the cache folder; `replicaBytes` bounds
     ///     the local copies of them (under `<cache>/replica`).
     ///   - indexLocation: a shared index (nil: SQLite in the cache folder).
-    public init(cacheDirectory: String, variants: [Variant], objectStore: S3Location? = nil,
-                replicaBytes: Int = 1 << 30, index indexLocation: IndexLocation? = nil) throws(CacheError) {
-        let root = URL(fileURLWithPath: cacheDirectory)
-        let local = try BlobStore(root: root)
-        store = objectStore.map { S3BlobStore($0) } ?? local
-        let location = indexLocation ?? .sqlite(cacheDirectory: root.path)
-        if case .sqlite = location { try CacheIndex.refuseLostIndex(inCache: cacheDirectory) }
-        index = try location.open()
-        files = try ReadThroughCache(source: store, folder: root.appendingPathComponent("replica"), maxBytes: replicaBytes)
-        self.variants = variants
+    public convenience init(cacheDirectory: String, variants: [Variant]) throws(CacheError) {
+        var configuration = Configuration()
+        configuration.cacheDirectory = cacheDirectory
+        configuration.variants = variants
+        try self.init(Cache.open(configuration, for: .serving))
+    }
+
+    /// Serves `cache`; with a bucket, a replica keeps `replicaCacheBytes` of local copies under `<cache>/replica`.
+    public init(_ cache: Cache) throws(CacheError) {
+        store = cache.store
+        index = cache.index
+        let folder = URL(fileURLWithPath: cache.configuration.cacheDirectory).appendingPathComponent("replica")
+        files = try ReadThroughCache(source: store, folder: folder, maxBytes: cache.configuration.replicaCacheBytes)
+        variants = cache.configuration.variants
     }
 
     static func isDigest(_ text: Substring) -> Bool {

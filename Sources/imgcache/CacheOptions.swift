@@ -7,14 +7,33 @@ struct CacheOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Cache folder (default ./cache, or the config's cache).", valueName: "dir"))
     var cache: String?
 
-    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists).", valueName: "file"))
+    @Option(help: ArgumentHelp("Configuration file (default ./imgcache.yml if it exists; docs/configuration.md lists its keys).",
+                               valueName: "file"))
     var config: String?
 
-    /// The configuration file's settings with `--cache` applied.
-    func configuration() throws -> SyncConfiguration {
-        var configuration = try loadConfiguration(explicit: config)
-        if let cache { configuration.cacheDirectory = cache }
-        return configuration
+    /// The defaults, the configuration file, the environment, then `--cache` and the command's
+    /// own `flags` (key name → text), each over the one before (`Configuration.load`).
+    func configuration(flags: [String: String?] = [:]) throws -> Configuration {
+        let path = config ?? (FileManager.default.fileExists(atPath: "imgcache.yml") ? "imgcache.yml" : nil)
+        var given = flags.compactMapValues { $0 }
+        if let cache { given["cache"] = cache }
+        do {
+            return try Configuration.load(path: path, flags: given)
+        } catch {
+            throw ValidationError("configuration: \(error)")
+        }
+    }
+
+    /// The cache the configuration names, opened for `purpose`; a cache that cannot be opened
+    /// is one `error:` line and exit status 1.
+    func open(for purpose: Cache.Purpose, flags: [String: String?] = [:]) throws -> Cache {
+        let configuration = try configuration(flags: flags)
+        do {
+            return try Cache.open(configuration, for: purpose)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -41,13 +41,11 @@ struct ExportCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let configuration = try cacheOptions.configuration()
+        let cache = try cacheOptions.open(for: .reading)
         let report: ExportReport
         do {
-            report = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
-                                         outputDirectory: out, manifestPath: manifest, baseURL: baseURL, seed: seed,
-                                         objectStore: configuration.store,
-                                         index: configuration.indexLocation())
+            report = try Exporter.export(cache, variants: cache.configuration.variants, outputDirectory: out, manifestPath: manifest,
+                                         baseURL: baseURL, seed: seed)
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

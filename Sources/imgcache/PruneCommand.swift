@@ -88,11 +88,9 @@ struct PruneCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configuration = try cacheOptions.configuration()
+        let pruner = Pruner(try cacheOptions.open(for: .reading))
         let report: PruneReport
         do {
-            let pruner = try Pruner(cacheDirectory: configuration.cacheDirectory, store: configuration.store,
-                                    index: configuration.indexLocation())
             report = try pruner.run(policy: rules.policy, unreferencedSeeds: rules.unreferenced,
                                     writeBackSeeds: rules.writeBack, dryRun: dryRun)
         } catch {

@@ -114,15 +114,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = try cacheOptions.configuration()
+        let file = try cacheOptions.configuration(flags: ["dashboard": dashboard, "dashboardToken": dashboardToken])
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.cacheDirectory = file.cacheDirectory
-        configuration.store = file.store
-        configuration.index = try file.indexLocation()
-        configuration.replicaCacheBytes = file.replicaCacheBytes
-        configuration.variants = file.variants
+        configuration.cache = file
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let syncEvery, let seconds = DurationText.parse(syncEvery), let seeds {
             configuration.sync = SyncSchedule(every: .seconds(seconds), seedsDirectory: seeds, configuration: file,
@@ -138,8 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits = limits.limits
         let app: any ApplicationProtocol
         do {
-            let token = dashboardToken ?? ProcessInfo.processInfo.environment["IMGCACHE_DASHBOARD_TOKEN"] ?? file.dashboardToken
-            let (access, reason) = try DashboardAccess.resolve(mode: dashboard ?? file.dashboard ?? "auto", token: token, host: host)
+            let (access, reason) = try DashboardAccess.resolve(mode: file.dashboard, token: file.dashboardToken, host: host)
             configuration.dashboard = access
             FileHandle.standardError.write(Data("serve: \(reason)\n".utf8))
             app = try buildApplication(configuration: configuration)

@@ -18,11 +18,10 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let configuration = try cacheOptions.configuration()
-        let directory = configuration.cacheDirectory
+        let cache = try cacheOptions.open(for: .reading)
         let status: CacheStatus
         do {
-            status = try CacheStatus.load(cacheDirectory: directory, index: configuration.indexLocation())
+            status = try CacheStatus.load(cache)
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

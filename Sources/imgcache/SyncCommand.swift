@@ -25,8 +25,8 @@ struct SyncCommand: ParsableCommand {
             at connect time (redirects included) unless --allow-private or the config's \
             allowPrivate allows them.
 
-            Settings come from imgcache.yml (--config, or ./imgcache.yml if present); flags \
-            override it. One sync runs per cache (or shared index) at a time: another one exits \
+            Settings come from imgcache.yml (--config, or ./imgcache.yml if present); environment \
+            variables override it and flags override both (docs/configuration.md). One sync runs per cache (or shared index) at a time: another one exits \
             75 naming the running sync's host, pid and start, or with --wait starts when it ends. \
             Exit status: 0 when every image is cached, 1 when some failed or a seed file could not \
             be read, 2 for usage or configuration errors, 75 when another sync holds the lease.
@@ -73,9 +73,8 @@ struct SyncCommand: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = try cacheOptions.configuration()
-        if let concurrency { configuration.fetch.maxConcurrent = concurrency }
-        if allowPrivate { configuration.fetch.addressPolicy.allowAllPrivate = true }
+        let configuration = try cacheOptions.configuration(flags: ["concurrency": concurrency.map(String.init),
+                                                                   "allowPrivate": allowPrivate ? "true" : nil])
 
         let syncer: Syncer
         do {
@@ -139,17 +138,6 @@ struct SyncCommand: ParsableCommand {
         }
         if r.seedFilesRewritten > 0 { lines.append("      isCached written back to \(r.seedFilesRewritten) seed files") }
         return lines.joined(separator: "\n") + "\n"
-    }
-}
-
-/// The configuration file: the one named, else ./imgcache.yml if present, else defaults.
-func loadConfiguration(explicit: String?) throws -> SyncConfiguration {
-    let path = explicit ?? (FileManager.default.fileExists(atPath: "imgcache.yml") ? "imgcache.yml" : nil)
-    guard let path else { return SyncConfiguration() }
-    do {
-        return try SyncConfiguration.load(path: path)
-    } catch {
-        throw ValidationError("configuration: \(error)")
     }
 }
 

@@ -49,10 +49,10 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configuration = try cacheOptions.configuration()
+        let cache = try cacheOptions.open(for: .reading)
         let progress = ProgressReporter(total: 0, label: "verify", enabled: !quiet && !json)
         let report = try progress.run { update in
-            try Verifier(cacheDirectory: configuration.cacheDirectory, configuration: configuration)
+            try Verifier(cache)
                 .run(repair: repair, grace: DurationText.parse(grace) ?? 3600, jobs: jobs, progress: update)
         }
         if json {
@@ -108,12 +108,10 @@ struct StatsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let configuration = try cacheOptions.configuration()
-        let directory = configuration.cacheDirectory
+        let cache = try cacheOptions.open(for: .reading)
         let stats: CacheStats
         do {
-            stats = try CacheStats.load(cacheDirectory: directory, largest: max(0, largest),
-                                          index: configuration.indexLocation())
+            stats = try CacheStats.load(cache, largest: max(0, largest))
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

@@ -9,7 +9,7 @@ import Testing
 @Suite("imgcache export", .serialized)
 struct ExportTests {
     /// A synced cache of three images (one of them failed) in a fresh folder.
-    static func syncedCache(_ origin: ImageOrigin, _ directory: TemporaryDirectory) throws -> (seeds: URL, cache: URL, configuration: SyncConfiguration) {
+    static func syncedCache(_ origin: ImageOrigin, _ directory: TemporaryDirectory) throws -> (seeds: URL, cache: URL, configuration: Configuration) {
         let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
         try SyncTests.writeSeed(seeds, urls: [(origin.url("/a.jpg"), "300x225"), (origin.url("/b.png"), nil),
                                               (origin.url("/changing.jpg"), nil), (origin.url("/missing.jpg"), nil)])

@@ -30,7 +30,7 @@ struct HugoExampleTests {
             """
         try post.write(to: site.appendingPathComponent("content/posts/test.md"), atomically: true, encoding: .utf8)
 
-        var configuration = SyncConfiguration()
+        var configuration = Configuration()
         configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
         configuration.variants = [
             Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64)), formats: [.avif, .webp, .auto]),

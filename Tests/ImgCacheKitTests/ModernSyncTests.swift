@@ -22,7 +22,7 @@ struct ModernSyncTests {
         }
         let seeds = directory.url.appendingPathComponent("seeds")
         try SeedFiles.write(seeds, urls: files.keys.sorted().map { (origin.url($0), nil) })
-        var configuration = SyncConfiguration()
+        var configuration = Configuration()
         configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
         configuration.variants = [Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 160, height: 160)), formats: [.avif, .webp, .auto])]
         configuration.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])

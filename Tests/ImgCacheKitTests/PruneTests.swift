@@ -16,7 +16,7 @@ struct PruneTests {
         let directory: TemporaryDirectory
         let seeds: URL
         let root: URL
-        let configuration: SyncConfiguration
+        let configuration: ImgCacheKit.Configuration
 
         init(_ paths: [String]) throws {
             origin = try ImageOrigin()

@@ -19,8 +19,8 @@ struct SyncTests {
         Variant(name: "large", spec: ThumbnailSpec(box: Size(width: 160, height: 160), fit: .inside)),
     ]
 
-    static func configuration(cache: URL) -> SyncConfiguration {
-        var c = SyncConfiguration()
+    static func configuration(cache: URL) -> ImgCacheKit.Configuration {
+        var c = ImgCacheKit.Configuration()
         c.cacheDirectory = cache.path
         c.variants = variants
         c.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])

@@ -37,8 +37,8 @@ struct HotPathTests {
     /// `idleTimeout`, when given, instead of the server's default.
     static func application(_ served: ServedCache, idleTimeout: TimeAmount? = nil) throws -> some ApplicationProtocol {
         var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
+        configuration.cache.cacheDirectory = served.cache.path
+        configuration.cache.variants = served.variants
         configuration.logLevel = .warning
         if let idleTimeout { configuration.idleTimeout = idleTimeout }
         return try buildApplication(configuration: configuration, service: served.service)

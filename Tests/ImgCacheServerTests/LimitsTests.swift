@@ -17,8 +17,8 @@ import Glibc
 struct LimitsTests {
     static func application(_ served: ServedCache, limits: ServerLimits = .init()) throws -> some ApplicationProtocol {
         var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
+        configuration.cache.cacheDirectory = served.cache.path
+        configuration.cache.variants = served.variants
         configuration.logLevel = .warning
         configuration.limits = limits
         return try buildApplication(configuration: configuration, service: served.service)

@@ -17,7 +17,7 @@ struct ObjectStoreSyncTests {
     struct Setup {
         let directory: TemporaryDirectory
         let origin: TestOrigin
-        let configuration: SyncConfiguration
+        let configuration: Configuration
         let seeds: URL
         let bucket: S3BlobStore
     }
@@ -32,7 +32,7 @@ struct ObjectStoreSyncTests {
         }
         let seeds = directory.url.appendingPathComponent("seeds")
         try SeedFiles.write(seeds, urls: files.keys.sorted().map { (origin.url($0), nil) })
-        var configuration = SyncConfiguration()
+        var configuration = Configuration()
         configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
         configuration.variants = [Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 160, height: 160)), formats: [.webp, .auto])]
         configuration.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
@@ -83,8 +83,7 @@ struct ObjectStoreSyncTests {
     static func serveBody() throws {
         let setup = try Self.setUp()
         _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
-        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
-                                       objectStore: setup.configuration.store, replicaBytes: 1 << 20)
+        let service = try replicaService(setup.configuration, replicaBytes: 1 << 20)
         let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
         let record = try #require(try index.allThumbnails().first { $0.format == .webp })
         let served = try #require(try service.thumbnail(digest: record.digest[...], file: "thumb.webp"))
@@ -94,8 +93,7 @@ struct ObjectStoreSyncTests {
         #expect(service.files.bytesHeld == ReadThroughCache.onDisk(record.bytes) + 2 * ReadThroughCache.folderBytes)
 
         // A replica whose copy was evicted fetches it again; it never answers with a file that is gone.
-        let small = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
-                                     objectStore: setup.configuration.store, replicaBytes: 1)
+        let small = try replicaService(setup.configuration, replicaBytes: 1)
         let webps = try index.allThumbnails().filter { $0.format == .webp }
         #expect(webps.count == 2)
         let firstCopy = try #require(try small.thumbnail(digest: webps[0].digest[...], file: "thumb.webp"))
@@ -142,7 +140,7 @@ struct ObjectStoreSyncTests {
     static func pruneBody() throws {
         let setup = try Self.setUp()
         _ = try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run()
-        let report = try Pruner(cacheDirectory: setup.configuration.cacheDirectory, store: setup.configuration.store)
+        let report = try Pruner(Cache.open(setup.configuration, for: .reading))
             .run(policy: PrunePolicy(maxBytes: 0, grace: 0))
         #expect(report.removed.count == 2 && report.filesRemoved == 6)
         #expect(try setup.bucket.list().isEmpty)
@@ -160,8 +158,7 @@ struct ReplicaFailureTests {
         _ = try await SocketHelper.offPool { try Syncer(seedsDirectory: setup.seeds.path, configuration: setup.configuration).run() }
         var wrong = try #require(setup.configuration.store)
         wrong.secretKey = "not-the-secret"
-        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
-                                       objectStore: wrong)
+        let service = try replicaService({ var c = setup.configuration; c.store = wrong; return c }())
         let app = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
         try await app.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
@@ -183,8 +180,7 @@ struct ReplicaFailureTests {
         try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
         guard try SmallFileSystem.mount("1m", at: replica) else { return }
         defer { SmallFileSystem.unmount(replica) }
-        let service = try CacheService(cacheDirectory: setup.configuration.cacheDirectory, variants: setup.configuration.variants,
-                                       objectStore: setup.configuration.store)
+        let service = try replicaService(setup.configuration)
         // Filled by something else: not one more block fits.
         _ = try Executable.runTool("/bin/dd", ["if=/dev/zero", "of=\(replica.path)/filler", "bs=64k", "count=64"])
         let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
@@ -209,4 +205,11 @@ struct ReplicaFailureTests {
         // Warned once for the episode.
         #expect(service.takeReplicaWarning() == nil)
     }
+}
+
+/// A serve replica of the cache `configuration` names, keeping `replicaBytes` of local copies.
+private func replicaService(_ configuration: ImgCacheKit.Configuration, replicaBytes: Int = 1 << 30) throws -> CacheService {
+    var configuration = configuration
+    configuration.replicaCacheBytes = replicaBytes
+    return try CacheService(Cache.open(configuration, for: .serving))
 }

@@ -296,8 +296,8 @@ struct ProtocolTests {
         #expect(made.status == 0, "\(made.stderr)")
         let served = try ServedCache()
         var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
-        configuration.variants = served.variants
+        configuration.cache.cacheDirectory = served.cache.path
+        configuration.cache.variants = served.variants
         configuration.logLevel = .warning
         configuration.tls = (cert, key)
         configuration.limits.maxStreamsPerConnection = 7

@@ -95,7 +95,7 @@ struct PruneServingTests {
             try await client.execute(uri: url, method: .get) { #expect($0.status == .ok) }
         }
         var configuration = ServerConfiguration()
-        configuration.cacheDirectory = served.cache.path
+        configuration.cache.cacheDirectory = served.cache.path
         configuration.prune = PruneSchedule(every: .seconds(3600), policy: PrunePolicy(maxBytes: 0, grace: 0))
         let jobs = scheduledJobs(configuration, service: served.service, logger: Logger(label: "test"))
         #expect(jobs.map(\.name) == ["prune"])
@@ -124,7 +124,7 @@ struct PruneServingTests {
         let served = try ServedCache()
         let seeds = served.directory.url.appendingPathComponent("more-seeds")
         try SeedFiles.write(seeds, urls: [(served.origin.url("/c.jpg"), nil)])
-        var sync = SyncConfiguration()
+        var sync = ImgCacheKit.Configuration()
         sync.cacheDirectory = served.cache.path
         sync.variants = served.variants
         sync.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])

@@ -34,7 +34,7 @@ final class ServedCache: @unchecked Sendable {
         let seeds = directory.url.appendingPathComponent("seeds")
         cache = directory.url.appendingPathComponent("cache")
         try SeedFiles.write(seeds, urls: paths.map { (origin.url($0.0), $0.1) })
-        var configuration = SyncConfiguration()
+        var configuration = ImgCacheKit.Configuration()
         configuration.cacheDirectory = cache.path
         configuration.variants = variants
         configuration.fetch.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])

@@ -40,7 +40,10 @@ struct SharedIndexTests {
         let url = try server.makeDatabase()
         let location = try PostgresLocation.parse(url)
         let directory = try TemporaryDirectory()
-        let service = try CacheService(cacheDirectory: directory.path, variants: Variant.defaults, index: .postgres(location))
+        var configuration = ImgCacheKit.Configuration()
+        configuration.cacheDirectory = directory.path
+        configuration.index = location
+        let service = try CacheService(Cache.open(configuration, for: .serving))
         let application = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
         try await application.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
@@ -119,7 +122,10 @@ struct SharedIndexTests {
         #expect(report.images == 4 && report.imagesNew == 4 && report.urls == 5 && report.filesUploaded == 12, "\(report)")
 
         // The shared backends now say what the local cache said, URL for URL.
-        let after = try CacheStatus.load(cacheDirectory: cache, index: .postgres(try PostgresLocation.parse(database)))
+        var sharedConfiguration = ImgCacheKit.Configuration()
+        sharedConfiguration.cacheDirectory = cache
+        sharedConfiguration.index = try PostgresLocation.parse(database)
+        let after = try CacheStatus.load(Cache.open(sharedConfiguration, for: .reading))
         #expect(after.images.map(\.url) == before.images.map(\.url) && after.images.map(\.isCached) == before.images.map(\.isCached))
         let bucket = S3BlobStore(S3Location(endpoint: seaweed.endpoint, bucket: seaweed.bucket, prefix: prefix,
                                             accessKey: seaweed.accessKey, secretKey: seaweed.secretKey))
