@@ -109,21 +109,21 @@ struct ExportTests {
         let store = try BlobStore(root: cache)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
         let variants = SyncTests.variants
-        try index.write { db in
-            for n in 0..<1000 {
-                let digest = BlobStore.digest("image \(n)")
-                try ObjectRecord(digest: digest, bytes: 10, format: .jpeg, width: 100, height: 100).insert(db)
-                var source = SourceRecord(url: "https://example.com/\(n).jpg", status: .ok)
-                source.digest = digest
-                source.isCached = true
-                try source.insert(db)
-                for variant in variants {
-                    let key = variant.fallback.thumbnailKey(digest: digest)
-                    try ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: 64, height: 64, format: .jpeg, bytes: 4).insert(db)
-                    try store.write(Data([1, 2, 3, 4]), to: store.thumbnailPath(key, fileExtension: "jpg"))
-                }
+        var (objects, sources, thumbnails) = ([ObjectRecord](), [SourceRecord](), [ThumbnailRecord]())
+        for n in 0..<1000 {
+            let digest = BlobStore.digest("image \(n)")
+            objects.append(ObjectRecord(digest: digest, bytes: 10, format: .jpeg, width: 100, height: 100))
+            var source = SourceRecord(url: "https://example.com/\(n).jpg", status: .ok)
+            source.digest = digest
+            source.isCached = true
+            sources.append(source)
+            for variant in variants {
+                let key = variant.fallback.thumbnailKey(digest: digest)
+                thumbnails.append(ThumbnailRecord(key: key, digest: digest, variant: variant.name, width: 64, height: 64, format: .jpeg, bytes: 4))
+                try store.write(Data([1, 2, 3, 4]), to: store.thumbnailPath(key, fileExtension: "jpg"))
             }
         }
+        try index.testing.insert(objects: objects, sources: sources, thumbnails: thumbnails)
         let out = directory.url.appendingPathComponent("out")
         let first = try Exporter.export(cacheDirectory: cache.path, variants: variants, outputDirectory: out.path)
         #expect(first.files == 3000)

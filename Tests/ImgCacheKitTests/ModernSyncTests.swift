@@ -65,17 +65,14 @@ struct ModernSyncTests {
             }
         }
         let p3Digest = try #require(try index.source(origin.url("/p3.jpg"))?.digest)
-        let p3 = try #require(try index.read { db in try ObjectRecord.fetchOne(db, key: p3Digest) })
+        let p3 = try #require(try index.object(p3Digest))
         #expect(p3.colorProfile == "Display P3 (imgcache test) (converted to sRGB)")
         // An image cached before profiles were recorded gets its profile when a sync remakes a file of it.
         let removed = try #require(try index.thumbnails(digest: p3Digest).first)
-        try index.write { db in
-            try db.execute(sql: "UPDATE objects SET color_profile = NULL WHERE digest = ?", arguments: [p3Digest])
-            _ = try ThumbnailRecord.deleteOne(db, key: removed.key)
-        }
+        try index.testing.forgetProfile(p3Digest, andThumbnail: removed.key)
         let again = try Syncer(seedsDirectory: seeds.path, configuration: configuration).run()
         #expect(again.thumbnailsMade == 1)
-        #expect(try index.read { db in try ObjectRecord.fetchOne(db, key: p3Digest) }?.colorProfile == p3.colorProfile)
+        #expect(try index.object(p3Digest)?.colorProfile == p3.colorProfile)
         let manifest = try Manifest.build(index: index, variants: configuration.variants) { "/t/\($0.key)" }
         #expect(manifest.images[origin.url("/p3.jpg")]?.colorProfile == p3.colorProfile)
         #expect(manifest.images[origin.url("/photo.webp")]?.variants["thumb"]?.formats.map(\.type) == ["image/avif", "image/webp", "image/jpeg"])

@@ -1,6 +1,5 @@
 @_spi(Testing) import CacheStore
 import Foundation
-import GRDB
 import ImgCacheKit
 import SeedDocuments
 import Synchronization
@@ -57,9 +56,7 @@ struct PruneTests {
         /// Sets when `path`'s image was last served.
         func served(_ path: String, at date: Date) throws {
             let digest = try digest(path)
-            try index.write { db in
-                try db.execute(sql: "INSERT OR REPLACE INTO access (digest, last_access) VALUES (?, ?)", arguments: [digest, date])
-            }
+            try index.testing.setLastAccess(digest, date)
         }
 
         /// Every file under the cache (but the SQLite files) with its size and hash, and every index row.
@@ -74,11 +71,7 @@ struct PruneTests {
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
                 lines.append("\(relative) \(data.count) \(BlobStore.digest(data))")
             }
-            try index.read { db in
-                for table in ["objects", "sources", "thumbnails", "seed_references", "access", "meta"] {
-                    for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table)") { lines.append("\(table) \(row)") }
-                }
-            }
+            lines += try index.testing.rows()
             return lines.sorted()
         }
     }
@@ -110,7 +103,7 @@ struct PruneTests {
         #expect(keptFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) })
         #expect(try cache.source("/b.png") == nil && cache.source("/dup-2.jpg") == nil)
         #expect(try cache.source("/dup-1.jpg")?.isCached == true && cache.source("/a.jpg")?.isCached == true)
-        let lastPrune = try cache.index.sqlite.read { db in try CacheIndex.date(db, MetaKey.lastPrune) }
+        let lastPrune = try cache.index.testing.metaDate(MetaKey.lastPrune)
         #expect(abs((lastPrune ?? .distantPast).timeIntervalSinceNow) < 60)
         try SyncTests.checkIntegrity(cache: cache.root)
 
@@ -145,10 +138,7 @@ struct PruneTests {
         let (a, b, c) = (try cache.digest("/a.jpg"), try cache.digest("/b.png"), try cache.digest("/c.jpg"))
         var sizes: [String: Int] = [:]
         for digest in [a, b, c] {
-            sizes[digest] = try cache.index.sqlite.read { db in
-                try Int.fetchOne(db, sql: "SELECT bytes + (SELECT SUM(bytes) FROM thumbnails WHERE digest = ?) FROM objects WHERE digest = ?",
-                                 arguments: [digest, digest])
-            }
+            sizes[digest] = try cache.index.testing.imageBytes(digest)
         }
         let aFiles = try cache.files(ofDigest: a)
         let seedFile = cache.seeds.appendingPathComponent("article.md")

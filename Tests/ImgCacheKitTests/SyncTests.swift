@@ -2,7 +2,6 @@
 import Fetching
 import Foundation
 import ImageCodecs
-import GRDB
 import ImageCore
 import ImgCacheKit
 import SeedDocuments
@@ -38,7 +37,7 @@ struct SyncTests {
     static func checkIntegrity(cache: URL) throws {
         let store = try BlobStore(root: cache)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
-        let (objects, thumbnails) = try index.read { db in (try ObjectRecord.fetchAll(db), try ThumbnailRecord.fetchAll(db)) }
+        let (objects, thumbnails) = (try index.testing.objects(), try index.allThumbnails())
         for object in objects {
             let data = try store.read(store.objectPath(object.digest))
             #expect(BlobStore.digest(data) == object.digest)
@@ -49,7 +48,7 @@ struct SyncTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
             #expect(attributes[.size] as? Int == thumbnail.bytes)
         }
-        let check = try index.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        let check = try index.testing.integrityCheck()
         #expect(check == "ok")
     }
 
@@ -83,8 +82,8 @@ struct SyncTests {
         // dup-1 and dup-2: one original.
         let store = try BlobStore(root: cache)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
-        #expect(try index.read { db in try ObjectRecord.fetchCount(db) } == 4)
-        #expect(try index.read { db in try ThumbnailRecord.fetchCount(db) } == 24)
+        #expect(try index.testing.count(.objects) == 4)
+        #expect(try index.testing.count(.thumbnails) == 24)
         let dup1 = try #require(try index.source(origin.url("/dup-1.jpg")))
         #expect(dup1.digest == (try index.source(origin.url("/dup-2.jpg")))?.digest)
         #expect(dup1.isCached)
@@ -107,7 +106,7 @@ struct SyncTests {
         }
         // Folders fan out; seed references recorded.
         #expect(store.objectPath(dup1.digest!).contains("/objects/\(dup1.digest!.prefix(2))/\(dup1.digest!.dropFirst(2).prefix(2))/"))
-        #expect(try index.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM seed_references") } == 8)
+        #expect(try index.testing.count(.seedReferences) == 8)
         try Self.checkIntegrity(cache: cache)
     }
 
@@ -153,9 +152,7 @@ struct SyncTests {
         let newDigest = try #require(second.results.first?.digest)
         #expect(newDigest != oldDigest)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
-        let unreferenced = try index.read { db in
-            try String.fetchAll(db, sql: "SELECT digest FROM objects WHERE digest NOT IN (SELECT digest FROM sources WHERE digest IS NOT NULL)")
-        }
+        let unreferenced = try index.testing.unreferencedObjects()
         #expect(unreferenced == [oldDigest])
         try Self.checkIntegrity(cache: cache)
     }
@@ -267,7 +264,7 @@ struct SyncTests {
         #expect(second.cached == 5 && second.fresh == 5 && second.fetched == 0)
         #expect(origin.origin.totalRequests == paths.count)
         let index = try CacheIndex(path: cache.appendingPathComponent("index.sqlite").path)
-        #expect(try index.read { db in try ObjectRecord.fetchCount(db) } == 4)
+        #expect(try index.testing.count(.objects) == 4)
         try Self.checkIntegrity(cache: cache)
     }
 

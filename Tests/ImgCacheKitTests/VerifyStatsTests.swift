@@ -1,6 +1,5 @@
 @_spi(Testing) import CacheStore
 import Foundation
-import GRDB
 import ImgCacheKit
 import TestSupport
 import Testing
@@ -13,9 +12,8 @@ struct VerifyStatsTests {
         let clean = try Verifier(cacheDirectory: cache.root.path).run(repair: false)
         #expect(clean.isClean)
         #expect(clean.originalsChecked == 3 && clean.thumbnailsChecked == 18)  // 3 variants in WebP and the fallback
-        #expect(clean.bytesHashed == (try cache.index.sqlite.read { db in
-            try Int.fetchOne(db, sql: "SELECT (SELECT SUM(bytes) FROM objects) + (SELECT SUM(bytes) FROM thumbnails)")
-        }))
+        let recorded = try cache.index.testing.recordedBytes()
+        #expect(clean.bytesHashed == recorded.objects + recorded.thumbnails)
 
         // Damage: one byte of a's original, b's thumb file, an old orphan, a temp file of a dead process.
         let a = try cache.digest("/a.jpg"), b = try cache.digest("/b.png")
@@ -98,13 +96,8 @@ struct VerifyStatsTests {
     func corruptIndex() throws {
         let cache = try PruneTests.Cache(["/a.jpg", "/b.png", "/c.jpg"])
         // Enough rows that the file has pages in its middle, then everything in the main file.
-        try cache.index.sqlite.write { db in
-            for n in 0..<2_000 {
-                try db.execute(sql: "INSERT INTO sources (url, status, is_cached, updated_at) VALUES (?, 'pending', 0, ?)",
-                               arguments: ["https://filler.example/\(n)/" + String(repeating: "x", count: 200), Date()])
-            }
-        }
-        try cache.index.sqlite.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try cache.index.testing.addFillerSources(2_000)
+        try cache.index.testing.checkpoint()
         let indexPath = cache.root.appendingPathComponent("index.sqlite").path
         #expect(try IndexDamage.garbleMiddle(of: indexPath) > 64 * 1024)
         let files = Set(try FileManager.default.subpathsOfDirectory(atPath: cache.root.path))
@@ -122,7 +115,7 @@ struct VerifyStatsTests {
     func lostIndex() throws {
         let cache = try PruneTests.Cache(["/a.jpg", "/b.png"])
         let indexPath = cache.root.appendingPathComponent("index.sqlite").path
-        try cache.index.sqlite.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try cache.index.testing.checkpoint()
         try Data().write(to: URL(fileURLWithPath: indexPath))
         for command in ["verify", "stats", "status"] {
             let run = try Executable.run([command, "--cache", cache.root.path])
@@ -136,10 +129,8 @@ struct VerifyStatsTests {
     @Test("stats: counts and bytes agree with the index; hits, misses, last sync and prune; the largest image first")
     func stats() throws {
         let cache = try PruneTests.Cache(["/a.jpg", "/b.png", "/c.jpg", "/missing.jpg"])
-        try cache.index.sqlite.write { db in
-            try CacheIndex.addToCounter(db, MetaKey.servedHits, 9)
-            try CacheIndex.addToCounter(db, MetaKey.servedMisses, 1)
-        }
+        try cache.index.testing.addToCounter(MetaKey.servedHits, 9)
+        try cache.index.testing.addToCounter(MetaKey.servedMisses, 1)
         let stats = try CacheStats.load(cacheDirectory: cache.root.path)
         #expect(stats.urls == 4 && stats.imagesCached == 3 && stats.imagesFailed == 1)
         #expect(stats.originals == 3 && stats.thumbnails == 18)
@@ -147,14 +138,12 @@ struct VerifyStatsTests {
         // Every format counted: b is transparent (PNG fallback), a and c opaque (JPEG); WebP for all three.
         #expect(stats.formats.map(\.name) == ["jpeg", "png", "webp"])
         #expect(stats.formats.map(\.count) == [6, 3, 9])
-        let (objectBytes, thumbnailBytes) = try cache.index.sqlite.read { db in
-            (try Int.fetchOne(db, sql: "SELECT SUM(bytes) FROM objects")!, try Int.fetchOne(db, sql: "SELECT SUM(bytes) FROM thumbnails")!)
-        }
+        let (objectBytes, thumbnailBytes) = try cache.index.testing.recordedBytes()
         #expect(stats.originalBytes == objectBytes && stats.thumbnailBytes == thumbnailBytes)
         #expect(stats.hits == 9 && stats.misses == 1 && stats.hitRate == 0.9)
         #expect(abs((stats.lastSync ?? .distantPast).timeIntervalSinceNow) < 60)
         #expect(stats.lastPrune == nil)
-        let sizes = try cache.index.sqlite.read { db in try Int.fetchAll(db, sql: "SELECT bytes FROM objects ORDER BY bytes DESC") }
+        let sizes = try cache.index.testing.objectSizesDescending()
         #expect(stats.largest.map(\.originalBytes) == sizes)
         #expect(stats.largest.first?.url == cache.origin.url("/c.jpg"))  // the 1200x1800 photo
 

@@ -1,7 +1,6 @@
 @_spi(Testing) import CacheStore
 import Fetching
 import Foundation
-import GRDB
 import Hummingbird
 import HummingbirdTesting
 import ImgCacheKit
@@ -19,10 +18,8 @@ struct PruneServingTests {
     static func storeOriginal(_ data: Data, in served: ServedCache) throws -> String {
         let digest = BlobStore.digest(data)
         try served.service.store.local.write(data, to: served.service.store.local.objectPath(digest))
-        try served.service.index.sqlite.write { db in
-            try ObjectRecord(digest: digest, bytes: data.count, format: .jpeg, width: 1, height: 1,
-                             createdAt: Date().addingTimeInterval(-86400)).insert(db)
-        }
+        try served.service.index.testing.insert(objects: [ObjectRecord(digest: digest, bytes: data.count, format: .jpeg, width: 1, height: 1,
+                                                                       createdAt: Date().addingTimeInterval(-86400))])
         return digest
     }
 
@@ -113,9 +110,8 @@ struct PruneServingTests {
         }
         // Hits and misses reach the index in the next batch, for `imgcache stats`.
         try accessLog.flush()
-        let (hits, misses) = try served.service.index.sqlite.read { db in
-            (try CacheIndex.counter(db, MetaKey.servedHits), try CacheIndex.counter(db, MetaKey.servedMisses))
-        }
+        let (hits, misses) = (try served.service.index.testing.counter(MetaKey.servedHits),
+                              try served.service.index.testing.counter(MetaKey.servedMisses))
         #expect(hits == 1 && misses == 1)
     }
 

@@ -13,7 +13,6 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-import GRDB
 
 /// A synced cache in a temporary folder, and the router over it.
 final class ServedCache: @unchecked Sendable {
@@ -226,10 +225,7 @@ struct ServerTests {
                 #expect(response.body.readableBytes == 0)
             }
             // A write to the index (another process's sync or prune) is a new manifest.
-            try served.service.index.sqlite.write { db in
-                try db.execute(sql: "UPDATE sources SET declared_width = 77, declared_height = 55 WHERE url = ?",
-                               arguments: [served.origin.url("/a.jpg")])
-            }
+            try served.service.index.testing.setDeclaredSize(served.origin.url("/a.jpg"), width: 77, height: 55)
             let changed = try await client.execute(uri: "/v1/manifest", method: .get, headers: [.ifNoneMatch: etag]) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.eTag] != etag)
@@ -262,13 +258,8 @@ struct ServerTests {
     @Test("/readyz answers 503 naming the index when it cannot be read, the manifest 503 with a JSON reason; /healthz stays 200 (alive)")
     func readinessReportsIndex() async throws {
         let served = try ServedCache()
-        try served.service.index.sqlite.write { db in
-            for n in 0..<2_000 {
-                try db.execute(sql: "INSERT INTO sources (url, status, is_cached, updated_at) VALUES (?, 'pending', 0, ?)",
-                               arguments: ["https://filler.example/\(n)/" + String(repeating: "x", count: 200), Date()])
-            }
-        }
-        try await served.service.index.sqlite.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try served.service.index.testing.addFillerSources(2_000)
+        try served.service.index.testing.checkpoint()
         try await served.application.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
         }
@@ -407,11 +398,11 @@ struct ServerLifecycleTests {
         try await app.test(.router) { client in
             for _ in 0..<5 { try await client.execute(uri: url, method: .get) { _ in } }
         }
-        let rowsBefore = try served.service.index.sqlite.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        let rowsBefore = try served.service.index.testing.count(.access)
         #expect(rowsBefore == 0)  // nothing written per request
         #expect(try log.flush() == 1)
         #expect(try log.flush() == 0)
-        let last = try served.service.index.sqlite.read { db in try Date.fetchOne(db, sql: "SELECT last_access FROM access WHERE digest = ?", arguments: [digest]) }
+        let last = try served.service.index.testing.lastAccess(digest)
         #expect(abs((last ?? .distantPast).timeIntervalSinceNow) < 60)
     }
 
@@ -480,7 +471,7 @@ struct ServerLifecycleTests {
 
         if process.isRunning { process.terminate(); return }
         #expect(process.terminationStatus == 0)
-        let rows = try served.service.index.sqlite.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access") }
+        let rows = try served.service.index.testing.count(.access)
         #expect(rows == 1)
     }
 }

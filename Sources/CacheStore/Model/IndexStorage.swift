@@ -66,11 +66,6 @@ extension CacheIndex: IndexStorage {
     public func changes() -> AsyncStream<String>? { nil }
 }
 
-@_spi(Testing) extension IndexStorage {
-    /// The SQLite index behind this one, for tests that inspect or damage it directly.
-    public var sqlite: CacheIndex { self as! CacheIndex }
-}
-
 extension IndexStorage {
     public func replaceSeedReferences(_ references: [SeedReference]) throws(CacheError) {
         try replaceSeedReferences(references, at: Date())

@@ -8,7 +8,8 @@ import GRDB
 /// the index's invariants (no row points at a file that is not stored; a URL is cached exactly
 /// when its original and every configured rendition are), in the manner of GRDB's `AppDatabase`.
 public final class CacheIndex: Sendable {
-    @_spi(Testing) public let database: DatabasePool
+    /// The writer (and reader pool): private to CacheStore; everything goes through named methods.
+    let database: DatabasePool
     /// Orders file removal against writers that re-use stored files (see `RemovalLock`).
     let removalLock: RemovalLock
     /// The index file.
@@ -203,7 +204,7 @@ public final class CacheIndex: Sendable {
     /// `bumpingGeneration` is false (the access ledger's writes), the transaction also adds one
     /// to the index's generation: readers that derive something from the index (the server's
     /// manifest) rebuild it only when the generation moved, in this process or another.
-    @_spi(Testing) public func write<T>(bumpingGeneration: Bool = true, _ body: (Database) throws -> T) throws(CacheError) -> T {
+    func write<T>(bumpingGeneration: Bool = true, _ body: (Database) throws -> T) throws(CacheError) -> T {
         do {
             return try database.write { db in
                 let result = try body(db)
@@ -220,7 +221,7 @@ public final class CacheIndex: Sendable {
         try read { db in try Self.counter(db, MetaKey.generation) }
     }
 
-    @_spi(Testing) public func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
         do { return try database.read(body) } catch { throw CacheError.database(nil, error) }
     }
 }
@@ -236,21 +237,21 @@ public enum MetaKey {
 }
 
 extension CacheIndex {
-    @_spi(Testing) public static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {
+    static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {
         try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        arguments: [key, value])
     }
 
-    @_spi(Testing) public static func addToCounter(_ db: Database, _ key: String, _ amount: Int) throws {
+    static func addToCounter(_ db: Database, _ key: String, _ amount: Int) throws {
         try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
                        arguments: [key, amount])
     }
 
-    @_spi(Testing) public static func date(_ db: Database, _ key: String) throws -> Date? {
+    static func date(_ db: Database, _ key: String) throws -> Date? {
         try Date.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
     }
 
-    @_spi(Testing) public static func counter(_ db: Database, _ key: String) throws -> Int {
+    static func counter(_ db: Database, _ key: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) ?? 0
     }
 }
