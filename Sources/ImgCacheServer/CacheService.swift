@@ -88,16 +88,16 @@ public final class CacheService: Sendable {
         variants = cache.configuration.variants
     }
 
-    static func isDigest(_ text: Substring) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
-
-    /// `digest` + `name.ext` from `/t/<digest>/<name>.<ext>`: strict (hex digest, a configured
-    /// variant, the extension of the stored format), else nil.
-    public func thumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
-        let cacheKey = "t/\(digest)/\(file)"
+    /// The file `url` names: strict (a configured variant, the extension of the stored file),
+    /// else nil. A lookup is remembered until the file is pruned.
+    public func file(for url: CacheURL) throws(CacheError) -> ServedFile? {
+        let cacheKey = url.lookupKey
         if let hit = remembered(cacheKey) { return hit }
-        let found = try lookUpThumbnail(digest: digest, file: file)
+        let found: ServedFile?
+        switch url {
+        case .thumbnail(let digest, let variant, let ext): found = try lookUpThumbnail(digest: digest, variant: variant, ext: ext)
+        case .original(let digest, let ext): found = try lookUpOriginal(digest: digest, ext: ext)
+        }
         if let found, found.inMemory == nil { remember(cacheKey, found) }
         return found
     }
@@ -166,12 +166,10 @@ public final class CacheService: Sendable {
         return buffer
     }
 
-    private func lookUpThumbnail(digest: Substring, file: Substring) throws(CacheError) -> ServedFile? {
-        guard Self.isDigest(digest), let dot = file.lastIndex(of: "."),
-              let variant = variants.first(where: { $0.name == file[..<dot] }) else { return nil }
-        let ext = file[file.index(after: dot)...]
-        // The rendition that can have written this extension (`auto` writes jpg or png).
-        guard let rendition = variant.renditions.first(where: { $0.format.fileExtensions.contains(String(ext)) }) else { return nil }
+    private func lookUpThumbnail(digest: Substring, variant name: Substring, ext: Substring) throws(CacheError) -> ServedFile? {
+        guard let variant = variants.first(where: { $0.name == name }),
+              // The rendition that can have written this extension (`auto` writes jpg or png).
+              let rendition = variant.renditions.first(where: { $0.format.fileExtensions.contains(String(ext)) }) else { return nil }
         let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.thumbnail(key: key),
               record.fileExtension == ext else { return nil }
@@ -179,22 +177,11 @@ public final class CacheService: Sendable {
                       contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
     }
 
-    /// `/o/<digest>.<ext>`: an original.
-    public func original(file: Substring) throws(CacheError) -> ServedFile? {
-        let cacheKey = "o/\(file)"
-        if let hit = remembered(cacheKey) { return hit }
-        let found = try lookUpOriginal(file: file)
-        if let found, found.inMemory == nil { remember(cacheKey, found) }
-        return found
-    }
-
-    private func lookUpOriginal(file: Substring) throws(CacheError) -> ServedFile? {
-        guard let dot = file.lastIndex(of: "."), Self.isDigest(file[..<dot]) else { return nil }
-        let digest = String(file[..<dot]), ext = file[file.index(after: dot)...]
-        guard let object = try index.object(digest),
+    private func lookUpOriginal(digest: Substring, ext: Substring) throws(CacheError) -> ServedFile? {
+        guard let object = try index.object(String(digest)),
               object.fileExtension == ext else { return nil }
-        return served(try files.copy(object.blobKey, sha256: digest, bytes: object.bytes), bytes: object.bytes,
-                      contentType: object.format.mediaType, etag: "\"\(digest)\"", digest: digest)
+        return served(try files.copy(object.blobKey, sha256: object.digest, bytes: object.bytes), bytes: object.bytes,
+                      contentType: object.format.mediaType, etag: "\"\(object.digest)\"", digest: object.digest)
     }
 
     private func served(_ copy: ReadThroughCache.Copy, bytes: Int, contentType: String, etag: String, digest: String) -> ServedFile {
@@ -236,7 +223,7 @@ public final class CacheService: Sendable {
         let records = try index.thumbnails(url: url) { digest in renditions.map { $0.thumbnailKey(digest: digest) } }
         // Each row's rendition, by key (a rendition whose file is not cached has no row).
         return records.compactMap { record in
-            renditions.first { $0.thumbnailKey(digest: record.digest) == record.key }.map { ($0.format, Self.thumbnailURL(record)) }
+            renditions.first { $0.thumbnailKey(digest: record.digest) == record.key }.map { ($0.format, CacheURL.of(record)) }
         }
     }
 
@@ -245,12 +232,8 @@ public final class CacheService: Sendable {
         try index.source(url) != nil
     }
 
-    static func thumbnailURL(_ record: ThumbnailRecord) -> String {
-        "/t/\(record.digest)/\(record.variant).\(record.fileExtension)"
-    }
-
     public func manifest(seed: String?) throws(CacheError) -> Manifest {
-        try Manifest.build(index: index, variants: variants, seed: seed) { Self.thumbnailURL($0) }
+        try Manifest.build(index: index, variants: variants, seed: seed) { CacheURL.of($0) }
     }
 
     /// Figures for /metrics.

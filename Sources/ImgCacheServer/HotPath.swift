@@ -187,9 +187,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
         metrics.lookup(hit: true)
         recordAccess(hot.file.digest)
         counter(hot.route, notModified ? 304 : 200).increment()
-        if logger.logLevel <= .info {
-            logger.info("Request", metadata: ["hb.request.method": "\(request.method)", "hb.request.path": "\(RequestLog.redacted(request.uri))"])
-        }
+        RequestLog.line(logger, method: "\(request.method)", uri: request.uri)
         if !notModified, request.method == .GET { metrics.served(bytes: hot.file.bytes) }
         var head = notModified ? hot.notModified : hot.ok
         // An HTTP/1.0 client keeps the connection only when told so.

@@ -31,17 +31,8 @@ public final class HotResponses: Sendable {
     /// (and a small file's bytes) are in memory; never touches the index or the disk.
     func response(for path: String, service: CacheService, serverName: String?) -> Entry? {
         if let entry = entries.withLock({ $0[path] }) { return entry }
-        let utf8 = path.utf8
-        guard utf8.count <= 200, !utf8.contains(UInt8(ascii: "?")), !utf8.contains(UInt8(ascii: "%")) else { return nil }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        let route: String, key: String
-        if parts.count == 4, parts[0].isEmpty, parts[1] == "t" {
-            (route, key) = ("thumbnail", "t/\(parts[2])/\(parts[3])")
-        } else if parts.count == 3, parts[0].isEmpty, parts[1] == "o" {
-            (route, key) = ("original", "o/\(parts[2])")
-        } else {
-            return nil
-        }
+        guard let url = CacheURL(path: path) else { return nil }
+        let (route, key) = (url.route, url.lookupKey)
         guard let (file, bytes) = service.hotFile(key) else { return nil }
         var headers = file.headers
         if let serverName { headers[.server] = serverName }

@@ -1,4 +1,5 @@
 import Foundation
+import ImgCacheKit
 import Logging
 import ServiceLifecycle
 
@@ -50,4 +51,27 @@ public final class ScheduledJob: Service, Sendable {
         }
         afterRun()
     }
+}
+
+/// The `--sync-every` and `--prune-every` jobs; each makes the server forget its lookups after it runs.
+public func scheduledJobs(_ configuration: ServerConfiguration, service: CacheService, logger: Logger) -> [ScheduledJob] {
+    var jobs: [ScheduledJob] = []
+    if let sync = configuration.sync {
+        jobs.append(ScheduledJob(name: "sync", every: sync.every, runAtStart: true, logger: logger, job: {
+            let syncer = try Syncer(seedsDirectory: sync.seedsDirectory, configuration: sync.configuration)
+            syncer.writeBack = sync.writeBack
+            let r = try syncer.run()
+            return "\(r.images) images: \(r.fetched) fetched, \(r.notModified) not modified, \(r.fresh) fresh, "
+                + "\(r.failed) failed; \(r.cached) cached"
+        }, afterRun: { service.invalidate() }))
+    }
+    if let prune = configuration.prune {
+        jobs.append(ScheduledJob(name: "prune", every: prune.every, logger: logger, job: {
+            let r = try Pruner(store: service.store, index: service.index)
+                .run(policy: prune.policy, unreferencedSeeds: prune.unreferencedSeeds, writeBackSeeds: prune.writeBackSeeds)
+            return "removed \(r.removed.count) of \(r.imagesBefore) images, \(r.bytesReclaimed) bytes reclaimed, "
+                + "cache now \(r.bytesAfter) bytes, \(r.keptInGrace) kept within the grace period"
+        }, afterRun: { service.invalidate() }))
+    }
+    return jobs
 }

@@ -86,7 +86,7 @@ struct ObjectStoreSyncTests {
         let service = try replicaService(setup.configuration, replicaBytes: 1 << 20)
         let index = try CacheIndex(cacheDirectory: setup.configuration.cacheDirectory)
         let record = try #require(try index.allThumbnails().first { $0.format == .webp })
-        let served = try #require(try service.thumbnail(digest: record.digest[...], file: "thumb.webp"))
+        let served = try #require(try service.file(for: cacheURL("/t/\(record.digest)/thumb.webp")))
         #expect(served.path.hasPrefix(setup.configuration.cacheDirectory + "/replica/"))
         #expect(BlobStore.digest(ofFile: served.path)?.digest == record.sha256)
         // The file's blocks and its two fan-out folders' blocks.
@@ -96,16 +96,17 @@ struct ObjectStoreSyncTests {
         let small = try replicaService(setup.configuration, replicaBytes: 1)
         let webps = try index.allThumbnails().filter { $0.format == .webp }
         #expect(webps.count == 2)
-        let firstCopy = try #require(try small.thumbnail(digest: webps[0].digest[...], file: "thumb.webp"))
-        _ = try small.thumbnail(digest: webps[1].digest[...], file: "thumb.webp")
+        let firstCopy = try #require(try small.file(for: cacheURL("/t/\(webps[0].digest)/thumb.webp")))
+        _ = try small.file(for: cacheURL("/t/\(webps[1].digest)/thumb.webp"))
         #expect(!FileManager.default.fileExists(atPath: firstCopy.path), "evicted past the budget")
-        let again = try #require(try small.thumbnail(digest: webps[0].digest[...], file: "thumb.webp"))
+        let again = try #require(try small.file(for: cacheURL("/t/\(webps[0].digest)/thumb.webp")))
         #expect(BlobStore.digest(ofFile: again.path)?.digest == webps[0].sha256)
 
         // The store's bytes change behind the index's back: a replica that has not copied them refuses.
         let other = try #require(try index.allThumbnails().first { $0.format != .webp })
         try setup.bucket.put(Data("tampered".utf8), as: other.blobKey)
-        #expect(throws: CacheError.self) { try service.thumbnail(digest: other.digest[...], file: "thumb.\(other.fileExtension)") }
+        let otherURL = try cacheURL("/t/\(other.digest)/thumb.\(other.fileExtension)")
+        #expect(throws: CacheError.self) { try service.file(for: otherURL) }
 
         // A small budget: the least recently used copy is evicted.
         let tiny = try ReadThroughCache(source: setup.bucket, folder: setup.directory.url.appendingPathComponent("tiny"), maxBytes: 1)
@@ -212,4 +213,10 @@ private func replicaService(_ configuration: ImgCacheKit.Configuration, replicaB
     var configuration = configuration
     configuration.replicaCacheBytes = replicaBytes
     return try CacheService(Cache.open(configuration, for: .serving))
+}
+
+/// The URL of a cached file, parsed as the router parses it.
+private func cacheURL(_ path: String) throws -> CacheURL {
+    guard let url = CacheURL(path: path) else { throw CacheError(.io, "not a cache URL: \(path)") }
+    return url
 }

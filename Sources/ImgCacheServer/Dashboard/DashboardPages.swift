@@ -71,19 +71,19 @@ final class DashboardPages: Sendable {
     /// One image: the original, every variant in every format, its placeholder and profile, and
     /// the URLs and seeds that name it. Nil when the index has no such original.
     func image(digest: String) throws(CacheError) -> [String: Any]? {
-        guard CacheService.isDigest(digest[...]), let object = try service.index.object(digest) else { return nil }
+        guard CacheURL.isDigest(digest[...]), let object = try service.index.object(digest) else { return nil }
         let thumbnails = try service.index.thumbnails(digest: digest)
         let byKey = Dictionary(thumbnails.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let variants = service.variants.map { variant -> [String: Any] in
             let files = variant.renditions.compactMap { byKey[$0.thumbnailKey(digest: digest)] }.map { record -> [String: Any] in
-                ["format": record.format.rawValue, "url": CacheService.thumbnailURL(record), "size": "\(record.width)×\(record.height)",
+                ["format": record.format.rawValue, "url": CacheURL.of(record), "size": "\(record.width)×\(record.height)",
                  "bytes": DashboardFormat.bytes(record.bytes), "width": record.width, "height": record.height]
             }
             return ["name": variant.name, "files": files, "missing": files.isEmpty]
         }
         return [
             "title": "Image \(digest.prefix(12)) · imgcache", "imagePage": true,
-            "digest": digest, "original": "/o/\(digest).\(object.fileExtension)",
+            "digest": digest, "original": CacheURL.of(object),
             "format": object.format.rawValue, "size": "\(object.width)×\(object.height)", "bytes": DashboardFormat.bytes(object.bytes),
             "created": DashboardFormat.date(object.createdAt), "color": DashboardFormat.color(object.dominantColor),
             "blurHash": object.blurHash ?? "none", "profile": object.colorProfile ?? "none (taken as sRGB)",

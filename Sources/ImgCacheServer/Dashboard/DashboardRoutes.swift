@@ -95,7 +95,7 @@ struct Dashboard: Sendable {
     static func page(_ request: Request) throws -> Int {
         guard let text = request.uri.queryParameters.get("page") else { return 1 }
         guard let page = Int(text), (1...1_000_000).contains(page) else {
-            throw HTTPError(.badRequest, message: "page must be a whole number from 1")
+            throw ServerError.badRequest("page must be a whole number from 1")
         }
         return page
     }

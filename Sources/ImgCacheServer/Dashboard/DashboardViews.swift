@@ -53,7 +53,7 @@ extension ImageTile {
         color = DashboardFormat.color(object.dominantColor)
         caption = "\(object.width)×\(object.height) · \(DashboardFormat.bytes(object.bytes))"
         let shown = Self.preview(object.digest, thumbnails: thumbnails, variants: variants)
-        thumbnail = shown.map(CacheService.thumbnailURL)
+        thumbnail = shown.map(CacheURL.of)
         let box = shown.map { Size(width: $0.width, height: $0.height) } ?? Size(width: object.width, height: object.height)
         // The tile's box, at most 160 px on its longer side, so the grid does not move as images arrive.
         let scale = 160.0 / Double(max(box.width, box.height, 1))

@@ -60,8 +60,7 @@ struct ClientRequestMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         guard let place = gate.admit(client) else {
-            return jsonError(.serviceUnavailable, "this client has too many requests in progress; retry shortly",
-                             headers: [.retryAfter: "1"])
+            throw ServerError.unavailable("this client has too many requests in progress; retry shortly", retryAfter: 1)
         }
         var response = try await next(request, context)
         let body = response.body

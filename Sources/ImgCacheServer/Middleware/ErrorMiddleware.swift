@@ -3,10 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// Counts every answer by route and status, and turns every error a handler throws into an
-/// answer with a JSON body: an `HTTPError` keeps its status; an index or store failure is
-/// 503 (the replica cannot serve now; another may), anything else 500. A 5xx says to the
-/// client what failed, never the internal detail, and is logged once with its cause.
+/// Counts every answer by route and status, and turns every error a handler or a middleware
+/// below throws into its answer (`ServerError.answering`: the one mapping of errors to
+/// statuses). Every 5xx is logged once, here, with its cause; the hot path never answers one.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
@@ -16,35 +15,21 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let response = try await next(request, context)
             metrics.request(route: route, status: response.status.code)
             return response
-        } catch let error as HTTPError {
-            metrics.request(route: route, status: error.status.code)
-            if error.status.code >= 500 { log(error, request, context, status: error.status) }
-            throw error
         } catch {
-            let (status, message) = Self.answer(for: error)
-            metrics.request(route: route, status: status.code)
-            log(error, request, context, status: status)
-            return jsonError(status, message, headers: status == .serviceUnavailable ? [.retryAfter: "5"] : [:])
+            let answer = ServerError.answering(error)
+            metrics.request(route: route, status: answer.status.code)
+            if answer.status.code >= 500 {
+                context.logger.error("\(request.method) \(RequestLog.redacted(request.uri.path)) answered \(answer.status.code): \(answer.cause ?? error)")
+            }
+            return answer.response
         }
-    }
-
-    private func log(_ error: any Error, _ request: Request, _ context: Context, status: HTTPResponse.Status) {
-        context.logger.error("\(request.method) \(RequestLog.redacted(request.uri.path)) answered \(status.code): \(error)")
-    }
-
-    /// The status and the client's message for an error that is not an `HTTPError`.
-    static func answer(for error: any Error) -> (HTTPResponse.Status, String) {
-        guard let cacheError = error as? CacheError else { return (.internalServerError, "internal error; it has been logged") }
-        if cacheError.code == .database { return (.serviceUnavailable, "the cache index cannot be read now; retry shortly") }
-        return (.serviceUnavailable, "the cache's files cannot be read now; retry shortly")
     }
 }
 
 /// A small fixed set of route names for metrics (never the raw path: unbounded label values).
 enum RouteName {
     static func of(_ path: String) -> String {
-        if path.hasPrefix("/t/") { return "thumbnail" }
-        if path.hasPrefix("/o/") { return "original" }
+        if let file = CacheURL.route(ofPath: path) { return file }
         if path.hasPrefix("/images/") { return "dashboard" }
         switch path {
         case "/v1/image": return "image"
@@ -70,8 +55,8 @@ struct HeadLimitMiddleware<Context: RequestContext>: RouterMiddleware {
             let line = field.name.rawName.utf8.count + field.value.utf8.count
             total += line
             if line > limits.maxHeaderLineBytes || total > limits.maxHeadBytes {
-                return jsonError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"),
-                                 "request header fields too large: at most \(limits.maxHeaderLineBytes / 1024) KB a line "
+                throw ServerError(ServerError.headersTooLarge,
+                                  "request header fields too large: at most \(limits.maxHeaderLineBytes / 1024) KB a line "
                                     + "and \(limits.maxHeadBytes / 1024) KB in all")
             }
         }

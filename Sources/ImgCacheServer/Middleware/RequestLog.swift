@@ -6,17 +6,18 @@ import Logging
 /// dashboard's token is meant for.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if context.logger.logLevel <= .info {
-            context.logger.info("Request", metadata: [
-                "hb.request.method": .string(request.method.rawValue),
-                "hb.request.path": .string(RequestLog.redacted(request.uri.description)),
-            ])
-        }
+        RequestLog.line(context.logger, method: request.method.rawValue, uri: request.uri.description)
         return try await next(request, context)
     }
 }
 
 enum RequestLog {
+    /// The access-log line, the same whichever path answers (router or hot path).
+    static func line(_ logger: Logger, method: String, uri: String) {
+        guard logger.logLevel <= .info else { return }
+        logger.info("Request", metadata: ["hb.request.method": .string(method), "hb.request.path": .string(redacted(uri))])
+    }
+
     /// Query parameters whose values never reach a log line.
     static let secretParameters: Set<Substring> = ["token", "access_token", "signature", "password"]
 

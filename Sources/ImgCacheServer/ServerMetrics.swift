@@ -1,0 +1,84 @@
+import CacheStore
+import Metrics
+import Prometheus
+import Synchronization
+
+/// Prometheus metrics, through swift-metrics with a factory of our own (no global bootstrap,
+/// so tests can build many applications in one process).
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+    private let bytesServed: Metrics.Counter
+    private let hits: Metrics.Counter
+    private let misses: Metrics.Counter
+    /// Per (route, status) counters, made once each.
+    private let requests = Mutex<[String: Metrics.Counter]>([:])
+
+    public init() {
+        factory = PrometheusMetricsFactory(registry: registry)
+        bytesServed = Counter(label: "imgcache_http_bytes_served_total", factory: factory)
+        hits = Counter(label: "imgcache_cache_hits_total", factory: factory)
+        misses = Counter(label: "imgcache_cache_misses_total", factory: factory)
+        refusedByServer = Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", "server")], factory: factory)
+        refusedByClient = Counter(label: "imgcache_connections_refused_total", dimensions: [("limit", "client")], factory: factory)
+        openConnections = Gauge(label: "imgcache_connections_open", factory: factory)
+        streamsRefused = Counter(label: "imgcache_streams_refused_total", factory: factory)
+        streamsTimedOut = Counter(label: "imgcache_streams_timed_out_total", factory: factory)
+    }
+
+    /// Made once: they change on every connection and streamed response.
+    private let refusedByServer: Metrics.Counter
+    private let refusedByClient: Metrics.Counter
+    private let openConnections: Metrics.Gauge
+    private let openConnectionCount = Mutex(0)
+    private let streamsRefused: Metrics.Counter
+    private let streamsTimedOut: Metrics.Counter
+
+    func request(route: String, status: Int) {
+        requestCounter(route: route, status: status).increment()
+    }
+
+    /// The counter of one (route, status): the hot path keeps the ones it uses.
+    func requestCounter(route: String, status: Int) -> Metrics.Counter {
+        let key = "\(route) \(status)"
+        return requests.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "imgcache_http_requests_total", dimensions: [("route", route), ("status", String(status))],
+                                  factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    func served(bytes: Int) { bytesServed.increment(by: bytes) }
+
+    /// A connection turned away over a cap (`limit`: server or client).
+    func connectionRefused(_ limit: String) {
+        (limit == "server" ? refusedByServer : refusedByClient).increment()
+    }
+
+    func connectionsOpen(delta: Int) {
+        openConnections.record(openConnectionCount.withLock { $0 += delta; return $0 })
+    }
+
+    /// A response over `maxStreamingResponses` (503), or one closed for not reading (send timeout).
+    func streamRefused() { streamsRefused.increment() }
+    func streamTimedOut() { streamsTimedOut.increment() }
+
+    /// One readiness check's outcome: `imgcache_ready{check="index"}` 1 or 0 (at most once a second).
+    func readiness(_ check: String, ok: Bool) {
+        Gauge(label: "imgcache_ready", dimensions: [("check", check)], factory: factory).record(ok ? 1 : 0)
+    }
+
+    func lookup(hit: Bool) { (hit ? hits : misses).increment() }
+
+    func update(_ totals: IndexTotals) {
+        Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
+        Gauge(label: "imgcache_thumbnails", factory: factory).record(totals.thumbnails)
+        Gauge(label: "imgcache_cache_bytes", factory: factory).record(totals.objectBytes + totals.thumbnailBytes)
+        Gauge(label: "imgcache_last_sync_timestamp_seconds", factory: factory)
+            .record(totals.lastSync?.timeIntervalSince1970 ?? 0)
+        Gauge(label: "imgcache_last_prune_timestamp_seconds", factory: factory)
+            .record(totals.lastPrune?.timeIntervalSince1970 ?? 0)
+    }
+}
