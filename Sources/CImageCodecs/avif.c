@@ -84,9 +84,7 @@ static avifDecoder *ic_avif_open(const uint8_t *data, size_t size, uint64_t max_
 }
 
 int ic_avif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     avifDecoder *decoder = ic_avif_open(data, size, 0, info, status);
     if (decoder == NULL) return status->code;
     avifDecoderDestroy(decoder);
@@ -110,10 +108,7 @@ static void ic_avif_color_source(const avifImage *image, ic_color_source *source
 
 int ic_avif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     avifDecoder *decoder = ic_avif_open(data, size, options->max_pixels, info, status);
     if (decoder == NULL) return status->code;
     if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) {

@@ -75,9 +75,7 @@ static int ic_heif_open(const uint8_t *data, size_t size, ic_heif_file *file, ic
 }
 
 int ic_heif_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     ic_heif_file file;
     if (ic_heif_open(data, size, &file, info, status) != IC_OK) return status->code;
     ic_heif_close(&file);
@@ -139,10 +137,7 @@ static int ic_heif_copy(struct heif_image *decoded, int channels, uint32_t expec
 
 int ic_heif_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     ic_heif_file file;
     if (ic_heif_open(data, size, &file, info, status) != IC_OK) return status->code;
     if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) {

@@ -1,6 +1,7 @@
 #ifndef IMGCACHE_IC_COMMON_H
 #define IMGCACHE_IC_COMMON_H
 #include <stdio.h>
+#include <string.h>
 #include "imgcache_codecs.h"
 
 /* Records an error that happened outside any library call (no longjmp needed). */
@@ -9,6 +10,16 @@ static inline int ic_fail(ic_status *status, int code, const char *message) {
     snprintf(status->message, IC_MESSAGE_MAX, "%s", message);
     return code;
 }
+/* Every probe's and decode's first step: the outputs zeroed (image may be NULL for a probe),
+   and an empty input refused. IC_OK, or the error with status filled. */
+static inline int ic_begin(const uint8_t *data, size_t size, ic_info *info, ic_image *image, ic_status *status) {
+    memset(status, 0, sizeof(*status));
+    memset(info, 0, sizeof(*info));
+    if (image != NULL) memset(image, 0, sizeof(*image));
+    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    return IC_OK;
+}
+
 /* The pixel limit, checked from the header before any pixel memory: 1 (status filled) when over it. */
 static inline int ic_over_pixel_limit(uint32_t width, uint32_t height, uint64_t max_pixels, ic_status *status) {
     uint64_t pixels = (uint64_t)width * (uint64_t)height;

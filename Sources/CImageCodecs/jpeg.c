@@ -152,11 +152,7 @@ static void ic_jpeg_fill_info(j_decompress_ptr cinfo, ic_info *info) {
 }
 
 int ic_jpeg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) {
-        return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    }
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     struct jpeg_decompress_struct cinfo;
     ic_jpeg_error err;
     ic_jpeg_install_errors(&err, status, 1, 0);
@@ -216,12 +212,7 @@ static ic_color_source ic_jpeg_color_source(const ic_jpeg_decode_buffers *buffer
 
 int ic_jpeg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) {
-        return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
-    }
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     int denom = options->scale_denom;
     if (denom != 1 && denom != 2 && denom != 4 && denom != 8) {
         return ic_fail(status, IC_ERR_INVALID_ARGUMENT, "scale_denom must be 1, 2, 4 or 8");

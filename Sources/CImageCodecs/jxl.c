@@ -116,10 +116,7 @@ static int ic_jxl_run(ic_jxl_session *session, const uint8_t *data, size_t size,
 
 static int ic_jxl(const uint8_t *data, size_t size, const ic_decode_options *options, ic_info *info, ic_image *image,
                   ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     ic_jxl_session session;
     memset(&session, 0, sizeof session);
     if ((session.decoder = JxlDecoderCreate(NULL)) == NULL) return ic_fail(status, IC_ERR_NO_MEMORY, "cannot create a JPEG XL decoder");

@@ -222,9 +222,7 @@ static void ic_png_fill_info(png_structp png, png_infop info, ic_info *out) {
 }
 
 int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     ic_png_reader reader;
     memset(&reader, 0, sizeof reader);
     reader.data = data;
@@ -248,10 +246,7 @@ int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *sta
 
 int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     ic_png_reader reader;
     memset(&reader, 0, sizeof reader);
     reader.data = data;

@@ -74,9 +74,7 @@ static int ic_svg_info(RsvgHandle *handle, ic_info *info, ic_status *status) {
 }
 
 int ic_svg_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     RsvgHandle *handle = ic_svg_load(data, size, status);
     if (handle == NULL) return status->code;
     int code = ic_svg_info(handle, info, status);
@@ -135,10 +133,7 @@ static int ic_svg_draw(RsvgHandle *handle, uint32_t width, uint32_t height, ic_i
 
 int ic_svg_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     RsvgHandle *handle = ic_svg_load(data, size, status);
     if (handle == NULL) return status->code;
     int code = ic_svg_info(handle, info, status);

@@ -137,9 +137,7 @@ static TIFF *ic_tiff_open(ic_tiff_source *source, ic_info *info, ic_status *stat
 }
 
 int ic_tiff_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     ic_tiff_source source = { data, size, 0 };
     TIFF *tiff = ic_tiff_open(&source, info, status);
     if (tiff == NULL) return status->code;
@@ -189,10 +187,7 @@ static void ic_tiff_color(TIFF *tiff, const ic_info *info, const ic_decode_optio
 
 int ic_tiff_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     ic_tiff_source source = { data, size, 0 };
     TIFF *tiff = ic_tiff_open(&source, info, status);
     if (tiff == NULL) return status->code;

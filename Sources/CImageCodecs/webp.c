@@ -72,9 +72,7 @@ static void ic_webp_animation(WebPDemuxer *demux, ic_info *info) {
 }
 
 int ic_webp_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
     WebPBitstreamFeatures features;
     if (ic_webp_features(data, size, &features, info, status) != IC_OK) return status->code;
     if (features.has_animation) {
@@ -120,10 +118,7 @@ static uint8_t *ic_webp_icc(WebPDemuxer *demux, size_t *size) {
 
 int ic_webp_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                    ic_info *info, ic_image *image, ic_status *status) {
-    memset(status, 0, sizeof(*status));
-    memset(info, 0, sizeof(*info));
-    memset(image, 0, sizeof(*image));
-    if (data == NULL || size == 0) return ic_fail(status, IC_ERR_TRUNCATED, "empty input");
+    if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
     WebPBitstreamFeatures features;
     if (ic_webp_features(data, size, &features, info, status) != IC_OK) return status->code;
     if (ic_over_pixel_limit(info->width, info->height, options->max_pixels, status)) return status->code;
