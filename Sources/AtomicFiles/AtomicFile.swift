@@ -13,29 +13,46 @@ public enum AtomicFile {
                              mode: mode_t = 0o644) throws(AtomicFileError) {
         let temporary = temporaryPath ?? path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw AtomicFileError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
+        guard fd >= 0 else { throw AtomicFileError("cannot create \(temporary)", errno: errno) }
+        var failure: Int32?
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = String(cString: strerror(errno)); return }
+                if n < 0 { failure = errno; return }
                 offset += n
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil && fsync(fd) != 0 { failure = errno }
         close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil && rename(temporary, path) != 0 { failure = errno }
         if let failure {
             unlink(temporary)
-            throw AtomicFileError("cannot write \(path): \(failure)")
+            throw AtomicFileError("cannot write \(path)", errno: failure)
         }
     }
 }
 
+/// A file that could not be written: what was being done, and the errno that stopped it
+/// (ENOSPC for a full disk, EACCES or EROFS for a refused one), so callers tell them apart.
 public struct AtomicFileError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+    /// "cannot write <path>".
+    public var context: String
+    public var errno: Int32
+    public init(_ context: String, errno: Int32) {
+        self.context = context
+        self.errno = errno
+    }
+    /// "disk full", "permission denied" or "io": for reports and metrics.
+    public var kind: String {
+        switch errno {
+        case ENOSPC, EDQUOT: "disk full"
+        case EACCES, EPERM, EROFS: "permission denied"
+        default: "io"
+        }
+    }
+    /// "cannot write <path>: No space left on device".
+    public var message: String { "\(context): \(String(cString: strerror(errno)))" }
     public var description: String { message }
 }

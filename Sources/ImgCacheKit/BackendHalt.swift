@@ -29,15 +29,14 @@ final class BackendHalt: Sendable {
         state.withLock { $0.consecutive = 0 }
     }
 
-    /// The texts by which the index (GRDB, PostgresNIO), the S3 store (libcurl) and the file
-    /// system say they cannot be used now. (Errors carry no errno yet: issue 24's typed causes
-    /// will replace this list.)
-    static let outageSigns = ["No space left on device", "disk is full", "Read-only file system", "Disk quota exceeded",
-                              "cannot reach", "Connection refused", "Couldn't connect", "Could not connect", "timed out",
+    /// The texts by which the PostgreSQL index (PostgresNIO) and the S3 store (libcurl) say
+    /// they cannot be reached now. A full or read-only disk is known by its errno instead.
+    static let outageSigns = ["cannot reach", "Connection refused", "Couldn't connect", "Could not connect", "timed out",
                               "Timeout was reached", "connection was closed", "Failure when receiving data", "Failure when sending data", "SignatureDoesNotMatch", "InvalidAccessKeyId",
                               "AccessDenied"]
 
     static func isOutage(_ error: any Error) -> Bool {
+        if let cache = error as? CacheError, [.diskFull, .permissionDenied].contains(FailureKind(cache)) { return true }
         let text = "\(error)"
         return outageSigns.contains { text.localizedCaseInsensitiveContains($0) }
     }

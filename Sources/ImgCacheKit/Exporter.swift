@@ -41,7 +41,7 @@ public enum Exporter {
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {
-            throw CacheError(.io, "cannot create \(outputDirectory): \(error.localizedDescription)")
+            throw CacheError(.io, "cannot create \(outputDirectory): \(error.localizedDescription)", cause: error)
         }
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         func fileName(_ record: ThumbnailRecord) -> String { record.key + "." + record.fileExtension }
@@ -83,7 +83,7 @@ public enum Exporter {
     @discardableResult
     static func writeIfChanged(_ data: Data, to path: String) throws(CacheError) -> Bool {
         if FileManager.default.contents(atPath: path) == data { return false }
-        do { try AtomicFile.write(data, to: path) } catch { throw CacheError(.io, error.message) }
+        do { try AtomicFile.write(data, to: path) } catch { throw CacheError(.io, error.message, cause: error) }
         return true
     }
 }
@@ -104,7 +104,7 @@ extension Exporter {
             report.linked += 1
         } else {
             let data = try store.get(key)
-            do { try AtomicFile.write(data, to: temporary) } catch { throw CacheError(.io, error.message) }
+            do { try AtomicFile.write(data, to: temporary) } catch { throw CacheError(.io, error.message, cause: error) }
             report.copied += 1
         }
         guard rename(temporary, destination) == 0 else {

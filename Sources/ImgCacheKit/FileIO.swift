@@ -48,7 +48,7 @@ enum FileIO {
         do {
             try AtomicFile.write(data, to: path)
         } catch {
-            throw BatchFailure(input: path, reason: error.message, kind: "io")
+            throw BatchFailure(input: path, reason: error.message, kind: error.kind)
         }
     }
 }

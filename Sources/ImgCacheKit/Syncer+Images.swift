@@ -49,11 +49,11 @@ extension Syncer {
             if duplicate { counters.withLock { $0.duplicates += 1 } }
             halt.succeeded()
         } catch let error as CodecError {
-            return fail(entry, reason: error.description, kind: error.code.description)
+            return fail(entry, reason: error.description, kind: FailureKind(named: error.code.description))
         } catch {
             halt.failed(error)
             if let reason = halt.reason { return stopped(entry, reason) }
-            return fail(entry, reason: "\(error)", kind: "cache")
+            return fail(entry, reason: "\(error)", kind: Self.kind(of: error))
         }
         return ImageSyncResult(url: entry.url, action: .fetched, isCached: cached, digest: digest, error: nil, errorKind: nil,
                                dimensionMismatch: mismatch?.description, thumbnailsMade: made)
@@ -70,7 +70,7 @@ extension Syncer {
     func completeWithoutBody(_ entry: CatalogEntry, source: SourceRecord?, action: ImageSyncResult.Action,
                              response: FetchResponse?) -> ImageSyncResult? {
         guard let source, let digest = source.digest else {
-            return fail(entry, reason: "the origin answered 304 but no original is cached", kind: "cache")
+            return fail(entry, reason: "the origin answered 304 but no original is cached", kind: .pruned)
         }
         var made = 0
         var mismatch: String?
@@ -108,12 +108,12 @@ extension Syncer {
                 }
             }
         } catch let error as CodecError {
-            return fail(entry, reason: error.description, kind: error.code.description)
+            return fail(entry, reason: error.description, kind: FailureKind(named: error.code.description))
         } catch {
             halt.failed(error)
             if let reason = halt.reason { return stopped(entry, reason) }
             if !store.exists(.original(digest)) { return nil }
-            return fail(entry, reason: "\(error)", kind: "cache")
+            return fail(entry, reason: "\(error)", kind: Self.kind(of: error))
         }
         halt.succeeded()
         if mismatch == nil, let w = entry.width, let h = entry.height, let dw = source.decodedWidth, let dh = source.decodedHeight,
@@ -134,26 +134,30 @@ extension Syncer {
         return (placeholder.blurHash, placeholder.dominantColor)
     }
 
-    static let stoppedKind = "stopped"
+    /// The kind of an error that is not the decoder's: a cache error's (disk full, permission
+    /// denied, the index, other i/o), else other.
+    static func kind(of error: any Error) -> FailureKind {
+        (error as? CacheError).map(FailureKind.init) ?? .other
+    }
 
     /// An image the run did not finish because it stopped (`BackendHalt`): nothing is written
     /// for it, to backends that do not answer.
     func stopped(_ entry: CatalogEntry, _ reason: String) -> ImageSyncResult {
         ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: "not synced: the sync stopped: \(reason)",
-                        errorKind: Self.stoppedKind, dimensionMismatch: nil, thumbnailsMade: 0)
+                        errorKind: .stopped, dimensionMismatch: nil, thumbnailsMade: 0)
     }
 
     /// Records a failure. A copy cached earlier stays and keeps serving. A URL that had nothing
     /// cached when the run started is recorded in a batch with others (100,000 failing URLs are
     /// a few hundred transactions, not 100,000).
-    func fail(_ entry: CatalogEntry, reason: String, kind: String) -> ImageSyncResult {
+    func fail(_ entry: CatalogEntry, reason: String, kind: FailureKind) -> ImageSyncResult {
         if priorDigests.withLock({ $0[entry.url] }) == nil {
-            failures.add(SourceFailure(url: entry.url, reason: reason, declaredWidth: entry.width, declaredHeight: entry.height),
+            failures.add(SourceFailure(url: entry.url, reason: reason, kind: kind, declaredWidth: entry.width, declaredHeight: entry.height),
                          index: index)
             return ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: reason,
                                    errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)
         }
-        let failure = SourceFailure(url: entry.url, reason: reason, declaredWidth: entry.width, declaredHeight: entry.height)
+        let failure = SourceFailure(url: entry.url, reason: reason, kind: kind, declaredWidth: entry.width, declaredHeight: entry.height)
         let outcome = try? index.recordFailure(failure) { digest, thumbnails in isCached(digest: digest, thumbnails: thumbnails) }
         return ImageSyncResult(url: entry.url, action: .failed, isCached: outcome?.0 ?? false, digest: outcome?.1, error: reason,
                                errorKind: kind, dimensionMismatch: nil, thumbnailsMade: 0)

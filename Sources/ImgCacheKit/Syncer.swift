@@ -23,8 +23,8 @@ public struct ImageSyncResult: Codable, Sendable {
     public var isCached: Bool
     public var digest: String?
     public var error: String?
-    /// A stable kind for failures ("http status", "unsupported format", "too many pixels"...).
-    public var errorKind: String?
+    /// What kind of failure ("http status", "unsupported format", "disk full"...): the kind the index records.
+    public var errorKind: FailureKind?
     public var dimensionMismatch: String?
     public var thumbnailsMade: Int
 }
@@ -166,7 +166,7 @@ public final class Syncer: @unchecked Sendable {
                 state.bytesDownloaded += downloaded
                 return SyncProgress(finished: state.results.count, total: total, bytesDownloaded: state.bytesDownloaded)
             }
-            if result.action == .failed, result.errorKind != Self.stoppedKind { onFailure(result) }
+            if result.action == .failed, result.errorKind != .stopped { onFailure(result) }
             progress(snapshot)
         }
         let scheduler = DecodeScheduler()
@@ -197,7 +197,7 @@ public final class Syncer: @unchecked Sendable {
                     case .notModified(let response):
                         complete(entry, (try? self.index.source(entry.url)) ?? nil, .notModified, response)
                     case .failed(let error):
-                        record(self.fail(entry, reason: error.description, kind: error.kind.description), 0)
+                        record(self.fail(entry, reason: error.description, kind: FailureKind(named: error.kind.description)), 0)
                     }
                 }
             }
@@ -210,7 +210,7 @@ public final class Syncer: @unchecked Sendable {
             fetchAll(again.map { Fetching.FetchRequest(url: $0.fetchURL, etag: nil, lastModified: nil) }, again)
             // A 304 despite that (or another prune meanwhile) ends as a failure, said as such.
             for entry in refetch.withLock({ Array($0.dropFirst(again.count)) }) {
-                record(fail(entry, reason: "the original was pruned during this sync; the next sync fetches it again", kind: "cache"), 0)
+                record(fail(entry, reason: "the original was pruned during this sync; the next sync fetches it again", kind: .pruned), 0)
             }
         }
         var results = state.withLock { RunResults(results: $0.results, bytesDownloaded: $0.bytesDownloaded) }
@@ -234,7 +234,7 @@ public final class Syncer: @unchecked Sendable {
             case .fresh: report.fresh += 1
             case .failed:
                 report.failed += 1
-                report.failuresByKind[result.errorKind ?? "other", default: 0] += 1
+                report.failuresByKind[(result.errorKind ?? .other).rawValue, default: 0] += 1
             }
             report.thumbnailsMade += result.thumbnailsMade
             if result.isCached { report.cached += 1 }

@@ -20,9 +20,9 @@ struct DashboardQueryTests {
             _ = try index.recordFetched(fetched, ensureFiles: {}, isCached: { true })
         }
         try index.recordFailures([
-            SourceFailure(url: "https://b.example/2.jpg", reason: "http status: 404 Not Found", declaredWidth: nil, declaredHeight: nil),
-            SourceFailure(url: "https://a.example/1.jpg", reason: "http status: 500 (after 3 tries)", declaredWidth: nil, declaredHeight: nil),
-            SourceFailure(url: "https://c.example/3.jpg", reason: "cannot resolve host: c.example", declaredWidth: nil, declaredHeight: nil),
+            SourceFailure(url: "https://b.example/2.jpg", reason: "http status: 404 Not Found", kind: .httpStatus, declaredWidth: nil, declaredHeight: nil),
+            SourceFailure(url: "https://a.example/1.jpg", reason: "http status: 500 (after 3 tries)", kind: .httpStatus, declaredWidth: nil, declaredHeight: nil),
+            SourceFailure(url: "https://c.example/3.jpg", reason: "cannot resolve host: c.example", kind: .dns, declaredWidth: nil, declaredHeight: nil),
         ])
         try index.replaceSeedReferences([
             SeedReference(seedPath: "posts/one.md", url: "https://a.example/1.jpg", line: 7),
@@ -48,13 +48,13 @@ struct DashboardQueryTests {
     func failures(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let (index, _) = try Self.filled(backend, in: folder)
-        #expect(try index.failureGroups(limit: 10) == [FailureGroup(reason: "http status", count: 2),
-                                                      FailureGroup(reason: "cannot resolve host", count: 1)])
-        let http = try index.failedSources(reason: "http status", limit: 1, offset: 0)
+        #expect(try index.failureGroups(limit: 10) == [FailureGroup(kind: .httpStatus, count: 2),
+                                                      FailureGroup(kind: .dns, count: 1)])
+        let http = try index.failedSources(kind: .httpStatus, limit: 1, offset: 0)
         #expect(http.total == 2 && http.rows.map(\.url) == ["https://a.example/1.jpg"])
-        #expect(try index.failedSources(reason: "http status", limit: 1, offset: 1).rows.map(\.url) == ["https://b.example/2.jpg"])
-        #expect(try index.failedSources(reason: nil, limit: 10, offset: 0).total == 3)
-        #expect(try index.failedSources(reason: "timeout", limit: 10, offset: 0).total == 0)
+        #expect(try index.failedSources(kind: .httpStatus, limit: 1, offset: 1).rows.map(\.url) == ["https://b.example/2.jpg"])
+        #expect(try index.failedSources(kind: nil, limit: 10, offset: 0).total == 3)
+        #expect(try index.failedSources(kind: .timeout, limit: 10, offset: 0).total == 0)
     }
 
     @Test("a declared size of another shape than the image is a mismatch; the same shape at another size is not",

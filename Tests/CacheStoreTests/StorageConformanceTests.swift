@@ -152,23 +152,29 @@ struct IndexConformanceTests {
         let image = SampleImage("a")
         try image.record(in: index, blobs: blobs)
         var checked: [String] = []
-        let outcome = try index.recordFailure(SourceFailure(url: image.url, reason: "HTTP 500", declaredWidth: 40, declaredHeight: 30)) {
+        let outcome = try index.recordFailure(SourceFailure(url: image.url, reason: "http status: 500", kind: .httpStatus,
+                                                            declaredWidth: 40, declaredHeight: 30)) {
             digest, thumbnails in
             checked = thumbnails.map(\.key)
             return digest == image.digest
         }
         #expect(outcome.isCached && outcome.digest == image.digest && Set(checked) == Set(image.thumbnails.map(\.key)))
         let failed = try #require(try index.source(image.url))
-        #expect(failed.status == .failed && failed.lastError == "HTTP 500" && failed.digest == image.digest)
+        #expect(failed.status == .failed && failed.lastError == "http status: 500" && failed.digest == image.digest)
+        #expect(failed.failureKind == .httpStatus, "the kind is read back as the enum it was recorded as")
 
-        try index.recordFailures([SourceFailure(url: "https://example.com/new.jpg", reason: "timeout", declaredWidth: nil, declaredHeight: nil),
-                                  SourceFailure(url: image.url, reason: "again", declaredWidth: nil, declaredHeight: nil)])
+        try index.recordFailures([SourceFailure(url: "https://example.com/new.jpg", reason: "timeout", kind: .timeout, declaredWidth: nil, declaredHeight: nil),
+                                  SourceFailure(url: image.url, reason: "again", kind: .other, declaredWidth: nil, declaredHeight: nil)])
         let new = try #require(try index.source("https://example.com/new.jpg"))
-        #expect(new.status == .failed && !new.isCached && new.digest == nil)
+        #expect(new.status == .failed && !new.isCached && new.digest == nil && new.failureKind == .timeout)
         // A URL cached meanwhile keeps its copy and its isCached.
         let again = try #require(try index.source(image.url))
-        #expect(again.isCached && again.digest == image.digest && again.lastError == "again")
+        #expect(again.isCached && again.digest == image.digest && again.lastError == "again" && again.failureKind == .other)
         #expect(try index.statistics(largest: 1).urlsByStatus[.failed] == 2)
+        // A success clears the kind with the message.
+        try image.record(in: index, blobs: blobs)
+        let fixed = try #require(try index.source(image.url))
+        #expect(fixed.status == .ok && fixed.lastError == nil && fixed.failureKind == nil)
     }
 
     @Test("revalidating adds thumbnails only while the original is indexed", arguments: IndexBackend.available)
@@ -238,7 +244,7 @@ struct IndexConformanceTests {
     func pruneForgets(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
         let index = try backend.open(in: folder)
-        try index.recordFailures([SourceFailure(url: "https://example.com/old.jpg", reason: "404", declaredWidth: nil, declaredHeight: nil)])
+        try index.recordFailures([SourceFailure(url: "https://example.com/old.jpg", reason: "404", kind: .other, declaredWidth: nil, declaredHeight: nil)])
         _ = try index.prune(at: Date(), referencedURLs: [], staleBefore: Date().addingTimeInterval(60), decide: { inventory in
             PruneDecision(digests: [], forgetURLs: inventory.staleURLs, bytesReclaimed: 0)
         }, removeFiles: { _ in Issue.record("no files to remove"); return 0 })
@@ -454,5 +460,32 @@ struct ObjectStoreTests {
         #expect(throws: CacheError.self) { try S3Location.parse("s3://images", environment: [:]) }
         #expect(throws: CacheError.self) { try S3Location.parse("https://images", environment: environment) }
         #expect(throws: CacheError.self) { try S3Location.parse("s3://bad_bucket!", environment: environment) }
+    }
+}
+
+@Suite("File errors keep their errno", .serialized)
+struct FileErrorTests {
+    @Test("a blob written to a full disk says disk full, to a read-only one permission denied (errno kept, not text)")
+    func diskFullAndReadOnly() throws {
+        let folder = try TemporaryDirectory()
+        let full = folder.url.appendingPathComponent("full")
+        try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+        guard try SmallFileSystem.mount("1m", at: full) else { return }
+        defer { SmallFileSystem.unmount(full) }
+        let store = try BlobStore(root: full)
+        let tooBig = Data(count: 2 << 20)
+        let error = try #require(throws: CacheError.self) { try store.put(tooBig, as: .original(BlobStore.digest(tooBig))) }
+        #expect(error.errno == ENOSPC && FailureKind(error) == .diskFull)
+        #expect(error.description.hasPrefix("disk full: ") && error.description.contains("No space left on device"), "\(error)")
+
+        let readOnly = folder.url.appendingPathComponent("ro")
+        try FileManager.default.createDirectory(at: readOnly, withIntermediateDirectories: true)
+        guard try SmallFileSystem.mount("1m", at: readOnly, readOnly: true) else { return }
+        defer { SmallFileSystem.unmount(readOnly) }
+        let blocked = try #require(throws: CacheError.self) { _ = try BlobStore(root: readOnly) }
+        #expect(FailureKind(blocked) == .permissionDenied, "\(blocked) errno \(String(describing: blocked.errno))")
+        #expect(blocked.description.hasPrefix("permission denied: "), "\(blocked)")
+        // Other failures stay what they were.
+        #expect(FailureKind(CacheError(.database, "locked")) == .cacheIndex && FailureKind(CacheError(.io, "gone")) == .cacheIO)
     }
 }

@@ -72,6 +72,11 @@ struct SyncTests {
         #expect(report.fetched == 5)
         #expect(report.failed == 2)
         #expect(report.failuresByKind == ["http status": 1, "unsupported format": 1])
+        // The index keeps each kind in its own column, read back as the same enum.
+        let recorded = try CacheIndex(cacheDirectory: cache.path)
+        #expect(try recorded.source(origin.url("/missing.jpg"))?.failureKind == .httpStatus)
+        #expect(try recorded.source(origin.url("/page.jpg"))?.failureKind == .unsupportedFormat)
+        #expect(try recorded.failureGroups(limit: 5).map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.httpStatus, .unsupportedFormat])
         #expect(report.cached == 5)
         #expect(report.thumbnailsMade == 30)  // 5 images x 3 variants x (WebP + fallback)
         #expect(report.duplicates == 1)
@@ -432,6 +437,8 @@ struct SyncTests {
         }
         #expect(full.stderr.contains("could not be recorded in the index") || itemsSaySo, "\(full.stderr)")
         #expect(full.stderr.contains("sync: 1 seed files, 4 images"), "the summary is printed: \(full.stderr)")
+        // Told apart from other i/o by its errno (ENOSPC, or SQLite's SQLITE_FULL for the index).
+        #expect(full.stderr.contains("disk full"), "\(full.stderr)")
         #expect(!full.stderr.contains("Usage:"))
 
         try FileManager.default.removeItem(at: filler)

@@ -76,8 +76,9 @@ extension Executable {
 public enum SmallFileSystem {
     /// Mounts a tmpfs of `size` (`4m`) at `folder`; false, having printed why the test is
     /// skipped, where mounting is not allowed.
-    public static func mount(_ size: String, at folder: URL) throws -> Bool {
-        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", folder.path])
+    public static func mount(_ size: String, at folder: URL, readOnly: Bool = false) throws -> Bool {
+        let options = "size=\(size)" + (readOnly ? ",ro" : "")
+        let mount = try Executable.runTool("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", folder.path])
         guard mount.status == 0 else {
             print("skipped: cannot mount a small tmpfs to fill (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
             return false

@@ -32,7 +32,7 @@ public struct BlobStore: BlobStorage {
             do {
                 try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
             } catch {
-                throw CacheError(.io, "cannot create \(root.appendingPathComponent(folder).path): \(error.localizedDescription)")
+                throw CacheError(.io, "cannot create \(root.appendingPathComponent(folder).path): \(error.localizedDescription)", cause: error)
             }
         }
     }
@@ -123,13 +123,13 @@ public struct BlobStore: BlobStorage {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw CacheError(.io, "cannot create \(directory): \(error.localizedDescription)")
+            throw CacheError(.io, "cannot create \(directory): \(error.localizedDescription)", cause: error)
         }
         let temporary = root.appendingPathComponent("tmp/\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
         do {
             try AtomicFile.write(data, to: path, temporaryPath: temporary)
         } catch {
-            throw CacheError(.io, error.message)
+            throw CacheError(.io, error.message, cause: error)
         }
     }
 

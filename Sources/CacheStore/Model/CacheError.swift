@@ -28,5 +28,10 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         return CacheError(.database, context.map { "\($0): \(text)" } ?? text, cause: cause)
     }
 
-    public var description: String { "\(code): \(message)" }
+    /// "cache i/o: …", "cache index: …", or what the errno underneath says: "disk full: …",
+    /// "permission denied: …".
+    public var description: String {
+        let kind = FailureKind(self)
+        return kind == .diskFull || kind == .permissionDenied ? "\(kind.rawValue): \(message)" : "\(code): \(message)"
+    }
 }

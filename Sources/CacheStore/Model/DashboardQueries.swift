@@ -12,10 +12,10 @@ public struct SeedLocation: Sendable, Hashable {
 
 /// Failed URLs that share a reason (the error's kind: "cannot resolve host", "http status", ...).
 public struct FailureGroup: Sendable, Hashable {
-    public var reason: String
+    public var kind: FailureKind
     public var count: Int
-    public init(reason: String, count: Int) {
-        self.reason = reason
+    public init(kind: FailureKind, count: Int) {
+        self.kind = kind
         self.count = count
     }
 }
@@ -41,8 +41,8 @@ public protocol DashboardQueries: Sendable {
     func sources(digest: String) throws(CacheError) -> [SourceRecord]
     /// Failed URLs grouped by the kind of their error (the text before its first colon), largest group first.
     func failureGroups(limit: Int) throws(CacheError) -> [FailureGroup]
-    /// Failed URLs, by reason (nil: all) and URL.
-    func failedSources(reason: String?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord>
+    /// Failed URLs of one kind (nil: all), by URL.
+    func failedSources(kind: FailureKind?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord>
     /// URLs whose declared width/height has another aspect ratio than the decoded image (by
     /// more than 1 %): the page's reserved box and the image disagree, the layout shifts.
     /// Worst first.

@@ -19,6 +19,8 @@ public struct SourceRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
     public var decodedHeight: Int?
     public var status: SourceStatus
     public var lastError: String?
+    /// Why the last attempt failed (with `status` failed), as the enum it was recorded as.
+    public var failureKind: FailureKind?
     public var isCached: Bool
     public var updatedAt: Date
     /// When a sync last found the URL in a seed document (prune's "referenced" time).
@@ -36,7 +38,7 @@ public struct SourceRecord: Codable, Hashable, Sendable, FetchableRecord, Persis
         case lastModified = "last_modified", fetchedAt = "fetched_at", expiresAt = "expires_at"
         case declaredWidth = "declared_width", declaredHeight = "declared_height"
         case decodedWidth = "decoded_width", decodedHeight = "decoded_height"
-        case lastError = "last_error", isCached = "is_cached", updatedAt = "updated_at", referencedAt = "referenced_at"
+        case lastError = "last_error", failureKind = "failure_kind", isCached = "is_cached", updatedAt = "updated_at", referencedAt = "referenced_at"
     }
 }
 

@@ -28,30 +28,29 @@ extension PostgresIndex: DashboardQueries {
         }
     }
 
-    static let failureKind = "COALESCE(NULLIF(split_part(COALESCE(last_error, ''), ':', 1), ''), 'unknown')"
-
     public func failureGroups(limit: Int) throws(CacheError) -> [FailureGroup] {
         try read { session in
             try session.query("""
-                SELECT reason, n FROM (SELECT \(unescaped: Self.failureKind) AS reason, COUNT(*) AS n FROM sources
-                WHERE status = 'failed' GROUP BY 1) AS groups ORDER BY n DESC, reason COLLATE "C" LIMIT \(limit)
+                SELECT kind, n FROM (SELECT COALESCE(failure_kind, 'other') AS kind, COUNT(*) AS n FROM sources
+                WHERE status = 'failed' GROUP BY 1) AS groups ORDER BY n DESC, kind COLLATE "C" LIMIT \(limit)
                 """).map { row in
-                let (reason, count) = try row.decode((String, Int).self)
-                return FailureGroup(reason: reason, count: count)
+                let (kind, count) = try row.decode((String, Int).self)
+                return FailureGroup(kind: FailureKind(named: kind), count: count)
             }
         }
     }
 
-    public func failedSources(reason: String?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
-        try read { session in
+    public func failedSources(kind: FailureKind?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
+        let kind = kind?.rawValue
+        return try read { session in
             IndexPage(rows: try session.query("""
                 SELECT \(unescaped: Self.sourceColumns) FROM sources
-                WHERE status = 'failed' AND (\(reason)::text IS NULL OR \(unescaped: Self.failureKind) = \(reason))
+                WHERE status = 'failed' AND (\(kind)::text IS NULL OR COALESCE(failure_kind, 'other') = \(kind))
                 ORDER BY url COLLATE "C" LIMIT \(limit) OFFSET \(offset)
                 """).map(Self.source),
                 total: try session.query("""
                     SELECT COUNT(*) FROM sources
-                    WHERE status = 'failed' AND (\(reason)::text IS NULL OR \(unescaped: Self.failureKind) = \(reason))
+                    WHERE status = 'failed' AND (\(kind)::text IS NULL OR COALESCE(failure_kind, 'other') = \(kind))
                     """).first?.decode(Int.self) ?? 0)
         }
     }

@@ -68,7 +68,7 @@ extension PostgresIndex {
         }
         try session.query("""
             UPDATE sources SET digest = NULL, is_cached = FALSE, status = \(status.rawValue), etag = NULL, last_modified = NULL,
-                               expires_at = NULL, last_error = \(lastError)
+                               expires_at = NULL, last_error = \(lastError), failure_kind = NULL
             WHERE digest = ANY(\(digests)::text[])
             """)
         try session.query("DELETE FROM access WHERE digest = ANY(\(digests)::text[])")

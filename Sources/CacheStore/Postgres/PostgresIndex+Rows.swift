@@ -5,15 +5,15 @@ import PostgresNIO
 extension PostgresIndex {
     static let sourceColumns = """
         url, digest, etag, last_modified, fetched_at, expires_at, declared_width, declared_height, decoded_width, \
-        decoded_height, status, last_error, is_cached, updated_at, referenced_at
+        decoded_height, status, last_error, failure_kind, is_cached, updated_at, referenced_at
         """
     static let objectColumns = "digest, bytes, format, width, height, created_at, blurhash, dominant_color, color_profile, frames, duration_ms"
     static let thumbnailColumns = "key, digest, variant, width, height, format, bytes, created_at, sha256"
 
     static func source(_ row: PostgresRow) throws -> SourceRecord {
         let (url, digest, etag, lastModified, fetchedAt, expiresAt, declaredWidth, declaredHeight, decodedWidth,
-             decodedHeight, status, lastError, isCached, updatedAt, referencedAt) = try row.decode(
-            (String, String?, String?, String?, Date?, Date?, Int?, Int?, Int?, Int?, String, String?, Bool, Date, Date?).self)
+             decodedHeight, status, lastError, failureKind, isCached, updatedAt, referencedAt) = try row.decode(
+            (String, String?, String?, String?, Date?, Date?, Int?, Int?, Int?, Int?, String, String?, String?, Bool, Date, Date?).self)
         var record = SourceRecord(url: url, status: SourceStatus(rawValue: status) ?? .pending, updatedAt: updatedAt)
         record.digest = digest
         record.etag = etag
@@ -25,6 +25,7 @@ extension PostgresIndex {
         record.decodedWidth = decodedWidth
         record.decodedHeight = decodedHeight
         record.lastError = lastError
+        record.failureKind = failureKind.map(FailureKind.init(named:))
         record.isCached = isCached
         record.referencedAt = referencedAt
         return record
@@ -51,12 +52,12 @@ extension PostgresIndex {
             INSERT INTO sources (\(unescaped: sourceColumns)) VALUES (\(record.url), \(record.digest), \(record.etag),
                 \(record.lastModified), \(record.fetchedAt), \(record.expiresAt), \(record.declaredWidth),
                 \(record.declaredHeight), \(record.decodedWidth), \(record.decodedHeight), \(record.status.rawValue),
-                \(record.lastError), \(record.isCached), \(record.updatedAt), \(record.referencedAt))
+                \(record.lastError), \(record.failureKind?.rawValue), \(record.isCached), \(record.updatedAt), \(record.referencedAt))
             ON CONFLICT (url) DO UPDATE SET digest = excluded.digest, etag = excluded.etag,
                 last_modified = excluded.last_modified, fetched_at = excluded.fetched_at, expires_at = excluded.expires_at,
                 declared_width = excluded.declared_width, declared_height = excluded.declared_height,
                 decoded_width = excluded.decoded_width, decoded_height = excluded.decoded_height, status = excluded.status,
-                last_error = excluded.last_error, is_cached = excluded.is_cached, updated_at = excluded.updated_at,
+                last_error = excluded.last_error, failure_kind = excluded.failure_kind, is_cached = excluded.is_cached, updated_at = excluded.updated_at,
                 referenced_at = excluded.referenced_at
             """)
     }

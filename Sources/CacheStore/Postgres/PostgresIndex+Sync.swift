@@ -83,14 +83,15 @@ extension PostgresIndex {
         for failure in failures { byURL[failure.url] = failure }
         let rows = byURL.values.sorted { $0.url < $1.url }
         // No NULLs inside bound arrays: -1 stands for "not declared".
-        let urls = rows.map(\.url), reasons = rows.map(\.reason)
+        let urls = rows.map(\.url), reasons = rows.map(\.reason), kinds = rows.map(\.kind.rawValue)
         let widths = rows.map { $0.declaredWidth ?? -1 }, heights = rows.map { $0.declaredHeight ?? -1 }
         try transaction { session in
             _ = try session.query("""
-                INSERT INTO sources (url, status, last_error, declared_width, declared_height, is_cached, updated_at, referenced_at)
-                SELECT u, 'failed', r, NULLIF(w, -1), NULLIF(h, -1), FALSE, \(date), \(date)
-                FROM unnest(\(urls)::text[], \(reasons)::text[], \(widths)::int8[], \(heights)::int8[]) AS f(u, r, w, h)
-                ON CONFLICT (url) DO UPDATE SET status = 'failed', last_error = excluded.last_error,
+                INSERT INTO sources (url, status, last_error, failure_kind, declared_width, declared_height, is_cached, updated_at,
+                                     referenced_at)
+                SELECT u, 'failed', r, k, NULLIF(w, -1), NULLIF(h, -1), FALSE, \(date), \(date)
+                FROM unnest(\(urls)::text[], \(reasons)::text[], \(kinds)::text[], \(widths)::int8[], \(heights)::int8[]) AS f(u, r, k, w, h)
+                ON CONFLICT (url) DO UPDATE SET status = 'failed', last_error = excluded.last_error, failure_kind = excluded.failure_kind,
                     declared_width = excluded.declared_width, declared_height = excluded.declared_height,
                     is_cached = CASE WHEN sources.digest IS NULL THEN FALSE ELSE sources.is_cached END,
                     updated_at = excluded.updated_at, referenced_at = excluded.referenced_at

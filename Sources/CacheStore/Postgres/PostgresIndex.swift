@@ -209,6 +209,11 @@ extension PostgresIndex {
             "CREATE TABLE sync_lease (id BIGINT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL, since TIMESTAMPTZ NOT NULL)",
         ]),
         ("v9: animations", ["ALTER TABLE objects ADD COLUMN frames BIGINT, ADD COLUMN duration_ms BIGINT"]),
+        ("v10: failure kinds", [
+            "ALTER TABLE sources ADD COLUMN failure_kind TEXT",
+            "UPDATE sources SET failure_kind = \(FailureKind.backfill(prefix: "split_part(COALESCE(last_error, ''), ':', 1)")) WHERE status = 'failed'",
+            "CREATE INDEX sources_status_failure_kind ON sources (status, failure_kind)",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

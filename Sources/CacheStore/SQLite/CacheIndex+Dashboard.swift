@@ -18,22 +18,22 @@ extension CacheIndex: DashboardQueries {
         try read { db in try SourceRecord.filter(Column("digest") == digest).order(Column("url")).fetchAll(db) }
     }
 
-    static let failureKind = "CASE WHEN instr(COALESCE(last_error, ''), ':') > 0 THEN substr(last_error, 1, instr(last_error, ':') - 1) "
-        + "ELSE COALESCE(NULLIF(last_error, ''), 'unknown') END"
+    /// A failed message's text before its first ':' (only the v10 migration reads failures this way).
+    static let errorPrefix = "CASE WHEN instr(COALESCE(last_error, ''), ':') > 0 THEN substr(last_error, 1, instr(last_error, ':') - 1) ELSE '' END"
 
     public func failureGroups(limit: Int) throws(CacheError) -> [FailureGroup] {
         try read { db in
             try Row.fetchAll(db, sql: """
-                SELECT \(Self.failureKind) AS reason, COUNT(*) AS n FROM sources WHERE status = 'failed'
-                GROUP BY reason ORDER BY n DESC, reason LIMIT ?
-                """, arguments: [limit]).map { FailureGroup(reason: $0["reason"], count: $0["n"]) }
+                SELECT COALESCE(failure_kind, 'other') AS kind, COUNT(*) AS n FROM sources WHERE status = 'failed'
+                GROUP BY kind ORDER BY n DESC, kind LIMIT ?
+                """, arguments: [limit]).map { FailureGroup(kind: FailureKind(named: $0["kind"]), count: $0["n"]) }
         }
     }
 
-    public func failedSources(reason: String?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
+    public func failedSources(kind: FailureKind?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
         try read { db in
-            let filter = reason == nil ? "" : " AND \(Self.failureKind) = ?"
-            let arguments: StatementArguments = reason.map { [$0] } ?? []
+            let filter = kind == nil ? "" : " AND COALESCE(failure_kind, 'other') = ?"
+            let arguments: StatementArguments = kind.map { [$0.rawValue] } ?? []
             return IndexPage(
                 rows: try SourceRecord.fetchAll(db, sql: "SELECT * FROM sources WHERE status = 'failed'\(filter) ORDER BY url LIMIT ? OFFSET ?",
                                                 arguments: arguments + [limit, offset]),

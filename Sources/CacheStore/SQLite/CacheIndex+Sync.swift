@@ -59,11 +59,13 @@ public struct Revalidation: Sendable {
 public struct SourceFailure: Sendable {
     public var url: String
     public var reason: String
+    public var kind: FailureKind
     public var declaredWidth: Int?
     public var declaredHeight: Int?
-    public init(url: String, reason: String, declaredWidth: Int?, declaredHeight: Int?) {
+    public init(url: String, reason: String, kind: FailureKind, declaredWidth: Int?, declaredHeight: Int?) {
         self.url = url
         self.reason = reason
+        self.kind = kind
         self.declaredWidth = declaredWidth
         self.declaredHeight = declaredHeight
     }
@@ -155,15 +157,16 @@ extension CacheIndex {
     public func recordFailures(_ failures: [SourceFailure], at date: Date) throws(CacheError) {
         try write { db in
             let statement = try db.makeStatement(sql: """
-                INSERT INTO sources (url, status, last_error, declared_width, declared_height, is_cached, updated_at, referenced_at)
-                VALUES (?, 'failed', ?, ?, ?, 0, ?, ?)
-                ON CONFLICT(url) DO UPDATE SET status = 'failed', last_error = excluded.last_error,
+                INSERT INTO sources (url, status, last_error, failure_kind, declared_width, declared_height, is_cached, updated_at, referenced_at)
+                VALUES (?, 'failed', ?, ?, ?, ?, 0, ?, ?)
+                ON CONFLICT(url) DO UPDATE SET status = 'failed', last_error = excluded.last_error, failure_kind = excluded.failure_kind,
                     declared_width = excluded.declared_width, declared_height = excluded.declared_height,
                     is_cached = CASE WHEN sources.digest IS NULL THEN 0 ELSE sources.is_cached END,
                     updated_at = excluded.updated_at, referenced_at = excluded.referenced_at
                 """)
             for failure in failures {
-                try statement.execute(arguments: [failure.url, failure.reason, failure.declaredWidth, failure.declaredHeight, date, date])
+                try statement.execute(arguments: [failure.url, failure.reason, failure.kind.rawValue, failure.declaredWidth, failure.declaredHeight,
+                                                  date, date])
             }
         }
     }
@@ -223,6 +226,7 @@ extension SourceRecord {
         decodedHeight = image.decodedHeight
         status = .ok
         lastError = nil
+        failureKind = nil
         self.isCached = isCached
         updatedAt = now
         referencedAt = now
@@ -240,6 +244,7 @@ extension SourceRecord {
         declaredHeight = update.declaredHeight
         status = .ok
         lastError = nil
+        failureKind = nil
         isCached = update.isCached
         updatedAt = now
         referencedAt = now
@@ -250,6 +255,7 @@ extension SourceRecord {
         self.isCached = isCached
         status = .failed
         lastError = failure.reason
+        failureKind = failure.kind
         declaredWidth = failure.declaredWidth
         declaredHeight = failure.declaredHeight
         updatedAt = date

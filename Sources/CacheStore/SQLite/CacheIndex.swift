@@ -197,6 +197,12 @@ public final class CacheIndex: Sendable {
                 t.add(column: "duration_ms", .integer)
             }
         }
+        migrator.registerMigration("v10: failure kinds") { db in
+            // The kind of a failure in its own column (it was the text before the message's first ':').
+            try db.alter(table: "sources") { t in t.add(column: "failure_kind", .text) }
+            try db.execute(sql: "UPDATE sources SET failure_kind = \(FailureKind.backfill(prefix: Self.errorPrefix)) WHERE status = 'failed'")
+            try db.create(index: "sources_status_failure_kind", on: "sources", columns: ["status", "failure_kind"])
+        }
         return migrator
     }
 

@@ -44,7 +44,7 @@ extension CacheIndex {
         }
         try db.execute(sql: """
             UPDATE sources SET digest = NULL, is_cached = 0, status = ?, etag = NULL, last_modified = NULL,
-                               expires_at = NULL, last_error = ?
+                               expires_at = NULL, last_error = ?, failure_kind = NULL
             WHERE digest IN (SELECT digest FROM temp.removal_set)
             """, arguments: [status, lastError])
         try db.execute(sql: "DELETE FROM access WHERE digest IN (SELECT digest FROM temp.removal_set)")

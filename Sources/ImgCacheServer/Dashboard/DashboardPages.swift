@@ -26,9 +26,9 @@ final class DashboardPages: Sendable {
         let mismatches = try service.index.sizeMismatches(limit: 10, offset: 0)
         var failures: [Group] = []
         for group in groups.prefix(6) {
-            let rows = try sourceRows(try service.index.failedSources(reason: group.reason, limit: 5, offset: 0).rows)
-            failures.append(Group(reason: group.reason, count: DashboardFormat.urls(group.count),
-                                  href: "/failures?reason=" + Self.query(group.reason), rows: rows, more: group.count > rows.count))
+            let rows = try sourceRows(try service.index.failedSources(kind: group.kind, limit: 5, offset: 0).rows)
+            failures.append(Group(reason: group.kind.rawValue, count: DashboardFormat.urls(group.count),
+                                  href: "/failures?reason=" + Self.query(group.kind.rawValue), rows: rows, more: group.count > rows.count))
         }
         return [
             "title": "imgcache", "overview": true,
@@ -50,10 +50,14 @@ final class DashboardPages: Sendable {
                 "pager": Pager(page: page, perPage: Self.imagesPerPage, total: found.total, path: "/images")]
     }
 
+    /// `reason`: a failure kind's name; one that names no kind lists nothing.
     func failures(reason: String?, page: Int) throws(CacheError) -> [String: Any] {
-        let found = try service.index.failedSources(reason: reason, limit: Self.rowsPerPage, offset: (page - 1) * Self.rowsPerPage)
+        let kind = reason.map(FailureKind.init(named:))
+        let found = reason != nil && FailureKind(rawValue: reason!) == nil
+            ? IndexPage(rows: [], total: 0)
+            : try service.index.failedSources(kind: kind, limit: Self.rowsPerPage, offset: (page - 1) * Self.rowsPerPage)
         let groups = try service.index.failureGroups(limit: 50).map {
-            Group(reason: $0.reason, count: DashboardFormat.urls($0.count), href: "/failures?reason=" + Self.query($0.reason),
+            Group(reason: $0.kind.rawValue, count: DashboardFormat.urls($0.count), href: "/failures?reason=" + Self.query($0.kind.rawValue),
                   rows: [], more: false)
         }
         return ["title": "Failures · imgcache", "failuresPage": true, "reason": reason ?? "", "groups": groups,
