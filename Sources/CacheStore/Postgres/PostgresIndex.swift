@@ -246,7 +246,11 @@ extension PostgresIndex {
     /// The names of the migrations the database has, in order applied.
     public func appliedMigrations() throws(CacheError) -> [String] {
         try read { session in
-            try session.query("SELECT name FROM schema_migrations ORDER BY applied_at, name").map { try $0.decode(String.self) }
+            // Migrations applied in one transaction share a time: then in the order they are declared
+            // ("v10" sorts before "v2" as text).
+            let rows = try session.query("SELECT name, applied_at FROM schema_migrations").map { try $0.decode((String, Date).self) }
+            let position = { (name: String) in Self.migrationNames.firstIndex(of: name) ?? Int.max }
+            return rows.sorted { ($0.1, position($0.0)) < ($1.1, position($1.0)) }.map(\.0)
         }
     }
 }
