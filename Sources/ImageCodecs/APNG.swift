@@ -242,8 +242,9 @@ final class APNGFrames: FrameReader {
         if index == 0 && frame.dispose == 2 { frame.dispose = 1 }
         var before: PixelStorage?
         if frame.dispose == 2 {
-            before = PixelStorage(zeroedCount: canvas.count)
-            before!.pointer.update(from: canvas.pointer, count: canvas.count)
+            let copy = PixelStorage(zeroedCount: canvas.count)
+            copy.pointer.update(from: canvas.pointer, count: canvas.count)
+            before = copy
         }
         draw(try apng.decode(index, options: options), frame: frame)
         pending = (frame, before)

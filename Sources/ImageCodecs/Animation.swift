@@ -15,7 +15,7 @@ public final class AnimationFrames {
     public init(_ data: Data, options: DecodeOptions = DecodeOptions()) throws(CodecError) {
         let format = data.withUnsafeBytes { ImageFormat.sniff($0) }
         switch format {
-        case .gif?, .webp?: reader = try CFrames(data, format: format!, options: options)
+        case let still? where still == .gif || still == .webp: reader = try CFrames(data, format: still, options: options)
         case .png?:
             guard let apng = try APNG.read(data, options: options) else { throw CodecError(.unsupported, "a PNG without an acTL chunk is not animated") }
             reader = APNGFrames(apng, options: options)

@@ -103,7 +103,7 @@ extension ImageFormat {
     /// "JPEG, PNG, WebP or AVIF": every format imgcache reads, for error messages.
     static var readableList: String {
         let names = allCases.map(\.entry.name)
-        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
+        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
     }
 }
 

@@ -84,7 +84,7 @@ public enum BlurHash {
             maximumValue = 1
             hash += base83(0, length: 1)
         } else {
-            let actualMaximum = ac.map { max(abs($0.x), abs($0.y), abs($0.z)) }.max()!
+            let actualMaximum = ac.map { max(abs($0.x), abs($0.y), abs($0.z)) }.max() ?? 0
             let quantised = Int(max(0, min(82, (actualMaximum * 166 - 0.5).rounded(.down))))
             maximumValue = Double(quantised + 1) / 166
             hash += base83(quantised, length: 1)

@@ -177,7 +177,8 @@ extension UnsafeRawBufferPointer {
         let head = String(decoding: self[start..<Swift.min(count, start + 4096)], as: UTF8.self).lowercased()
         guard let root = head.range(of: "<svg"), !head[..<root.lowerBound].contains("<html") else { return false }
         let after = head[root.upperBound...].first
-        return after == nil || after == ">" || after == "/" || after!.isWhitespace
+        guard let after else { return true }
+        return after == ">" || after == "/" || after.isWhitespace
     }
 
     /// An ISO-BMFF `ftyp` box first whose major or a compatible brand is one of `brands`.

@@ -76,13 +76,13 @@ public struct Manifest: Codable, Sendable, Equatable {
     public func page(seed: String?, after: String?, limit: Int?, sortedURLs: [String]? = nil) -> Manifest {
         var urls = sortedURLs ?? images.keys.sorted()
         if let after { urls = Array(urls[(urls.firstIndex { $0 > after } ?? urls.endIndex)...]) }
-        if let seed { urls = urls.filter { Self.references(images[$0]!, seed: seed) } }
+        if let seed { urls = urls.filter { images[$0].map { Self.references($0, seed: seed) } ?? false } }
         var next: String?
         if let limit, urls.count > limit {
             urls = Array(urls.prefix(limit))
             next = urls.last
         }
-        return Manifest(images: Dictionary(uniqueKeysWithValues: urls.map { ($0, images[$0]!) }), next: next)
+        return Manifest(images: Dictionary(uniqueKeysWithValues: urls.compactMap { url in images[url].map { (url, $0) } }), next: next)
     }
 
     /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is

@@ -55,7 +55,8 @@ public struct Migrator {
         let contents = try source.contents()
         let served = Dictionary(try source.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images
             .compactMap { image in image.lastServed.map { (image.digest, $0) } }, uniquingKeysWith: max)
-        let sources = Dictionary(grouping: contents.sources.filter { $0.digest != nil }, by: { $0.digest! })
+        let sources = Dictionary(grouping: contents.sources.compactMap { source in source.digest.map { ($0, source) } }, by: \.0)
+            .mapValues { $0.map(\.1) }
         let digests = contents.objects.keys.sorted()
         for start in stride(from: 0, to: max(digests.count, 1), by: batchSize) {
             let chunk = digests[start..<min(start + batchSize, digests.count)]

@@ -85,7 +85,7 @@ public enum ThumbnailBatch {
                 }
             }
         }
-        return state.withLock { $0.outcomes.map { $0! } }
+        return state.withLock { $0.outcomes.compactMap { $0 } }  // every job has written its outcome by now
     }
 
     private struct State: ~Copyable {

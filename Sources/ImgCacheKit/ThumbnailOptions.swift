@@ -40,7 +40,7 @@ public struct OutputFormat: Hashable, Sendable, Codable, RawRepresentable, CaseI
     /// "auto, jpeg, png, webp or avif", for help texts and errors.
     public static var nameList: String {
         let names = allCases.map(\.rawValue)
-        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+        return names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
     }
 }
 

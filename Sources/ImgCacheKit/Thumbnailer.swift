@@ -105,7 +105,7 @@ public enum Thumbnailer {
                                              dimensionMismatch: mismatch, warnings: decoded.warnings, bitmap: bitmap,
                                              color: decoded.color)
         }
-        return thumbnails.map { $0! }
+        return thumbnails.compactMap { $0 }  // every rendition has been made by now
     }
 
     /// The header, refused when it declares an empty image or more pixels than the limit (a vector

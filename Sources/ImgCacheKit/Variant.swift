@@ -22,7 +22,7 @@ public struct Variant: Hashable, Sendable, Codable {
         /// its default from the table.
         public var values: [String: Int]
 
-        public static let defaultJPEG = ImageFormat.jpeg.entry.encoding!.defaultQuality!
+        public static let defaultJPEG = ImageFormat.jpeg.entry.encoding?.defaultQuality ?? 80
 
         public init(_ values: [String: Int] = [:]) { self.values = values }
 

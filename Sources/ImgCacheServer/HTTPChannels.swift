@@ -128,9 +128,11 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if state == .passing { return context.fireChannelRead(data) }
-        if buffered == nil { buffered = incoming } else { buffered!.writeBuffer(&incoming) }
+        var all = buffered ?? context.channel.allocator.buffer(capacity: incoming.readableBytes)
+        all.writeBuffer(&incoming)
+        buffered = all
         guard state == .sniffing else { return }
-        let bytes = buffered!.readableBytesView
+        let bytes = all.readableBytesView
         let count = min(bytes.count, Self.preface.count)
         let matches = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
         if !matches || count == Self.preface.count { decide(http2: matches, context: context) }

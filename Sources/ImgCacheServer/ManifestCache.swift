@@ -47,18 +47,22 @@ public final class ManifestCache: Sendable {
         self.service = service
     }
 
+    private enum Next { case ready(Built), building(Task<Built, any Error>) }
+
     /// The manifest of the index as it is now.
     public func current() async throws -> Built {
         let generation = try await IndexReads.run { [service] in try service.index.generation() }
-        let (ready, task) = state.withLock { state -> (Built?, Task<Built, any Error>?) in
-            if let built = state.built, built.generation == generation { return (built, nil) }
-            if let building = state.building, building.generation == generation { return (nil, building.task) }
+        let next = state.withLock { state -> Next in
+            if let built = state.built, built.generation == generation { return .ready(built) }
+            if let building = state.building, building.generation == generation { return .building(building.task) }
             let task = Task { try await self.build(generation) }
             state.building = (generation, task)
-            return (nil, task)
+            return .building(task)
         }
-        if let ready { return ready }
-        return try await task!.value
+        switch next {
+        case .ready(let built): return built
+        case .building(let task): return try await task.value
+        }
     }
 
     private func build(_ generation: Int) async throws -> Built {

@@ -9,7 +9,8 @@ extension Array where Element: Sendable {
         defer { results.deallocate() }
         let slots = SendableSlots(results)
         DispatchQueue.concurrentPerform(iterations: count) { index in slots.buffer[index] = transform(self[index]) }
-        return results.map { $0! }
+        // concurrentPerform returns once every iteration has filled its slot.
+        return results.compactMap { $0 }
     }
 }
 

@@ -82,7 +82,10 @@ public final class ReadThroughCache: Sendable {
     /// A replica folder that cannot be written (ENOSPC) has its least recently used half evicted
     /// and the write tried once more; failing that, the bytes come back to be served as they are.
     public func copy(_ key: BlobKey, sha256: String?, bytes: Int) throws(CacheError) -> Copy {
-        guard let replica else { return .file(source.localFile(key)!) }
+        guard let replica else {
+            guard let path = source.localFile(key) else { throw CacheError(.io, "\(key.relativePath) has no local file and no replica folder") }
+            return .file(path)
+        }
         let path = replica.path(key)
         let hit = state.withLock { state -> Bool in
             guard state.entries[key] != nil else { return false }

@@ -51,7 +51,7 @@ final class FileSyncLease: SyncLease, @unchecked Sendable {
         if let taken = try RemovalLock.lock(path, exclusive: true, wait: false) { return FileSyncLease(taken) }
         guard wait else { throw held() }
         waiting()
-        return FileSyncLease(try RemovalLock.lock(path, exclusive: true, wait: true)!)
+        return FileSyncLease(try RemovalLock.waitForLock(path, exclusive: true))
     }
 
     func release() { lock.withLock { held.release() } }

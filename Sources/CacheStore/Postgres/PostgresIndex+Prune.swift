@@ -113,7 +113,7 @@ extension PostgresIndex {
 
     /// One statement per batch (arrays bound once); it does not move the generation.
     public func recordAccess(_ served: [String: Date], hits: Int, misses: Int) throws(CacheError) {
-        let digests = Array(served.keys), dates = digests.map { served[$0]! }
+        let digests = Array(served.keys), dates = Array(served.values)  // a dictionary's keys and values in the same order
         try transaction(write: false) { session in
             if !digests.isEmpty {
                 try session.query("""

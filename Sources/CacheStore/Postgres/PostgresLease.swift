@@ -63,7 +63,8 @@ final class PostgresSession {
                 throw error
             }
         }
-        return try result.withLock { $0! }.get()
+        guard let outcome = result.withLock({ $0 }) else { throw CacheError(.database, "the PostgreSQL call ended without a result") }
+        return try outcome.get()
     }
     /// The first column of the first row, or nil.
     func scalar<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) throws -> T? {

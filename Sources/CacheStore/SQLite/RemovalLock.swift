@@ -33,7 +33,13 @@ public struct RemovalLock: Sendable {
 
     /// Blocks until the lock is held.
     public func acquire(exclusive: Bool) throws(CacheError) -> Held {
-        try Self.lock(path, exclusive: exclusive, wait: true)!
+        try Self.waitForLock(path, exclusive: exclusive)
+    }
+
+    /// `lock` that waits: held, or an error (never nil).
+    static func waitForLock(_ path: String, exclusive: Bool) throws(CacheError) -> Held {
+        guard let held = try lock(path, exclusive: exclusive, wait: true) else { throw CacheError(.io, "cannot lock \(path)") }
+        return held
     }
 
     /// `flock` on the file at `path` (created if missing): held, or nil when another holds it and

@@ -11,14 +11,15 @@ struct Dashboard: Sendable {
     let hostGuard: DashboardGuard
     let sessions = DashboardSessions()
     let pages: DashboardPages
-    let templates: MustacheLibrary
+    /// The templates, or why they did not parse: a bug the tests catch, and a 500 (counted and
+    /// logged with the parser's message) on every page rather than a crash.
+    let templates: Result<MustacheLibrary, any Error>
 
     init(service: CacheService, access: DashboardAccess, guard hostGuard: DashboardGuard = .init()) {
         self.access = access
         self.hostGuard = hostGuard
         pages = DashboardPages(service: service)
-        // The templates are constants of this program: a failure to parse them is a bug caught by the tests.
-        templates = try! DashboardTemplates.library()
+        templates = Result { try DashboardTemplates.library() }
     }
 
     func addRoutes(to router: Router<ServerRequestContext>) {
@@ -57,8 +58,9 @@ struct Dashboard: Sendable {
                                                     + "(it is then kept in a cookie), or send Authorization: Bearer …"))
         }
         // [String: Any] is not Sendable: the page is rendered on the index thread that read it.
-        let page = try await IndexReads.run { [templates] () throws -> String? in
-            try read().flatMap { templates.render($0, withTemplate: template) }
+        let library = try templates.get()
+        let page = try await IndexReads.run { () throws -> String? in
+            try read().flatMap { library.render($0, withTemplate: template) }
         }
         guard let page else { return html(.notFound, Self.message("No such image in the cache.")) }
         return html(.ok, page)
