@@ -223,11 +223,7 @@ static void ic_png_fill_info(png_structp png, png_infop info, ic_info *out) {
 
 int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *status) {
     if (ic_begin(data, size, info, NULL, status) != IC_OK) return status->code;
-    ic_png_reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.data = data;
-    reader.size = size;
-    reader.status = status;
+    ic_png_reader reader = { .data = data, .size = size, .status = status };  /* the rest zeroed */
     ic_png_diagnostics diagnostics = { status, 0 };
     png_structp png;
     png_infop png_info;
@@ -247,11 +243,7 @@ int ic_png_probe(const uint8_t *data, size_t size, ic_info *info, ic_status *sta
 int ic_png_decode(const uint8_t *data, size_t size, const ic_decode_options *options,
                   ic_info *info, ic_image *image, ic_status *status) {
     if (ic_begin(data, size, info, image, status) != IC_OK) return status->code;
-    ic_png_reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.data = data;
-    reader.size = size;
-    reader.status = status;
+    ic_png_reader reader = { .data = data, .size = size, .status = status };  /* the rest zeroed */
     ic_png_diagnostics diagnostics = { status, !options->lenient };
     png_structp png;
     png_infop png_info;
