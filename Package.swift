@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.36.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries.
@@ -97,7 +98,8 @@ let package = Package(
         .target(name: "AtomicFiles"),
 
         // Seed documents: front matter, image references, byte-preserving write-back of isCached.
-        .target(name: "SeedDocuments", dependencies: ["AtomicFiles", "SafeText", .product(name: "Yams", package: "Yams")]),
+        .target(name: "SeedDocuments", dependencies: ["AtomicFiles", "SafeText", .product(name: "Yams", package: "Yams"),
+                                                     .product(name: "TOMLKit", package: "TOMLKit")]),
 
         // libcurl multi-handle downloader: limits, SSRF guard, retries, conditional requests.
         .target(name: "Fetching", dependencies: ["CCurl", "SafeText"]),

@@ -30,6 +30,9 @@ public enum IsCachedWriter {
     /// The text with each image entry's `isCached` set to `states[url]`. Entries whose url is
     /// not in `states` are left alone. Linear in the document: `states` may hold every URL.
     public static func rewrite(_ text: String, path: String, states: [String: Bool]) throws(SeedError) -> WriteBackResult {
+        if case .success(let data)? = DataFrontMatter.locate(in: text) {
+            return try DataIsCachedWriter.rewrite(text, data, path: path, states: states)
+        }
         guard case .success(let frontMatter) = FrontMatter.locate(in: text) else {
             throw SeedError(.noFrontMatter, path: path, line: 1, "no front matter to write isCached into")
         }
@@ -59,9 +62,9 @@ public enum IsCachedWriter {
         guard !edits.isEmpty else { return result }
         let updatedYAML = yaml.applying(Array(edits.values))
         let verdict = needsVerification ? document.verify(updatedYAML, wanted: wanted) : nil
-        guard verdict == nil else {
+        if let verdict {
             result.leftAlone.append(SeedError(.leftAlone, path: path, line: frontMatter.firstLine,
-                                              "the whole file was left alone: \(verdict!)"))
+                                              "the whole file was left alone: \(verdict)"))
             return result
         }
         var updated = text

@@ -23,11 +23,17 @@ public enum SeedParser {
 
     /// Parses `text` (the whole file) read from `path`.
     public static func parse(_ text: String, path: String) throws(SeedError) -> SeedDocument {
+        switch DataFrontMatter.locate(in: text) {
+        case .success(let data)?: return try DataSeedParser.parse(text, data, path: path)
+        case .failure?: throw SeedError(.noFrontMatter, path: path, line: 1, "the front matter opened on line 1 ('+++' or '{') is never closed")
+        case nil: break
+        }
         let frontMatter: FrontMatter
         switch FrontMatter.locate(in: text) {
         case .success(let found): frontMatter = found
         case .failure(.missing):
-            throw SeedError(.noFrontMatter, path: path, line: 1, "the file does not start with a '---' front matter line")
+            throw SeedError(.noFrontMatter, path: path, line: 1,
+                            "the file does not start with front matter ('---' YAML, '+++' TOML or a '{' JSON object)")
         case .failure(.unclosed):
             throw SeedError(.noFrontMatter, path: path, line: 1, "the front matter opened on line 1 is never closed with '---'")
         }

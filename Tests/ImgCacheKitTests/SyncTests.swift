@@ -211,6 +211,48 @@ struct SyncTests {
         #expect(written.replacingOccurrences(of: "isCached: false", with: "isCached: true") == local)
     }
 
+    @Test("a Hugo TOML post and a JSON post sync and get isCached written back, nothing else changed")
+    func tomlAndJSONSeeds() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: seeds, withIntermediateDirectories: true)
+        let toml = """
+            +++
+            title = "TOML"  # Hugo's default front matter
+            [[images]]
+            url = "\(origin.url("/a.jpg"))"
+            isCached = false
+            [[related]]
+            [[related.images]]
+            url = "\(origin.url("/missing.jpg"))"
+            isCached = true
+            +++
+            Body.
+
+            """
+        let json = """
+            {
+              "title": "JSON",
+              "images": [{"url": "\(origin.url("/b.png"))", "isCached": false}]
+            }
+            Body.
+
+            """
+        let tomlPath = seeds.appendingPathComponent("toml.md"), jsonPath = seeds.appendingPathComponent("json.md")
+        try toml.write(to: tomlPath, atomically: true, encoding: .utf8)
+        try json.write(to: jsonPath, atomically: true, encoding: .utf8)
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: Self.configuration(cache: cache))
+        syncer.writeBack = true
+        let report = try syncer.run()
+        #expect(report.seedsRead == 2 && report.images == 3 && report.cached == 2 && report.failed == 1, "\(report.seedProblems)")
+        #expect(report.seedFilesRewritten == 2)
+        #expect(try String(contentsOf: tomlPath, encoding: .utf8)
+                == toml.replacingOccurrences(of: "isCached = false", with: "isCached = true").replacingOccurrences(
+                    of: "missing.jpg\"\nisCached = true", with: "missing.jpg\"\nisCached = false"))
+        #expect(try String(contentsOf: jsonPath, encoding: .utf8) == json.replacingOccurrences(of: "\"isCached\": false", with: "\"isCached\": true"))
+    }
+
     @Test("a bad seed file is reported with its path and the rest still syncs")
     func badSeed() throws {
         let origin = try ImageOrigin()

@@ -1,0 +1,71 @@
+import Foundation
+import SafeText
+
+/// Reads TOML and JSON front matter into image references, with the fields and the checks of
+/// YAML's (`SeedParser`): `images[]` and `related[].images[]`, each entry's url, width, height
+/// and isCached; an entry whose url is not http(s) is reported with its line and skipped.
+enum DataSeedParser {
+    static func parse(_ text: String, _ frontMatter: DataFrontMatter, path: String) throws(SeedError) -> SeedDocument {
+        let root: DataValue
+        do {
+            root = try frontMatter.data()
+        } catch {
+            throw SeedError(.invalidYAML, path: path, line: error.line, "invalid \(frontMatter.format.rawValue) front matter: \(error.message)")
+        }
+        var document = SeedDocument(path: path, images: [])
+        document.textHash = text.hashValue
+        // Each url's lines in the text, in order: an entry takes the first not yet taken.
+        var lines: [String: [Int]] = [:]
+        for pair in DataTokens.pairs(in: frontMatter.text, format: frontMatter.format) where pair.key == "url" {
+            if case .string(let url) = pair.value.kind { lines[url, default: []].append(pair.value.line + frontMatter.firstLine - 1) }
+        }
+        var budget = SeedParser.maxImageEntries
+        if let images = root["images"] {
+            try collect(images, related: false, lines: &lines, budget: &budget, into: &document)
+        }
+        if case .array(let related)? = root["related"] {
+            for article in related {
+                if let images = article["images"] { try collect(images, related: true, lines: &lines, budget: &budget, into: &document) }
+            }
+        }
+        return document
+    }
+
+    private static func collect(_ value: DataValue, related: Bool, lines: inout [String: [Int]], budget: inout Int,
+                                into document: inout SeedDocument) throws(SeedError) {
+        guard case .array(let entries) = value else {
+            document.problems.append(SeedError(.invalidImage, path: document.path, "'images' is not a list"))
+            return
+        }
+        budget -= entries.count
+        guard budget >= 0 else { throw SeedParser.tooManyEntries(path: document.path) }
+        for entry in entries {
+            guard case .table = entry else {
+                document.problems.append(SeedError(.invalidImage, path: document.path, "an image entry is not a table"))
+                continue
+            }
+            guard case .string(let url)? = entry["url"], !url.isEmpty else {
+                document.problems.append(SeedError(.invalidImage, path: document.path, "an image entry has no url"))
+                continue
+            }
+            let line = lines[url]?.isEmpty == false ? lines[url]?.removeFirst() ?? 1 : 1
+            if let problem = SeedParser.urlProblem(url) {
+                document.problems.append(SeedError(.invalidURL, path: document.path, line: line,
+                                                   "\(SafeText.removingUserinfo(fromURL: url)): \(problem)"))
+                continue
+            }
+            document.images.append(ImageReference(url: url, width: positive(entry["width"]), height: positive(entry["height"]),
+                                                  isCached: entry["isCached"].flatMap(bool), line: line, isRelated: related))
+        }
+    }
+
+    private static func positive(_ value: DataValue?) -> Int? {
+        guard case .int(let number)? = value, number > 0 else { return nil }
+        return number
+    }
+
+    private static func bool(_ value: DataValue) -> Bool? {
+        if case .bool(let flag) = value { return flag }
+        return nil
+    }
+}
