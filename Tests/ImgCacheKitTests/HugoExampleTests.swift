@@ -29,6 +29,10 @@ struct HugoExampleTests {
             Body.
             """
         try post.write(to: site.appendingPathComponent("content/posts/test.md"), atomically: true, encoding: .utf8)
+        // The same image from a post with TOML front matter (Hugo's default): synced, written back, rendered.
+        let tomlPost = "+++\ntitle = \"TOML post\"\n[[images]]\nurl = \"\(origin.url("/a.jpg"))\"\nwidth = 300\nheight = 225\nisCached = false\n+++\nBody.\n"
+        let tomlPath = site.appendingPathComponent("content/posts/toml-test.md")
+        try tomlPost.write(to: tomlPath, atomically: true, encoding: .utf8)
 
         var configuration = Configuration()
         configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
@@ -38,7 +42,10 @@ struct HugoExampleTests {
         ]
         configuration.fetch.addressPolicy.allowedAddresses = ["127.0.0.1"]
         configuration.fetch.maxAttempts = 1
-        _ = try Syncer(seedsDirectory: site.appendingPathComponent("content").path, configuration: configuration).run()
+        let syncer = try Syncer(seedsDirectory: site.appendingPathComponent("content").path, configuration: configuration)
+        syncer.writeBack = true
+        _ = try syncer.run()
+        #expect(try String(contentsOf: tomlPath, encoding: .utf8) == tomlPost.replacingOccurrences(of: "isCached = false", with: "isCached = true"))
         _ = try Exporter.export(cacheDirectory: configuration.cacheDirectory, variants: configuration.variants,
                                 outputDirectory: site.appendingPathComponent("static/img").path,
                                 manifestPath: site.appendingPathComponent("data/imgcache.json").path, baseURL: "/img/")
@@ -70,6 +77,8 @@ struct HugoExampleTests {
                 #expect(FileManager.default.fileExists(atPath: site.appendingPathComponent("public" + file).path), "\(file)")
             }
         }
+        let tomlPage = try String(contentsOf: site.appendingPathComponent("public/posts/toml-test/index.html"), encoding: .utf8)
+        #expect(tomlPage.contains("<img src=\"\(src)\""), "the TOML post shows the same cached image")
         let picture = try #require(page.range(of: "<picture>"))
         #expect(page[picture.upperBound...].range(of: "<source")!.lowerBound < page.range(of: "<img src=\"/img/")!.lowerBound)
     }
