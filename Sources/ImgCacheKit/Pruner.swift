@@ -48,6 +48,8 @@ public struct PruneError: Error, CustomStringConvertible, Sendable {
 public final class Pruner: Sendable {
     public let store: any BlobStorage
     public let index: any IndexStorage
+    /// Images in the seeds' bodies count as references (the configuration's `bodyImages`).
+    public let bodyImages: Bool
 
     /// Opens an existing cache (prune never creates one), its files in `store` and its index
     /// at `index` when given.
@@ -56,12 +58,13 @@ public final class Pruner: Sendable {
     }
 
     public convenience init(_ cache: Cache) {
-        self.init(store: cache.store, index: cache.index)
+        self.init(store: cache.store, index: cache.index, bodyImages: cache.configuration.bodyImages)
     }
 
-    public init(store: any BlobStorage, index: any IndexStorage) {
+    public init(store: any BlobStorage, index: any IndexStorage, bodyImages: Bool = false) {
         self.store = store
         self.index = index
+        self.bodyImages = bodyImages
     }
 
     /// - Parameters:
@@ -73,7 +76,7 @@ public final class Pruner: Sendable {
         var referencedURLs: Set<String>?
         if policy.removeUnreferenced {
             guard let unreferencedSeeds else { throw PruneError("--unreferenced needs a seeds folder") }
-            referencedURLs = try Self.referencedURLs(seedsDirectory: unreferencedSeeds)
+            referencedURLs = try Self.referencedURLs(seedsDirectory: unreferencedSeeds, bodyImages: bodyImages)
         }
         var report = PruneReport()
         report.dryRun = dryRun
@@ -105,8 +108,8 @@ public final class Pruner: Sendable {
 
     /// Every URL the seeds under `directory` reference. Refuses when a seed file could not be
     /// read or parsed (its URLs would count as unreferenced) or when there are no seeds at all.
-    static func referencedURLs(seedsDirectory directory: String) throws -> Set<String> {
-        let scan = SeedScanner.scan(directory: directory)
+    static func referencedURLs(seedsDirectory directory: String, bodyImages: Bool) throws -> Set<String> {
+        let scan = SeedScanner.scan(directory: directory, bodyImages: bodyImages)
         let broken = scan.errors.filter { $0.code != .noFrontMatter }
         if let first = broken.first {
             throw PruneError("cannot tell what is unreferenced while a seed could not be read: \(first)"

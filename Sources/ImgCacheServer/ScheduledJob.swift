@@ -67,7 +67,7 @@ public func scheduledJobs(_ configuration: ServerConfiguration, service: CacheSe
     }
     if let prune = configuration.prune {
         jobs.append(ScheduledJob(name: "prune", every: prune.every, logger: logger, job: {
-            let r = try Pruner(store: service.store, index: service.index)
+            let r = try Pruner(store: service.store, index: service.index, bodyImages: configuration.cache.bodyImages)
                 .run(policy: prune.policy, unreferencedSeeds: prune.unreferencedSeeds, writeBackSeeds: prune.writeBackSeeds)
             return "removed \(r.removed.count) of \(r.imagesBefore) images, \(r.bytesReclaimed) bytes reclaimed, "
                 + "cache now \(r.bytesAfter) bytes, \(r.keptInGrace) kept within the grace period"

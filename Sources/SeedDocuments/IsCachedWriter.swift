@@ -86,7 +86,7 @@ public enum IsCachedWriter {
     /// documents (on every core), each file rewritten at most once. Returns how many files were
     /// rewritten and every problem (entries left alone, files that could not be written).
     public static func writeBack(_ documents: [SeedDocument], states: [String: Bool]) -> (rewritten: Int, problems: [SeedError]) {
-        let affected = documents.filter { $0.images.contains(where: { states[$0.url] != nil }) }
+        let affected = documents.filter { $0.images.contains(where: { !$0.inBody && states[$0.url] != nil }) }
         var rewritten = 0
         var problems: [SeedError] = []
         for result in affected.concurrentMap({ document in Result { () throws(SeedError) in try writeBack(document, states: states) } }) {
@@ -143,7 +143,7 @@ public enum IsCachedWriter {
     /// The replacements for `states`, or nil when one of them is not at a plain-token site.
     private static func plainEdits(_ document: SeedDocument, states: [String: Bool]) -> [(range: Range<Int>, text: String)]? {
         var edits: [Int: (range: Range<Int>, text: String)] = [:]
-        for image in document.images {
+        for image in document.images where !image.inBody {
             guard let wanted = states[image.url] else { continue }
             guard case .plainToken(let range, let current) = image.isCachedSite else { return nil }
             if current != wanted { edits[range.lowerBound] = (range, wanted ? "true" : "false") }

@@ -17,6 +17,8 @@ public struct ImageReference: Hashable, Sendable {
     public var isRelated: Bool
     /// Where the entry's `isCached` value stands, as the scan found it (for the write-back).
     public var isCachedSite: IsCachedSite = .other
+    /// An image of the article's body (`bodyImages`), not of its front matter: never written back.
+    public var inBody = false
 
     public init(url: String, width: Int? = nil, height: Int? = nil, isCached: Bool? = nil, line: Int, isRelated: Bool) {
         self.url = SafeText.removingUserinfo(fromURL: url)

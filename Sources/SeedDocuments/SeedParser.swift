@@ -21,10 +21,37 @@ public enum SeedParser {
                   "more than \(maxImageEntries) image entries (aliases counted where used): refused, nothing read from it")
     }
 
-    /// Parses `text` (the whole file) read from `path`.
-    public static func parse(_ text: String, path: String) throws(SeedError) -> SeedDocument {
+    /// Parses `text` (the whole file) read from `path`; with `bodyImages`, the images its body
+    /// shows are references too (`BodyImages`).
+    public static func parse(_ text: String, path: String, bodyImages: Bool = false) throws(SeedError) -> SeedDocument {
+        let (parsed, frontMatterEnd) = try parseFrontMatter(text, path: path)
+        var document = parsed
+        if bodyImages { appendBodyImages(of: text, after: frontMatterEnd, to: &document) }
+        return document
+    }
+
+    /// The images of the body (which starts on the line after the front matter's closing line).
+    private static func appendBodyImages(of text: String, after end: String.Index, to document: inout SeedDocument) {
+        let utf8 = text.utf8
+        guard let newline = utf8[end...].firstIndex(of: 0x0A) else { return }
+        let start = utf8.index(after: newline)
+        let firstLine = utf8[..<start].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+        for (url, line) in BodyImages.find(in: text[start...], firstLine: firstLine) {
+            if let problem = urlProblem(url) {
+                document.problems.append(SeedError(.invalidURL, path: document.path, line: line,
+                                                   "\(SafeText.removingUserinfo(fromURL: url)): \(problem)"))
+                continue
+            }
+            var image = ImageReference(url: url, line: line, isRelated: false)
+            image.inBody = true
+            document.images.append(image)
+        }
+    }
+
+    /// The front matter's references and where the front matter ends in `text`.
+    private static func parseFrontMatter(_ text: String, path: String) throws(SeedError) -> (SeedDocument, String.Index) {
         switch DataFrontMatter.locate(in: text) {
-        case .success(let data)?: return try DataSeedParser.parse(text, data, path: path)
+        case .success(let data)?: return (try DataSeedParser.parse(text, data, path: path), data.range.upperBound)
         case .failure?: throw SeedError(.noFrontMatter, path: path, line: 1, "the front matter opened on line 1 ('+++' or '{') is never closed")
         case nil: break
         }
@@ -40,7 +67,7 @@ public enum SeedParser {
         let composed = try ComposedFrontMatter(frontMatter, path: path)
         var document = SeedDocument(path: path, images: [])
         document.textHash = text.hashValue
-        guard let mapping = composed.root?.mapping else { return document }
+        guard let mapping = composed.root?.mapping else { return (document, frontMatter.range.upperBound) }
         var walk = Walk(offset: frontMatter.firstLine - 1, yaml: YAMLText(frontMatter.yaml))
         if let images = mapping.field("images") {
             try collect(images, related: false, shared: Self.isShared(images), walk: &walk, into: &document)
@@ -53,7 +80,7 @@ public enum SeedParser {
                 }
             }
         }
-        return document
+        return (document, frontMatter.range.upperBound)
     }
 
     /// What the walk over one document carries.

@@ -69,7 +69,8 @@ public enum SeedScanner {
     /// Seed files are small; anything larger is not one.
     public static let maxFileBytes = 4 * 1024 * 1024
 
-    public static func scan(directory: String) -> SeedScan {
+    /// Every seed under `directory`; with `bodyImages`, the images of their bodies too.
+    public static func scan(directory: String, bodyImages: Bool = false) -> SeedScan {
         var scan = SeedScan(documents: [], errors: [])
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -79,7 +80,7 @@ public enum SeedScanner {
         // Files parse independently: on every core, results kept in path order.
         let (paths, linkErrors) = files(under: directory)
         scan.errors += linkErrors
-        for result in paths.concurrentMap(load) {
+        for result in paths.concurrentMap({ load($0, bodyImages: bodyImages) }) {
             switch result {
             case .success(let document): scan.documents.append(document)
             case .failure(let error): scan.errors.append(error)
@@ -89,7 +90,7 @@ public enum SeedScanner {
     }
 
     /// Reads and parses one file.
-    public static func load(_ path: String) -> Result<SeedDocument, SeedError> {
+    public static func load(_ path: String, bodyImages: Bool = false) -> Result<SeedDocument, SeedError> {
         var info = stat()  // stat, not lstat: the size of what a link points at
         if stat(path, &info) == 0, Int(info.st_size) > maxFileBytes {
             return .failure(SeedError(.unreadable, path: path, "\(info.st_size) bytes is too large for a seed file"))
@@ -101,7 +102,7 @@ public enum SeedScanner {
         guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(SeedError(.notUTF8, path: path, line: firstInvalidLine(data), "the file is not UTF-8 text"))
         }
-        return Result { () throws(SeedError) in try SeedParser.parse(text, path: path) }
+        return Result { () throws(SeedError) in try SeedParser.parse(text, path: path, bodyImages: bodyImages) }
     }
 
     /// Regular, non-hidden files below `directory`, sorted, and the symbolic links that cannot be

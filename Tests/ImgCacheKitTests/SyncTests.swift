@@ -253,6 +253,35 @@ struct SyncTests {
         #expect(try String(contentsOf: jsonPath, encoding: .utf8) == json.replacingOccurrences(of: "\"isCached\": false", with: "\"isCached\": true"))
     }
 
+    @Test("bodyImages: a body image is fetched and cached, counts as a reference for prune --unreferenced, and is never written back")
+    func bodyImages() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: seeds, withIntermediateDirectories: true)
+        let post = "---\nimages:\n  - url: \(origin.url("/a.jpg"))\n    isCached: false\n---\nSee ![b](\(origin.url("/b.png"))).\n"
+        let path = seeds.appendingPathComponent("post.md")
+        try post.write(to: path, atomically: true, encoding: .utf8)
+        var configuration = Self.configuration(cache: cache)
+        configuration.bodyImages = true
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
+        syncer.writeBack = true
+        let report = try syncer.run()
+        #expect(report.images == 2 && report.cached == 2, "\(report.results.map { $0.error ?? "ok" })")
+        #expect(try String(contentsOf: path, encoding: .utf8) == post.replacingOccurrences(of: "isCached: false", with: "isCached: true"))
+        // The seed references record the body image with its line.
+        let index = try CacheIndex(cacheDirectory: cache.path)
+        #expect(try index.contents().references[origin.url("/b.png")]?.isEmpty == false)
+        // prune --unreferenced keeps it while the body shows it; without bodyImages it is unreferenced.
+        let kept = try Pruner(Cache.open(configuration, for: .reading))
+            .run(policy: PrunePolicy(removeUnreferenced: true, grace: 0), unreferencedSeeds: seeds.path)
+        #expect(kept.removed.isEmpty)
+        configuration.bodyImages = false
+        let removed = try Pruner(Cache.open(configuration, for: .reading))
+            .run(policy: PrunePolicy(removeUnreferenced: true, grace: 0), unreferencedSeeds: seeds.path)
+        #expect(removed.removed.flatMap(\.urls) == [origin.url("/b.png")], "\(removed.removed)")
+    }
+
     @Test("a bad seed file is reported with its path and the rest still syncs")
     func badSeed() throws {
         let origin = try ImageOrigin()

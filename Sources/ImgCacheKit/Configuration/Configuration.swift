@@ -24,6 +24,8 @@ public struct Configuration: Sendable {
     public var decode = DecodeOptions()
     public var maxInputBytes = ThumbnailOptions.defaultMaxInputBytes
     public var minTTL: TimeInterval = 24 * 3600
+    /// Images in the seeds' bodies (Markdown, HTML, Hugo's figure) are references too.
+    public var bodyImages = false
     /// `serve`'s dashboard: auto, on or off (see `imgcache serve --help`), and its token.
     public var dashboard = "auto"
     public var dashboardToken: String?

@@ -6,7 +6,14 @@ extension Configuration {
     /// Every key, in the order the docs and the example file list them. A new setting is one
     /// entry here (and its property on `Configuration`); the file, the environment, the flags
     /// that name it and the generated docs all read this table.
-    public static let keys: [ConfigKey] = storage + fetching + limits + [variantsKey] + serving
+    public static let keys: [ConfigKey] = storage + seeds + fetching + limits + [variantsKey] + serving
+
+    static let seeds: [ConfigKey] = [
+        ConfigKey("bodyImages", "`true` or `false`", default: "false",
+                  "Also fetch the images a seed's body shows: Markdown `![](…)` and reference images, HTML `<img src srcset>`, Hugo's `figure` (never written back).") { value, c throws(ConfigurationError) in
+            c.bodyImages = try value.bool("bodyImages")
+        },
+    ]
 
     static let storage: [ConfigKey] = [
         ConfigKey("cache", "path", default: "cache", "Where originals, thumbnails and the SQLite index live (the --cache flag).") { value, c throws(ConfigurationError) in

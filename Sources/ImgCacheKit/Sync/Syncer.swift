@@ -57,7 +57,7 @@ public final class Syncer: @unchecked Sendable {
     func readSeeds() throws(CacheError) -> SeedScan {
         counters.withLock { $0 = (0, 0) }
         store.sweepTemporaryFiles()
-        let scan = SeedScanner.scan(directory: seedsDirectory)
+        let scan = SeedScanner.scan(directory: seedsDirectory, bodyImages: configuration.bodyImages)
         try index.replaceSeedReferences(scan.documents.flatMap { document in
             document.images.map { SeedReference(seedPath: document.path, url: $0.url, line: $0.line) }
         })
