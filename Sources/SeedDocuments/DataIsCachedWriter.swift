@@ -40,15 +40,12 @@ enum DataIsCachedWriter {
         let expected = settingIsCached(before, edited)
         var check = frontMatter
         check.text = updatedText
-        guard let after = try? check.data(), after == expected else {
-            result.leftAlone.append(SeedError(.leftAlone, path: path, line: frontMatter.firstLine,
-                                              "the whole file was left alone: the edited \(format.rawValue) would not read as the same data with only isCached changed"))
-            return result
+        if let after = try? check.data(), after == expected {
+            result.accept(text, replacing: frontMatter.range, with: updatedText, changes: edits.count)
+        } else {
+            result.leaveFileAlone(path: path, line: frontMatter.firstLine,
+                                  "the edited \(format.rawValue) would not read as the same data with only isCached changed")
         }
-        var updated = text
-        updated.replaceSubrange(frontMatter.range, with: updatedText)
-        result.text = updated
-        result.valuesChanged = edits.count
         return result
     }
 

@@ -15,6 +15,21 @@ public struct WriteBackResult: Sendable {
     public var written = false
 }
 
+extension WriteBackResult {
+    /// The whole file is left alone, and why.
+    mutating func leaveFileAlone(path: String, line: Int, _ why: String) {
+        leftAlone.append(SeedError(.leftAlone, path: path, line: line, "the whole file was left alone: \(why)"))
+    }
+
+    /// The new text: `text` with its front matter (`range`) replaced, `changes` values set.
+    mutating func accept(_ text: String, replacing range: Range<String.Index>, with frontMatter: String, changes: Int) {
+        var updated = text
+        updated.replaceSubrange(range, with: frontMatter)
+        self.text = updated
+        valuesChanged = changes
+    }
+}
+
 /// Writes `isCached` values back into seed documents and changes nothing else: every other
 /// byte (the `secured:` blob, comments, key order, quoting, line endings, a byte order mark)
 /// stays as it was. Only values that can be changed in place are changed (a plain or quoted
@@ -63,14 +78,10 @@ public enum IsCachedWriter {
         let updatedYAML = yaml.applying(Array(edits.values))
         let verdict = needsVerification ? document.verify(updatedYAML, wanted: wanted) : nil
         if let verdict {
-            result.leftAlone.append(SeedError(.leftAlone, path: path, line: frontMatter.firstLine,
-                                              "the whole file was left alone: \(verdict)"))
-            return result
+            result.leaveFileAlone(path: path, line: frontMatter.firstLine, verdict)
+        } else {
+            result.accept(text, replacing: frontMatter.range, with: updatedYAML, changes: edits.count)
         }
-        var updated = text
-        updated.replaceSubrange(frontMatter.range, with: updatedYAML)
-        result.text = updated
-        result.valuesChanged = edits.count
         return result
     }
 
