@@ -18,10 +18,16 @@ enum DataIsCachedWriter {
         var edits: [(range: Range<Int>, text: String)] = []
         var edited: [String: Bool] = [:]
         var owner: String?
+        var urlLines: [String: Int] = [:]
         let lineOffset = frontMatter.firstLine - 1
         for pair in DataTokens.pairs(in: frontMatter.text, format: format) {
             if pair.key == "url" {
-                if case .string(let url) = pair.value.kind { owner = url } else { owner = nil }
+                if case .string(let url) = pair.value.kind {
+                    owner = url
+                    if urlLines[url] == nil { urlLines[url] = pair.value.line + lineOffset }
+                } else {
+                    owner = nil
+                }
                 continue
             }
             guard let url = owner, let wanted = states[url] else { continue }
@@ -34,7 +40,7 @@ enum DataIsCachedWriter {
             edited[url] = wanted
             if (current == "true") != wanted { edits.append((pair.value.range, wanted ? "true" : "false")) }
         }
-        result.leftAlone += missingKeys(before, states: states, edited: edited, path: path, format: format)
+        result.leftAlone += missingKeys(before, states: states, edited: edited, lines: urlLines, path: path, format: format)
         guard !edits.isEmpty else { return result }
         let updatedText = applying(edits, to: frontMatter.text)
         let expected = settingIsCached(before, edited)
@@ -50,11 +56,12 @@ enum DataIsCachedWriter {
     }
 
     /// Entries named in `states` that have no isCached key: reported (a key is not added to TOML or JSON).
-    private static func missingKeys(_ root: DataValue, states: [String: Bool], edited: [String: Bool], path: String,
-                                    format: DataFrontMatter.Format) -> [SeedError] {
+    private static func missingKeys(_ root: DataValue, states: [String: Bool], edited: [String: Bool], lines: [String: Int],
+                                    path: String, format: DataFrontMatter.Format) -> [SeedError] {
         entries(root).compactMap { entry -> SeedError? in
             guard case .string(let url)? = entry["url"], states[url] != nil, edited[url] == nil, entry["isCached"] == nil else { return nil }
-            return SeedError(.leftAlone, path: path, "isCached for \(url) left alone: the entry has no isCached key "
+            return SeedError(.leftAlone, path: path, line: lines[url] ?? 1,
+                             "isCached for \(url) left alone: the entry has no isCached key "
                              + "(in \(format.rawValue) front matter imgcache changes existing values only)")
         }
     }

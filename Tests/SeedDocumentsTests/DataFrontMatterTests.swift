@@ -67,6 +67,7 @@ struct DataFrontMatterTests {
         let result = try IsCachedWriter.rewrite(text, path: "p.md", states: ["https://example.com/a.jpg": true, "https://example.com/b.jpg": true])
         #expect(result.text == text.replacingOccurrences(of: "isCached = false", with: "isCached = true"))
         #expect(result.leftAlone.count == 1 && result.leftAlone[0].message.contains("b.jpg") && result.leftAlone[0].message.contains("no isCached key"))
+        #expect(result.leftAlone[0].line == 4, "reported with the line of its url")
     }
 
     static let json = """
