@@ -46,6 +46,9 @@ public struct DataFrontMatter: Sendable {
     public func data() throws(DataFrontMatterError) -> DataValue {
         switch format {
         case .toml:
+            if let line = DataTokens.unparsableDateTime(in: text) {
+                throw DataFrontMatterError(line: line + firstLine - 1, message: "a date followed by 'T' without a time")
+            }
             do {
                 return DataValue(try TOMLTable(string: text))
             } catch let error as TOMLParseError {

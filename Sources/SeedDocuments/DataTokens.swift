@@ -39,6 +39,24 @@ struct DataTokens {
         return pairs
     }
 
+    /// A date-time toml++ 3.4 would abort on (an assertion, not an error): a date and a `T`
+    /// not followed by a time's digit, as in `2025-03-01T=9:00`. Its line, or nil. FuzzSeeds
+    /// found it; the text is refused before TOMLKit sees it.
+    static func unparsableDateTime(in text: String) -> Int? {
+        for lexeme in lex(Array(text.utf8), format: .toml) {
+            guard case .bare(let word) = lexeme.kind else { continue }
+            let bytes = Array(word.utf8)
+            guard bytes.count >= 11, isDigits(bytes[0..<4]), bytes[4] == UInt8(ascii: "-"), isDigits(bytes[5..<7]),
+                  bytes[7] == UInt8(ascii: "-"), isDigits(bytes[8..<10]), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") else {
+                continue
+            }
+            if bytes.count < 12 || !isDigits(bytes[11..<12]) { return lexeme.line }
+        }
+        return nil
+    }
+
+    private static func isDigits(_ bytes: ArraySlice<UInt8>) -> Bool { bytes.allSatisfy { (0x30...0x39).contains($0) } }
+
     private static func lex(_ bytes: [UInt8], format: DataFrontMatter.Format) -> [Lexeme] {
         var lexemes: [Lexeme] = []
         var position = 0, line = 1

@@ -146,4 +146,16 @@ struct DataFrontMatterTests {
         for image in document.images { back[image.url] = image.isCached ?? false }
         #expect(try IsCachedWriter.rewrite(updated, path: name, states: back).text == text)
     }
+
+    @Test("a TOML date-time that toml++ 3.4 asserts on (FuzzSeeds found it: the process aborted) is an error naming its line")
+    func tomlDateTimeAssert() throws {
+        let text = try String(decoding: Fixtures.data("../fuzz/toml-datetime-assert.md"), as: UTF8.self)
+        let error = #expect(throws: SeedError.self) { try SeedParser.parse(text, path: "f.md") }
+        #expect(error?.line == 3 && error?.message.contains("a date followed by 'T' without a time") == true, "\(String(describing: error))")
+        for bad in ["d = 2025-03-01T", "d = 2025-03-01t=9", "d = 2025-03-01Tx9:00:00"] {
+            #expect(throws: SeedError.self, "\(bad)") { try SeedParser.parse("+++\n\(bad)\n+++\n", path: "f.md") }
+        }
+        // Valid date-times still read.
+        #expect(try SeedParser.parse("+++\nd = 2025-03-01T09:00:00Z\ne = 2025-03-01 09:00:00\nf = 2025-03-01\n+++\n", path: "f.md").problems.isEmpty)
+    }
 }
