@@ -46,8 +46,8 @@ public struct DataFrontMatter: Sendable {
     public func data() throws(DataFrontMatterError) -> DataValue {
         switch format {
         case .toml:
-            if let line = DataTokens.unparsableDateTime(in: text) {
-                throw DataFrontMatterError(line: line + firstLine - 1, message: "a date followed by 'T' without a time")
+            if let refused = TOMLScreen.problem(in: text) {
+                throw DataFrontMatterError(line: refused.line + firstLine - 1, message: refused.message)
             }
             do {
                 return DataValue(try TOMLTable(string: text))

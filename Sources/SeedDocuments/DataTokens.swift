@@ -39,31 +39,20 @@ struct DataTokens {
         return pairs
     }
 
-    /// A date-time toml++ 3.4 would abort on (an assertion, not an error): a date and a `T`
-    /// not followed by a time's digit, as in `2025-03-01T=9:00`. Its line, or nil. FuzzSeeds
-    /// found it; the text is refused before TOMLKit sees it.
-    static func unparsableDateTime(in text: String) -> Int? {
-        for lexeme in lex(Array(text.utf8), format: .toml) {
-            guard case .bare(let word) = lexeme.kind else { continue }
-            let bytes = Array(word.utf8)
-            guard bytes.count >= 11, isDigits(bytes[0..<4]), bytes[4] == UInt8(ascii: "-"), isDigits(bytes[5..<7]),
-                  bytes[7] == UInt8(ascii: "-"), isDigits(bytes[8..<10]), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") else {
-                continue
-            }
-            if bytes.count < 12 || !isDigits(bytes[11..<12]) { return lexeme.line }
-        }
-        return nil
+    /// Every lexeme of `text`; with `newlines`, each line break is a `\n` punctuation lexeme
+    /// (what `TOMLScreen` reads); an unclosed string is a `\0` punctuation lexeme.
+    static func lexemes(_ text: String, format: DataFrontMatter.Format, newlines: Bool) -> [Lexeme] {
+        lex(Array(text.utf8), format: format, newlines: newlines)
     }
 
-    private static func isDigits(_ bytes: ArraySlice<UInt8>) -> Bool { bytes.allSatisfy { (0x30...0x39).contains($0) } }
-
-    private static func lex(_ bytes: [UInt8], format: DataFrontMatter.Format) -> [Lexeme] {
+    private static func lex(_ bytes: [UInt8], format: DataFrontMatter.Format, newlines: Bool = false) -> [Lexeme] {
         var lexemes: [Lexeme] = []
         var position = 0, line = 1
         while position < bytes.count {
             let byte = bytes[position]
             switch byte {
             case 0x0A:
+                if newlines { lexemes.append(Lexeme(kind: .punctuation(0x0A), range: position..<position + 1, line: line)) }
                 line += 1
                 position += 1
             case 0x20, 0x09, 0x0D:
@@ -73,7 +62,7 @@ struct DataTokens {
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 let start = position, startLine = line
                 let decoded = string(bytes, at: &position, line: &line, format: format)
-                lexemes.append(Lexeme(kind: .string(decoded), range: start..<position, line: startLine))
+                lexemes.append(Lexeme(kind: decoded.map(Kind.string) ?? .punctuation(0), range: start..<position, line: startLine))
             case _ where isBare(byte):
                 let start = position
                 while position < bytes.count && isBare(bytes[position]) { position += 1 }
@@ -93,8 +82,9 @@ struct DataTokens {
     }
 
     /// Reads the string starting at `position` (a quote) up to and including its closing quote;
-    /// returns its value (escapes decoded as JSON decodes them; TOML literal strings verbatim).
-    private static func string(_ bytes: [UInt8], at position: inout Int, line: inout Int, format: DataFrontMatter.Format) -> String {
+    /// returns its value (escapes decoded as JSON decodes them; TOML literal strings verbatim),
+    /// or nil when it is never closed.
+    private static func string(_ bytes: [UInt8], at position: inout Int, line: inout Int, format: DataFrontMatter.Format) -> String? {
         let quote = bytes[position]
         let triple = format == .toml && position + 2 < bytes.count && bytes[position + 1] == quote && bytes[position + 2] == quote
         let opening = triple ? 3 : 1
@@ -113,7 +103,7 @@ struct DataTokens {
             position += 1
         }
         position = min(position, bytes.count)
-        return ""
+        return nil
     }
 
     /// A string's value: a JSON-escaped body decoded as JSON decodes it.

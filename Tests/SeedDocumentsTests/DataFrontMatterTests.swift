@@ -147,15 +147,40 @@ struct DataFrontMatterTests {
         #expect(try IsCachedWriter.rewrite(updated, path: name, states: back).text == text)
     }
 
-    @Test("a TOML date-time that toml++ 3.4 asserts on (FuzzSeeds found it: the process aborted) is an error naming its line")
-    func tomlDateTimeAssert() throws {
-        let text = try String(decoding: Fixtures.data("../fuzz/toml-datetime-assert.md"), as: UTF8.self)
+    @Test("TOML that toml++ 3.4 aborts on (an assertion: FuzzSeeds found two) is refused first, with its line; valid TOML reads",
+          arguments: [("toml-datetime-assert.md", 3), ("toml-key-assert.md", 3)])
+    func tomlAssertions(name: String, line: Int) throws {
+        let text = try String(decoding: Fixtures.data("../fuzz/\(name)"), as: UTF8.self)
         let error = #expect(throws: SeedError.self) { try SeedParser.parse(text, path: "f.md") }
-        #expect(error?.line == 3 && error?.message.contains("a date followed by 'T' without a time") == true, "\(String(describing: error))")
-        for bad in ["d = 2025-03-01T", "d = 2025-03-01t=9", "d = 2025-03-01Tx9:00:00"] {
-            #expect(throws: SeedError.self, "\(bad)") { try SeedParser.parse("+++\n\(bad)\n+++\n", path: "f.md") }
+        #expect(error?.line == line && error?.message.hasPrefix("invalid TOML front matter") == true, "\(String(describing: error))")
+        #expect(throws: SeedError.self) { try IsCachedWriter.rewrite(text, path: "f.md", states: [:]) }
+    }
+
+    @Test("the TOML screen: refuses malformed shapes before toml++, lets every form of TOML's values through")
+    func tomlScreen() throws {
+        for bad in ["d = 2025-03-01T", "d = 2025-03-01t=9", "d = 2025-03-01Tx9:00:00", "[ = 1", "[[a] ]", "a = [1, 2", "a = { b = 1",
+                    "a = ", "= 1", "a = 1 2", "a = \"open", "a.b. = 1", "a = [[[[" + String(repeating: "[", count: 100)] {
+            #expect(TOMLScreen.problem(in: bad + "\n") != nil, "\(bad)")
         }
-        // Valid date-times still read.
-        #expect(try SeedParser.parse("+++\nd = 2025-03-01T09:00:00Z\ne = 2025-03-01 09:00:00\nf = 2025-03-01\n+++\n", path: "f.md").problems.isEmpty)
+        let good = """
+            title = "t" # comment
+            'quoted key' = 'literal'
+            "a".b = 1
+            dotted.key-name_2 = -17
+            floats = [1.5, -0.01, 5e+22, 6.626e-34, 1_000.5, inf, -nan]
+            ints = [0xDEAD, 0xdead_beef, 0o755, 0b1101, +99, 1_000]
+            dates = [1979-05-27T07:32:00Z, 1979-05-27T00:32:00.999999-07:00, 1979-05-27 07:32:00, 1979-05-27, 07:32:00]
+            multi = \"\"\"
+            several
+            lines\"\"\"
+            nested = [[1, 2], ["a"], [], {x = 1}]
+            empty = {}
+            bools = [true, false]
+            [params]
+            inline = { url = "https://example.com/a.jpg", isCached = false, size = { w = 1, h = 2 } }
+            [[related.images]]
+            url = "https://example.com/b.jpg"
+            """
+        #expect(TOMLScreen.problem(in: good) == nil, "\(String(describing: TOMLScreen.problem(in: good)))")
     }
 }
