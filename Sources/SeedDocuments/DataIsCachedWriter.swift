@@ -1,4 +1,5 @@
 import Foundation
+import SafeText
 
 /// Writes `isCached` back into TOML or JSON front matter with YAML's promise: only an existing
 /// `isCached = true|false` (`"isCached": true|false`) value is replaced, in place; every other
@@ -22,7 +23,9 @@ enum DataIsCachedWriter {
         let lineOffset = frontMatter.firstLine - 1
         for pair in DataTokens.pairs(in: frontMatter.text, format: format) {
             if pair.key == "url" {
-                if case .string(let url) = pair.value.kind {
+                if case .string(let written) = pair.value.kind {
+                    // States are keyed by the URL as imgcache keeps it: without a user:password@.
+                    let url = SafeText.removingUserinfo(fromURL: written)
                     owner = url
                     if urlLines[url] == nil { urlLines[url] = pair.value.line + lineOffset }
                 } else {
@@ -59,7 +62,9 @@ enum DataIsCachedWriter {
     private static func missingKeys(_ root: DataValue, states: [String: Bool], edited: [String: Bool], lines: [String: Int],
                                     path: String, format: DataFrontMatter.Format) -> [SeedError] {
         entries(root).compactMap { entry -> SeedError? in
-            guard case .string(let url)? = entry["url"], states[url] != nil, edited[url] == nil, entry["isCached"] == nil else { return nil }
+            guard case .string(let written)? = entry["url"] else { return nil }
+            let url = SafeText.removingUserinfo(fromURL: written)
+            guard states[url] != nil, edited[url] == nil, entry["isCached"] == nil else { return nil }
             return SeedError(.leftAlone, path: path, line: lines[url] ?? 1,
                              "isCached for \(url) left alone: the entry has no isCached key "
                              + "(in \(format.rawValue) front matter imgcache changes existing values only)")
@@ -81,7 +86,8 @@ enum DataIsCachedWriter {
         func set(_ images: DataValue?) -> DataValue? {
             guard case .array(let entries)? = images else { return images }
             return .array(entries.map { entry in
-                guard case .table(var fields) = entry, case .string(let url)? = fields["url"], let value = values[url] else { return entry }
+                guard case .table(var fields) = entry, case .string(let url)? = fields["url"],
+                      let value = values[SafeText.removingUserinfo(fromURL: url)] else { return entry }
                 fields["isCached"] = .bool(value)
                 return .table(fields)
             })

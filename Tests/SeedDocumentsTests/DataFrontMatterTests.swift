@@ -183,4 +183,13 @@ struct DataFrontMatterTests {
             """
         #expect(TOMLScreen.problem(in: good) == nil, "\(String(describing: TOMLScreen.problem(in: good)))")
     }
+
+    @Test("a URL with credentials is written back under the URL imgcache keeps (without them), as in YAML")
+    func credentials() throws {
+        let text = "{\n  \"images\": [{\"url\": \"https://user:secret@example.com/a.jpg\", \"isCached\": false}]\n}\n"
+        let document = try SeedParser.parse(text, path: "c.md")
+        #expect(document.images.map(\.url) == ["https://example.com/a.jpg"])
+        let result = try IsCachedWriter.rewrite(text, path: "c.md", states: ["https://example.com/a.jpg": true])
+        #expect(result.text == text.replacingOccurrences(of: "false", with: "true"))
+    }
 }
