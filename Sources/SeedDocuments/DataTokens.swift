@@ -55,6 +55,10 @@ struct DataTokens {
                 if newlines { lexemes.append(Lexeme(kind: .punctuation(0x0A), range: position..<position + 1, line: line)) }
                 line += 1
                 position += 1
+            case 0x0D where format == .toml && (position + 1 == bytes.count || bytes[position + 1] != 0x0A):
+                // A carriage return not ending a line is no TOML whitespace (toml++ asserts on it in a key).
+                lexemes.append(Lexeme(kind: .punctuation(0x0D), range: position..<position + 1, line: line))
+                position += 1
             case 0x20, 0x09, 0x0D:
                 position += 1
             case UInt8(ascii: "#") where format == .toml:

@@ -147,8 +147,8 @@ struct DataFrontMatterTests {
         #expect(try IsCachedWriter.rewrite(updated, path: name, states: back).text == text)
     }
 
-    @Test("TOML that toml++ 3.4 aborts on (an assertion: FuzzSeeds found two) is refused first, with its line; valid TOML reads",
-          arguments: [("toml-datetime-assert.md", 3), ("toml-key-assert.md", 3)])
+    @Test("TOML that toml++ 3.4 aborts on (an assertion: FuzzSeeds found three) is refused first, with its line; valid TOML reads",
+          arguments: [("toml-datetime-assert.md", 3), ("toml-key-assert.md", 3), ("toml-cr-assert.md", 13)])
     func tomlAssertions(name: String, line: Int) throws {
         let text = try String(decoding: Fixtures.data("../fuzz/\(name)"), as: UTF8.self)
         let error = #expect(throws: SeedError.self) { try SeedParser.parse(text, path: "f.md") }
