@@ -45,11 +45,16 @@ public struct AtomicFileError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
     /// "disk full", "permission denied" or "io": for reports and metrics.
-    public var kind: String {
+    public var kind: String { Self.kind(ofErrno: errno) ?? "io" }
+
+    /// What a file operation's `errno` says of the disk: "disk full" (ENOSPC, EDQUOT),
+    /// "permission denied" (EACCES, EPERM, EROFS), or nil for anything else. The one mapping
+    /// imgcache's reports, failure kinds and the sync's halt read.
+    public static func kind(ofErrno errno: Int32) -> String? {
         switch errno {
         case ENOSPC, EDQUOT: "disk full"
         case EACCES, EPERM, EROFS: "permission denied"
-        default: "io"
+        default: nil
         }
     }
     /// "cannot write <path>: No space left on device".

@@ -36,7 +36,7 @@ final class BackendHalt: Sendable {
                               "AccessDenied"]
 
     static func isOutage(_ error: any Error) -> Bool {
-        if let cache = error as? CacheError, [.diskFull, .permissionDenied].contains(FailureKind(cache)) { return true }
+        if let cache = error as? CacheError, FailureKind(cache).isDiskRefusal { return true }
         let text = "\(error)"
         return outageSigns.contains { text.localizedCaseInsensitiveContains($0) }
     }

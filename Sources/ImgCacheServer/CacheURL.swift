@@ -40,7 +40,10 @@ public enum CacheURL: Hashable, Sendable {
     }
 
     /// The metrics' route name: `thumbnail` or `original`.
-    public var route: String { Self.route(of: self) }
+    public var route: String {
+        if case .thumbnail = self { return "thumbnail" }
+        return "original"
+    }
 
     /// The key a lookup is remembered by: the path without its leading slash.
     public var lookupKey: String {
@@ -56,11 +59,6 @@ public enum CacheURL: Hashable, Sendable {
         if path.hasPrefix("/t/") { return "thumbnail" }
         if path.hasPrefix("/o/") { return "original" }
         return nil
-    }
-
-    private static func route(of url: CacheURL) -> String {
-        if case .thumbnail = url { return "thumbnail" }
-        return "original"
     }
 
     static func isDigest(_ text: Substring) -> Bool {

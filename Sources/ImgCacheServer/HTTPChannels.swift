@@ -128,11 +128,16 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if state == .passing { return context.fireChannelRead(data) }
-        var all = buffered ?? context.channel.allocator.buffer(capacity: incoming.readableBytes)
-        all.writeBuffer(&incoming)
-        buffered = all
-        guard state == .sniffing else { return }
-        let bytes = all.readableBytesView
+        // The first read is kept as it is (no copy); a later one is appended to it, the buffer
+        // taken out first so that it has one owner and grows in place.
+        if var earlier = buffered {
+            buffered = nil
+            earlier.writeBuffer(&incoming)
+            buffered = earlier
+        } else {
+            buffered = incoming
+        }
+        guard state == .sniffing, let bytes = buffered?.readableBytesView else { return }
         let count = min(bytes.count, Self.preface.count)
         let matches = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
         if !matches || count == Self.preface.count { decide(http2: matches, context: context) }

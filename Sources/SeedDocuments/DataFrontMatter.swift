@@ -116,6 +116,42 @@ public indirect enum DataValue: Equatable, Sendable, Decodable {
         if case .table(let table) = self { return table[key] }
         return nil
     }
+
+    /// A front matter's lists of image entries, where seeds keep them: `images`, then each
+    /// `related[].images` (as written: a list is checked by its reader).
+    var imageLists: [(value: DataValue, related: Bool)] {
+        var lists: [(DataValue, Bool)] = self["images"].map { [($0, false)] } ?? []
+        if case .array(let related)? = self["related"] {
+            lists += related.compactMap { article in article["images"].map { ($0, true) } }
+        }
+        return lists
+    }
+
+    /// Every image entry of the lists that are lists.
+    var imageEntries: [DataValue] {
+        imageLists.flatMap { list -> [DataValue] in
+            if case .array(let entries) = list.value { return entries }
+            return []
+        }
+    }
+
+    /// The same front matter with each image entry (of `imageLists`) replaced by `transform(entry)`.
+    func mappingImageEntries(_ transform: (DataValue) -> DataValue) -> DataValue {
+        func mapList(_ list: DataValue?) -> DataValue? {
+            guard case .array(let entries)? = list else { return list }
+            return .array(entries.map(transform))
+        }
+        guard case .table(var fields) = self else { return self }
+        fields["images"] = mapList(fields["images"])
+        if case .array(let related)? = fields["related"] {
+            fields["related"] = .array(related.map { article in
+                guard case .table(var articleFields) = article else { return article }
+                articleFields["images"] = mapList(articleFields["images"])
+                return .table(articleFields)
+            })
+        }
+        return .table(fields)
+    }
 }
 
 /// A text's lines over its UTF-8 view: each line's start, its content (without the LF) and

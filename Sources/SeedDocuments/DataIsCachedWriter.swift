@@ -61,7 +61,7 @@ enum DataIsCachedWriter {
     /// Entries named in `states` that have no isCached key: reported (a key is not added to TOML or JSON).
     private static func missingKeys(_ root: DataValue, states: [String: Bool], edited: [String: Bool], lines: [String: Int],
                                     path: String, format: DataFrontMatter.Format) -> [SeedError] {
-        entries(root).compactMap { entry -> SeedError? in
+        root.imageEntries.compactMap { entry -> SeedError? in
             guard case .string(let written)? = entry["url"] else { return nil }
             let url = SafeText.removingUserinfo(fromURL: written)
             guard states[url] != nil, edited[url] == nil, entry["isCached"] == nil else { return nil }
@@ -71,37 +71,14 @@ enum DataIsCachedWriter {
         }
     }
 
-    /// Every image entry: `images[]`, then each `related[].images[]`.
-    private static func entries(_ root: DataValue) -> [DataValue] {
-        var all: [DataValue] = []
-        if case .array(let images)? = root["images"] { all += images }
-        if case .array(let related)? = root["related"] {
-            for article in related { if case .array(let images)? = article["images"] { all += images } }
-        }
-        return all
-    }
-
     /// `root` with each entry whose url is in `values` given that isCached.
     private static func settingIsCached(_ root: DataValue, _ values: [String: Bool]) -> DataValue {
-        func set(_ images: DataValue?) -> DataValue? {
-            guard case .array(let entries)? = images else { return images }
-            return .array(entries.map { entry in
-                guard case .table(var fields) = entry, case .string(let url)? = fields["url"],
-                      let value = values[SafeText.removingUserinfo(fromURL: url)] else { return entry }
-                fields["isCached"] = .bool(value)
-                return .table(fields)
-            })
+        root.mappingImageEntries { entry in
+            guard case .table(var fields) = entry, case .string(let url)? = fields["url"],
+                  let value = values[SafeText.removingUserinfo(fromURL: url)] else { return entry }
+            fields["isCached"] = .bool(value)
+            return .table(fields)
         }
-        guard case .table(var fields) = root else { return root }
-        fields["images"] = set(fields["images"])
-        if case .array(let related)? = fields["related"] {
-            fields["related"] = .array(related.map { article in
-                guard case .table(var articleFields) = article else { return article }
-                articleFields["images"] = set(articleFields["images"])
-                return .table(articleFields)
-            })
-        }
-        return .table(fields)
     }
 
     /// `text` with each UTF-8 range replaced.

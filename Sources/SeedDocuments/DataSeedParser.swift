@@ -20,13 +20,8 @@ enum DataSeedParser {
             if case .string(let url) = pair.value.kind { lines[url, default: []].append(pair.value.line + frontMatter.firstLine - 1) }
         }
         var budget = SeedParser.maxImageEntries
-        if let images = root["images"] {
-            try collect(images, related: false, lines: &lines, budget: &budget, into: &document)
-        }
-        if case .array(let related)? = root["related"] {
-            for article in related {
-                if let images = article["images"] { try collect(images, related: true, lines: &lines, budget: &budget, into: &document) }
-            }
+        for list in root.imageLists {
+            try collect(list.value, related: list.related, lines: &lines, budget: &budget, into: &document)
         }
         return document
     }

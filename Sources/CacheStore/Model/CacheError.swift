@@ -32,6 +32,6 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
     /// "permission denied: …".
     public var description: String {
         let kind = FailureKind(self)
-        return kind == .diskFull || kind == .permissionDenied ? "\(kind.rawValue): \(message)" : "\(code): \(message)"
+        return kind.isDiskRefusal ? "\(kind.rawValue): \(message)" : "\(code): \(message)"
     }
 }

@@ -38,12 +38,15 @@ public enum FailureKind: String, Sendable, Codable, CaseIterable {
     /// A cache error's kind: a full disk and a refused permission told apart by the errno
     /// underneath, whatever the operation was.
     public init(_ error: CacheError) {
-        switch error.errno {
-        case ENOSPC?, EDQUOT?: self = .diskFull
-        case EACCES?, EPERM?, EROFS?: self = .permissionDenied
-        default: self = error.code == .database ? .cacheIndex : .cacheIO
+        if let disk = error.errno.flatMap(AtomicFileError.kind(ofErrno:)).flatMap(FailureKind.init(rawValue:)) {
+            self = disk
+        } else {
+            self = error.code == .database ? .cacheIndex : .cacheIO
         }
     }
+
+    /// A disk that refuses writes (full, read-only, not permitted): the backend cannot be used now.
+    public var isDiskRefusal: Bool { self == .diskFull || self == .permissionDenied }
 }
 
 extension CacheError {

@@ -34,8 +34,6 @@ public struct Configuration: Sendable {
     var storeSettings = StoreSettings()
     /// `index` as given: `postgres://…`, `sqlite` or empty; made into `index` the same way.
     var indexSetting: String?
-    /// Where each key's value came from ("imgcache.yml: line 3", "IMGCACHE_INDEX", "--per-host"), for messages.
-    var origins: [String: String] = [:]
 
     public init() {}
 

@@ -9,19 +9,21 @@ extension Configuration {
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                             flags: [String: String] = [:]) throws(ConfigurationError) -> Configuration {
         var configuration = Configuration()
-        if let path { try configuration.applyFile(path) }
+        // Where each key's value came from ("imgcache.yml: line 3", "IMGCACHE_INDEX", "--per-host"), for messages.
+        var origins: [String: String] = [:]
+        if let path { try configuration.applyFile(path, origins: &origins) }
         for key in keys {
             guard let variable = key.environment.first(where: { environment[$0]?.isEmpty == false }),
                   let text = environment[variable] else { continue }
-            try configuration.apply(key, ConfigValue(text: text, origin: variable), prefix: variable)
+            try configuration.apply(key, ConfigValue(text: text, origin: variable), prefix: variable, origins: &origins)
         }
         for (name, text) in flags.sorted(by: { $0.key < $1.key }) {
             guard let key = keys.first(where: { $0.name == name }) else {
                 throw ConfigurationError("no configuration key '\(name)' (a flag names one that does not exist)")
             }
-            try configuration.apply(key, ConfigValue(text: text, origin: "flag"), prefix: "--" + Self.flagName(name))
+            try configuration.apply(key, ConfigValue(text: text, origin: "flag"), prefix: "--" + Self.flagName(name), origins: &origins)
         }
-        try configuration.resolveBackends(environment: environment)
+        try configuration.resolveBackends(environment: environment, origins: origins)
         return configuration
     }
 
@@ -37,7 +39,8 @@ extension Configuration {
         }
     }
 
-    private mutating func apply(_ key: ConfigKey, _ value: ConfigValue, prefix: String) throws(ConfigurationError) {
+    private mutating func apply(_ key: ConfigKey, _ value: ConfigValue, prefix: String,
+                                origins: inout [String: String]) throws(ConfigurationError) {
         do {
             try key.apply(value, &self)
             origins[key.name] = prefix
@@ -48,7 +51,7 @@ extension Configuration {
 
     /// The file's keys, in the file's order; an unknown key is an error naming its line (a
     /// misspelt `maxPixel:` would otherwise be ignored without a word).
-    private mutating func applyFile(_ path: String) throws(ConfigurationError) {
+    private mutating func applyFile(_ path: String, origins: inout [String: String]) throws(ConfigurationError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("\(path): cannot read the configuration file")
         }
@@ -66,7 +69,7 @@ extension Configuration {
                 let known = Self.keys.map(\.name).joined(separator: ", ")
                 throw ConfigurationError("\(origin): unknown key '\(name)' (keys: \(known))")
             }
-            try apply(key, ConfigValue(node: value, origin: origin), prefix: origin)
+            try apply(key, ConfigValue(node: value, origin: origin), prefix: origin, origins: &origins)
         }
     }
 
@@ -86,7 +89,7 @@ extension Configuration {
     }
 
     /// `index` and `store` as locations, once every layer has had its say.
-    private mutating func resolveBackends(environment: [String: String]) throws(ConfigurationError) {
+    private mutating func resolveBackends(environment: [String: String], origins: [String: String]) throws(ConfigurationError) {
         do {
             let setting = indexSetting?.trimmingCharacters(in: .whitespaces) ?? ""
             index = setting.isEmpty || setting == "sqlite" ? nil : try PostgresLocation.parse(setting, environment: environment)

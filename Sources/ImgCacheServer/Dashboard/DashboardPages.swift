@@ -52,10 +52,10 @@ final class DashboardPages: Sendable {
 
     /// `reason`: a failure kind's name; one that names no kind lists nothing.
     func failures(reason: String?, page: Int) throws(CacheError) -> [String: Any] {
-        let kind = reason.map { FailureKind(rawValue: $0) }
-        let found = kind == .some(nil)
+        let kind = reason.flatMap(FailureKind.init(rawValue:))
+        let found = reason != nil && kind == nil
             ? IndexPage(rows: [], total: 0)
-            : try service.index.failedSources(kind: kind ?? nil, limit: Self.rowsPerPage, offset: (page - 1) * Self.rowsPerPage)
+            : try service.index.failedSources(kind: kind, limit: Self.rowsPerPage, offset: (page - 1) * Self.rowsPerPage)
         let groups = try service.index.failureGroups(limit: 50).map {
             Group(reason: $0.kind.rawValue, count: DashboardFormat.urls($0.count), href: "/failures?reason=" + Self.query($0.kind.rawValue),
                   rows: [], more: false)
