@@ -24,6 +24,11 @@ final class BackendHalt: Sendable {
         }
     }
 
+    /// Stops the run for `reason` (a signal to a watching sync): the same end as an outage.
+    func stop(_ reason: String) {
+        state.withLock { if $0.reason == nil { $0.reason = reason } }
+    }
+
     /// An image was stored and recorded: the backends answer.
     func succeeded() {
         state.withLock { $0.consecutive = 0 }

@@ -54,6 +54,14 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var variants: [String: VariantInfo]
         /// Seed files that reference the URL.
         public var seeds: [String]
+        /// Where: each seed file with the first line that names the URL, and `body` for an image
+        /// of the article's body (`bodyImages`), not of its front matter.
+        public var places: [Place]?
+    }
+    public struct Place: Codable, Sendable, Equatable {
+        public var seed: String
+        public var line: Int
+        public var body: Bool?
     }
 
     public var images: [String: Image]
@@ -94,7 +102,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
         var images: [String: Image] = [:]
         for source in contents.sources {
-            let seeds = references[source.url] ?? []
+            let places = (references[source.url] ?? []).map { Place(seed: $0.seedPath, line: $0.line, body: $0.inBody ? true : nil) }
+            let seeds = places.map(\.seed)
             if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
             let object = source.digest.flatMap { objects[$0] }
             let records = source.digest.flatMap { thumbnails[$0] } ?? []
@@ -105,7 +114,7 @@ public struct Manifest: Codable, Sendable, Equatable {
                 width: source.decodedWidth, height: source.decodedHeight,
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
                 colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
-                duration: object?.durationMilliseconds, variants: published, seeds: seeds)
+                duration: object?.durationMilliseconds, variants: published, seeds: seeds, places: places.isEmpty ? nil : places)
         }
         return Manifest(images: images)
     }

@@ -103,7 +103,7 @@ public struct Migrator {
         if isLast {
             // The last batch also carries URLs without an image (failed, pruned) and the seed references.
             batch.sources += contents.sources.filter { $0.digest == nil }
-            batch.references = contents.references.flatMap { url, paths in paths.map { SeedReference(seedPath: $0, url: url, line: 0) } }
+            batch.references = contents.references.values.flatMap { $0 }
         }
         return (batch, files)
     }

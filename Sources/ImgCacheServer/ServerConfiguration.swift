@@ -50,12 +50,23 @@ public struct SyncSchedule: Sendable {
     public var seedsDirectory: String
     public var configuration: Configuration
     public var writeBack: Bool
-    public init(every: Duration, seedsDirectory: String, configuration: Configuration, writeBack: Bool = false) {
+    /// Also sync within moments of a change to the folder (`serve --watch`); nil: on schedule only.
+    public var watch: SeedWatching?
+    public init(every: Duration, seedsDirectory: String, configuration: Configuration, writeBack: Bool = false,
+                watch: SeedWatching? = nil) {
         self.every = every
         self.seedsDirectory = seedsDirectory
         self.configuration = configuration
         self.writeBack = writeBack
+        self.watch = watch
     }
+}
+
+/// How `serve --watch` watches the seeds folder.
+public struct SeedWatching: Sendable {
+    /// Poll every this many seconds instead of inotify.
+    public var poll: Double?
+    public init(poll: Double? = nil) { self.poll = poll }
 }
 
 /// How the file routes stream files: the slots (`ServerLimits.maxStreamingResponses`), the

@@ -16,26 +16,14 @@ public struct SeedScan: Sendable {
     /// Every problem: skipped files, then skipped entries.
     public var allProblems: [SeedError] { errors + documents.flatMap(\.problems) }
 
-    /// One entry per distinct URL, in order of first appearance: one URL in several places is
-    /// one image. Linear: each reference is appended in place (a logo named by every article is
-    /// tens of thousands of references to one URL).
+    /// One entry per distinct URL, in order of first appearance: one URL in several places is one image.
     public var catalog: [CatalogEntry] {
-        var entries: [CatalogEntry] = []
-        var position: [String: Int] = [:]
-        for document in documents {
-            for image in document.images {
-                let place = SeedLocation(path: document.path, line: image.line)
-                if let at = position[image.url] {
-                    entries[at].references.append(place)
-                    if entries[at].width == nil { entries[at].width = image.width }
-                    if entries[at].height == nil { entries[at].height = image.height }
-                } else {
-                    position[image.url] = entries.count
-                    entries.append(CatalogEntry(url: image.url, fetchURL: image.fetchURL, width: image.width, height: image.height, references: [place]))
-                }
+        CatalogEntry.collect(documents.lazy.flatMap { document in
+            document.images.lazy.map { image in
+                CatalogEntry.Mention(url: image.url, fetchURL: image.fetchURL, width: image.width, height: image.height,
+                                     place: SeedLocation(path: document.path, line: image.line))
             }
-        }
-        return entries
+        })
     }
 }
 
@@ -60,6 +48,42 @@ public struct CatalogEntry: Hashable, Sendable {
     public var width: Int?
     public var height: Int?
     public var references: [SeedLocation]
+
+    /// One place that names an image, with what it declares there.
+    public struct Mention: Sendable {
+        public var url: String
+        public var fetchURL: String
+        public var width: Int?
+        public var height: Int?
+        public var place: SeedLocation
+        public init(url: String, fetchURL: String, width: Int?, height: Int?, place: SeedLocation) {
+            self.url = url
+            self.fetchURL = fetchURL
+            self.width = width
+            self.height = height
+            self.place = place
+        }
+    }
+
+    /// One entry per distinct URL of `mentions` (in seed order), in order of first appearance:
+    /// the first request URL, the first declared width and height, every place. Linear: each
+    /// place is appended in place (a logo named by every article is tens of thousands of them).
+    public static func collect(_ mentions: some Sequence<Mention>) -> [CatalogEntry] {
+        var entries: [CatalogEntry] = []
+        var position: [String: Int] = [:]
+        for mention in mentions {
+            if let at = position[mention.url] {
+                entries[at].references.append(mention.place)
+                if entries[at].width == nil { entries[at].width = mention.width }
+                if entries[at].height == nil { entries[at].height = mention.height }
+            } else {
+                position[mention.url] = entries.count
+                entries.append(CatalogEntry(url: mention.url, fetchURL: mention.fetchURL, width: mention.width, height: mention.height,
+                                            references: [mention.place]))
+            }
+        }
+        return entries
+    }
 }
 
 /// Walks a folder for seed documents: every regular file, whatever its extension, that is
@@ -98,6 +122,11 @@ public enum SeedScanner {
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(SeedError(.unreadable, path: path, "cannot read the file"))
         }
+        return parse(data, path: path, bodyImages: bodyImages)
+    }
+
+    /// Parses the bytes of the file at `path`.
+    public static func parse(_ data: Data, path: String, bodyImages: Bool = false) -> Result<SeedDocument, SeedError> {
         // Not String(data:encoding:), which drops a byte order mark the write-back must keep.
         guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(SeedError(.notUTF8, path: path, line: firstInvalidLine(data), "the file is not UTF-8 text"))
@@ -109,7 +138,7 @@ public enum SeedScanner {
     /// followed. A link to a regular file is followed wherever it points, inside the folder or
     /// outside it (the file is read through the link); a link to a folder is not descended into
     /// (no loops), and it, a dangling link or a link to anything else is reported.
-    static func files(under directory: String) -> (paths: [String], errors: [SeedError]) {
+    public static func files(under directory: String) -> (paths: [String], errors: [SeedError]) {
         let root = URL(fileURLWithPath: directory)
         guard let enumerator = FileManager.default.enumerator(
             at: root, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],

@@ -44,6 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
 
             Scheduled work inside the server (a run that fails is logged; the next is on time):
               --sync-every 1h --seeds DIR     sync DIR at start, then every interval
+              --seeds DIR --watch             also sync within moments of a change to DIR (inotify;
+                                              polling on NFS/SMB/FUSE or with --poll); every hour
+                                              without --sync-every
               --prune-every 6h RULES          prune every interval with the rules of `imgcache prune`
                                               (--max-size, --max-age, --unreferenced, --grace, --write-back)
             Neither ever blocks serving; the server forgets what it knew about pruned files.
@@ -52,6 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
               imgcache serve
               imgcache serve --host 0.0.0.0 --port 8080 --cache /var/cache/imgcache --log-level warning
               imgcache serve --sync-every 1h --seeds seeds/ --prune-every 6h --max-size 2GiB --unreferenced seeds/
+              imgcache serve --seeds seeds/ --watch
               IMGCACHE_DASHBOARD_TOKEN=$(openssl rand -hex 16) imgcache serve --host 0.0.0.0
               imgcache serve --port 8443 --tls-cert cert.pem --tls-key key.pem
             """)
@@ -70,8 +74,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sync --seeds at start and then every interval (30m, 1h).", valueName: "interval"))
     var syncEvery: String?
 
-    @Option(help: ArgumentHelp("The seeds folder --sync-every syncs.", valueName: "seeds-dir"))
+    @Option(help: ArgumentHelp("The seeds folder --sync-every and --watch sync.", valueName: "seeds-dir"))
     var seeds: String?
+
+    @Flag(help: "Sync --seeds at start, within moments of each change to it, and every --sync-every (default 1h).")
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
+    var poll: Double?
 
     @Option(help: ArgumentHelp("Prune every interval (6h, 1d) with the rules below.", valueName: "interval"))
     var pruneEvery: String?
@@ -102,9 +112,11 @@ struct ServeCommand: AsyncParsableCommand {
         if let syncEvery {
             guard let seconds = DurationText.parse(syncEvery), seconds > 0 else { throw ValidationError("--sync-every '\(syncEvery)' is not a duration like 1h") }
             guard seeds != nil else { throw ValidationError("--sync-every needs --seeds DIR") }
-        } else if seeds != nil {
-            throw ValidationError("--seeds is for --sync-every")
+        } else if seeds != nil, !watch {
+            throw ValidationError("--seeds is for --sync-every or --watch")
         }
+        if watch, seeds == nil { throw ValidationError("--watch needs --seeds DIR") }
+        if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
         if let pruneEvery {
             guard let seconds = DurationText.parse(pruneEvery), seconds > 0 else { throw ValidationError("--prune-every '\(pruneEvery)' is not a duration like 6h") }
             guard !pruneRules.isEmpty else { throw ValidationError("--prune-every needs a rule: --max-size, --max-age or --unreferenced") }
@@ -120,9 +132,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.cache = file
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        if let syncEvery, let seconds = DurationText.parse(syncEvery), let seeds {
+        if let seeds, syncEvery != nil || watch {
+            let seconds = syncEvery.flatMap(DurationText.parse) ?? 3600
             configuration.sync = SyncSchedule(every: .seconds(seconds), seedsDirectory: seeds, configuration: file,
-                                              writeBack: pruneRules.writeBack != nil)
+                                              writeBack: pruneRules.writeBack != nil, watch: watch ? SeedWatching(poll: poll) : nil)
         }
         if let pruneEvery, let seconds = DurationText.parse(pruneEvery) {
             configuration.prune = PruneSchedule(every: .seconds(seconds), policy: pruneRules.policy,

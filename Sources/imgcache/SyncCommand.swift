@@ -8,13 +8,19 @@ struct SyncCommand: ParsableCommand {
         commandName: "sync",
         abstract: "Download every image the seed documents reference, store it by content and make its thumbnails.",
         discussion: """
-            Reads every file under SEEDS_DIR that starts with YAML front matter (---), whatever \
-            its extension, and collects the image URLs of `images[]` and `related[].images[]` \
-            (one URL in several places is one image). Each is downloaded with libcurl (16 at \
+            Reads every file under SEEDS_DIR that starts with front matter (YAML between ---, \
+            TOML between +++, or a JSON object), whatever its extension, and collects the image \
+            URLs of `images[]` and `related[].images[]` (one URL in several places is one image; \
+            with bodyImages: true, the images of the body too). Each is downloaded with libcurl (16 at \
             once, 6 per host, HTTP/2 where offered), checked to be a format imgcache reads \
             (\(ImageFormat.allCases.map(\.description).joined(separator: ", "))) by its bytes, \
             stored once per SHA-256 in the cache, decoded once, and turned into every variant \
             (default thumb 320x320 inside, card 640x360 cover, large 1280x1280 inside).
+
+            A second sync reads only the seed files that are new or changed (size, time, then \
+            SHA-256); the references of the others come from the index, and an image that is \
+            cached, fresh and complete costs no work at all. --full reads every file and looks \
+            at every image's files again.
 
             A second sync asks nothing of origins whose copy is still fresh (Cache-Control \
             max-age, at least minTTL, default 24h) and revalidates the rest with \
@@ -35,6 +41,7 @@ struct SyncCommand: ParsableCommand {
               imgcache sync seeds/
               imgcache sync seeds/ --cache /var/cache/imgcache --write-back
               imgcache sync seeds/ --refresh --json > report.json
+              imgcache sync seeds/ --full        # read every seed, check every file
               imgcache sync seeds/ --wait        # from cron: queue behind a sync still running
             """)
 
@@ -52,6 +59,16 @@ struct SyncCommand: ParsableCommand {
     @Flag(help: "Revalidate every image, fresh or not.")
     var refresh = false
 
+    @Flag(help: "Read every seed file and check every image's files, not only what changed since the last sync.")
+    var full = false
+
+    @Flag(help: ArgumentHelp("Keep running and sync again within moments of a seed file's last write (inotify; polling on "
+                             + "NFS/SMB/FUSE). SIGTERM or Ctrl-C lets the images in flight finish, then exits 0."))
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
+    var poll: Double?
+
     @Flag(help: "Allow loopback and private addresses (for a local origin).")
     var allowPrivate = false
 
@@ -66,6 +83,7 @@ struct SyncCommand: ParsableCommand {
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: seedsDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("\(seedsDirectory) is not a folder")
@@ -76,6 +94,13 @@ struct SyncCommand: ParsableCommand {
         let configuration = try cacheOptions.configuration(flags: ["concurrency": concurrency.map(String.init),
                                                                    "allowPrivate": allowPrivate ? "true" : nil])
 
+        if watch { return try watchSeeds(configuration) }
+        let report = try syncOnce(configuration)
+        if !report.succeeded { throw ExitCode(1) }
+    }
+
+    /// One sync with its progress, problems and summary said; throws the exit status when it cannot run.
+    func syncOnce(_ configuration: Configuration, started: ((Syncer) -> Void)? = nil) throws -> SyncReport {
         let syncer: Syncer
         do {
             syncer = try Syncer(seedsDirectory: seedsDirectory, configuration: configuration)
@@ -84,11 +109,13 @@ struct SyncCommand: ParsableCommand {
             throw ExitCode(1)
         }
         syncer.refresh = refresh
+        syncer.full = full
         syncer.writeBack = writeBack
-        syncer.waitForLease = wait
+        syncer.waitForLease = wait || watch
         syncer.onLeaseWait = { holder in
             FileHandle.standardError.write(Data("sync: waiting for the sync on \(holder.map { "\($0)" } ?? "this index") to end\n".utf8))
         }
+        started?(syncer)
         let progress = ProgressReporter(total: 0, label: "sync", enabled: !quiet)
         let report: SyncReport
         do {
@@ -112,7 +139,7 @@ struct SyncCommand: ParsableCommand {
         }
         if json { printJSON(report) }
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
-        if !report.succeeded { throw ExitCode(1) }
+        return report
     }
 
     /// EX_TEMPFAIL: another sync holds the lease; try again later (or pass --wait).
@@ -120,7 +147,8 @@ struct SyncCommand: ParsableCommand {
 
     static func summary(_ r: SyncReport) -> String {
         var lines = [
-            "sync: \(r.seedsRead) seed files, \(r.images) images: \(r.fetched) fetched, \(r.notModified) not modified, "
+            "sync: \(r.seedsRead) seed files (\(r.seedsChanged) read, \(r.seedsRemoved) gone), \(r.images) images: "
+                + "\(r.fetched) fetched, \(r.notModified) not modified, "
                 + "\(r.fresh) fresh (no request), \(r.failed) failed",
             "      \(r.cached)/\(r.images) cached, \(r.thumbnailsMade) thumbnails made, \(ByteCount.format(r.bytesDownloaded)) downloaded, "
                 + "\(ByteCount.format(r.bytesStored)) stored, \(r.duplicates) duplicates, \(r.dimensionMismatches) dimension mismatches, "

@@ -9,7 +9,7 @@ import Foundation
 /// - an image is removed whole: original, thumbnails, access time, its URLs' digest;
 /// - a failure never loses a cached copy; a URL's isCached is what its writer checked;
 /// - every write but the access ledger's moves `generation()`.
-public protocol IndexStorage: DashboardQueries {
+public protocol IndexStorage: DashboardQueries, SeedFileStorage {
     // MARK: Sync
     func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError)
     func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,

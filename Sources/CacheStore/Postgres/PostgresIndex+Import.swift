@@ -26,7 +26,7 @@ extension PostgresIndex {
             try Self.insertRows(session, table: "thumbnails", batch.thumbnails)
             try Self.insertRows(session, table: "sources", batch.sources)
             try Self.insertRows(session, table: "seed_references", batch.references.map {
-                ReferenceRow(seed_path: $0.seedPath, url: $0.url, line: $0.line)
+                ReferenceRow(seed_path: $0.seedPath, url: $0.url, line: $0.line, in_body: $0.inBody)
             })
             try Self.insertRows(session, table: "access", batch.access.map { AccessRow(digest: $0.key, last_access: $0.value) },
                                 conflict: "(digest) DO UPDATE SET last_access = GREATEST(access.last_access, excluded.last_access)")
@@ -62,6 +62,7 @@ private struct ReferenceRow: Encodable {
     var seed_path: String
     var url: String
     var line: Int
+    var in_body: Bool
 }
 
 private struct AccessRow: Encodable {

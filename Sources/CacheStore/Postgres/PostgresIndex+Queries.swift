@@ -58,11 +58,12 @@ extension PostgresIndex {
 
     public func contents() throws(CacheError) -> IndexContents {
         try read { session in
-            var references: [String: [String]] = [:]
-            for (url, path) in try Self.all(session, "SELECT url, seed_path FROM seed_references ORDER BY seed_path", {
-                try $0.decode((String, String).self)
+            var references: [String: [SeedReference]] = [:]
+            for reference in try Self.all(session, "SELECT url, seed_path, line, in_body FROM seed_references ORDER BY seed_path COLLATE \"C\", line", {
+                let (url, path, line, inBody) = try $0.decode((String, String, Int?, Bool).self)
+                return SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody)
             }) {
-                references[url, default: []].append(path)
+                references[reference.url, default: []].append(reference)
             }
             let objects = try Self.all(session, "SELECT \(Self.objectColumns) FROM objects", Self.object)
             return IndexContents(

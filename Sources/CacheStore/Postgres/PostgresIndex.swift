@@ -214,6 +214,18 @@ extension PostgresIndex {
             "UPDATE sources SET failure_kind = \(FailureKind.backfill(prefix: "split_part(COALESCE(last_error, ''), ':', 1)")) WHERE status = 'failed'",
             "CREATE INDEX sources_status_failure_kind ON sources (status, failure_kind)",
         ]),
+        ("v11: seed files", [
+            """
+            CREATE TABLE seed_files (path TEXT PRIMARY KEY, size BIGINT NOT NULL, modified_ns BIGINT NOT NULL,
+                sha256 TEXT NOT NULL, parser TEXT NOT NULL, is_seed BOOLEAN NOT NULL, problems TEXT, recorded_ns BIGINT NOT NULL)
+            """,
+            """
+            ALTER TABLE seed_references ADD COLUMN width BIGINT, ADD COLUMN height BIGINT,
+                ADD COLUMN declared_cached BOOLEAN, ADD COLUMN in_body BOOLEAN NOT NULL DEFAULT FALSE
+            """,
+            // The renditions fingerprint of the last sync: text, which SQLite's untyped meta holds as is.
+            "ALTER TABLE meta ADD COLUMN text TEXT",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

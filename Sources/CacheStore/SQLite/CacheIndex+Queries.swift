@@ -9,8 +9,8 @@ public struct IndexContents: Sendable {
     public var objects: [String: ObjectRecord]
     /// Thumbnail rows of each digest.
     public var thumbnails: [String: [ThumbnailRecord]]
-    /// The seed files that reference each URL, sorted.
-    public var references: [String: [String]]
+    /// The references of each URL (seed path, line, in the body or not), in seed order.
+    public var references: [String: [SeedReference]]
 }
 
 /// Aggregates for `imgcache stats`, computed in SQL (the same cost for four images or a million).
@@ -102,9 +102,12 @@ extension CacheIndex {
     /// Sources, objects, thumbnails and seed references in one consistent read.
     public func contents() throws(CacheError) -> IndexContents {
         try read { db in
-            var references: [String: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT url, seed_path FROM seed_references ORDER BY seed_path") {
-                references[row["url"], default: []].append(row["seed_path"])
+            var references: [String: [SeedReference]] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT url, seed_path, line, in_body FROM seed_references ORDER BY seed_path, line")
+            while let row = try rows.next() {
+                let url: String = row["url"]
+                references[url, default: []].append(SeedReference(seedPath: row["seed_path"], url: url, line: row["line"] ?? 0,
+                                                                  inBody: row["in_body"]))
             }
             return IndexContents(
                 sources: try SourceRecord.order(Column("url")).fetchAll(db),

@@ -81,11 +81,7 @@ extension CacheIndex {
             try db.execute(sql: "DELETE FROM seed_references")
             // One row per (seed, URL), with the first line that names it: a logo on every entry
             // of 400 files is 400 rows, not 40,000 replacements.
-            let statement = try db.makeStatement(sql: "INSERT OR IGNORE INTO seed_references (seed_path, url, line) VALUES (?, ?, ?)")
-            var seen = Set<SeedReferenceKey>()
-            for reference in references where seen.insert(SeedReferenceKey(seedPath: reference.seedPath, url: reference.url)).inserted {
-                try statement.execute(arguments: [reference.seedPath, reference.url, reference.line])
-            }
+            try Self.insert(db, SeedReference.merged(references))
             try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
         }
     }
@@ -192,23 +188,6 @@ extension CacheIndex {
             }
         }
     }
-}
-
-/// A seed file's reference to an image URL (the first line that names it).
-public struct SeedReference: Hashable, Sendable {
-    public var seedPath: String
-    public var url: String
-    public var line: Int
-    public init(seedPath: String, url: String, line: Int) {
-        self.seedPath = seedPath
-        self.url = url
-        self.line = line
-    }
-}
-
-private struct SeedReferenceKey: Hashable {
-    var seedPath: String
-    var url: String
 }
 
 /// How each named write changes a URL's row: the same in every index backend.

@@ -112,6 +112,8 @@ import GRDB
         try index.write { db in
             try db.execute(sql: "UPDATE objects SET color_profile = NULL WHERE digest = ?", arguments: [digest])
             _ = try ThumbnailRecord.deleteOne(db, key: key)
+            // As every removal does: a URL missing a rendition is not cached.
+            try db.execute(sql: "UPDATE sources SET is_cached = 0 WHERE digest = ?", arguments: [digest])
         }
     }
 

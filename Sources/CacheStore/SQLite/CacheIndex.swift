@@ -203,6 +203,25 @@ public final class CacheIndex: Sendable {
             try db.execute(sql: "UPDATE sources SET failure_kind = \(FailureKind.backfill(prefix: Self.errorPrefix)) WHERE status = 'failed'")
             try db.create(index: "sources_status_failure_kind", on: "sources", columns: ["status", "failure_kind"])
         }
+        migrator.registerMigration("v11: seed files") { db in
+            // What each seed file held when it was read, so an unchanged file is not read again.
+            try db.create(table: "seed_files") { t in
+                t.primaryKey("path", .text)
+                t.column("size", .integer).notNull()
+                t.column("modified_ns", .integer).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("parser", .text).notNull()
+                t.column("is_seed", .boolean).notNull()
+                t.column("problems", .text)
+                t.column("recorded_ns", .integer).notNull()
+            }
+            try db.alter(table: "seed_references") { t in
+                t.add(column: "width", .integer)
+                t.add(column: "height", .integer)
+                t.add(column: "declared_cached", .boolean)
+                t.add(column: "in_body", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 
@@ -240,6 +259,8 @@ public enum MetaKey {
     public static let servedHits = "served_hits"
     public static let servedMisses = "served_misses"
     public static let generation = "generation"
+    /// The renditions fingerprint of the last finished sync (`syncedRenditions`).
+    public static let syncedRenditions = "synced_renditions"
 }
 
 extension CacheIndex {

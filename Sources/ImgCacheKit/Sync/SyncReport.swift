@@ -25,7 +25,11 @@ public struct ImageSyncResult: Codable, Sendable {
 
 /// The outcome of a whole sync.
 public struct SyncReport: Codable, Sendable {
+    /// Seed documents in the folder; of the folder's files, how many were read now (new or
+    /// changed) and how many are gone since the last sync.
     public var seedsRead = 0
+    public var seedsChanged = 0
+    public var seedsRemoved = 0
     public var seedProblems: [String] = []
     public var images = 0
     public var fetched = 0

@@ -12,6 +12,8 @@ public final class Syncer: @unchecked Sendable {
     public let configuration: Configuration
     public let seedsDirectory: String
     public var refresh = false
+    /// Read every seed file and look at every image, not only what changed (`sync --full`).
+    public var full = false
     public var writeBack = false
     /// When another sync holds the index's lease: wait for it (true) or fail at once naming it.
     public var waitForLease = false
@@ -37,35 +39,76 @@ public final class Syncer: @unchecked Sendable {
         // One sync per index at a time: a second one would fetch and upload everything again.
         let lease = try index.acquireSyncLease(.current(), wait: waitForLease, waiting: onLeaseWait)
         defer { lease.release() }
-        let scan = try readSeeds()                                 // the seeds, and which names which URL
-        let plan = try plan(scan.catalog)                          // fresh, or to fetch (with validators)
-        let run = runPlan(plan, total: scan.catalog.count,         // each image: fetch, verify, store,
+        let seeds = try readSeeds(full: full)                      // new and changed seed files only
+        let catalog = try dueCatalog(seeds)                        // the images with work to do
+        let plan = try plan(catalog.entries)                       // fresh, or to fetch (with validators)
+        let run = runPlan(plan, total: catalog.entries.count,      // each image: fetch, verify, store,
                           progress: progress, onFailure: onFailure) // render, record
-        var report = summarise(run, scan: scan)
+        var report = summarise(run, seeds: seeds, catalog: catalog)
         if let reason = halt.reason {
             report.stopped = reason                                // a backend died: nothing more is written
         } else {
-            if writeBack { writeBack(&report, to: scan.documents) } // isCached into the seeds
+            if writeBack { writeBack(&report, read: seeds) }       // isCached into the seeds
             recordFinished(&report)
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    /// Reads every seed document and records which seed names which URL (prune's
-    /// `--unreferenced` and the manifest read it); temp files of dead runs are swept first.
-    func readSeeds() throws(CacheError) -> SeedScan {
-        counters.withLock { $0 = (0, 0) }
-        store.sweepTemporaryFiles()
-        let scan = SeedScanner.scan(directory: seedsDirectory, bodyImages: configuration.bodyImages)
-        try index.replaceSeedReferences(scan.documents.flatMap { document in
-            document.images.map { SeedReference(seedPath: document.path, url: $0.url, line: $0.line) }
-        })
-        return scan
+    /// Ends a run in progress early: what is in flight finishes and is recorded, nothing new
+    /// starts, the rest is reported as not synced and the seeds are not written (SIGTERM).
+    public func stop(reason: String) {
+        halt.stop(reason)
+    }
+
+    /// The images a sync works on, and how many the seeds reference in all.
+    struct DueCatalog {
+        var entries: [CatalogEntry]
+        var referenced: Int
+    }
+
+    /// Every URL of a file read now (looked at as a full read would), and every URL the index's
+    /// set queries say has work to do: new, failed, expired, not cached. A URL that is cached,
+    /// fresh and complete costs nothing here. `--full`, `--refresh` or renditions other than the
+    /// last sync's make every URL due.
+    func dueCatalog(_ seeds: SeedRead) throws(CacheError) -> DueCatalog {
+        guard seeds.found else { return DueCatalog(entries: [], referenced: 0) }
+        let synced = try index.syncedRenditions()
+        let all = full || refresh || synced != renditionsFingerprint
+        var fetchURLs: [String: String] = [:]  // as written (credentials included), for files read now
+        for document in seeds.documents {
+            for image in document.images where fetchURLs[image.url] == nil { fetchURLs[image.url] = image.fetchURL }
+        }
+        var due = Set(fetchURLs.keys)
+        var after: String?
+        let page = 5_000
+        while true {
+            let urls = try index.dueURLs(now: Date(), all: all, after: after, limit: page)
+            due.formUnion(urls)
+            guard urls.count == page else { break }
+            after = urls.last
+        }
+        let sorted = due.sorted()
+        var entries: [CatalogEntry] = []
+        entries.reserveCapacity(sorted.count)
+        for start in stride(from: 0, to: sorted.count, by: 1_000) {
+            let references = try index.seedReferences(urls: Array(sorted[start..<min(start + 1_000, sorted.count)]))
+            entries += CatalogEntry.collect(references.lazy.map {
+                CatalogEntry.Mention(url: $0.url, fetchURL: fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
+                                     place: SeedLocation(path: $0.seedPath, line: $0.line))
+            })
+        }
+        return DueCatalog(entries: entries, referenced: try index.referenceCounts().urls)
+    }
+
+    /// What the configured renditions are, as one text: a cached URL recorded under other
+    /// renditions may lack one of these.
+    var renditionsFingerprint: String {
+        BlobStore.digest(configuration.renditions.map(\.specText).joined(separator: "\n"))
     }
 
     /// What to ask of the origins: fresh entries need no request; the rest are fetched, with
-    /// validators when their original is still on disk. The index is read once, not per URL.
+    /// validators when their original is still on disk. The index is read in batches, not per URL.
     struct Plan {
         var requests: [Fetching.FetchRequest] = []
         var requestEntries: [CatalogEntry] = []
@@ -73,7 +116,10 @@ public final class Syncer: @unchecked Sendable {
     }
 
     func plan(_ catalog: [CatalogEntry]) throws(CacheError) -> Plan {
-        let known = try index.allSources()
+        var known: [String: SourceRecord] = [:]
+        for start in stride(from: 0, to: catalog.count, by: 1_000) {
+            known.merge(try index.sources(urls: catalog[start..<min(start + 1_000, catalog.count)].map(\.url))) { a, _ in a }
+        }
         priorDigests.withLock { $0 = known.compactMapValues(\.digest) }
         var plan = Plan()
         let now = Date()
@@ -92,32 +138,53 @@ public final class Syncer: @unchecked Sendable {
         return plan
     }
 
-    /// Each entry's isCached written into the seed files (only that value changes).
-    func writeBack(_ report: inout SyncReport, to documents: [SeedDocument]) {
-        let outcome = SeedWriteBack.apply(report.results.map { ($0.url, $0.isCached) }, to: documents)
-        report.seedFilesRewritten = outcome.rewritten
-        report.seedProblems += outcome.problems
+    /// Each entry's isCached written into the seed files (only that value changes): the files
+    /// read now, and those whose recorded isCached differs from the index's. The files written
+    /// are then recorded as they are now (the next sync does not read them again).
+    func writeBack(_ report: inout SyncReport, read: SeedRead) {
+        var documents = read.documents
+        let parsed = Set(documents.map(\.path))
+        do {
+            for path in try index.seedPathsToWriteBack() where !parsed.contains(path) {
+                if case .success(let document) = SeedScanner.load(path, bodyImages: configuration.bodyImages) { documents.append(document) }
+            }
+            var states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
+            let unknown = Set(documents.flatMap { $0.images.map(\.url) }).filter { states[$0] == nil }
+            for (url, source) in try index.sources(urls: Array(unknown)) { states[url] = source.isCached }
+            let outcome = SeedWriteBack.apply(states.map { ($0.key, $0.value) }, to: documents)
+            report.seedFilesRewritten = outcome.rewritten
+            report.seedProblems += outcome.problems
+            if outcome.rewritten > 0 { try rerecord(documents.map(\.path)) }
+        } catch {
+            report.indexProblems.append("cannot write isCached back: \(error)")
+        }
     }
 
-    /// The time of this sync, for `stats` and /metrics. A full disk or a locked index here must
-    /// not cost the user the report: it is said, and the run fails.
+    /// The time of this sync and its renditions, for `stats`, /metrics and the next sync. A full
+    /// disk or a locked index here must not cost the user the report: it is said, and the run fails.
     func recordFinished(_ report: inout SyncReport) {
         do {
-            try index.recordSyncFinished()
+            try index.recordSyncFinished(at: Date(), renditions: renditionsFingerprint)
         } catch {
             report.indexProblems.append("cannot record the time of this sync: \(error)")
         }
     }
 
-    /// The report from every result.
-    func summarise(_ run: RunResults, scan: SeedScan) -> SyncReport {
+    /// The report from every result; the images the plan did not need (cached, fresh and
+    /// complete) count as fresh and cached.
+    func summarise(_ run: RunResults, seeds: SeedRead, catalog: DueCatalog) -> SyncReport {
         var report = SyncReport()
         report.results = run.results.sorted { $0.url < $1.url }
         report.bytesDownloaded = run.bytesDownloaded
         report.indexProblems = run.indexProblems
-        report.seedsRead = scan.documents.count
-        report.seedProblems = scan.allProblems.map(\.description)
-        report.images = scan.catalog.count
+        report.seedsRead = seeds.seeds
+        report.seedsChanged = seeds.changed
+        report.seedsRemoved = seeds.removed
+        report.seedProblems = seeds.problems
+        report.images = max(catalog.referenced, catalog.entries.count)
+        let untouched = report.images - catalog.entries.count
+        report.fresh = untouched
+        report.cached = untouched
         for result in report.results {
             switch result.action {
             case .fetched: report.fetched += 1

@@ -1,0 +1,155 @@
+import CacheStore
+import Foundation
+import SeedDocuments
+
+/// The seeds step of an incremental sync: each file is looked at (a `stat`) against what the
+/// index remembers of it; only a new or changed file is read and parsed, and the index's
+/// references are updated for those alone. An unchanged file costs no read: its references and
+/// its problems come from the index.
+extension Syncer {
+    /// What the seeds step found.
+    struct SeedRead {
+        /// Documents parsed now (new or changed files).
+        var documents: [SeedDocument] = []
+        /// Every file's problems (skipped files and entries), parsed now or remembered, in path order.
+        var problems: [String] = []
+        /// Seed documents in the folder, files parsed now, files gone since the last sync.
+        var seeds = 0
+        var changed = 0
+        var removed = 0
+        /// False when the seeds folder is not there: then nothing is recorded and nothing synced.
+        var found = true
+    }
+
+    /// What a look at one file says.
+    enum SeedFileLook: Sendable {
+        /// Same size, time and reader as recorded.
+        case unchanged(SeedFileRecord)
+        /// A new time, the same bytes: only the time is recorded.
+        case touched(SeedFileRecord)
+        /// New or changed: parsed now.
+        case read(SeedFileRecord, Result<SeedDocument, SeedError>)
+    }
+
+    /// Looks at every file under the seeds folder (with `full`, reads every one) and records
+    /// what changed in one index transaction.
+    func readSeeds(full: Bool) throws(CacheError) -> SeedRead {
+        counters.withLock { $0 = (0, 0) }
+        store.sweepTemporaryFiles()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: seedsDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            // Nothing is recorded: a folder that is not there (unmounted, mistyped) must not
+            // make every reference vanish.
+            return SeedRead(problems: [SeedError(.unreadable, path: seedsDirectory, "not a directory").description], found: false)
+        }
+        let (paths, linkErrors) = SeedScanner.files(under: seedsDirectory)
+        let known = full ? [:] : try index.seedFiles()
+        var read = try record(look(at: paths, known: known), removed: Set(known.keys).subtracting(paths).sorted(), full: full)
+        read.problems = linkErrors.map(\.description) + read.problems
+        return read
+    }
+
+    /// Looks at `paths` (on every core) against `known`.
+    func look(at paths: [String], known: [String: SeedFileRecord]) -> [SeedFileLook] {
+        let parser = seedParserSignature, bodyImages = configuration.bodyImages
+        let now = Self.nanoseconds(Date())
+        return paths.concurrentMap { Self.look(at: $0, known: known[$0], parser: parser, now: now, bodyImages: bodyImages) }
+    }
+
+    /// Records the looks in the index and says what they found.
+    func record(_ looks: [SeedFileLook], removed: [String], full: Bool) throws(CacheError) -> SeedRead {
+        var update = SeedFilesUpdate()
+        update.replacesAll = full
+        update.removed = removed
+        var read = SeedRead(removed: removed.count)
+        for look in looks {
+            switch look {
+            case .unchanged(let file):
+                read.problems += file.problems
+                if file.isSeed { read.seeds += 1 }
+            case .touched(let file):
+                update.touched.append(file)
+                read.problems += file.problems
+                if file.isSeed { read.seeds += 1 }
+            case .read(let file, let result):
+                update.read.append(file)
+                read.changed += 1
+                read.problems += file.problems
+                if case .success(let document) = result {
+                    read.seeds += 1
+                    read.documents.append(document)
+                    update.references += Self.references(of: document)
+                }
+            }
+        }
+        if !update.isEmpty { try index.recordSeedFiles(update, at: Date()) }
+        return read
+    }
+
+    /// Looks at the files of `paths` again (after the write-back changed them) and records them.
+    func rerecord(_ paths: [String]) throws(CacheError) {
+        guard !paths.isEmpty else { return }
+        let known = try index.seedFiles()
+        _ = try record(look(at: paths, known: known), removed: [], full: false)
+    }
+
+    /// A document's references as the index keeps them.
+    static func references(of document: SeedDocument) -> [SeedReference] {
+        document.images.map {
+            SeedReference(seedPath: document.path, url: $0.url, line: $0.line, width: $0.width, height: $0.height,
+                          declaredCached: $0.inBody ? nil : $0.isCached, inBody: $0.inBody)
+        }
+    }
+
+    /// The reader and the settings that decide what a file's references are: a change to either
+    /// reads every file again.
+    var seedParserSignature: String { "seeds-v1" + (configuration.bodyImages ? "+body" : "") }
+
+    /// One file: a `stat`; a read and a hash only when its size, time or the reader changed (or
+    /// its time is within two seconds of when it was read, when a write in the same clock tick
+    /// could have gone unseen); a parse only when its bytes changed.
+    static func look(at path: String, known: SeedFileRecord?, parser: String, now: Int64, bodyImages: Bool) -> SeedFileLook {
+        var info = stat()  // stat, not lstat: what a link points at
+        let statted = stat(path, &info) == 0
+        let size = statted ? Int(info.st_size) : 0
+        let modified = statted ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : 0
+        var file = SeedFileRecord(path: path, size: size, modifiedNanoseconds: modified, sha256: "", parser: parser, isSeed: false,
+                                  problems: [], recordedNanoseconds: now)
+        if let known, statted, !known.sha256.isEmpty, known.parser == parser, known.size == size,
+           known.modifiedNanoseconds == modified, modified < known.recordedNanoseconds - 2_000_000_000 {
+            return .unchanged(known)
+        }
+        guard size <= SeedScanner.maxFileBytes else {
+            return failed(file, SeedError(.unreadable, path: path, "\(size) bytes is too large for a seed file"))
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return failed(file, SeedError(.unreadable, path: path, "cannot read the file"))
+        }
+        file.size = data.count
+        file.sha256 = BlobStore.digest(data)
+        if let known, known.parser == parser, !known.sha256.isEmpty, known.sha256 == file.sha256 {
+            file.isSeed = known.isSeed
+            file.problems = known.problems
+            return .touched(file)
+        }
+        let result = SeedScanner.parse(data, path: path, bodyImages: bodyImages)
+        switch result {
+        case .success(let document):
+            file.isSeed = true
+            file.problems = document.problems.map(\.description)
+            // A URL with credentials is requested as written but never stored: such a file is read every time.
+            if document.images.contains(where: { $0.fetchURL != $0.url }) { file.sha256 = "" }
+        case .failure(let error):
+            file.problems = [error.description]
+        }
+        return .read(file, result)
+    }
+
+    private static func failed(_ file: SeedFileRecord, _ error: SeedError) -> SeedFileLook {
+        var file = file
+        file.problems = [error.description]
+        return .read(file, .failure(error))
+    }
+
+    static func nanoseconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000_000) }
+}
