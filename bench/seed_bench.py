@@ -13,6 +13,12 @@ binary; with --baseline a second binary (say, an older build) runs the same inpu
 - alias: one 740 KB front matter `related: [*a, *a, ...]` (about 185,000 aliases of one article).
 - distinct: 100,000 distinct URLs in 1,000 files, every one failing at once (a closed port on
   127.0.0.1): what a sync costs per URL when there is nothing to download.
+- incremental N: N seed files, each naming a shared logo and three images of its own (for
+  N above 10,000 the images are drawn from a pool of 30,000, so every run caches the same
+  30,001 distinct images); one 64-pixel JPEG variant. After a first sync (timed, as setup):
+  a second sync with nothing changed, then one with 1 % of the files edited (a new title).
+- watch: `sync --watch --write-back` on the 10,000-seed cache; 200 new seeds, one at a time,
+  each naming one new image: the time from the write to `isCached: true` in the file, p50/p99.
 Prints time and peak RSS per run, and the ratio to the baseline where there is one.
 """
 import argparse
@@ -114,6 +120,154 @@ def run(binary, seeds, cache, write_back):
     return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), stderr
 
 
+def start_image_origin():
+    """Distinct bytes per path: a small JPEG with the path after its end marker (decoders stop there)."""
+    small = os.path.join(tempfile.mkdtemp(prefix="imgcache-seed-bench-img-"), "small.jpg")
+    subprocess.run(["convert", LOGO, "-resize", "96x72", "-quality", "80", small], check=True)
+    body = open(small, "rb").read()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            data = body + self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Cache-Control", "max-age=86400")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = Origin(("127.0.0.1", 0), Handler)
+    server.request_queue_size = 1024
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+POOL = 30_000
+
+
+def seed_text(base, n, title="post"):
+    own = [(n * 3 + k) % POOL for k in range(3)]
+    lines = [f"---\ntitle: {title} {n}\nimages:\n", f"  - url: {base}/logo.jpg\n    isCached: false\n"]
+    lines += [f"  - url: {base}/img/{k}.jpg\n    width: 96\n    height: 72\n    isCached: false\n" for k in own]
+    return "".join(lines) + "---\nBody of the article.\n"
+
+
+def incremental_seeds(folder, count, base):
+    os.makedirs(folder, exist_ok=True)
+    for n in range(count):
+        sub = os.path.join(folder, f"{n // 1000:03}")
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"post-{n:06}.md"), "w") as f:
+            f.write(seed_text(base, n))
+
+
+def edit_seeds(folder, count, base, share=0.01):
+    step = int(1 / share)
+    for n in range(0, count, step):
+        with open(os.path.join(folder, f"{n // 1000:03}", f"post-{n:06}.md"), "w") as f:
+            f.write(seed_text(base, n, title="edited"))
+    return count // step
+
+
+BENCH_CONFIG = "variants:\n  thumb: {size: 64x64, fit: inside, formats: [jpeg]}\nallowPrivate: true\n"
+
+
+def sync_process(binary, seeds, cache, config, extra=()):
+    args = [binary, "sync", seeds, "--cache", cache, "--config", config, "--quiet", "--json", *extra]
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        process = subprocess.Popen(args, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.monotonic() - started
+        out.seek(0)
+        report = out.read().decode(errors="replace")
+    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), report
+
+
+def summary(report):
+    import json
+    try:
+        r = json.loads(report)
+    except ValueError:
+        return "no report"
+    return (f"{r['seedsRead']:,} seeds, {r['seedsChanged']:,} read, {r['images']:,} images, "
+            f"{r['fetched']:,} fetched, {r['cached']:,} cached") if "seedsChanged" in r else \
+        f"{r['seedsRead']:,} seeds, {r['images']:,} images, {r['fetched']:,} fetched, {r['cached']:,} cached"
+
+
+def incremental_case(count, binaries, base, keep=None):
+    """First, unchanged and 1 %-edited syncs of `count` seeds, per binary, side by side."""
+    rows = {}
+    for name, binary in binaries:
+        work = tempfile.mkdtemp(prefix="imgcache-seed-bench-")
+        seeds, cache, config = (os.path.join(work, x) for x in ("seeds", "cache", "imgcache.yml"))
+        with open(config, "w") as f:
+            f.write(BENCH_CONFIG)
+        incremental_seeds(seeds, count, base)
+        first = sync_process(binary, seeds, cache, config)
+        second = sync_process(binary, seeds, cache, config)
+        edited = edit_seeds(seeds, count, base)
+        third = sync_process(binary, seeds, cache, config)
+        rows[name] = (first, second, third, edited)
+        if keep is not None and name == "imgcache":
+            keep.append((work, seeds, cache, config))
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    base_row = rows.get("baseline")
+    for label, i in (("first sync", 0), ("unchanged", 1), ("1 % edited", 2)):
+        for name, _ in binaries:
+            elapsed, rss, code, report = rows[name][i]
+            ratio = f"{elapsed / base_row[i][0]:.2f}x" if base_row else "-"
+            print(f"| {count:,} seeds: {label} | {name} | {elapsed:.2f} | {rss:.0f} | {code} | {ratio} | {summary(report)} | |",
+                  flush=True)
+
+
+def watch_case(setup, base, new_seeds=200):
+    """Latency from writing a new seed to isCached: true in it, under sync --watch --write-back."""
+    work, seeds, cache, config = setup
+    binary = setup_binary[0]
+    log = open(os.path.join(work, "watch.log"), "w+")
+    process = subprocess.Popen([binary, "sync", seeds, "--cache", cache, "--config", config, "--watch", "--write-back"],
+                               stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # the first sync (it writes isCached back into every seed) ends
+        log.seek(0)
+        if "\nsync: " in "\n" + log.read():
+            break
+        time.sleep(0.05)
+    latencies = []
+    folder = os.path.join(seeds, "new")
+    os.makedirs(folder, exist_ok=True)
+    for n in range(new_seeds):
+        path = os.path.join(folder, f"new-{n:04}.md")
+        text = f"---\ntitle: new {n}\nimages:\n  - url: {base}/new/{n}.jpg\n    isCached: false\n---\nNew.\n"
+        started = time.monotonic()
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+        while time.monotonic() - started < 30:
+            with open(path) as f:
+                if "isCached: true" in f.read():
+                    break
+            time.sleep(0.005)
+        latencies.append(time.monotonic() - started)
+    process.terminate()
+    code = process.wait()
+    usage_rss = "-"
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
+    print(f"| watch: {new_seeds} new seeds in a 10,000-seed folder | imgcache | p50 {p50:.2f} / p99 {p99:.2f} / max {latencies[-1]:.2f} | "
+          f"{usage_rss} | {code} | - | write → isCached: true (includes the fetch) | |", flush=True)
+
+
+setup_binary = []
+
+
 def count_true(folder):
     total = 0
     for name in os.listdir(folder):
@@ -145,6 +299,7 @@ def main():
     parser.add_argument("--baseline", help="another imgcache binary to run beside it")
     parser.add_argument("--cases", default="shared,alias,distinct")
     parser.add_argument("--sizes", default="10000,20000,40000", help="reference counts for the shared case")
+    parser.add_argument("--seed-counts", default="10000,100000", help="seed files for the incremental case")
     args = parser.parse_args()
     binaries = [("imgcache", args.binary)] + ([("baseline", args.baseline)] if args.baseline else [])
     cases = args.cases.split(",")
@@ -161,6 +316,21 @@ def main():
     if "distinct" in cases:
         port = free_port()
         case("distinct 100,000 failing", binaries, lambda s: distinct_seeds(s, 100_000, port))
+    if "incremental" in cases or "watch" in cases:
+        images = start_image_origin()
+        base = f"http://127.0.0.1:{images.server_address[1]}"
+        setup_binary.append(args.binary)
+        kept = []
+        for count in [int(x) for x in args.seed_counts.split(",")]:
+            if "incremental" in cases:
+                incremental_case(count, binaries, base, keep=kept if count == 10_000 else None)
+        if "watch" in cases:
+            if not kept:
+                incremental_case(10_000, binaries[:1], base, keep=kept)
+            watch_case(kept[0], base)
+        for work, *_ in kept:
+            shutil.rmtree(work, ignore_errors=True)
+        images.shutdown()
     origin.shutdown()
 
 

@@ -14,9 +14,9 @@ public final class SeedWatcher: @unchecked Sendable {
     }
 
     public let directory: String
-    public let mode: Mode
+    public private(set) var mode: Mode
     /// Why polling was chosen (nil with inotify).
-    public let pollingReason: String?
+    public private(set) var pollingReason: String?
     /// How often a poll looks.
     public let pollInterval: TimeInterval
     /// A change is reported once no other has come for this long (an editor's several writes are one change).
@@ -46,7 +46,8 @@ public final class SeedWatcher: @unchecked Sendable {
         }
         pollingReason = reason
         mode = reason == nil ? .inotify : .polling
-        if mode == .inotify { watchFolders() } else { snapshot = Self.stamps(under: directory) }
+        if mode == .inotify { watchFolders() }
+        if mode == .polling { snapshot = Self.stamps(under: directory) }
     }
 
     deinit {
@@ -65,6 +66,7 @@ public final class SeedWatcher: @unchecked Sendable {
     public func waitForChange() -> Bool {
         lock.lock()
         defer { lock.unlock() }
+        // Polling from the start, or since a new folder went over inotify's limit (that was a change).
         return mode == .inotify ? waitForEvents() : waitByPolling()
     }
 
@@ -119,7 +121,18 @@ public final class SeedWatcher: @unchecked Sendable {
         var pending = [root]
         while let folder = pending.popLast() {
             let descriptor = inotify_add_watch(inotify, folder, mask)
-            if descriptor >= 0 { folders[descriptor] = folder }
+            if descriptor >= 0 {
+                folders[descriptor] = folder
+            } else if errno == ENOSPC {
+                // More folders than fs.inotify.max_user_watches allows: a folder not watched would
+                // miss its changes, so the whole folder is polled instead.
+                close(inotify)
+                inotify = -1
+                mode = .polling
+                pollingReason = "there are more folders than inotify may watch (fs.inotify.max_user_watches)"
+                snapshot = Self.stamps(under: directory)
+                return
+            }
             let children = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             for child in children where !child.hasPrefix(".") {
                 var isFolder: ObjCBool = false

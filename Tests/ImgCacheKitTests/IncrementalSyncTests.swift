@@ -188,3 +188,25 @@ struct IncrementalSyncTests {
         #expect(next.seedsChanged == 0 && next.seedFilesRewritten == 0, "\(next)")
     }
 }
+
+extension IncrementalSyncTests {
+    @Test("a sync that reads nothing still renews what it references: prune --max-age keeps every referenced image")
+    func referencesRenewed() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        let configuration = SyncTests.configuration(cache: cache)
+        try SeedFiles.write(seeds, name: "a.md", urls: [(origin.url("/a.jpg"), nil), (origin.url("/b.png"), nil)])
+        _ = try Self.sync(seeds, configuration)
+        let opened = try Cache.open(configuration, for: .writing)
+        let index = try #require(opened.index as? CacheIndex)
+        // Two days without a sync: nothing referenced, written or served since.
+        try index.testing.age(before: Date().addingTimeInterval(-2 * 86_400))
+        let generation = try index.generation()
+        let quiet = try Self.sync(seeds, configuration)
+        #expect(quiet.seedsChanged == 0 && quiet.results.isEmpty)
+        #expect(try index.generation() == generation, "stamps alone do not make readers rebuild")
+        let pruned = try Pruner(store: opened.store, index: index).run(policy: PrunePolicy(maxAge: 86_400, grace: 0))
+        #expect(pruned.removed.isEmpty, "\(pruned.removed)")
+    }
+}

@@ -8,7 +8,7 @@ import Foundation
 ///   (shared) inside their transaction; removers delete rows under it (exclusive), then blobs;
 /// - an image is removed whole: original, thumbnails, access time, its URLs' digest;
 /// - a failure never loses a cached copy; a URL's isCached is what its writer checked;
-/// - every write but the access ledger's moves `generation()`.
+/// - every write but the access ledger's and a sync's reference stamps moves `generation()`.
 public protocol IndexStorage: DashboardQueries, SeedFileStorage {
     // MARK: Sync
     func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError)

@@ -115,7 +115,13 @@ public struct SeedFilesUpdate: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { read.isEmpty && touched.isEmpty && removed.isEmpty && !replacesAll }
+    /// A referenced URL's `referenced_at` is stamped again once it is this old (seconds): every
+    /// sync keeps prune's "referenced by a sync" at most ten minutes behind without rewriting
+    /// every row each time.
+    public static let restampAfter: TimeInterval = 600
+
+    /// Whether references change (else only times are written).
+    public var changesReferences: Bool { !read.isEmpty || !removed.isEmpty || replacesAll }
 }
 
 /// What the seeds reference, counted by the index.
@@ -135,8 +141,9 @@ public struct ReferenceCounts: Sendable, Equatable {
 public protocol SeedFileStorage {
     /// Every seed file the index remembers, by path.
     func seedFiles() throws(CacheError) -> [String: SeedFileRecord]
-    /// Applies `update` and stamps every referenced URL's `referenced_at` with `date`, in one
-    /// transaction; references whose file the index does not remember are dropped.
+    /// Applies `update` and stamps every referenced URL's `referenced_at` with `date` (those
+    /// stamped within `restampAfter` keep theirs), in one transaction; references whose file the
+    /// index does not remember are dropped.
     func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError)
     /// Distinct referenced URLs after `after` (in byte order), at most `limit`, that have work to
     /// do at `now`: no source row, not ok, not cached, an error, expired, no placeholder. With

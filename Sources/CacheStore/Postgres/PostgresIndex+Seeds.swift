@@ -18,7 +18,8 @@ extension PostgresIndex: SeedFileStorage {
     public func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError) {
         let gone = update.removed + update.read.map(\.path)
         let files = update.read + update.touched
-        try transaction { session in
+        // Times and stamps alone change nothing a reader derives from the index (the manifest).
+        try transaction(write: update.changesReferences) { session in
             if update.replacesAll {
                 try session.query("DELETE FROM seed_files")
                 try session.query("DELETE FROM seed_references")
@@ -38,7 +39,10 @@ extension PostgresIndex: SeedFileStorage {
             try Self.insert(session, SeedReference.merged(update.references))
             // References of files no longer remembered (an index from before seed files were kept).
             try session.query("DELETE FROM seed_references r WHERE NOT EXISTS (SELECT 1 FROM seed_files f WHERE f.path = r.seed_path)")
-            try session.query("UPDATE sources SET referenced_at = \(date) WHERE url IN (SELECT url FROM seed_references)")
+            try session.query("""
+                UPDATE sources SET referenced_at = \(date) WHERE (referenced_at IS NULL OR referenced_at < \(date.addingTimeInterval(-SeedFilesUpdate.restampAfter)))
+                AND url IN (SELECT url FROM seed_references)
+                """)
         }
     }
 
@@ -111,8 +115,9 @@ extension PostgresIndex: SeedFileStorage {
         try read { session in try session.scalar("SELECT text FROM meta WHERE key = \(MetaKey.syncedRenditions)", as: String.self) }
     }
 
+    /// Times and fingerprints are no content: readers need not rebuild (the generation stays).
     public func recordSyncFinished(at date: Date, renditions: String) throws(CacheError) {
-        try transaction { session in
+        try transaction(write: false) { session in
             try Self.setMeta(session, MetaKey.lastSync, at: date)
             try session.query("""
                 INSERT INTO meta (key, text) VALUES (\(MetaKey.syncedRenditions), \(renditions))

@@ -20,7 +20,8 @@ extension CacheIndex: SeedFileStorage {
     }
 
     public func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError) {
-        try write { db in
+        // Times and stamps alone change nothing a reader derives from the index (the manifest).
+        try write(bumpingGeneration: update.changesReferences) { db in
             if update.replacesAll {
                 try db.execute(sql: "DELETE FROM seed_files")
                 try db.execute(sql: "DELETE FROM seed_references")
@@ -40,7 +41,10 @@ extension CacheIndex: SeedFileStorage {
             try Self.insert(db, SeedReference.merged(update.references))
             // References of files no longer remembered (an index from before seed files were kept).
             try db.execute(sql: "DELETE FROM seed_references WHERE seed_path NOT IN (SELECT path FROM seed_files)")
-            try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
+            try db.execute(sql: """
+                UPDATE sources SET referenced_at = ? WHERE (referenced_at IS NULL OR referenced_at < ?)
+                AND url IN (SELECT url FROM seed_references)
+                """, arguments: [date, date.addingTimeInterval(-SeedFilesUpdate.restampAfter)])
         }
     }
 
@@ -123,8 +127,9 @@ extension CacheIndex: SeedFileStorage {
         try read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.syncedRenditions]) }
     }
 
+    /// Times and fingerprints are no content: readers need not rebuild (the generation stays).
     public func recordSyncFinished(at date: Date, renditions: String) throws(CacheError) {
-        try write { db in
+        try write(bumpingGeneration: false) { db in
             try Self.setMeta(db, MetaKey.lastSync, date)
             try Self.setMeta(db, MetaKey.syncedRenditions, renditions)
         }

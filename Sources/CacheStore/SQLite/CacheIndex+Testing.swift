@@ -117,6 +117,13 @@ import GRDB
         }
     }
 
+    /// Makes every URL look as if no sync had referenced or written it since `date`.
+    public func age(before date: Date) throws(CacheError) {
+        try index.write { db in
+            try db.execute(sql: "UPDATE sources SET referenced_at = ?, updated_at = ?", arguments: [date, date])
+        }
+    }
+
     public func setDeclaredSize(_ url: String, width: Int, height: Int) throws(CacheError) {
         try index.write { db in
             try db.execute(sql: "UPDATE sources SET declared_width = ?, declared_height = ? WHERE url = ?", arguments: [width, height, url])

@@ -82,7 +82,8 @@ extension Syncer {
                 }
             }
         }
-        if !update.isEmpty { try index.recordSeedFiles(update, at: Date()) }
+        // Even with nothing changed: the referenced URLs' stamps are renewed (prune's max-age).
+        try index.recordSeedFiles(update, at: Date())
         return read
     }
 
