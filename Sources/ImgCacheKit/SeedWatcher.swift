@@ -64,21 +64,35 @@ public final class SeedWatcher: @unchecked Sendable {
     /// Blocks until something changed and then stayed quiet for `quietPeriod` (true), or until
     /// `stop()` (false). A change seen while no one waited is reported by the next wait.
     public func waitForChange() -> Bool {
+        waitForChange(timeout: nil) ?? false
+    }
+
+    /// As `waitForChange()`, but nil once `timeout` seconds pass with no change.
+    public func waitForChange(timeout: TimeInterval?) -> Bool? {
         lock.lock()
         defer { lock.unlock() }
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
         // Polling from the start, or since a new folder went over inotify's limit (that was a change).
-        return mode == .inotify ? waitForEvents() : waitByPolling()
+        return mode == .inotify ? waitForEvents(until: deadline) : waitByPolling(until: deadline)
+    }
+
+    /// Seconds left until `deadline` (negative: wait for ever), at most `cap`.
+    private static func remaining(_ deadline: Date?, cap: TimeInterval? = nil) -> TimeInterval {
+        guard let deadline else { return cap ?? -1 }
+        let left = max(0, deadline.timeIntervalSinceNow)
+        return cap.map { min($0, left) } ?? left
     }
 
     // MARK: inotify
 
-    private func waitForEvents() -> Bool {
+    private func waitForEvents(until deadline: Date?) -> Bool? {
         while true {
-            guard wait(timeout: -1), !isStopped else { return false }
+            guard wait(timeout: Self.remaining(deadline)) else { return nil }
+            if isStopped { return false }
             var changed = readEvents()
             // Quiet period: more events keep it open, for at most a second after the first.
-            let deadline = Date().addingTimeInterval(1)
-            while Date() < deadline, wait(timeout: quietPeriod) {
+            let settle = Date().addingTimeInterval(1)
+            while Date() < settle, wait(timeout: quietPeriod) {
                 if isStopped { return false }
                 changed = readEvents() || changed
             }
@@ -148,9 +162,10 @@ public final class SeedWatcher: @unchecked Sendable {
 
     // MARK: Polling
 
-    private func waitByPolling() -> Bool {
+    private func waitByPolling(until deadline: Date?) -> Bool? {
         while true {
-            if wait(timeout: pollInterval) { return false }  // only the stop pipe is waited on here
+            if deadline.map({ $0 <= Date() }) == true { return nil }
+            if wait(timeout: Self.remaining(deadline, cap: pollInterval)) { return false }  // only the stop pipe is waited on here
             let now = Self.stamps(under: directory)
             if now != snapshot {
                 // Settled: the same twice, a quiet period apart.

@@ -163,7 +163,8 @@ public enum SeedScanner {
                 }
             }
         }
-        return (paths.sorted(), errors.sorted { $0.path < $1.path })
+        // By bytes, as the indexes order paths (an incremental sync compares the two lists).
+        return (paths.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, errors.sorted { $0.path < $1.path })
     }
 
     /// The file type of a directory entry: from `d_type`, or from `lstat` where it is unknown.

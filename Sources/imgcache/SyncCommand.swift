@@ -42,6 +42,7 @@ struct SyncCommand: ParsableCommand {
               imgcache sync seeds/ --cache /var/cache/imgcache --write-back
               imgcache sync seeds/ --refresh --json > report.json
               imgcache sync seeds/ --full        # read every seed, check every file
+              imgcache sync seeds/ --watch --write-back   # sync each seed moments after it is written
               imgcache sync seeds/ --wait        # from cron: queue behind a sync still running
             """)
 
@@ -69,6 +70,10 @@ struct SyncCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
     var poll: Double?
 
+    @Option(help: ArgumentHelp("With --watch: also sync every interval, changed or not (default 1h), so images whose "
+                               + "freshness ran out are revalidated.", valueName: "interval"))
+    var syncEvery: String?
+
     @Flag(help: "Allow loopback and private addresses (for a local origin).")
     var allowPrivate = false
 
@@ -84,6 +89,11 @@ struct SyncCommand: ParsableCommand {
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
+        if let syncEvery {
+            guard watch, let seconds = DurationText.parse(syncEvery), seconds > 0 else {
+                throw ValidationError("--sync-every is a duration like 1h, with --watch")
+            }
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: seedsDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("\(seedsDirectory) is not a folder")

@@ -60,6 +60,18 @@ struct SeedWatcherTests {
         #expect(waiting.result(within: 2) == false, "stop() ends the wait")
     }
 
+    @Test("a wait with a timeout ends with nil when nothing changed, and with true when something did", arguments: [nil, 0.1] as [Double?])
+    func timeout(poll: Double?) throws {
+        let directory = try TemporaryDirectory()
+        let watcher = SeedWatcher(directory: directory.path, poll: poll, quietPeriod: 0.05)
+        defer { watcher.stop() }
+        let started = Date()
+        #expect(watcher.waitForChange(timeout: 0.3) == nil)
+        #expect(Date().timeIntervalSince(started) >= 0.29)
+        try "---\n---\n".write(to: directory.url.appendingPathComponent("a.md"), atomically: true, encoding: .utf8)
+        #expect(watcher.waitForChange(timeout: 3) == true)
+    }
+
     @Test("a folder on a network file system is polled")
     func networkFileSystems() {
         #expect(SeedWatcher(directory: "/", poll: nil).mode == .inotify)
@@ -135,6 +147,21 @@ struct WatchCommandTests {
 
         #expect(running.terminate() == 0, "\(running.stderr)")
         #expect(running.stderr.contains("stopped watching"))
+    }
+
+    @Test("sync --watch --sync-every also syncs on schedule with nothing changed (expired images are revalidated)")
+    func syncWatchEvery() throws {
+        let origin = try ImageOrigin()
+        origin.set(maxAge: 0)
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds"), cache = directory.url.appendingPathComponent("cache")
+        try SeedFiles.write(seeds, name: "a.md", urls: [(origin.url("/a.jpg"), nil)])
+        let config = directory.url.appendingPathComponent("imgcache.yml")
+        try "allowPrivate: true\nminTTL: 0s\n".write(to: config, atomically: true, encoding: .utf8)
+        let running = try Running(["sync", seeds.path, "--cache", cache.path, "--config", config.path, "--watch", "--sync-every", "1s"])
+        let requests = { origin.origin.requests.filter { $0.path == "/a.jpg" }.count }
+        #expect(Self.waitFor(20, { requests() >= 3 }) != nil, "fetched, then revalidated on schedule: \(requests()); \(running.stderr)")
+        #expect(running.terminate() == 0, "\(running.stderr)")
     }
 
     @Test("serve --seeds DIR --watch syncs a new seed into the manifest and exits 0 on SIGTERM")

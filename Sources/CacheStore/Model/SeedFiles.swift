@@ -122,6 +122,7 @@ public struct SeedFilesUpdate: Sendable {
 
     /// Whether references change (else only times are written).
     public var changesReferences: Bool { !read.isEmpty || !removed.isEmpty || replacesAll }
+    public var changesAnything: Bool { changesReferences || !touched.isEmpty }
 }
 
 /// What the seeds reference, counted by the index.
@@ -139,12 +140,16 @@ public struct ReferenceCounts: Sendable, Equatable {
 /// The incremental sync's reads and writes: seed files and the set queries that say which
 /// images have work to do.
 public protocol SeedFileStorage {
-    /// Every seed file the index remembers, by path.
-    func seedFiles() throws(CacheError) -> [String: SeedFileRecord]
-    /// Applies `update` and stamps every referenced URL's `referenced_at` with `date` (those
-    /// stamped within `restampAfter` keep theirs), in one transaction; references whose file the
-    /// index does not remember are dropped.
-    func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError)
+    /// What the index remembers of the files of `paths` (those it has), by path.
+    func seedFiles(paths: [String]) throws(CacheError) -> [String: SeedFileRecord]
+    /// The paths of the seed files the index remembers after `after`, in byte order, at most `limit`.
+    func seedFilePaths(after: String?, limit: Int) throws(CacheError) -> [String]
+    /// Applies `update` (one batch of files) in one transaction.
+    func recordSeedFiles(_ update: SeedFilesUpdate) throws(CacheError)
+    /// Ends a sync's seeds step: every referenced URL's `referenced_at` is stamped with `date`
+    /// (those stamped within `restampAfter` keep theirs); with `droppingUnknown`, references of
+    /// files the index does not remember go.
+    func finishSeedFiles(at date: Date, droppingUnknown: Bool) throws(CacheError)
     /// Distinct referenced URLs after `after` (in byte order), at most `limit`, that have work to
     /// do at `now`: no source row, not ok, not cached, an error, expired, no placeholder. With
     /// `all`, every referenced URL.

@@ -3,9 +3,11 @@ import PostgresNIO
 
 /// The incremental sync's seed files and set queries, as `CacheIndex+Seeds` does them in SQLite.
 extension PostgresIndex: SeedFileStorage {
-    public func seedFiles() throws(CacheError) -> [String: SeedFileRecord] {
+    public func seedFiles(paths: [String]) throws(CacheError) -> [String: SeedFileRecord] {
         try read { session in
-            let rows = try Self.all(session, "SELECT path, size, modified_ns, sha256, parser, is_seed, problems, recorded_ns FROM seed_files") { row in
+            let rows = try session.query("""
+                SELECT path, size, modified_ns, sha256, parser, is_seed, problems, recorded_ns FROM seed_files WHERE path = ANY(\(paths)::text[])
+                """).map { row in
                 let (path, size, modified, sha256, parser, isSeed, problems, recorded) = try row.decode(
                     (String, Int, Int64, String, String, Bool, String?, Int64).self)
                 return SeedFileRecord(path: path, size: size, modifiedNanoseconds: modified, sha256: sha256, parser: parser, isSeed: isSeed,
@@ -15,10 +17,18 @@ extension PostgresIndex: SeedFileStorage {
         }
     }
 
-    public func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError) {
+    public func seedFilePaths(after: String?, limit: Int) throws(CacheError) -> [String] {
+        try read { session in
+            try session.query("""
+                SELECT path COLLATE "C" FROM seed_files WHERE path COLLATE "C" > \(after ?? "") ORDER BY 1 LIMIT \(limit)
+                """).map { try $0.decode(String.self) }
+        }
+    }
+
+    public func recordSeedFiles(_ update: SeedFilesUpdate) throws(CacheError) {
         let gone = update.removed + update.read.map(\.path)
         let files = update.read + update.touched
-        // Times and stamps alone change nothing a reader derives from the index (the manifest).
+        // Times alone change nothing a reader derives from the index (the manifest).
         try transaction(write: update.changesReferences) { session in
             if update.replacesAll {
                 try session.query("DELETE FROM seed_files")
@@ -26,21 +36,28 @@ extension PostgresIndex: SeedFileStorage {
             }
             try session.query("DELETE FROM seed_files WHERE path = ANY(\(gone)::text[])")
             try session.query("DELETE FROM seed_references WHERE seed_path = ANY(\(gone)::text[])")
-            // Arrays bound once: one statement for 10,000 files, not 10,000 round trips.
+            // Arrays bound once: one statement for a batch of files, not a round trip each.
             try session.query("""
                 INSERT INTO seed_files (path, size, modified_ns, sha256, parser, is_seed, problems, recorded_ns)
-                SELECT * FROM unnest(\(files.map(\.path))::text[], \(files.map(\.size))::int8[],
+                SELECT p, s, m, h, r, i, NULLIF(e, ''), t FROM unnest(\(files.map(\.path))::text[], \(files.map(\.size))::int8[],
                     \(files.map(\.modifiedNanoseconds))::int8[], \(files.map(\.sha256))::text[], \(files.map(\.parser))::text[],
                     \(files.map(\.isSeed))::bool[], \(files.map { $0.problemsText ?? "" })::text[], \(files.map(\.recordedNanoseconds))::int8[])
+                    AS f(p, s, m, h, r, i, e, t)
                 ON CONFLICT (path) DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns, sha256 = excluded.sha256,
                     parser = excluded.parser, is_seed = excluded.is_seed, problems = excluded.problems, recorded_ns = excluded.recorded_ns
                 """)
-            try session.query("UPDATE seed_files SET problems = NULL WHERE problems = ''")
             try Self.insert(session, SeedReference.merged(update.references))
-            // References of files no longer remembered (an index from before seed files were kept).
-            try session.query("DELETE FROM seed_references r WHERE NOT EXISTS (SELECT 1 FROM seed_files f WHERE f.path = r.seed_path)")
+        }
+    }
+
+    public func finishSeedFiles(at date: Date, droppingUnknown: Bool) throws(CacheError) {
+        try transaction(write: droppingUnknown) { session in
+            if droppingUnknown {
+                try session.query("DELETE FROM seed_references r WHERE NOT EXISTS (SELECT 1 FROM seed_files f WHERE f.path = r.seed_path)")
+            }
             try session.query("""
-                UPDATE sources SET referenced_at = \(date) WHERE (referenced_at IS NULL OR referenced_at < \(date.addingTimeInterval(-SeedFilesUpdate.restampAfter)))
+                UPDATE sources SET referenced_at = \(date)
+                WHERE (referenced_at IS NULL OR referenced_at < \(date.addingTimeInterval(-SeedFilesUpdate.restampAfter)))
                 AND url IN (SELECT url FROM seed_references)
                 """)
         }

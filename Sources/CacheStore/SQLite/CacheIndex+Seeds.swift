@@ -3,24 +3,33 @@ import GRDB
 
 /// The incremental sync's seed files and set queries, in SQLite.
 extension CacheIndex: SeedFileStorage {
-    public func seedFiles() throws(CacheError) -> [String: SeedFileRecord] {
+    public func seedFiles(paths: [String]) throws(CacheError) -> [String: SeedFileRecord] {
         try read { db in
             var files: [String: SeedFileRecord] = [:]
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT path, size, modified_ns, sha256, parser, is_seed, problems, recorded_ns FROM seed_files
-                """)
-            while let row = try rows.next() {
-                let record = SeedFileRecord(path: row["path"], size: row["size"], modifiedNanoseconds: row["modified_ns"],
-                                            sha256: row["sha256"], parser: row["parser"], isSeed: row["is_seed"],
-                                            problems: SeedFileRecord.problems(from: row["problems"]), recordedNanoseconds: row["recorded_ns"])
-                files[record.path] = record
+            for chunk in paths.chunked(500) {
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT path, size, modified_ns, sha256, parser, is_seed, problems, recorded_ns FROM seed_files
+                    WHERE path IN (\(databaseQuestionMarks(count: chunk.count)))
+                    """, arguments: StatementArguments(chunk))
+                while let row = try rows.next() {
+                    let record = SeedFileRecord(path: row["path"], size: row["size"], modifiedNanoseconds: row["modified_ns"],
+                                                sha256: row["sha256"], parser: row["parser"], isSeed: row["is_seed"],
+                                                problems: SeedFileRecord.problems(from: row["problems"]), recordedNanoseconds: row["recorded_ns"])
+                    files[record.path] = record
+                }
             }
             return files
         }
     }
 
-    public func recordSeedFiles(_ update: SeedFilesUpdate, at date: Date) throws(CacheError) {
-        // Times and stamps alone change nothing a reader derives from the index (the manifest).
+    public func seedFilePaths(after: String?, limit: Int) throws(CacheError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM seed_files WHERE path > ? ORDER BY path LIMIT ?", arguments: [after ?? "", limit])
+        }
+    }
+
+    public func recordSeedFiles(_ update: SeedFilesUpdate) throws(CacheError) {
+        // Times alone change nothing a reader derives from the index (the manifest).
         try write(bumpingGeneration: update.changesReferences) { db in
             if update.replacesAll {
                 try db.execute(sql: "DELETE FROM seed_files")
@@ -39,8 +48,14 @@ extension CacheIndex: SeedFileStorage {
                                                file.isSeed, file.problemsText, file.recordedNanoseconds])
             }
             try Self.insert(db, SeedReference.merged(update.references))
-            // References of files no longer remembered (an index from before seed files were kept).
-            try db.execute(sql: "DELETE FROM seed_references WHERE seed_path NOT IN (SELECT path FROM seed_files)")
+        }
+    }
+
+    public func finishSeedFiles(at date: Date, droppingUnknown: Bool) throws(CacheError) {
+        try write(bumpingGeneration: droppingUnknown) { db in
+            if droppingUnknown {
+                try db.execute(sql: "DELETE FROM seed_references WHERE seed_path NOT IN (SELECT path FROM seed_files)")
+            }
             try db.execute(sql: """
                 UPDATE sources SET referenced_at = ? WHERE (referenced_at IS NULL OR referenced_at < ?)
                 AND url IN (SELECT url FROM seed_references)

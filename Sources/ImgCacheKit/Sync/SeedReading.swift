@@ -9,8 +9,11 @@ import SeedDocuments
 extension Syncer {
     /// What the seeds step found.
     struct SeedRead {
-        /// Documents parsed now (new or changed files).
+        /// Documents parsed now (new or changed files), kept only for the write-back.
         var documents: [SeedDocument] = []
+        /// The URLs of the documents parsed now, and the request URL of those that differ (credentials).
+        var urls: Set<String> = []
+        var fetchURLs: [String: String] = [:]
         /// Every file's problems (skipped files and entries), parsed now or remembered, in path order.
         var problems: [String] = []
         /// Seed documents in the folder, files parsed now, files gone since the last sync.
@@ -31,9 +34,12 @@ extension Syncer {
         case read(SeedFileRecord, Result<SeedDocument, SeedError>)
     }
 
-    /// Looks at every file under the seeds folder (with `full`, reads every one) and records
-    /// what changed in one index transaction.
-    func readSeeds(full: Bool) throws(CacheError) -> SeedRead {
+    /// Files looked at, recorded and forgotten together: memory holds one batch, not the folder.
+    static let seedBatch = 2_000
+
+    /// Looks at every file under the seeds folder (with `full`, reads every one), a batch at a
+    /// time, and records what changed (one index transaction per batch with changes).
+    func readSeeds(full: Bool, keepDocuments: Bool) throws(CacheError) -> SeedRead {
         counters.withLock { $0 = (0, 0) }
         store.sweepTemporaryFiles()
         var isDirectory: ObjCBool = false
@@ -43,9 +49,26 @@ extension Syncer {
             return SeedRead(problems: [SeedError(.unreadable, path: seedsDirectory, "not a directory").description], found: false)
         }
         let (paths, linkErrors) = SeedScanner.files(under: seedsDirectory)
-        let known = full ? [:] : try index.seedFiles()
-        var read = try record(look(at: paths, known: known), removed: Set(known.keys).subtracting(paths).sorted(), full: full)
-        read.problems = linkErrors.map(\.description) + read.problems
+        // An index that remembers no file (new, or from before files were remembered) may hold
+        // references of files it never saw: they go once every file is recorded.
+        let remembered = full ? [] : try index.seedFilePaths(after: nil, limit: 1)
+        let remembersFiles = !remembered.isEmpty
+        var read = SeedRead(problems: linkErrors.map(\.description))
+        for start in stride(from: 0, to: max(paths.count, full ? 1 : 0), by: Self.seedBatch) {
+            let batch = Array(paths[start..<min(start + Self.seedBatch, paths.count)])
+            let known = full ? [:] : try index.seedFiles(paths: batch)
+            var update = fold(look(at: batch, known: known), into: &read, keepDocuments: keepDocuments)
+            update.replacesAll = full && start == 0
+            if update.changesAnything { try index.recordSeedFiles(update) }
+        }
+        if !full {
+            var update = SeedFilesUpdate()
+            update.removed = try removedPaths(listing: paths)
+            read.removed = update.removed.count
+            if update.changesAnything { try index.recordSeedFiles(update) }
+        }
+        // Even with nothing changed: the referenced URLs' stamps are renewed (prune's max-age).
+        try index.finishSeedFiles(at: Date(), droppingUnknown: !remembersFiles)
         return read
     }
 
@@ -56,12 +79,9 @@ extension Syncer {
         return paths.concurrentMap { Self.look(at: $0, known: known[$0], parser: parser, now: now, bodyImages: bodyImages) }
     }
 
-    /// Records the looks in the index and says what they found.
-    func record(_ looks: [SeedFileLook], removed: [String], full: Bool) throws(CacheError) -> SeedRead {
+    /// Adds what the looks found to `read`; the index's update for them.
+    func fold(_ looks: [SeedFileLook], into read: inout SeedRead, keepDocuments: Bool) -> SeedFilesUpdate {
         var update = SeedFilesUpdate()
-        update.replacesAll = full
-        update.removed = removed
-        var read = SeedRead(removed: removed.count)
         for look in looks {
             switch look {
             case .unchanged(let file):
@@ -75,23 +95,49 @@ extension Syncer {
                 update.read.append(file)
                 read.changed += 1
                 read.problems += file.problems
-                if case .success(let document) = result {
-                    read.seeds += 1
-                    read.documents.append(document)
-                    update.references += Self.references(of: document)
+                guard case .success(let document) = result else { continue }
+                read.seeds += 1
+                for image in document.images {
+                    read.urls.insert(image.url)
+                    if image.fetchURL != image.url, read.fetchURLs[image.url] == nil { read.fetchURLs[image.url] = image.fetchURL }
                 }
+                if keepDocuments { read.documents.append(document) }
+                update.references += Self.references(of: document)
             }
         }
-        // Even with nothing changed: the referenced URLs' stamps are renewed (prune's max-age).
-        try index.recordSeedFiles(update, at: Date())
-        return read
+        return update
+    }
+
+    /// Files the index remembers that are not in `listing` (sorted by bytes), read in pages.
+    func removedPaths(listing: [String]) throws(CacheError) -> [String] {
+        var removed: [String] = [], after: String?
+        while true {
+            let page = try index.seedFilePaths(after: after, limit: 5_000)
+            removed += page.filter { !Self.contains(listing, $0) }
+            guard page.count == 5_000 else { return removed }
+            after = page.last
+        }
+    }
+
+    /// Binary search in paths sorted by their bytes.
+    static func contains(_ sorted: [String], _ path: String) -> Bool {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] == path { return true }
+            if sorted[middle].utf8.lexicographicallyPrecedes(path.utf8) { low = middle + 1 } else { high = middle }
+        }
+        return false
     }
 
     /// Looks at the files of `paths` again (after the write-back changed them) and records them.
     func rerecord(_ paths: [String]) throws(CacheError) {
-        guard !paths.isEmpty else { return }
-        let known = try index.seedFiles()
-        _ = try record(look(at: paths, known: known), removed: [], full: false)
+        var ignored = SeedRead()
+        for start in stride(from: 0, to: paths.count, by: Self.seedBatch) {
+            let batch = Array(paths[start..<min(start + Self.seedBatch, paths.count)])
+            let update = fold(look(at: batch, known: try index.seedFiles(paths: batch)), into: &ignored, keepDocuments: false)
+            if update.changesAnything { try index.recordSeedFiles(update) }
+        }
     }
 
     /// A document's references as the index keeps them.

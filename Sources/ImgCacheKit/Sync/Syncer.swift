@@ -39,7 +39,7 @@ public final class Syncer: @unchecked Sendable {
         // One sync per index at a time: a second one would fetch and upload everything again.
         let lease = try index.acquireSyncLease(.current(), wait: waitForLease, waiting: onLeaseWait)
         defer { lease.release() }
-        let seeds = try readSeeds(full: full)                      // new and changed seed files only
+        let seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
         let catalog = try dueCatalog(seeds)                        // the images with work to do
         let plan = try plan(catalog.entries)                       // fresh, or to fetch (with validators)
         let run = runPlan(plan, total: catalog.entries.count,      // each image: fetch, verify, store,
@@ -75,11 +75,7 @@ public final class Syncer: @unchecked Sendable {
         guard seeds.found else { return DueCatalog(entries: [], referenced: 0) }
         let synced = try index.syncedRenditions()
         let all = full || refresh || synced != renditionsFingerprint
-        var fetchURLs: [String: String] = [:]  // as written (credentials included), for files read now
-        for document in seeds.documents {
-            for image in document.images where fetchURLs[image.url] == nil { fetchURLs[image.url] = image.fetchURL }
-        }
-        var due = Set(fetchURLs.keys)
+        var due = seeds.urls
         var after: String?
         let page = 5_000
         while true {
@@ -94,7 +90,7 @@ public final class Syncer: @unchecked Sendable {
         for start in stride(from: 0, to: sorted.count, by: 1_000) {
             let references = try index.seedReferences(urls: Array(sorted[start..<min(start + 1_000, sorted.count)]))
             entries += CatalogEntry.collect(references.lazy.map {
-                CatalogEntry.Mention(url: $0.url, fetchURL: fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
+                CatalogEntry.Mention(url: $0.url, fetchURL: seeds.fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
                                      place: SeedLocation(path: $0.seedPath, line: $0.line))
             })
         }
