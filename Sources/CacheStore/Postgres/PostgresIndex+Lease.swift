@@ -17,8 +17,13 @@ final class PostgresSyncLease: SyncLease, @unchecked Sendable {
         self.connection = nil
         lock.unlock()
         guard let connection else { return }
-        // Ending the session releases its advisory locks. No query first, no unbounded wait:
-        // the server may be gone (a query on a connection it dropped can wait for ever).
+        // Unlocked first, so the next taker finds the lease free at once (a closed session's locks
+        // go only when the server has ended its backend, which a loaded server does later); then
+        // the session ends, which releases them anyway. No unbounded wait: the server may be gone
+        // (a query on a connection it dropped can wait for ever).
+        let unlocked = DispatchSemaphore(value: 0)
+        connection.query("SELECT pg_advisory_unlock_all()", logger: Self.logger).whenComplete { _ in unlocked.signal() }
+        _ = unlocked.wait(timeout: .now() + 2)
         let closed = DispatchSemaphore(value: 0)
         connection.close().whenComplete { _ in closed.signal() }
         _ = closed.wait(timeout: .now() + 5)
