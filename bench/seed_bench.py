@@ -244,7 +244,7 @@ def watch_case(setup, base, new_seeds=200):
         text = log.read()
         if len(text) != size:
             size, quiet_since = len(text), time.monotonic()
-        elif "\nsync: " in "\n" + text and time.monotonic() - quiet_since > 3:
+        elif " seed files (" in text and time.monotonic() - quiet_since > 3:  # a summary, not "watching"
             break
         time.sleep(0.05)
     latencies = []
@@ -266,6 +266,8 @@ def watch_case(setup, base, new_seeds=200):
     process.terminate()
     code = process.wait()
     usage_rss = "-"
+    slowest = sorted(range(len(latencies)), key=lambda i: -latencies[i])[:3]
+    print("slowest: " + ", ".join(f"#{i + 1} {latencies[i]:.2f} s" for i in slowest), file=sys.stderr, flush=True)
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
     print(f"| watch: {new_seeds} new seeds in a 10,000-seed folder | imgcache | p50 {p50:.2f} / p99 {p99:.2f} / max {latencies[-1]:.2f} | "
