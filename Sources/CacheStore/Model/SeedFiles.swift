@@ -101,7 +101,7 @@ public struct SeedFileRecord: Hashable, Sendable {
     }
 }
 
-/// One incremental sync's change to the seed files the index remembers (one transaction).
+/// A batch of an incremental sync's changes to the seed files the index remembers (one transaction).
 public struct SeedFilesUpdate: Sendable {
     /// Files read now: their rows and references replace what was recorded.
     public var read: [SeedFileRecord] = []
@@ -123,18 +123,6 @@ public struct SeedFilesUpdate: Sendable {
     /// Whether references change (else only times are written).
     public var changesReferences: Bool { !read.isEmpty || !removed.isEmpty || replacesAll }
     public var changesAnything: Bool { changesReferences || !touched.isEmpty }
-}
-
-/// What the seeds reference, counted by the index.
-public struct ReferenceCounts: Sendable, Equatable {
-    /// Distinct URLs any seed references.
-    public var urls: Int
-    /// Seed files recorded that parsed as seed documents.
-    public var seeds: Int
-    public init(urls: Int, seeds: Int) {
-        self.urls = urls
-        self.seeds = seeds
-    }
 }
 
 /// The incremental sync's reads and writes: seed files and the set queries that say which
@@ -161,7 +149,8 @@ public protocol SeedFileStorage {
     /// Seed paths where a front-matter reference's declared isCached is missing, mixed, or other
     /// than the index's: the files a write-back must read.
     func seedPathsToWriteBack() throws(CacheError) -> [String]
-    func referenceCounts() throws(CacheError) -> ReferenceCounts
+    /// How many distinct URLs the seeds reference.
+    func referencedURLCount() throws(CacheError) -> Int
     /// The renditions the last finished sync made for every cached URL (a fingerprint), and
     /// recording it: while it matches, a cached URL needs no look at its thumbnails.
     func syncedRenditions() throws(CacheError) -> String?

@@ -121,11 +121,8 @@ extension PostgresIndex: SeedFileStorage {
         }
     }
 
-    public func referenceCounts() throws(CacheError) -> ReferenceCounts {
-        try read { session in
-            ReferenceCounts(urls: try session.scalar("SELECT COUNT(DISTINCT url) FROM seed_references", as: Int.self) ?? 0,
-                            seeds: try session.scalar("SELECT COUNT(*) FROM seed_files WHERE is_seed", as: Int.self) ?? 0)
-        }
+    public func referencedURLCount() throws(CacheError) -> Int {
+        try read { session in try session.scalar("SELECT COUNT(DISTINCT url) FROM seed_references", as: Int.self) ?? 0 }
     }
 
     public func syncedRenditions() throws(CacheError) -> String? {

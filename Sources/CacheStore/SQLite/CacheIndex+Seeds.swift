@@ -131,11 +131,8 @@ extension CacheIndex: SeedFileStorage {
         }
     }
 
-    public func referenceCounts() throws(CacheError) -> ReferenceCounts {
-        try read { db in
-            ReferenceCounts(urls: try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT url) FROM seed_references") ?? 0,
-                            seeds: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM seed_files WHERE is_seed") ?? 0)
-        }
+    public func referencedURLCount() throws(CacheError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT url) FROM seed_references") ?? 0 }
     }
 
     public func syncedRenditions() throws(CacheError) -> String? {

@@ -94,7 +94,7 @@ public final class Syncer: @unchecked Sendable {
                                      place: SeedLocation(path: $0.seedPath, line: $0.line))
             })
         }
-        return DueCatalog(entries: entries, referenced: try index.referenceCounts().urls)
+        return DueCatalog(entries: entries, referenced: try index.referencedURLCount())
     }
 
     /// What the configured renditions are, as one text: a cached URL recorded under other
