@@ -182,18 +182,11 @@ public final class SeedWatcher: @unchecked Sendable {
         }
     }
 
-    struct FileStamp: Equatable {
-        var size: Int
-        var modified: Int64
-    }
-
     /// Every seed file's size and time.
     static func stamps(under directory: String) -> [String: FileStamp] {
         var stamps: [String: FileStamp] = [:]
         for path in SeedScanner.files(under: directory).paths {
-            var info = stat()
-            guard stat(path, &info) == 0 else { continue }
-            stamps[path] = FileStamp(size: Int(info.st_size), modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+            stamps[path] = FileStamp(of: path)
         }
         return stamps
     }

@@ -27,6 +27,21 @@ public struct SeedScan: Sendable {
     }
 }
 
+/// A file's size and modification time (`stat`, following links): what tells an incremental
+/// sync, and a polling watcher, that it changed.
+public struct FileStamp: Hashable, Sendable {
+    public var size: Int
+    /// Nanoseconds since 1970.
+    public var modified: Int64
+
+    public init?(of path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        size = Int(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+}
+
 /// Where a URL is referenced.
 public struct SeedLocation: Hashable, Sendable, CustomStringConvertible {
     public var path: String
@@ -115,14 +130,20 @@ public enum SeedScanner {
 
     /// Reads and parses one file.
     public static func load(_ path: String, bodyImages: Bool = false) -> Result<SeedDocument, SeedError> {
-        var info = stat()  // stat, not lstat: the size of what a link points at
-        if stat(path, &info) == 0, Int(info.st_size) > maxFileBytes {
-            return .failure(SeedError(.unreadable, path: path, "\(info.st_size) bytes is too large for a seed file"))
+        read(path).flatMap { parse($0, path: path, bodyImages: bodyImages) }
+    }
+
+    /// The bytes of the file at `path`, refused unread when its size (`stamp`'s, if the caller
+    /// has it) is too large for a seed file.
+    public static func read(_ path: String, stamp: FileStamp? = nil) -> Result<Data, SeedError> {
+        // stat, not lstat: the size of what a link points at
+        if let size = (stamp ?? FileStamp(of: path))?.size, size > maxFileBytes {
+            return .failure(SeedError(.unreadable, path: path, "\(size) bytes is too large for a seed file"))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(SeedError(.unreadable, path: path, "cannot read the file"))
         }
-        return parse(data, path: path, bodyImages: bodyImages)
+        return .success(data)
     }
 
     /// Parses the bytes of the file at `path`.

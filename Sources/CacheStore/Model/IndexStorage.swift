@@ -11,14 +11,12 @@ import Foundation
 /// - every write but the access ledger's and a sync's reference stamps moves `generation()`.
 public protocol IndexStorage: DashboardQueries, SeedFileStorage {
     // MARK: Sync
-    func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError)
     func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,
                        isCached: () -> Bool) throws(CacheError) -> (duplicate: Bool, isCached: Bool)
     func recordRevalidated(_ update: Revalidation, ensureFiles: () throws -> Void) throws(CacheError)
     func recordFailure(_ failure: SourceFailure, at date: Date,
                        isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?)
     func recordFailures(_ failures: [SourceFailure], at date: Date) throws(CacheError)
-    func recordSyncFinished(at date: Date) throws(CacheError)
     /// Takes the index's sync lease for `holder` (one sync at a time per index; see
     /// `SyncLeaseHolder`). Taken: throws `.leaseHeld` naming the holder, or with `wait` calls
     /// `waiting` with the holder and blocks until the lease is free.
@@ -67,11 +65,16 @@ extension CacheIndex: IndexStorage {
 }
 
 extension IndexStorage {
-    public func replaceSeedReferences(_ references: [SeedReference]) throws(CacheError) {
-        try replaceSeedReferences(references, at: Date())
+    /// Replaces every seed reference with `references` and stamps the referenced URLs, as a
+    /// full sync's seeds step does (files are not remembered: the next sync reads every file).
+    public func replaceSeedReferences(_ references: [SeedReference], at date: Date = Date()) throws(CacheError) {
+        var update = SeedFilesUpdate()
+        update.replacesAll = true
+        update.references = references
+        try recordSeedFiles(update)
+        try finishSeedFiles(at: date, droppingUnknown: false)
     }
     public func recordFailures(_ failures: [SourceFailure]) throws(CacheError) { try recordFailures(failures, at: Date()) }
-    public func recordSyncFinished() throws(CacheError) { try recordSyncFinished(at: Date()) }
     public func recordFailure(_ failure: SourceFailure,
                               isCached: (String, [ThumbnailRecord]) -> Bool) throws(CacheError) -> (isCached: Bool, digest: String?) {
         try recordFailure(failure, at: Date(), isCached: isCached)

@@ -156,3 +156,10 @@ public protocol SeedFileStorage {
     func syncedRenditions() throws(CacheError) -> String?
     func recordSyncFinished(at date: Date, renditions: String) throws(CacheError)
 }
+
+extension Array {
+    /// Consecutive slices of at most `size` elements: work on many rows a batch at a time.
+    public func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

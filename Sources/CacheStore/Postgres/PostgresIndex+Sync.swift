@@ -3,14 +3,6 @@ import PostgresNIO
 
 /// What a sync writes, as `CacheIndex+Sync` does it in SQLite: one method per transaction.
 extension PostgresIndex {
-    public func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError) {
-        try transaction { session in
-            try session.query("DELETE FROM seed_references")
-            try Self.insert(session, SeedReference.merged(references))
-            try session.query("UPDATE sources SET referenced_at = \(date) WHERE url IN (SELECT url FROM seed_references)")
-        }
-    }
-
     public func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,
                               isCached: () -> Bool) throws(CacheError) -> (duplicate: Bool, isCached: Bool) {
         try transaction { session in
@@ -84,9 +76,5 @@ extension PostgresIndex {
                     updated_at = excluded.updated_at, referenced_at = excluded.referenced_at
                 """)
         }
-    }
-
-    public func recordSyncFinished(at date: Date) throws(CacheError) {
-        try transaction { session in try Self.setMeta(session, MetaKey.lastSync, at: date) }
     }
 }

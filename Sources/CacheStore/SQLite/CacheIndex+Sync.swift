@@ -73,19 +73,6 @@ public struct SourceFailure: Sendable {
 
 /// What a sync writes: one method per transaction.
 extension CacheIndex {
-    /// Replaces every seed reference with the ones from this scan and stamps each referenced
-    /// URL's `referenced_at` with `date` (one transaction), so prune's grace period protects
-    /// everything a running sync is about to use.
-    public func replaceSeedReferences(_ references: [SeedReference], at date: Date) throws(CacheError) {
-        try write { db in
-            try db.execute(sql: "DELETE FROM seed_references")
-            // One row per (seed, URL), with the first line that names it: a logo on every entry
-            // of 400 files is 400 rows, not 40,000 replacements.
-            try Self.insert(db, SeedReference.merged(references))
-            try db.execute(sql: "UPDATE sources SET referenced_at = ? WHERE url IN (SELECT url FROM seed_references)", arguments: [date])
-        }
-    }
-
     /// Records a downloaded image: its original (once per digest), its thumbnails and its URL,
     /// in one transaction. `ensureFiles` runs first, under the removal lock held shared: it
     /// writes again any file a prune removed since it was stored, so no row is ever inserted
@@ -165,11 +152,6 @@ extension CacheIndex {
                                                   date, date])
             }
         }
-    }
-
-    /// Stamps the end of a sync (`imgcache stats`, /metrics).
-    public func recordSyncFinished(at date: Date) throws(CacheError) {
-        try write { db in try Self.setMeta(db, MetaKey.lastSync, date) }
     }
 
     /// Records who holds the sync lease (taken by `acquireSyncLease`); no change to the contents.

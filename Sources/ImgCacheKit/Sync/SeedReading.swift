@@ -54,11 +54,13 @@ extension Syncer {
         let remembered = full ? [] : try index.seedFilePaths(after: nil, limit: 1)
         let remembersFiles = !remembered.isEmpty
         var read = SeedRead(problems: linkErrors.map(\.description))
-        for start in stride(from: 0, to: max(paths.count, full ? 1 : 0), by: Self.seedBatch) {
-            let batch = Array(paths[start..<min(start + Self.seedBatch, paths.count)])
+        let batches = paths.chunked(Self.seedBatch)
+        // --full on an empty folder still replaces what was recorded: one empty batch.
+        for (number, slice) in (batches.isEmpty && full ? [[]] : batches).enumerated() {
+            let batch = Array(slice)
             let known = full ? [:] : try index.seedFiles(paths: batch)
             var update = fold(look(at: batch, known: known), into: &read, keepDocuments: keepDocuments)
-            update.replacesAll = full && start == 0
+            update.replacesAll = full && number == 0
             if update.changesAnything { try index.recordSeedFiles(update) }
         }
         if !full {
@@ -133,8 +135,7 @@ extension Syncer {
     /// Looks at the files of `paths` again (after the write-back changed them) and records them.
     func rerecord(_ paths: [String]) throws(CacheError) {
         var ignored = SeedRead()
-        for start in stride(from: 0, to: paths.count, by: Self.seedBatch) {
-            let batch = Array(paths[start..<min(start + Self.seedBatch, paths.count)])
+        for batch in paths.chunked(Self.seedBatch).map(Array.init) {
             let update = fold(look(at: batch, known: try index.seedFiles(paths: batch)), into: &ignored, keepDocuments: false)
             if update.changesAnything { try index.recordSeedFiles(update) }
         }
@@ -156,21 +157,19 @@ extension Syncer {
     /// its time is within two seconds of when it was read, when a write in the same clock tick
     /// could have gone unseen); a parse only when its bytes changed.
     static func look(at path: String, known: SeedFileRecord?, parser: String, now: Int64, bodyImages: Bool) -> SeedFileLook {
-        var info = stat()  // stat, not lstat: what a link points at
-        let statted = stat(path, &info) == 0
-        let size = statted ? Int(info.st_size) : 0
-        let modified = statted ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : 0
-        var file = SeedFileRecord(path: path, size: size, modifiedNanoseconds: modified, sha256: "", parser: parser, isSeed: false,
-                                  problems: [], recordedNanoseconds: now)
-        if let known, statted, !known.sha256.isEmpty, known.parser == parser, known.size == size,
-           known.modifiedNanoseconds == modified, modified < known.recordedNanoseconds - 2_000_000_000 {
+        let stamp = FileStamp(of: path)
+        var file = SeedFileRecord(path: path, size: stamp?.size ?? 0, modifiedNanoseconds: stamp?.modified ?? 0, sha256: "",
+                                  parser: parser, isSeed: false, problems: [], recordedNanoseconds: now)
+        if let known, let stamp, !known.sha256.isEmpty, known.parser == parser, known.size == stamp.size,
+           known.modifiedNanoseconds == stamp.modified, stamp.modified < known.recordedNanoseconds - 2_000_000_000 {
             return .unchanged(known)
         }
-        guard size <= SeedScanner.maxFileBytes else {
-            return failed(file, SeedError(.unreadable, path: path, "\(size) bytes is too large for a seed file"))
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return failed(file, SeedError(.unreadable, path: path, "cannot read the file"))
+        let data: Data
+        switch SeedScanner.read(path, stamp: stamp) {
+        case .success(let read): data = read
+        case .failure(let error):
+            file.problems = [error.description]
+            return .read(file, .failure(error))
         }
         file.size = data.count
         file.sha256 = BlobStore.digest(data)
@@ -190,12 +189,6 @@ extension Syncer {
             file.problems = [error.description]
         }
         return .read(file, result)
-    }
-
-    private static func failed(_ file: SeedFileRecord, _ error: SeedError) -> SeedFileLook {
-        var file = file
-        file.problems = [error.description]
-        return .read(file, .failure(error))
     }
 
     static func nanoseconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000_000) }

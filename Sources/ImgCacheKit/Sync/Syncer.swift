@@ -87,8 +87,8 @@ public final class Syncer: @unchecked Sendable {
         let sorted = due.sorted()
         var entries: [CatalogEntry] = []
         entries.reserveCapacity(sorted.count)
-        for start in stride(from: 0, to: sorted.count, by: 1_000) {
-            let references = try index.seedReferences(urls: Array(sorted[start..<min(start + 1_000, sorted.count)]))
+        for batch in sorted.chunked(1_000) {
+            let references = try index.seedReferences(urls: Array(batch))
             entries += CatalogEntry.collect(references.lazy.map {
                 CatalogEntry.Mention(url: $0.url, fetchURL: seeds.fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
                                      place: SeedLocation(path: $0.seedPath, line: $0.line))
@@ -113,8 +113,8 @@ public final class Syncer: @unchecked Sendable {
 
     func plan(_ catalog: [CatalogEntry]) throws(CacheError) -> Plan {
         var known: [String: SourceRecord] = [:]
-        for start in stride(from: 0, to: catalog.count, by: 1_000) {
-            known.merge(try index.sources(urls: catalog[start..<min(start + 1_000, catalog.count)].map(\.url))) { a, _ in a }
+        for batch in catalog.chunked(1_000) {
+            known.merge(try index.sources(urls: batch.map(\.url))) { a, _ in a }
         }
         priorDigests.withLock { $0 = known.compactMapValues(\.digest) }
         var plan = Plan()
