@@ -55,6 +55,11 @@ public final class SeedWatcher: @unchecked Sendable {
         for fd in wakeup where fd >= 0 { close(fd) }
     }
 
+    /// How it watches, for a log line: "inotify", or "polling every 1.0 s: <why>".
+    public var how: String {
+        pollingReason.map { "polling every \(pollInterval) s: \($0)" } ?? "inotify"
+    }
+
     /// Ends a wait in progress (and every later one) at once.
     public func stop() {
         var byte: UInt8 = 1

@@ -57,7 +57,7 @@ public final class ScheduledJob: Service, Sendable {
     /// The watcher's thread: each change it reports marks the job due (it ends with `stop()`).
     private func startWatching() {
         guard let watcher else { return }
-        logger.notice("\(name): watching \(watcher.directory) (\(watcher.pollingReason.map { "polling: \($0)" } ?? "inotify"))")
+        logger.notice("\(name): watching \(watcher.directory) (\(watcher.how))")
         let thread = Thread { [self] in
             while watcher.waitForChange() { changed.withLock { $0 = true } }
         }

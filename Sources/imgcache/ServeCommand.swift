@@ -77,11 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The seeds folder --sync-every and --watch sync.", valueName: "seeds-dir"))
     var seeds: String?
 
-    @Flag(help: "Sync --seeds at start, within moments of each change to it, and every --sync-every (default 1h).")
-    var watch = false
-
-    @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
-    var poll: Double?
+    @OptionGroup var watching: WatchOptions
 
     @Option(help: ArgumentHelp("Prune every interval (6h, 1d) with the rules below.", valueName: "interval"))
     var pruneEvery: String?
@@ -112,11 +108,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let syncEvery {
             guard let seconds = DurationText.parse(syncEvery), seconds > 0 else { throw ValidationError("--sync-every '\(syncEvery)' is not a duration like 1h") }
             guard seeds != nil else { throw ValidationError("--sync-every needs --seeds DIR") }
-        } else if seeds != nil, !watch {
+        } else if seeds != nil, !watching.watch {
             throw ValidationError("--seeds is for --sync-every or --watch")
         }
-        if watch, seeds == nil { throw ValidationError("--watch needs --seeds DIR") }
-        if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
+        if watching.watch, seeds == nil { throw ValidationError("--watch needs --seeds DIR") }
         if let pruneEvery {
             guard let seconds = DurationText.parse(pruneEvery), seconds > 0 else { throw ValidationError("--prune-every '\(pruneEvery)' is not a duration like 6h") }
             guard !pruneRules.isEmpty else { throw ValidationError("--prune-every needs a rule: --max-size, --max-age or --unreferenced") }
@@ -132,10 +127,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.cache = file
         configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        if let seeds, syncEvery != nil || watch {
+        if let seeds, syncEvery != nil || watching.watch {
             let seconds = syncEvery.flatMap(DurationText.parse) ?? 3600
             configuration.sync = SyncSchedule(every: .seconds(seconds), seedsDirectory: seeds, configuration: file,
-                                              writeBack: pruneRules.writeBack != nil, watch: watch ? SeedWatching(poll: poll) : nil)
+                                              writeBack: pruneRules.writeBack != nil, watch: watching.watch ? SeedWatching(poll: watching.poll) : nil)
         }
         if let pruneEvery, let seconds = DurationText.parse(pruneEvery) {
             configuration.prune = PruneSchedule(every: .seconds(seconds), policy: pruneRules.policy,

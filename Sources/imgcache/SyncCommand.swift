@@ -20,7 +20,9 @@ struct SyncCommand: ParsableCommand {
             A second sync reads only the seed files that are new or changed (size, time, then \
             SHA-256); the references of the others come from the index, and an image that is \
             cached, fresh and complete costs no work at all. --full reads every file and looks \
-            at every image's files again.
+            at every image's files again. With --watch it keeps running and syncs again moments \
+            after each change to the folder; SIGTERM or Ctrl-C lets the images in flight finish, \
+            then exits 0.
 
             A second sync asks nothing of origins whose copy is still fresh (Cache-Control \
             max-age, at least minTTL, default 24h) and revalidates the rest with \
@@ -63,12 +65,7 @@ struct SyncCommand: ParsableCommand {
     @Flag(help: "Read every seed file and check every image's files, not only what changed since the last sync.")
     var full = false
 
-    @Flag(help: ArgumentHelp("Keep running and sync again within moments of a seed file's last write (inotify; polling on "
-                             + "NFS/SMB/FUSE). SIGTERM or Ctrl-C lets the images in flight finish, then exits 0."))
-    var watch = false
-
-    @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
-    var poll: Double?
+    @OptionGroup var watching: WatchOptions
 
     @Option(help: ArgumentHelp("With --watch: also sync every interval, changed or not (default 1h), so images whose "
                                + "freshness ran out are revalidated.", valueName: "interval"))
@@ -88,9 +85,8 @@ struct SyncCommand: ParsableCommand {
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
-        if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
         if let syncEvery {
-            guard watch, let seconds = DurationText.parse(syncEvery), seconds > 0 else {
+            guard watching.watch, let seconds = DurationText.parse(syncEvery), seconds > 0 else {
                 throw ValidationError("--sync-every is a duration like 1h, with --watch")
             }
         }
@@ -104,7 +100,7 @@ struct SyncCommand: ParsableCommand {
         let configuration = try cacheOptions.configuration(flags: ["concurrency": concurrency.map(String.init),
                                                                    "allowPrivate": allowPrivate ? "true" : nil])
 
-        if watch { return try watchSeeds(configuration) }
+        if watching.watch { return try watchSeeds(configuration) }
         let report = try syncOnce(configuration)
         if !report.succeeded { throw ExitCode(1) }
     }
@@ -121,7 +117,7 @@ struct SyncCommand: ParsableCommand {
         syncer.refresh = refresh
         syncer.full = full
         syncer.writeBack = writeBack
-        syncer.waitForLease = wait || watch
+        syncer.waitForLease = wait || watching.watch
         syncer.onLeaseWait = { holder in
             FileHandle.standardError.write(Data("sync: waiting for the sync on \(holder.map { "\($0)" } ?? "this index") to end\n".utf8))
         }

@@ -11,9 +11,8 @@ extension SyncCommand {
     func watchSeeds(_ configuration: Configuration) throws {
         // Also every interval (default an hour): images whose freshness ran out are revalidated.
         let every = syncEvery.flatMap(DurationText.parse) ?? 3600
-        let watcher = SeedWatcher(directory: seedsDirectory, poll: poll)
-        let how = watcher.pollingReason.map { "polling every \(watcher.pollInterval) s: \($0)" } ?? "inotify"
-        FileHandle.standardError.write(Data("sync: watching \(seedsDirectory.safe) (\(how)); SIGTERM or Ctrl-C stops\n".utf8))
+        let watcher = SeedWatcher(directory: seedsDirectory, poll: watching.poll)
+        FileHandle.standardError.write(Data("sync: watching \(seedsDirectory.safe) (\(watcher.how)); SIGTERM or Ctrl-C stops\n".utf8))
         let running = Mutex<(syncer: Syncer?, stopping: Bool)>((nil, false))
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
@@ -42,5 +41,19 @@ extension SyncCommand {
             running.withLock { $0.syncer = nil }
         } while !running.withLock({ $0.stopping }) && watcher.waitForChange(timeout: every) != false
         FileHandle.standardError.write(Data("sync: stopped watching\n".utf8))
+    }
+}
+
+/// `--watch` and `--poll`, the same for `sync` and `serve`.
+struct WatchOptions: ParsableArguments {
+    @Flag(help: ArgumentHelp("Sync the seeds folder again moments after each change to it (inotify; polling on NFS/SMB/FUSE "
+                             + "or with --poll), and every --sync-every (default 1h)."))
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: look every this many seconds instead of using inotify.", valueName: "seconds"))
+    var poll: Double?
+
+    func validate() throws {
+        if let poll, !(poll > 0) || !watch { throw ValidationError("--poll is a number of seconds above 0, with --watch") }
     }
 }
