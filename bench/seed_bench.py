@@ -43,8 +43,8 @@ class Origin(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def start_origin():
-    body = open(LOGO, "rb").read()
+def start_origin(answer):
+    """A local origin; `answer(path)` gives (status, extra headers, body)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -53,17 +53,24 @@ def start_origin():
             pass
 
         def do_GET(self):
-            found = self.path.startswith("/logo.jpg")
-            self.send_response(200 if found else 404)
+            status, headers, body = answer(self.path)
+            self.send_response(status)
             self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body) if found else 0))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if found:
-                self.wfile.write(body)
+            self.wfile.write(body)
 
     server = Origin(("127.0.0.1", 0), Handler)
+    server.request_queue_size = 1024
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def start_logo_origin():
+    body = open(LOGO, "rb").read()
+    return start_origin(lambda path: (200, {}, body) if path.startswith("/logo.jpg") else (404, {}, b""))
 
 
 def free_port():
@@ -125,26 +132,7 @@ def start_image_origin():
     small = os.path.join(tempfile.mkdtemp(prefix="imgcache-seed-bench-img-"), "small.jpg")
     subprocess.run(["convert", LOGO, "-resize", "96x72", "-quality", "80", small], check=True)
     body = open(small, "rb").read()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            data = body + self.path.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Cache-Control", "max-age=86400")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = Origin(("127.0.0.1", 0), Handler)
-    server.request_queue_size = 1024
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return start_origin(lambda path: (200, {"Cache-Control": "max-age=86400"}, body + path.encode()))
 
 
 POOL = 30_000
@@ -312,7 +300,7 @@ def main():
     args = parser.parse_args()
     binaries = [("imgcache", args.binary)] + ([("baseline", args.baseline)] if args.baseline else [])
     cases = args.cases.split(",")
-    origin = start_origin()
+    origin = start_logo_origin()
     logo = f"http://127.0.0.1:{origin.server_address[1]}/logo.jpg"
     print("| case | binary | time s | peak RSS MB | exit | vs baseline | result | last stderr line |")
     print("|---|---|---:|---:|---:|---:|---|---|")
