@@ -32,6 +32,13 @@ extension Syncer {
         case touched(SeedFileRecord)
         /// New or changed: parsed now.
         case read(SeedFileRecord, Result<SeedDocument, SeedError>)
+
+        /// The file's record, as it is to be remembered.
+        var file: SeedFileRecord {
+            switch self {
+            case .unchanged(let file), .touched(let file), .read(let file, _): return file
+            }
+        }
     }
 
     /// Files looked at, recorded and forgotten together: memory holds one batch, not the folder.
@@ -86,19 +93,14 @@ extension Syncer {
         var update = SeedFilesUpdate()
         for look in looks {
             switch look {
-            case .unchanged(let file):
-                read.problems += file.problems
-                if file.isSeed { read.seeds += 1 }
+            case .unchanged:
+                break
             case .touched(let file):
                 update.touched.append(file)
-                read.problems += file.problems
-                if file.isSeed { read.seeds += 1 }
             case .read(let file, let result):
                 update.read.append(file)
                 read.changed += 1
-                read.problems += file.problems
-                guard case .success(let document) = result else { continue }
-                read.seeds += 1
+                guard case .success(let document) = result else { break }
                 for image in document.images {
                     read.urls.insert(image.url)
                     if image.fetchURL != image.url, read.fetchURLs[image.url] == nil { read.fetchURLs[image.url] = image.fetchURL }
@@ -106,6 +108,8 @@ extension Syncer {
                 if keepDocuments { read.documents.append(document) }
                 update.references += Self.references(of: document)
             }
+            read.problems += look.file.problems
+            if look.file.isSeed { read.seeds += 1 }
         }
         return update
     }
