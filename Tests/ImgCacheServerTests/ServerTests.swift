@@ -421,7 +421,10 @@ struct ServerLifecycleTests {
             }
             var configuration = FetchConfiguration()
             configuration.addressPolicy = AddressPolicy(allowedAddresses: ["127.0.0.1"])
-            configuration.totalTimeout = 30  // generous: the suite shares the CPU with the others; a starved server never answers
+            // No deadline that a busy machine could miss: this server has no idle timeout, so it
+            // never closes the slow connections, and an answer while they are all still open
+            // (checked below) is what shows they did not hold it up.
+            configuration.totalTimeout = 300
             configuration.maxAttempts = 1
             // On a thread of its own: blocking a cooperative thread could starve the server under test.
             let outcome = try await SocketHelper.offPool { [configuration] () -> FetchOutcome? in
@@ -431,6 +434,11 @@ struct ServerLifecycleTests {
             }
             guard case .fetched(let response) = outcome else { Issue.record("not served: \(String(describing: outcome))"); return }
             #expect(String(decoding: response.body, as: UTF8.self) == "ok\n")
+            let stillOpen = sockets.filter { fd in
+                var byte: UInt8 = 0
+                return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) < 0 && errno == EAGAIN
+            }
+            #expect(stillOpen.count == sockets.count, "answered while every slow connection was held")
         }
     }
 
