@@ -122,6 +122,7 @@ let package = Package(
             dependencies: [
                 "ImageCore", "ImageCodecs", "SeedDocuments", "Fetching", "CacheStore", "AtomicFiles",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
         // The HTTP server (Hummingbird 2): routes, controllers, error -> HTTP mapping, metrics, HTTP/2,

@@ -12,6 +12,21 @@ public enum Orientation: Int, Sendable, CaseIterable, Codable {
     public var swapsDimensions: Bool { rawValue >= 5 }
 
     public func orientedSize(_ size: Size) -> Size { swapsDimensions ? size.transposed : size }
+
+    /// A point of the displayed image, as fractions (0...1) of its width and height, in the
+    /// stored image's fractions (the inverse of `applying`).
+    public func storedPoint(x: Double, y: Double) -> (x: Double, y: Double) {
+        switch self {
+        case .up: (x, y)
+        case .upMirrored: (1 - x, y)
+        case .down: (1 - x, 1 - y)
+        case .downMirrored: (x, 1 - y)
+        case .leftMirrored: (y, x)
+        case .right: (y, 1 - x)
+        case .rightMirrored: (1 - y, 1 - x)
+        case .left: (1 - y, x)
+        }
+    }
 }
 
 extension Bitmap {

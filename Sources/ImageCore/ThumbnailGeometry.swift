@@ -55,7 +55,17 @@ public enum ThumbnailGeometry {
                           height: min(box.height, clampedRound(sh * scale, upTo: source.height)))
             let rw = min(sw, Double(target.width) / scale)
             let rh = min(sh, Double(target.height) / scale)
-            region = Region(x: (sw - rw) / 2, y: (sh - rh) / 2, width: rw, height: rh)
+            var centre = (x: sw / 2, y: sh / 2)
+            if case .focus(let fx, let fy) = spec.gravity {
+                let point = orientation.storedPoint(x: fx, y: fy)
+                centre = (point.x * sw, point.y * sh)
+            }
+            region = Region(x: min(max(0, centre.x - rw / 2), sw - rw), y: min(max(0, centre.y - rh / 2), sh - rh), width: rw, height: rh)
+        case .fill:
+            // Each axis on its own, never up.
+            target = Size(width: min(box.width, source.width), height: min(box.height, source.height))
+            scale = max(Double(target.width) / sw, Double(target.height) / sh)
+            region = Region(size: source)
         }
         let shrink = 1 / scale
         return ThumbnailPlan(

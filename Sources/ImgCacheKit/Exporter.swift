@@ -36,7 +36,7 @@ public enum Exporter {
     /// same filesystem.
     public static func export(_ cache: Cache, variants: [Variant], outputDirectory: String,
                               manifestPath: String? = nil, baseURL: String = "/img/",
-                              seed: String? = nil) throws(CacheError) -> ExportReport {
+                              seed: String? = nil, variantServer: String = "") throws(CacheError) -> ExportReport {
         let (index, store) = (cache.index, cache.store)
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
@@ -45,7 +45,9 @@ public enum Exporter {
         }
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         func fileName(_ record: ThumbnailRecord) -> String { record.key + "." + record.fileExtension }
-        let manifest = try Manifest.build(index: index, variants: variants, seed: seed) { base + fileName($0) }
+        // On-demand variants are made by a server: their srcset URLs start with its address.
+        let srcset = try? VariantURLs(cache.configuration.onDemand, base: variantServer)
+        let manifest = try Manifest.build(index: index, variants: variants, seed: seed, srcset: srcset) { base + fileName($0) }
 
         var report = ExportReport()
         report.images = manifest.images.count

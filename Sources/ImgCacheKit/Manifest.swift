@@ -37,6 +37,13 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var format: String
         public var formats: [FormatInfo]
     }
+    /// A `srcset` of on-demand variants in one format (`srcsetWidths`).
+    public struct SrcsetInfo: Codable, Sendable, Equatable {
+        /// The media type, for a `<source type>`.
+        public var type: String
+        /// `<url> <width>w, …`, the widths the image is wide enough for.
+        public var srcset: String
+    }
     public struct Image: Codable, Sendable, Equatable {
         public var isCached: Bool
         public var declared: Dimensions?
@@ -52,6 +59,9 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var frames: Int?
         public var duration: Int?
         public var variants: [String: VariantInfo]
+        /// On-demand variants at `srcsetWidths`, one entry per format (WebP, then the
+        /// fallback); absent when no widths are configured or the image is not cached.
+        public var srcset: [SrcsetInfo]?
         /// Seed files that reference the URL.
         public var seeds: [String]
         /// Where: each seed file with the first line that names the URL, and `body` for an image
@@ -96,7 +106,7 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is
     /// published; only the configured variants and formats are listed (a variant whose fallback
     /// is missing is left out). `seed` keeps the URLs one seed file references.
-    public static func build(index: any IndexStorage, variants: [Variant], seed: String? = nil,
+    public static func build(index: any IndexStorage, variants: [Variant], seed: String? = nil, srcset: VariantURLs? = nil,
                              fileURL: (ThumbnailRecord) -> String) throws(CacheError) -> Manifest {
         let contents = try index.contents()
         let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
@@ -114,7 +124,10 @@ public struct Manifest: Codable, Sendable, Equatable {
                 width: source.decodedWidth, height: source.decodedHeight,
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
                 colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
-                duration: object?.durationMilliseconds, variants: published, seeds: seeds, places: places.isEmpty ? nil : places)
+                duration: object?.durationMilliseconds, variants: published,
+                srcset: object.flatMap { o in srcset.map { $0.srcsets(digest: o.digest, width: o.width, original: o.format) } }
+                    .flatMap { $0.isEmpty ? nil : $0 },
+                seeds: seeds, places: places.isEmpty ? nil : places)
         }
         return Manifest(images: images)
     }

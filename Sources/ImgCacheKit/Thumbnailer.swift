@@ -66,7 +66,7 @@ public enum Thumbnailer {
         // A vector image has no pixels to run out of: it is planned as if drawn large enough to fill
         // the largest box, so its thumbnails are drawn at the box's size (never upscaled pixels).
         let planned = isVector ? vectorPlanSize(info.size, boxes: variants.map(\.spec)) : info.size
-        let plans = variants.map { options in
+        var plans = variants.map { options in
             (mismatch == nil && !isVector ? planFromDeclared(declaredSize, info: info, spec: options.spec) : nil)
                 ?? ThumbnailGeometry.plan(source: planned, orientation: info.orientation, spec: options.spec)
         }
@@ -75,6 +75,8 @@ public enum Thumbnailer {
         let largest = plans.max { $0.targetSize.pixelCount < $1.targetSize.pixelCount }!
         if isVector { decodeOptions.renderSize = vectorSize(planned, plan: largest) }
         let decoded = try ImageDecoder.decode(data, options: decodeOptions)
+        // An attention or entropy crop is placed by looking at the decoded pixels.
+        plans = zip(plans, variants).map { plan, options in smartCropped(plan, in: decoded.bitmap, sourceSize: planned, spec: options.spec) }
         // Largest first: a smaller variant is resampled from a larger whole-frame one when that
         // still leaves at least 2x of reduction, which costs a fraction of going back to the decode.
         var sources = [decoded.bitmap]
@@ -138,7 +140,7 @@ public enum Thumbnailer {
     static func vectorPlanSize(_ size: Size, boxes: [ThumbnailSpec]) -> Size {
         let scale = boxes.map { spec in
             let x = Double(spec.box.width) / Double(size.width), y = Double(spec.box.height) / Double(size.height)
-            return spec.fit == .inside ? min(x, y) : max(x, y)
+            return spec.fit == .inside ? min(x, y) : max(x, y)  // cover and fill fill the box
         }.max() ?? 1
         guard scale > 1 else { return size }
         return Size(width: max(1, Int((Double(size.width) * scale).rounded())), height: max(1, Int((Double(size.height) * scale).rounded())))
@@ -170,6 +172,18 @@ public enum Thumbnailer {
             }
         }
         return best
+    }
+
+    /// `plan` with its crop moved where `spec`'s gravity says, when that needs the pixels
+    /// (`bitmap`, the decode of a `sourceSize` image, maybe shrunk on load).
+    static func smartCropped(_ plan: ThumbnailPlan, in bitmap: Bitmap, sourceSize: Size, spec: ThumbnailSpec) -> ThumbnailPlan {
+        guard spec.fit == .cover, spec.gravity.needsPixels, plan.sourceRegion != Region(size: sourceSize) else { return plan }
+        let sx = Double(bitmap.width) / Double(sourceSize.width), sy = Double(bitmap.height) / Double(sourceSize.height)
+        let chosen = SmartCrop.region(in: bitmap, width: plan.sourceRegion.width * sx, height: plan.sourceRegion.height * sy,
+                                      gravity: spec.gravity)
+        var plan = plan
+        plan.sourceRegion = chosen.scaled(x: 1 / sx, y: 1 / sy)
+        return plan
     }
 
     /// The plan from declared metadata alone (before any pixel is decoded).

@@ -110,7 +110,7 @@ public struct Rendition: Hashable, Sendable {
     /// Everything that decides this rendition's bytes, as text (part of the thumbnail key).
     public var specText: String {
         "\(variant):\(spec.box):\(spec.fit.rawValue):\(format.rawValue):q\(quality):v\(Variant.pipelineVersion)"
-            + (animate ? "" : ":still")
+            + (animate ? "" : ":still") + (spec.gravity == .center ? "" : ":g\(spec.gravity)")
     }
 }
 

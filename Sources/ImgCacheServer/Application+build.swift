@@ -28,6 +28,7 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
     router.add(middleware: HeadLimitMiddleware(limits: limits))
     if let clients = ClientRequestGate(limits: limits, metrics: metrics) { router.add(middleware: ClientRequestMiddleware(gate: clients)) }
     addFileRoutes(to: router, service: service, metrics: metrics, accessLog: accessLog, streaming: streaming)
+    addVariantRoute(to: router, service: service, metrics: metrics, accessLog: accessLog, streaming: streaming)
     router.get("/v1/image") { request, _ -> Response in
         try await imageRedirect(request, service: service, metrics: metrics)
     }

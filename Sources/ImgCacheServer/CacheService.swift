@@ -30,6 +30,14 @@ public final class CacheService: Sendable {
     /// The local files served: the store's own, or a replica's bounded copies of an object store's.
     public let files: ReadThroughCache
     public let variants: [Variant]
+    /// Variants made on request: the settings, the signer of their URLs and the renderer.
+    public let onDemand: OnDemandSettings
+    public let signer: URLSigner
+    public let maker: VariantMaker
+    /// The manifest's `srcset` URLs.
+    let variantURLs: VariantURLs
+    /// The workers, queue, coalescing and remembered failures of on-demand renders.
+    let renders: RenderPool<ThumbnailRecord>
 
     /// A file to serve and what to say about it.
     public struct ServedFile: Sendable {
@@ -86,6 +94,15 @@ public final class CacheService: Sendable {
         let folder = URL(fileURLWithPath: cache.configuration.cacheDirectory).appendingPathComponent("replica")
         files = try ReadThroughCache(source: store, folder: folder, maxBytes: cache.configuration.replicaCacheBytes)
         variants = cache.configuration.variants
+        onDemand = cache.configuration.onDemand
+        do {
+            variantURLs = try VariantURLs(onDemand)
+        } catch {
+            throw CacheError(.io, "\(error)")  // checked when the configuration was loaded
+        }
+        signer = variantURLs.signer
+        maker = VariantMaker(store: cache.store, index: cache.index, configuration: cache.configuration)
+        renders = RenderPool(workers: onDemand.workerCount, queue: onDemand.queue, failureTTL: onDemand.failureTTL)
     }
 
     /// The file `url` names: strict (a configured variant, the extension of the stored file),
@@ -97,6 +114,7 @@ public final class CacheService: Sendable {
         switch url {
         case .thumbnail(let digest, let variant, let ext): found = try lookUpThumbnail(digest: digest, variant: variant, ext: ext)
         case .original(let digest, let ext): found = try lookUpOriginal(digest: digest, ext: ext)
+        case .variant: found = nil  // only its route may look one up, once the signature is checked (`variantFile`)
         }
         if let found, found.inMemory == nil { remember(cacheKey, found) }
         return found
@@ -177,6 +195,15 @@ public final class CacheService: Sendable {
                       contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
     }
 
+    /// The file of an on-demand variant's row, remembered under `url` (whose signature and
+    /// options the caller has checked), so the hot path answers the next request for it.
+    public func variantFile(_ record: ThumbnailRecord, url: CacheURL) throws(CacheError) -> ServedFile {
+        let file = served(try files.copy(record.blobKey, sha256: record.sha256, bytes: record.bytes), bytes: record.bytes,
+                          contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
+        if file.inMemory == nil { remember(url.lookupKey, file) }
+        return file
+    }
+
     private func lookUpOriginal(digest: Substring, ext: Substring) throws(CacheError) -> ServedFile? {
         guard let object = try index.object(String(digest)),
               object.fileExtension == ext else { return nil }
@@ -233,7 +260,7 @@ public final class CacheService: Sendable {
     }
 
     public func manifest(seed: String?) throws(CacheError) -> Manifest {
-        try Manifest.build(index: index, variants: variants, seed: seed) { CacheURL.of($0) }
+        try Manifest.build(index: index, variants: variants, seed: seed, srcset: variantURLs) { CacheURL.of($0) }
     }
 
     /// Figures for /metrics.

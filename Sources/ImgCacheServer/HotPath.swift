@@ -292,7 +292,7 @@ final class HotFileHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Request counters by (route, status), resolved once per connection.
     private var counters: [Int: Metrics.Counter] = [:]
     private func counter(_ route: String, _ status: Int) -> Metrics.Counter {
-        let key = (route == "thumbnail" ? 0 : 1) * 1000 + status
+        let key = (route == "thumbnail" ? 0 : route == "original" ? 1 : 2) * 1000 + status
         if let counter = counters[key] { return counter }
         let counter = metrics.requestCounter(route: route, status: status)
         counters[key] = counter

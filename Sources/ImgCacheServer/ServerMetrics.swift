@@ -72,6 +72,18 @@ public final class ServerMetrics: Sendable {
 
     func lookup(hit: Bool) { (hit ? hits : misses).increment() }
 
+    /// An on-demand render that ran (`outcome`: made, or failed), or a request that joined
+    /// another's render or found the variant made meanwhile (`existing`).
+    func variantRender(_ outcome: String) {
+        Counter(label: "imgcache_variant_renders_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// An on-demand request refused before any work (`reason`: signature, unsigned, options,
+    /// limit, busy, failed — a failure remembered from an earlier render).
+    func variantRefused(_ reason: String) {
+        Counter(label: "imgcache_variant_refusals_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
     func update(_ totals: IndexTotals) {
         Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
         Gauge(label: "imgcache_thumbnails", factory: factory).record(totals.thumbnails)

@@ -12,12 +12,15 @@ struct ExportCommand: ParsableCommand {
             URL, isCached, declared and actual size, a placeholder (BlurHash and dominant colour) \
             and, per variant, its URL under --base-url, width, height, bytes and format.
 
+            With srcsetWidths configured, each image also gets a srcset of on-demand variant URLs             (signed with signingKeys, or unsigned for widths in onDemandWidths) on --variant-server,             the address of an imgcache serve that makes them.
+
             A second export changes nothing. Files an earlier export put in OUT that are no longer \
             cached are removed; nothing else in OUT is touched.
 
             Examples:
               imgcache export --out site/static/img --manifest site/data/imgcache.json --base-url /img/
               imgcache export --out public/img --seed seeds/2025/article.md --json
+              imgcache export --out public/img --variant-server https://img.example.com
             """)
 
     @Option(help: ArgumentHelp("Folder to publish the thumbnails in.", valueName: "dir"))
@@ -32,6 +35,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only the images this seed file references.", valueName: "path"))
     var seed: String?
 
+    @Option(help: ArgumentHelp("The imgcache server the srcset URLs point at (default: paths without a host).", valueName: "url"))
+    var variantServer: String = ""
+
     @OptionGroup var cacheOptions: CacheOptions
 
     @Flag(help: "Print the export report as JSON on stdout.")
@@ -45,7 +51,7 @@ struct ExportCommand: ParsableCommand {
         let report: ExportReport
         do {
             report = try Exporter.export(cache, variants: cache.configuration.variants, outputDirectory: out, manifestPath: manifest,
-                                         baseURL: baseURL, seed: seed)
+                                         baseURL: baseURL, seed: seed, variantServer: variantServer)
         } catch {
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)

@@ -14,7 +14,7 @@ struct IMGCache: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [SyncCommand.self, StatusCommand.self, ExportCommand.self, ServeCommand.self, PruneCommand.self, VerifyCommand.self,
-                      StatsCommand.self, MigrateCommand.self,
+                      StatsCommand.self, MigrateCommand.self, URLCommand.self,
                       ThumbCommand.self, DocsCommand.self])
 }
 

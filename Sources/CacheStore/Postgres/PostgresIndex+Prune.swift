@@ -128,3 +128,28 @@ extension PostgresIndex {
 }
 
 extension PostgresIndex: IndexStorage {}
+
+/// What `serve` writes for a variant made on request.
+extension PostgresIndex: OnDemandStorage {
+    /// Under a transaction-scoped advisory lock on the variant's key (two-int key space: never
+    /// the removal lock's), so replicas asked for one new variant at once render it once.
+    public func makeVariant(key: String, digest: String, render: () throws -> RenderedVariant) throws(CacheError) -> VariantMade {
+        if let existing = try thumbnail(key: key) { return .existing(existing) }
+        return try transaction(write: false) { session in
+            try session.query("SELECT pg_advisory_xact_lock(\(Self.variantLockClass), hashtext(\(key)))")
+            if let existing = try session.query("SELECT \(unescaped: Self.thumbnailColumns) FROM thumbnails WHERE key = \(key)")
+                .first.map(Self.thumbnail) {
+                return .existing(existing)
+            }
+            let rendered = try render()
+            try Self.holdRemovalLockShared(session)
+            guard try Self.exists(session, table: "objects", key: "digest", value: digest) else { return .originalGone }
+            try rendered.writeFile()
+            try Self.upsert(session, rendered.record)
+            return .made(rendered.record)
+        }
+    }
+
+    /// The first half of the variant claims' advisory lock keys.
+    static let variantLockClass: Int32 = 0x7661_7269  // "vari"
+}

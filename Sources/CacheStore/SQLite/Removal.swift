@@ -112,3 +112,30 @@ extension CacheIndex {
         }
     }
 }
+
+/// What `serve` writes for a variant made on request.
+extension CacheIndex: OnDemandStorage {
+    /// One process's requests are coalesced by the server; here the render runs outside any
+    /// transaction (a render holds no lock other writers wait for), and the row is written only
+    /// if no other process wrote it meanwhile and the original is still there.
+    public func makeVariant(key: String, digest: String, render: () throws -> RenderedVariant) throws(CacheError) -> VariantMade {
+        if let existing = try thumbnail(key: key) { return .existing(existing) }
+        let rendered: RenderedVariant
+        do {
+            rendered = try render()
+        } catch let error as CacheError {
+            throw error
+        } catch {
+            throw CacheError(.io, "rendering variant \(key): \(error)", cause: error)
+        }
+        return try write(bumpingGeneration: false) { db in
+            if let existing = try ThumbnailRecord.fetchOne(db, key: key) { return .existing(existing) }
+            return try removalLock.shared { () throws -> VariantMade in
+                guard try ObjectRecord.exists(db, key: digest) else { return .originalGone }
+                try rendered.writeFile()
+                try rendered.record.insert(db)
+                return .made(rendered.record)
+            }
+        }
+    }
+}

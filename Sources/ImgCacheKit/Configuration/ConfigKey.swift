@@ -93,6 +93,17 @@ public struct ConfigValue {
         return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// A list of widths in pixels (1…16384), sorted, without repeats.
+    func widths(_ key: String) throws(ConfigurationError) -> [Int] {
+        let widths = try strings(key).map { (text) throws(ConfigurationError) -> Int in
+            guard let width = Int(text), (1...VariantOptions.maxSide).contains(width) else {
+                throw ConfigurationError("\(key) must list widths from 1 to \(VariantOptions.maxSide), not '\(text)'")
+            }
+            return width
+        }
+        return Array(Set(widths)).sorted()
+    }
+
     func bytes(_ key: String) throws(ConfigurationError) -> Int {
         let text = try string(key)
         guard let bytes = ByteSizeText.parse(text) else { throw ConfigurationError("\(key) '\(text)' is not a size like 512MB or 2GiB") }

@@ -29,6 +29,8 @@ public struct Configuration: Sendable {
     /// `serve`'s dashboard: auto, on or off (see `imgcache serve --help`), and its token.
     public var dashboard = "auto"
     public var dashboardToken: String?
+    /// Variants made on request from signed URLs (`/v/…`).
+    public var onDemand = OnDemandSettings()
     /// The object store's settings as given (`store`, `storeEndpoint`, …), made into `store`
     /// once every layer is applied.
     var storeSettings = StoreSettings()

@@ -6,7 +6,7 @@ extension Configuration {
     /// Every key, in the order the docs and the example file list them. A new setting is one
     /// entry here (and its property on `Configuration`); the file, the environment, the flags
     /// that name it and the generated docs all read this table.
-    public static let keys: [ConfigKey] = storage + seeds + fetching + limits + [variantsKey] + serving
+    public static let keys: [ConfigKey] = storage + seeds + fetching + limits + [variantsKey] + serving + onDemand
 
     static let seeds: [ConfigKey] = [
         ConfigKey("bodyImages", "`true` or `false`", default: "false",
@@ -115,6 +115,47 @@ extension Configuration {
         ConfigKey("dashboardToken", "text, 16 characters or more", default: "", environment: ["IMGCACHE_DASHBOARD_TOKEN"], example: "…",
                   "The dashboard asks for this token (the --dashboard-token flag).") { value, c throws(ConfigurationError) in
             c.dashboardToken = try value.string("dashboardToken")
+        },
+    ]
+
+    static let onDemand: [ConfigKey] = [
+        ConfigKey("signingKeys", "list of hex keys (16 bytes or more)", default: "[]", environment: ["IMGCACHE_SIGNING_KEYS"],
+                  example: "[…]  # openssl rand -hex 32",
+                  "Keys that sign on-demand URLs (/v/…), HMAC-SHA256; the first signs, any is accepted (rotate by adding a new first key).") { value, c throws(ConfigurationError) in
+            c.onDemand.signingKeys = try value.strings("signingKeys")
+        },
+        ConfigKey("signingSalts", "list of hex salts, one per key", default: "[]", environment: ["IMGCACHE_SIGNING_SALTS"],
+                  example: "[…]  # openssl rand -hex 32",
+                  "The salt that goes with each signing key, in the same order.") { value, c throws(ConfigurationError) in
+            c.onDemand.signingSalts = try value.strings("signingSalts")
+        },
+        ConfigKey("onDemandWidths", "list of widths", default: "[]", example: "[320, 640, 960, 1280]",
+                  "Widths anyone may ask for without a signature: /v/_/w:<width>/<sha256>.<ext> (Next.js's deviceSizes); any other unsigned URL is 403.") { value, c throws(ConfigurationError) in
+            c.onDemand.widths = try value.widths("onDemandWidths")
+        },
+        ConfigKey("srcsetWidths", "list of widths", default: "[]", example: "[320, 640, 1280]",
+                  "The manifest and export give each image a srcset of on-demand URLs at these widths (signed, or unsigned where onDemandWidths allows).") { value, c throws(ConfigurationError) in
+            c.onDemand.srcsetWidths = try value.widths("srcsetWidths")
+        },
+        ConfigKey("onDemand.maxPixels", "integer ≥ 1", default: String(OnDemandSettings().maxPixels),
+                  "The largest on-demand variant, width × height after dpr: larger requests are 400 before any work.") { value, c throws(ConfigurationError) in
+            c.onDemand.maxPixels = try value.int("maxPixels", atLeast: 1)
+        },
+        ConfigKey("onDemand.maxDPR", "number ≥ 1", default: "3", "The largest dpr an on-demand URL may ask for (400 above it).") { value, c throws(ConfigurationError) in
+            let text = try value.string("maxDPR")
+            guard let dpr = Double(text), dpr >= 1, dpr <= 10 else { throw ConfigurationError("maxDPR must be a number from 1 to 10, not '\(text)'") }
+            c.onDemand.maxDPR = dpr
+        },
+        ConfigKey("onDemand.workers", "integer ≥ 0", default: "0", "On-demand renders at once (0: one per core).") { value, c throws(ConfigurationError) in
+            c.onDemand.workers = try value.int("workers", atLeast: 0)
+        },
+        ConfigKey("onDemand.queue", "integer ≥ 0", default: String(OnDemandSettings().queue),
+                  "Renders that may wait for a worker; a request beyond them is answered 429 with Retry-After.") { value, c throws(ConfigurationError) in
+            c.onDemand.queue = try value.int("queue", atLeast: 0)
+        },
+        ConfigKey("onDemand.failureTTL", "duration", default: "60s",
+                  "A render that failed is answered from memory for this long, without decoding again.") { value, c throws(ConfigurationError) in
+            c.onDemand.failureTTL = try value.duration("failureTTL")
         },
     ]
 }

@@ -96,6 +96,7 @@ extension Configuration {
         } catch {
             throw ConfigurationError("\(origins["index"] ?? "index"): \(error.message)")
         }
+        _ = try onDemand.signer()  // the keys and salts pair up and are hex
         guard let url = storeSettings.url else { return }
         do {
             store = try S3Location.parse(url, endpoint: storeSettings.endpoint, region: storeSettings.region,

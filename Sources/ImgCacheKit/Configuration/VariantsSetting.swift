@@ -49,7 +49,7 @@ enum VariantsSetting {
             throw ConfigurationError("variant name '\(name)' may use letters, digits, - and _ only")
         }
         guard let size = Size(parsing: entry.size) else { throw ConfigurationError("variant \(name): size '\(entry.size)' is not WIDTHxHEIGHT") }
-        guard let fit = FitMode(rawValue: entry.fit ?? "inside") else { throw ConfigurationError("variant \(name): fit must be inside or cover") }
+        guard let fit = FitMode(rawValue: entry.fit ?? "inside") else { throw ConfigurationError("variant \(name): fit must be inside, cover or fill") }
         let formats = try Self.formats(name, entry)
         var quality = Variant.Quality()
         switch entry.quality {

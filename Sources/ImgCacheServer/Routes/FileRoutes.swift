@@ -5,36 +5,6 @@ import NIOCore
 /// `/t/<digest>/<variant>.<ext>` and `/o/<digest>.<ext>`: immutable files, GET and HEAD.
 func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?,
                    streaming: StreamingPolicy) {
-    @Sendable func serve(_ file: CacheService.ServedFile?, request: Request, context: ServerRequestContext) async throws -> Response {
-        guard let file else {
-            metrics.lookup(hit: false)
-            accessLog?.recordMiss()
-            throw ServerError.notFound()
-        }
-        metrics.lookup(hit: true)
-        accessLog?.record(file.digest)
-        if let warning = service.takeReplicaWarning() { context.logger.warning("\(warning)") }
-        var headers = file.headers
-        if file.isMatched(by: request.headers[.ifNoneMatch]) {
-            return Response(status: .notModified, headers: headers)
-        }
-        headers[.acceptRanges] = "bytes"
-        headers[.contentLength] = String(file.bytes)
-        if request.method == .head { return Response(status: .ok, headers: headers) }
-        // A range of the file (resuming a large original); If-Range naming another version gets it whole.
-        let ifRange = request.headers[.ifRange]
-        let range = ifRange == nil || ifRange == file.etag ? ByteRange.answer(request.headers[.range], size: file.bytes) : .whole
-        if range == .unsatisfiable {
-            return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(file.bytes)", .eTag: file.etag])
-        }
-        if case .whole = range, let bytes = file.inMemory ?? service.smallFileBytes(file) {
-            metrics.served(bytes: file.bytes)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
-        }
-        return try streamed(file, range: range, headers: headers, channel: context.channel, service: service, metrics: metrics,
-                            streaming: streaming)
-    }
-
     // The patterns only route; `CacheURL` decides what the path names (404 for anything else).
     for method in [HTTPRequest.Method.get, .head] {
         for pattern in ["/t/:digest/:file", "/o/:file"] {
@@ -42,10 +12,44 @@ func addFileRoutes(to router: Router<ServerRequestContext>, service: CacheServic
                 guard let url = CacheURL(path: request.uri.path) else { throw ServerError.notFound() }
                 var found = service.remembered(url.lookupKey)
                 if found == nil { found = try await IndexReads.run { try service.file(for: url) } }
-                return try await serve(found, request: request, context: context)
+                return try await serveFile(found, request: request, context: context, service: service, metrics: metrics,
+                                       accessLog: accessLog, streaming: streaming)
             }
         }
     }
+}
+
+/// The answer for a cached file (404 when there is none): 304 for a matching If-None-Match,
+/// HEAD without a body, a range, small files from memory, others streamed.
+func serveFile(_ file: CacheService.ServedFile?, request: Request, context: ServerRequestContext, service: CacheService,
+               metrics: ServerMetrics, accessLog: AccessLog?, streaming: StreamingPolicy) async throws -> Response {
+    guard let file else {
+        metrics.lookup(hit: false)
+        accessLog?.recordMiss()
+        throw ServerError.notFound()
+    }
+    metrics.lookup(hit: true)
+    accessLog?.record(file.digest)
+    if let warning = service.takeReplicaWarning() { context.logger.warning("\(warning)") }
+    var headers = file.headers
+    if file.isMatched(by: request.headers[.ifNoneMatch]) {
+        return Response(status: .notModified, headers: headers)
+    }
+    headers[.acceptRanges] = "bytes"
+    headers[.contentLength] = String(file.bytes)
+    if request.method == .head { return Response(status: .ok, headers: headers) }
+    // A range of the file (resuming a large original); If-Range naming another version gets it whole.
+    let ifRange = request.headers[.ifRange]
+    let range = ifRange == nil || ifRange == file.etag ? ByteRange.answer(request.headers[.range], size: file.bytes) : .whole
+    if range == .unsatisfiable {
+        return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(file.bytes)", .eTag: file.etag])
+    }
+    if case .whole = range, let bytes = file.inMemory ?? service.smallFileBytes(file) {
+        metrics.served(bytes: file.bytes)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+    }
+    return try streamed(file, range: range, headers: headers, channel: context.channel, service: service, metrics: metrics,
+                        streaming: streaming)
 }
 
 /// `file` (or `range` of it) streamed in pieces, never read whole, and only while a slot is

@@ -1,0 +1,87 @@
+import CacheStore
+import Foundation
+import Hummingbird
+import ImageCore
+import ImgCacheKit
+
+/// `/v/<signature>/<options>/<sha256>.<ext>`: a variant of a cached original, made on its
+/// first request (on a render worker, once however many ask at once) and kept in the cache
+/// like any thumbnail; every later request is a file answer (ETag, immutable), from the hot
+/// path once its lookup is remembered.
+func addVariantRoute(to router: Router<ServerRequestContext>, service: CacheService, metrics: ServerMetrics, accessLog: AccessLog?,
+                     streaming: StreamingPolicy) {
+    for method in [HTTPRequest.Method.get, .head] {
+        router.on("/v/:signature/:options/:file", method: method) { request, context in
+            guard let url = CacheURL(path: request.uri.path), case .variant(let signature, let text, let digest, let ext) = url else {
+                throw ServerError.notFound()
+            }
+            if let remembered = service.remembered(url.lookupKey) {
+                return try await serveFile(remembered, request: request, context: context, service: service, metrics: metrics,
+                                           accessLog: accessLog, streaming: streaming)
+            }
+            let options = try VariantRequest.authorize(signature: signature, options: text, digest: digest, ext: ext,
+                                                       service: service, metrics: metrics)
+            guard let original = try await IndexReads.run({ try service.index.object(String(digest)) }) else {
+                throw ServerError.notFound("no cached original \(digest)")
+            }
+            let decision = try VariantRequest.decide(options, signature: signature, text: text, digest: digest, ext: ext,
+                                                     accept: request.headers[.accept], original: original.format, service: service)
+            switch decision {
+            case .redirect(let location, let byAccept):
+                let headers: HTTPFields = byAccept ? [.location: location, .vary: "Accept", .cacheControl: "no-cache"]
+                                                   : [.location: location, .cacheControl: "public, max-age=86400"]
+                return Response(status: byAccept ? .found : .movedPermanently, headers: headers)
+            case .render(let variant):
+                let record = try await variantRecord(variant, original: original, service: service, metrics: metrics)
+                let file = try await IndexReads.run { try service.variantFile(record, url: url) }
+                return try await serveFile(file, request: request, context: context, service: service, metrics: metrics,
+                                           accessLog: accessLog, streaming: streaming)
+            }
+        }
+    }
+}
+
+/// The row of `variant` of `original`: found in the index, or rendered now (counted).
+private func variantRecord(_ variant: VariantRequest, original: ObjectRecord, service: CacheService,
+                           metrics: ServerMetrics) async throws -> ThumbnailRecord {
+    let plan = ThumbnailGeometry.plan(source: Size(width: original.width, height: original.height), spec: variant.options.spec)
+    guard plan.targetSize.pixelCount <= service.onDemand.maxPixels else {
+        metrics.variantRefused("limit")
+        throw ServerError.badRequest("\(plan.targetSize) is more than the \(service.onDemand.maxPixels) pixels a variant may have")
+    }
+    let rendition = VariantMaker.rendition(variant.options, format: variant.format)
+    let key = rendition.thumbnailKey(digest: original.digest)
+    if let existing = try await IndexReads.run({ try service.index.thumbnail(key: key) }) { return existing }
+    do {
+        return try await service.renders.value(for: key) { () throws(ServerError) -> ThumbnailRecord in
+            let made: VariantMade
+            do throws(VariantFailure) {
+                made = try service.maker.make(digest: original.digest, rendition: rendition)
+            } catch {
+                metrics.variantRender("failed")
+                switch error {
+                case .image(let codec):
+                    throw ServerError(.unprocessableContent, "the original cannot be made into \(variant.options): \(codec)")
+                case .cache(let cache):
+                    throw ServerError.answering(cache)
+                }
+            }
+            switch made {
+            case .made(let record):
+                metrics.variantRender("made")
+                return record
+            case .existing(let record):
+                metrics.variantRender("existing")
+                return record
+            case .originalGone:
+                throw ServerError.notFound("no cached original \(original.digest)")
+            }
+        }
+    } catch is RenderPool<ThumbnailRecord>.Busy {
+        metrics.variantRefused("busy")
+        throw ServerError(.tooManyRequests, "too many variants are being made; retry shortly", headers: [.retryAfter: "1"])
+    } catch let remembered as RenderPool<ThumbnailRecord>.Remembered {
+        metrics.variantRefused("failed")
+        throw remembered.error
+    }
+}
