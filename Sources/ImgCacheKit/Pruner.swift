@@ -20,6 +20,8 @@ public struct PruneReport: Codable, Sendable {
     public var bytesReclaimed = 0
     public var filesRemoved = 0
     public var thumbnailsRemoved = 0
+    /// Of those, variants made on request by `serve` (`/v/…`), which go with their original.
+    public var onDemandVariantsRemoved = 0
     /// Rows of URLs no seed references any more, forgotten (with `--unreferenced`).
     public var urlsForgotten = 0
     /// URLs that a seed still references and that are no longer cached.
@@ -133,6 +135,7 @@ extension PruneReport {
         bytesReclaimed = plan.bytesReclaimed
         keptInGrace = plan.keptInGrace
         overMaxBytes = plan.overMaxBytes
+        onDemandVariantsRemoved = plan.removals.reduce(0) { $0 + (inventory.onDemandCounts[$1.digest] ?? 0) }
         removed = plan.removals.map { removal in
             RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
                          lastUsed: removal.lastUsed, urls: (inventory.urls[removal.digest] ?? []).sorted())

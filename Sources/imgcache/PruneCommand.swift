@@ -130,6 +130,9 @@ struct PruneCommand: ParsableCommand {
                 + "\(ByteCount.format(r.bytesReclaimed)) reclaimed; cache \(ByteCount.format(r.bytesBefore)) -> "
                 + "\(ByteCount.format(r.bytesAfter)), " + String(format: "%.2f s", r.seconds),
         ]
+        if r.onDemandVariantsRemoved > 0 {
+            lines.append("      \(r.onDemandVariantsRemoved) of the files were variants made on request (/v/…), removed with their originals")
+        }
         if r.keptInGrace > 0 { lines.append("      \(r.keptInGrace) images kept: used within the \(grace) grace period") }
         if r.overMaxBytes > 0 {
             lines.append("      warning: still \(ByteCount.format(r.overMaxBytes)) over --max-size (the rest is within the grace period)")

@@ -1,6 +1,7 @@
 import CacheStore
 import Foundation
 import ImageCodecs
+import ImageCore
 
 /// Renders on-demand variants from cached originals and keeps them in the cache: the file in
 /// the blob store like any thumbnail, the row (original, canonical options, format) → file in
@@ -25,19 +26,28 @@ public struct VariantMaker: Sendable {
                   quality: options.quality ?? defaultQuality(format))
     }
 
-    /// Makes (or finds) `rendition` of the original `digest`.
+    /// Makes (or finds) `rendition` of the original `digest`. Refused (`.tooLarge`) before
+    /// decoding when the header says the result would have more than `onDemand.maxPixels`.
     public func make(digest: String, rendition: Rendition) throws(VariantFailure) -> VariantMade {
         let key = rendition.thumbnailKey(digest: digest)
         let options = configuration.options(for: rendition)
-        var imageError: CodecError?
+        let maxPixels = configuration.onDemand.maxPixels
+        var failure: VariantFailure?
         do throws(CacheError) {
             return try index.makeVariant(key: key, digest: digest) { [store] in
                 let original = try store.get(.original(digest))
-                let thumbnail: Thumbnail
+                let info: ImageInfo, thumbnail: Thumbnail
+                do throws(CodecError) { info = try ImageDecoder.probe(original) } catch { failure = .image(error); throw error }
+                let size = ThumbnailGeometry.plan(source: info.size, orientation: info.orientation, spec: options.spec).orientedSize
+                guard size.pixelCount <= maxPixels else {
+                    let refusal = VariantFailure.tooLarge("\(rendition.variant) of this image is \(size), more than the \(maxPixels) pixels a variant may have")
+                    failure = refusal
+                    throw refusal
+                }
                 do throws(CodecError) {
                     thumbnail = try Thumbnailer.makeThumbnail(from: original, options: options)
                 } catch {
-                    imageError = error
+                    failure = .image(error)
                     throw error
                 }
                 let record = ThumbnailRecord(key: key, digest: digest, variant: rendition.variant, width: thumbnail.size.width,
@@ -46,8 +56,7 @@ public struct VariantMaker: Sendable {
                 return RenderedVariant(record: record) { try store.put(thumbnail.data, as: record.blobKey) }
             }
         } catch {
-            if let imageError { throw .image(imageError) }
-            throw .cache(error)
+            throw failure ?? .cache(error)
         }
     }
 }
@@ -59,11 +68,14 @@ public enum VariantFailure: Error, Sendable, CustomStringConvertible {
     case image(CodecError)
     /// The index or the store failed: another try may work.
     case cache(CacheError)
+    /// The result would be larger than the limit (known from the original's header).
+    case tooLarge(String)
 
     public var description: String {
         switch self {
         case .image(let error): "the image cannot be rendered: \(error)"
         case .cache(let error): "\(error)"
+        case .tooLarge(let message): message
         }
     }
 }

@@ -44,10 +44,14 @@ func addVariantRoute(to router: Router<ServerRequestContext>, service: CacheServ
 /// The row of `variant` of `original`: found in the index, or rendered now (counted).
 private func variantRecord(_ variant: VariantRequest, original: ObjectRecord, service: CacheService,
                            metrics: ServerMetrics) async throws -> ThumbnailRecord {
-    let plan = ThumbnailGeometry.plan(source: Size(width: original.width, height: original.height), spec: variant.options.spec)
-    guard plan.targetSize.pixelCount <= service.onDemand.maxPixels else {
+    // The index keeps the stored size, not the orientation: refused here when either way up is
+    // too large; the render checks the header's orientation before decoding.
+    let stored = Size(width: original.width, height: original.height)
+    let smallest = [stored, stored.transposed].map { ThumbnailGeometry.plan(source: $0, spec: variant.options.spec).targetSize }
+        .min { $0.pixelCount < $1.pixelCount }!
+    guard smallest.pixelCount <= service.onDemand.maxPixels else {
         metrics.variantRefused("limit")
-        throw ServerError.badRequest("\(plan.targetSize) is more than the \(service.onDemand.maxPixels) pixels a variant may have")
+        throw ServerError.badRequest("\(smallest) is more than the \(service.onDemand.maxPixels) pixels a variant may have")
     }
     let rendition = VariantMaker.rendition(variant.options, format: variant.format)
     let key = rendition.thumbnailKey(digest: original.digest)
@@ -58,11 +62,15 @@ private func variantRecord(_ variant: VariantRequest, original: ObjectRecord, se
             do throws(VariantFailure) {
                 made = try service.maker.make(digest: original.digest, rendition: rendition)
             } catch {
-                metrics.variantRender("failed")
                 switch error {
+                case .tooLarge(let message):
+                    metrics.variantRefused("limit")
+                    throw ServerError.badRequest(message)
                 case .image(let codec):
+                    metrics.variantRender("failed")
                     throw ServerError(.unprocessableContent, "the original cannot be made into \(variant.options): \(codec)")
                 case .cache(let cache):
+                    metrics.variantRender("failed")
                     throw ServerError.answering(cache)
                 }
             }
