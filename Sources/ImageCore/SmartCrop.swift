@@ -8,9 +8,9 @@ import Darwin
 /// slid along the one axis the crop shortens, over a small copy of the image (at most
 /// `analysisSide` pixels on its long side), and put where its score is highest.
 ///
-/// - `attention` follows libvips's `vips_smartcrop` attention strategy: a pixel's interest is
-///   its edge strength (luminance Laplacian), plus skin tones, plus saturated colour, the map
-///   blurred a little; the window with the most interest wins.
+/// - `attention` is libvips's `vips_smartcrop` attention strategy: pixels scored by Sobel edges
+///   of L*, skin tones and saturated colour; the map averaged to 32×32 cells and blurred in
+///   proportion to the crop; the crop centred on its peak.
 /// - `entropy`: the window whose luminance histogram has the most entropy (detail) wins.
 ///
 /// Work is linear in the analysed pixels: sums come from running totals, never a window re-added.
@@ -33,7 +33,9 @@ public enum SmartCrop {
         let window = horizontal ? max(1, Int((width * sx).rounded())) : max(1, Int((height * sy).rounded()))
         let best: Int
         if gravity == .attention {
-            best = bestStart(lineScores: lineSums(interest(small), small, columns: horizontal), window: window)
+            let centre = peak(interest(small), width: small.width, height: small.height,
+                              crop: (width * sx, height * sy))
+            best = Int(((horizontal ? centre.x : centre.y) - Double(window) / 2).rounded())
         } else {
             best = bestEntropyStart(small, columns: horizontal, window: window)
         }
@@ -45,45 +47,92 @@ public enum SmartCrop {
         return Region(x: centred.x, y: y, width: width, height: height)
     }
 
-    /// The interest of each pixel of `bitmap` (row-major): edges + skin + saturation, blurred 3×3.
+    /// The interest of each pixel of `bitmap` (row-major), as libvips scores it: Sobel edges of
+    /// CIE L*, plus 255 where the colour is a skin tone (a* 3…22, b* 4…31, L* ≥ 15) and 255 where
+    /// it is saturated (chroma over 60); blurred 3×3. Transparent pixels count for nothing.
     static func interest(_ bitmap: Bitmap) -> [Double] {
         let w = bitmap.width, h = bitmap.height, c = bitmap.channels, p = bitmap.storage.pointer
-        var luma = [Double](repeating: 0, count: w * h)
+        var lightness = [Double](repeating: 0, count: w * h)
         var colour = [Double](repeating: 0, count: w * h)
+        var alphas = [Double](repeating: 1, count: w * h)
         for i in 0..<(w * h) {
-            let r = Double(p[i * c]), g = Double(p[i * c + (c >= 3 ? 1 : 0)]), b = Double(p[i * c + (c >= 3 ? 2 : 0)])
+            let r = p[i * c], g = p[i * c + (c >= 3 ? 1 : 0)], b = p[i * c + (c >= 3 ? 2 : 0)]
             let alpha = c == 2 || c == 4 ? Double(p[i * c + c - 1]) / 255 : 1
-            luma[i] = (0.299 * r + 0.587 * g + 0.114 * b) * alpha
-            colour[i] = (skin(r, g, b) + 0.5 * saturation(r, g, b)) * alpha
+            let lab = Self.lab(r, g, b)
+            lightness[i] = lab.l
+            alphas[i] = alpha
+            let skin = (3...22).contains(lab.a) && (4...31).contains(lab.b) && lab.l >= 15
+            let saturated = (lab.a * lab.a + lab.b * lab.b).squareRoot() > 60
+            colour[i] = ((skin ? 255 : 0) + (saturated ? 255 : 0)) * alpha
         }
         var score = [Double](repeating: 0, count: w * h)
         for y in 0..<h {
             for x in 0..<w {
-                let i = y * w + x
-                let left = luma[y * w + max(0, x - 1)], right = luma[y * w + min(w - 1, x + 1)]
-                let up = luma[max(0, y - 1) * w + x], down = luma[min(h - 1, y + 1) * w + x]
-                let edge = abs(4 * luma[i] - left - right - up - down) / 255
-                score[i] = edge + colour[i]
+                func at(_ dx: Int, _ dy: Int) -> Double { lightness[min(h - 1, max(0, y + dy)) * w + min(w - 1, max(0, x + dx))] }
+                let gx = at(1, -1) + 2 * at(1, 0) + at(1, 1) - at(-1, -1) - 2 * at(-1, 0) - at(-1, 1)
+                let gy = at(-1, 1) + 2 * at(0, 1) + at(1, 1) - at(-1, -1) - 2 * at(0, -1) - at(1, -1)
+                score[y * w + x] = (abs(gx) + abs(gy)) * alphas[y * w + x] + colour[y * w + x]
             }
         }
         return blurred(score, width: w, height: h)
     }
 
-    /// How close a colour is to a skin tone (1 on it, 0 far away): libvips's test, the distance
-    /// of the normalised colour from a reference skin colour, for pixels neither too dark nor too bright.
-    static func skin(_ r: Double, _ g: Double, _ b: Double) -> Double {
-        let magnitude = (r * r + g * g + b * b).squareRoot()
-        guard magnitude > 30, magnitude < 400 else { return 0 }
-        let (sr, sg, sb) = (0.78, 0.57, 0.44)  // (r, g, b) of skin, normalised
-        let dr = r / magnitude - sr, dg = g / magnitude - sg, db = b / magnitude - sb
-        let distance = (dr * dr + dg * dg + db * db).squareRoot()
-        return max(0, 1 - distance / 0.12)
+    /// sRGB (8-bit) to CIE L*a*b* (D65).
+    static func lab(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> (l: Double, a: Double, b: Double) {
+        let (lr, lg, lb) = (linear[Int(r)], linear[Int(g)], linear[Int(b)])
+        let x = (0.4124 * lr + 0.3576 * lg + 0.1805 * lb) / 0.95047
+        let y = 0.2126 * lr + 0.7152 * lg + 0.0722 * lb
+        let z = (0.0193 * lr + 0.1192 * lg + 0.9505 * lb) / 1.08883
+        func f(_ t: Double) -> Double { t > 216.0 / 24389 ? cbrt(t) : (24389.0 / 27 * t + 16) / 116 }
+        let (fx, fy, fz) = (f(x), f(y), f(z))
+        return (116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz))
     }
 
-    /// Saturation of an 8-bit colour, 0...1.
-    static func saturation(_ r: Double, _ g: Double, _ b: Double) -> Double {
-        let high = max(r, g, b), low = min(r, g, b)
-        return high == 0 ? 0 : (high - low) / high
+    /// sRGB's transfer function, undone, for each 8-bit value.
+    static let linear: [Double] = (0..<256).map { value in
+        let v = Double(value) / 255
+        return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4)
+    }
+
+    /// Where the crop goes, libvips's way: the score map averaged down to 32×32 cells, blurred
+    /// (Gaussian, sigma a sixth of the crop's diagonal in cells), and the centre of its
+    /// highest cell, in the map's pixels.
+    static func peak(_ score: [Double], width w: Int, height h: Int, crop: (width: Double, height: Double)) -> (x: Double, y: Double) {
+        let cells = 32
+        let (cw, ch) = (min(cells, w), min(cells, h))
+        var grid = [Double](repeating: 0, count: cw * ch)
+        for y in 0..<h {
+            for x in 0..<w { grid[(y * ch / h) * cw + x * cw / w] += score[y * w + x] }
+        }
+        let (hs, vs) = (Double(w) / Double(cw), Double(h) / Double(ch))
+        let sigma = max(0.5, ((crop.width / hs) * (crop.width / hs) + (crop.height / vs) * (crop.height / vs)).squareRoot() / 6)
+        let blurredGrid = gaussian(grid, width: cw, height: ch, sigma: sigma)
+        var best = 0
+        for i in blurredGrid.indices where blurredGrid[i] > blurredGrid[best] + 1e-9 { best = i }
+        return ((Double(best % cw) + 0.5) * hs, (Double(best / cw) + 0.5) * vs)
+    }
+
+    /// A separable Gaussian blur (edges clamped), radius 3 sigma.
+    static func gaussian(_ values: [Double], width w: Int, height h: Int, sigma: Double) -> [Double] {
+        let radius = max(1, Int((3 * sigma).rounded(.up)))
+        let kernel = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        var rows = values
+        for y in 0..<h {
+            for x in 0..<w {
+                var sum = 0.0
+                for (k, weight) in kernel.enumerated() { sum += weight * values[y * w + min(w - 1, max(0, x + k - radius))] }
+                rows[y * w + x] = sum
+            }
+        }
+        var out = rows
+        for y in 0..<h {
+            for x in 0..<w {
+                var sum = 0.0
+                for (k, weight) in kernel.enumerated() { sum += weight * rows[min(h - 1, max(0, y + k - radius)) * w + x] }
+                out[y * w + x] = sum
+            }
+        }
+        return out
     }
 
     /// A 3×3 box blur (edges clamped).

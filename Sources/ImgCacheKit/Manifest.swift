@@ -59,6 +59,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var frames: Int?
         public var duration: Int?
         public var variants: [String: VariantInfo]
+        /// `focus: [x, y]` from the first seed that gives one: where a `cover` crop (`g:fp:x:y`) centres.
+        public var focus: [Double]?
         /// On-demand variants at `srcsetWidths`, one entry per format (WebP, then the
         /// fallback); absent when no widths are configured or the image is not cached.
         public var srcset: [SrcsetInfo]?
@@ -125,6 +127,7 @@ public struct Manifest: Codable, Sendable, Equatable {
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
                 colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
                 duration: object?.durationMilliseconds, variants: published,
+                focus: (references[source.url] ?? []).first { $0.focusX != nil }.flatMap { r in r.focusX.flatMap { x in r.focusY.map { [x, $0] } } },
                 srcset: object.flatMap { o in srcset.map { $0.srcsets(digest: o.digest, width: o.width, original: o.format) } }
                     .flatMap { $0.isEmpty ? nil : $0 },
                 seeds: seeds, places: places.isEmpty ? nil : places)

@@ -49,9 +49,30 @@ enum DataSeedParser {
                                                    "\(SafeText.removingUserinfo(fromURL: url)): \(problem)"))
                 continue
             }
-            document.images.append(ImageReference(url: url, width: positive(entry["width"]), height: positive(entry["height"]),
-                                                  isCached: entry["isCached"].flatMap(bool), line: line, isRelated: related))
+            var image = ImageReference(url: url, width: positive(entry["width"]), height: positive(entry["height"]),
+                                       isCached: entry["isCached"].flatMap(bool), line: line, isRelated: related)
+            if let focus = entry["focus"] {
+                image.focus = focalPoint(focus)
+                if image.focus == nil {
+                    document.problems.append(SeedError(.invalidImage, path: document.path, line: line,
+                                                       "\(SafeText.removingUserinfo(fromURL: url)): \(FocalPoint.problem)"))
+                }
+            }
+            document.images.append(image)
         }
+    }
+
+    /// `[x, y]`, two numbers from 0 to 1.
+    private static func focalPoint(_ value: DataValue) -> FocalPoint? {
+        func number(_ value: DataValue) -> Double? {
+            switch value {
+            case .int(let n): Double(n)
+            case .double(let d): d
+            default: nil
+            }
+        }
+        guard case .array(let items) = value, items.count == 2, let x = number(items[0]), let y = number(items[1]) else { return nil }
+        return FocalPoint(x: x, y: y)
     }
 
     private static func positive(_ value: DataValue?) -> Int? {

@@ -19,6 +19,9 @@ public struct ImageReference: Hashable, Sendable {
     public var isCachedSite: IsCachedSite = .other
     /// An image of the article's body (`bodyImages`), not of its front matter: never written back.
     public var inBody = false
+    /// `focus: [x, y]`: where the subject is, as fractions (0…1) of the upright image's width and
+    /// height; a `cover` crop is centred on it.
+    public var focus: FocalPoint?
 
     public init(url: String, width: Int? = nil, height: Int? = nil, isCached: Bool? = nil, line: Int, isRelated: Bool) {
         self.url = SafeText.removingUserinfo(fromURL: url)
@@ -29,6 +32,20 @@ public struct ImageReference: Hashable, Sendable {
         self.line = line
         self.isRelated = isRelated
     }
+}
+
+/// A point of an image as fractions of its width and height, each 0…1 (`focus: [0.3, 0.6]`).
+public struct FocalPoint: Hashable, Sendable, Codable {
+    public var x: Double
+    public var y: Double
+
+    public init?(x: Double, y: Double) {
+        guard (0...1).contains(x), (0...1).contains(y) else { return nil }
+        self.x = x
+        self.y = y
+    }
+
+    static let problem = "focus must be [x, y] with x and y from 0 to 1"
 }
 
 /// A parsed seed document: its image references and the entries that were skipped.

@@ -130,8 +130,21 @@ public enum SeedParser {
                 url: url, width: positiveInt(fields.field("width")), height: positiveInt(fields.field("height")),
                 isCached: fields.field("isCached")?.bool, line: urlLine, isRelated: related)
             if !shared && !isShared(entry) { image.isCachedSite = EditPlanner.site(fields, in: walk.yaml) }
+            if let focus = fields.field("focus") {
+                image.focus = focalPoint(focus)
+                if image.focus == nil {
+                    document.problems.append(SeedError(.invalidImage, path: document.path, line: urlLine, "\(url): \(FocalPoint.problem)"))
+                }
+            }
             document.images.append(image)
         }
+    }
+
+    /// `[x, y]`, two numbers from 0 to 1.
+    private static func focalPoint(_ node: Node) -> FocalPoint? {
+        guard let items = node.sequence, items.count == 2,
+              let x = items[0].scalar.flatMap({ Double($0.string) }), let y = items[1].scalar.flatMap({ Double($0.string) }) else { return nil }
+        return FocalPoint(x: x, y: y)
     }
 
     private static func positiveInt(_ node: Node?) -> Int? {

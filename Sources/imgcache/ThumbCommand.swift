@@ -32,6 +32,7 @@ struct ThumbCommand: ParsableCommand {
             Examples:
               imgcache thumb -o thumbs photos/*.jpg
               imgcache thumb --size 640x360 --fit cover --quality 85 -o cards photos/*
+              imgcache thumb --size 300x300 --fit cover --gravity attention -o squares photos/*
               imgcache thumb --jobs 1 --format png --json -o out image.png
               imgcache thumb --format avif --quality 60 -o avif photos/*.jpg
             """)
@@ -48,8 +49,11 @@ struct ThumbCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The box, WIDTHxHEIGHT.", valueName: "WxH"))
     var size: Size = Size(width: 320, height: 320)
 
-    @Option(help: "inside: whole image in the box; cover: fill the box, centre crop.")
+    @Option(help: "inside: whole image in the box; cover: fill the box, crop the rest (see --gravity); fill: stretch to the box.")
     var fit: FitMode = .inside
+
+    @Option(help: "With --fit cover, the part kept: center, attention (edges, skin, saturation), entropy, or fp:<x>:<y>.")
+    var gravity: Gravity = .center
 
     @Option(help: "Quality, 1-100 (default: the format's: \(ThumbCommand.defaultQualities)).")
     var quality: Int?
@@ -94,7 +98,7 @@ struct ThumbCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let options = ThumbnailOptions(
-            spec: ThumbnailSpec(box: size, fit: fit), format: format, quality: quality ?? Variant.Quality().value(for: format),
+            spec: ThumbnailSpec(box: size, fit: fit, gravity: gravity), format: format, quality: quality ?? Variant.Quality().value(for: format),
             decode: DecodeOptions(maxPixels: maxPixels, lenient: lenient), maxInputBytes: maxBytes)
         let jobs = ThumbnailBatch.jobs(inputs: files, outputDirectory: output)
         let progress = ProgressReporter(total: jobs.count, label: "thumb", enabled: !quiet)

@@ -25,6 +25,7 @@ struct URLCommand: ParsableCommand {
             Examples:
               imgcache url https://example.com/photo.jpg --width 480
               imgcache url https://example.com/photo.jpg --width 600 --height 600 --fit cover --gravity attention --format webp
+              imgcache url https://example.com/photo.jpg --width 1200 --height 630 --fit cover   # centred on the seed's focus
               imgcache url 3f5a…e9 --width 240 --dpr 2 --base https://img.example.com --json
             """)
 
@@ -34,7 +35,8 @@ struct URLCommand: ParsableCommand {
     @Option(help: "Width in pixels.") var width: Int?
     @Option(help: "Height in pixels.") var height: Int?
     @Option(help: "contain, cover or fill (with both --width and --height).") var fit: String = "contain"
-    @Option(help: "For cover: center, attention, entropy or fp:<x>:<y>.") var gravity: Gravity = .center
+    @Option(help: "For cover: center, attention, entropy or fp:<x>:<y> (default: the seed's focus: [x, y], else center).")
+    var gravity: Gravity?
     @Option(help: "Quality 1…100 (default: the format's).") var quality: Int?
     @Option(help: "Device pixel ratio: multiplies the width and height.") var dpr: Double = 1
     @Option(help: "jpg, png, webp, avif, or auto (the server picks by Accept).") var format: String = "auto"
@@ -48,7 +50,7 @@ struct URLCommand: ParsableCommand {
         let cache = try cacheOptions.open(for: .reading)
         var text = [width.map { "w:\($0)" }, height.map { "h:\($0)" }, "fit:\(fit)", quality.map { "q:\($0)" }]
             .compactMap { $0 }.joined(separator: ",")
-        if gravity != .center { text += ",g:" + VariantOptions.text(gravity) }
+        if let gravity = gravity ?? Self.seedFocus(of: source, in: cache) { text += ",g:" + VariantOptions.text(gravity) }
         if dpr != 1 { text += ",dpr:" + VariantOptions.decimal(dpr) }
         let options: VariantOptions
         do {
@@ -69,6 +71,13 @@ struct URLCommand: ParsableCommand {
         } else {
             print(url)
         }
+    }
+
+    /// The focal point a seed gives the image URL `source` (`focus: [x, y]`), if any.
+    static func seedFocus(of source: String, in cache: Cache) -> Gravity? {
+        guard let reference = (try? cache.index.seedReferences(urls: [source]))?.first(where: { $0.focusX != nil }),
+              let x = reference.focusX, let y = reference.focusY else { return nil }
+        return .focus(x: x, y: y)
     }
 
     /// The original's digest: `source` itself, or the cached original of the URL `source`.

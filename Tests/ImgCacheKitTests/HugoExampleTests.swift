@@ -82,4 +82,46 @@ struct HugoExampleTests {
         let picture = try #require(page.range(of: "<picture>"))
         #expect(page[picture.upperBound...].range(of: "<source")!.lowerBound < page.range(of: "<img src=\"/img/")!.lowerBound)
     }
+
+    @Test("with srcsetWidths and a signing key: the page's srcsets are signed on-demand URLs on the variant server, every width the image has",
+          .enabled(if: hugo != nil, "hugo is not installed (apt-get install hugo)"))
+    func signedSrcset() throws {
+        let origin = try ImageOrigin()
+        let directory = try TemporaryDirectory()
+        let site = directory.url.appendingPathComponent("site")
+        try FileManager.default.copyItem(at: Fixtures.repositoryRoot.appendingPathComponent("examples/hugo-site"), to: site)
+        try "---\ntitle: \"Srcset post\"\nimages:\n  - url: \"\(origin.url("/a.jpg"))\"\n---\nBody.\n"
+            .write(to: site.appendingPathComponent("content/posts/srcset.md"), atomically: true, encoding: .utf8)
+        var configuration = Configuration()
+        configuration.cacheDirectory = directory.url.appendingPathComponent("cache").path
+        configuration.variants = [Variant(name: "thumb", spec: ThumbnailSpec(box: Size(width: 64, height: 64)), formats: [.auto])]
+        configuration.fetch.addressPolicy.allowedAddresses = ["127.0.0.1"]
+        configuration.onDemand.srcsetWidths = [100, 200, 400]  // a.jpg is 300 wide: 400 is left out
+        configuration.onDemand.signingKeys = ["943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"]
+        configuration.onDemand.signingSalts = ["520f986b998545b4785e0defbc4f3c1203f22de2374a3d53cb7a7fe9fea309c5"]
+        _ = try Syncer(seedsDirectory: site.appendingPathComponent("content").path, configuration: configuration).run()
+        _ = try Exporter.export(Cache.open(configuration, for: .reading), variants: configuration.variants,
+                                outputDirectory: site.appendingPathComponent("static/img").path,
+                                manifestPath: site.appendingPathComponent("data/imgcache.json").path, baseURL: "/img/",
+                                variantServer: "https://img.example.com")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.hugo!)
+        process.arguments = ["--source", site.path, "--destination", site.appendingPathComponent("public").path, "--quiet"]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let page = try String(contentsOf: site.appendingPathComponent("public/posts/srcset/index.html"), encoding: .utf8)
+        let url = /https:\/\/img\.example\.com\/v\/([A-Za-z0-9_-]{43})\/(w:\d+)\/([0-9a-f]{64}\.[a-z]+) (\d+)w/
+        let source = try #require(page.firstMatch(of: /<source type="image\/webp" srcset="([^"]+)"/)?.1)
+        let img = try #require(page.firstMatch(of: /<img src="\/img\/[0-9a-f]{64}\.jpg"\s+srcset="([^"]+)"/)?.1)
+        let signer = try configuration.onDemand.signer()
+        for (srcset, ext) in [(source, "webp"), (img, "jpg")] {
+            let items = srcset.matches(of: url)
+            #expect(items.map { "\($0.2) \($0.4)w" } == ["w:100 100w", "w:200 200w"], "\(srcset)")
+            for item in items {
+                #expect(item.3.hasSuffix("." + ext))
+                #expect(signer.isValid(item.1, for: "/\(item.2)/\(item.3)"), "a signature the server accepts: \(item.0)")
+            }
+        }
+    }
 }

@@ -385,3 +385,58 @@ struct OnDemandReplicaTests {
         }
     }
 }
+
+@Suite("imgcache url: signed on-demand URLs from the command line")
+struct URLCommandTests {
+    @Test("prints a URL the server accepts (canonical, signed with the first key); a cover crop centres on the seed's focus; the manifest gives the focus; uncached is exit 1")
+    func url() async throws {
+        try await Blocking.offPool { try Self.urlBody() }
+    }
+
+    static func urlBody() throws {
+        let directory = try TemporaryDirectory()
+        let origin = try ImageOrigin()
+        let seeds = directory.url.appendingPathComponent("seeds")
+        try FileManager.default.createDirectory(at: seeds, withIntermediateDirectories: true)
+        try "---\nimages:\n  - url: \(origin.url("/a.jpg"))\n    focus: [0.25, 0.6]\n---\n"
+            .write(to: seeds.appendingPathComponent("a.md"), atomically: true, encoding: .utf8)
+        let config = directory.url.appendingPathComponent("imgcache.yml").path
+        try """
+            allowPrivate: [127.0.0.1]
+            signingKeys: [\(OnDemandCache.newKey), \(OnDemandCache.oldKey)]
+            signingSalts: [\(OnDemandCache.newSalt), \(OnDemandCache.oldSalt)]
+            variants:
+              thumb: {size: 64x64, formats: [jpeg]}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let cache = directory.url.appendingPathComponent("cache").path
+        #expect(try Executable.run(["sync", seeds.path, "--cache", cache, "--config", config, "--quiet"]).status == 0)
+        let signer = try Configuration.load(path: config).onDemand.signer()
+
+        let plain = try Executable.run(["url", origin.url("/a.jpg"), "--width", "120", "--dpr", "2", "--format", "webp",
+                                        "--base", "https://img.example.com", "--cache", cache, "--config", config])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let parts = plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/")
+        #expect(parts.count == 6 && parts[0] == "https:" && parts[1] == "img.example.com" && parts[2] == "v" && parts[4] == "w:240")
+        #expect(signer.isValid(parts[3], for: "/\(parts[4])/\(parts[5])"))
+
+        let cover = try Executable.run(["url", origin.url("/a.jpg"), "--width", "100", "--height", "100", "--fit", "cover",
+                                        "--format", "jpg", "--json", "--cache", cache, "--config", config])
+        let answer = try JSONDecoder().decode([String: String].self, from: Data(cover.stdout.utf8))
+        #expect(answer["options"] == "w:100,h:100,fit:cover,g:fp:0.25:0.6", "the seed's focus: \(cover.stdout)")
+
+        let manifest = try Manifest.build(index: Cache.open(Configuration.load(path: config).with(cache: cache), for: .reading).index,
+                                          variants: [], fileURL: { _ in "" })
+        #expect(manifest.images[origin.url("/a.jpg")]?.focus == [0.25, 0.6])
+
+        let missing = try Executable.run(["url", origin.url("/nope.jpg"), "--width", "100", "--cache", cache, "--config", config])
+        #expect(missing.status == 1 && missing.stderr.contains("is not cached"))
+    }
+}
+
+private extension ImgCacheKit.Configuration {
+    func with(cache: String) -> Self {
+        var copy = self
+        copy.cacheDirectory = cache
+        return copy
+    }
+}

@@ -15,9 +15,14 @@ public struct SeedReference: Hashable, Sendable {
     public var declaredCached: Bool?
     /// Every reference in the file is in its body (write-back never touches those).
     public var inBody = false
+    /// The first focal point (`focus: [x, y]`) the file gives the URL, as fractions 0…1.
+    public var focusX: Double?
+    public var focusY: Double?
 
     public init(seedPath: String, url: String, line: Int, width: Int? = nil, height: Int? = nil,
-                declaredCached: Bool? = nil, inBody: Bool = false) {
+                declaredCached: Bool? = nil, inBody: Bool = false, focusX: Double? = nil, focusY: Double? = nil) {
+        self.focusX = focusX
+        self.focusY = focusY
         self.seedPath = seedPath
         self.url = url
         self.line = line
@@ -41,6 +46,7 @@ public struct SeedReference: Hashable, Sendable {
             }
             if merged[at].width == nil { merged[at].width = reference.width }
             if merged[at].height == nil { merged[at].height = reference.height }
+            if merged[at].focusX == nil { (merged[at].focusX, merged[at].focusY) = (reference.focusX, reference.focusY) }
             if merged[at].declaredCached != reference.declaredCached { merged[at].declaredCached = nil }
             merged[at].inBody = merged[at].inBody && reference.inBody
         }

@@ -26,7 +26,7 @@ extension PostgresIndex {
             try Self.insertRows(session, table: "thumbnails", batch.thumbnails)
             try Self.insertRows(session, table: "sources", batch.sources)
             try Self.insertRows(session, table: "seed_references", batch.references.map {
-                ReferenceRow(seed_path: $0.seedPath, url: $0.url, line: $0.line, in_body: $0.inBody)
+                ReferenceRow(seed_path: $0.seedPath, url: $0.url, line: $0.line, in_body: $0.inBody, focus_x: $0.focusX, focus_y: $0.focusY)
             })
             try Self.insertRows(session, table: "access", batch.access.map { AccessRow(digest: $0.key, last_access: $0.value) },
                                 conflict: "(digest) DO UPDATE SET last_access = GREATEST(access.last_access, excluded.last_access)")
@@ -63,6 +63,8 @@ private struct ReferenceRow: Encodable {
     var url: String
     var line: Int
     var in_body: Bool
+    var focus_x: Double?
+    var focus_y: Double?
 }
 
 private struct AccessRow: Encodable {

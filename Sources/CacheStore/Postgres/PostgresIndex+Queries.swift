@@ -59,9 +59,9 @@ extension PostgresIndex {
     public func contents() throws(CacheError) -> IndexContents {
         try read { session in
             var references: [String: [SeedReference]] = [:]
-            for reference in try Self.all(session, "SELECT url, seed_path, line, in_body FROM seed_references ORDER BY seed_path COLLATE \"C\", line", {
-                let (url, path, line, inBody) = try $0.decode((String, String, Int?, Bool).self)
-                return SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody)
+            for reference in try Self.all(session, "SELECT url, seed_path, line, in_body, focus_x, focus_y FROM seed_references ORDER BY seed_path COLLATE \"C\", line", {
+                let (url, path, line, inBody, focusX, focusY) = try $0.decode((String, String, Int?, Bool, Double?, Double?).self)
+                return SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody, focusX: focusX, focusY: focusY)
             }) {
                 references[reference.url, default: []].append(reference)
             }

@@ -66,12 +66,13 @@ extension PostgresIndex: SeedFileStorage {
     /// Inserts references already merged (one per seed and URL); -1 stands for "none" in the arrays.
     static func insert(_ session: PostgresSession, _ references: [SeedReference]) throws {
         try session.query("""
-            INSERT INTO seed_references (seed_path, url, line, width, height, declared_cached, in_body)
-            SELECT p, u, l, NULLIF(w, -1), NULLIF(h, -1), CASE c WHEN -1 THEN NULL ELSE c = 1 END, b
+            INSERT INTO seed_references (seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y)
+            SELECT p, u, l, NULLIF(w, -1), NULLIF(h, -1), CASE c WHEN -1 THEN NULL ELSE c = 1 END, b, NULLIF(fx, -1), NULLIF(fy, -1)
             FROM unnest(\(references.map(\.seedPath))::text[], \(references.map(\.url))::text[], \(references.map(\.line))::int8[],
                 \(references.map { $0.width ?? -1 })::int8[], \(references.map { $0.height ?? -1 })::int8[],
-                \(references.map { $0.declaredCached.map { $0 ? 1 : 0 } ?? -1 })::int8[], \(references.map(\.inBody))::bool[])
-                AS t(p, u, l, w, h, c, b)
+                \(references.map { $0.declaredCached.map { $0 ? 1 : 0 } ?? -1 })::int8[], \(references.map(\.inBody))::bool[],
+                \(references.map { $0.focusX ?? -1 })::float8[], \(references.map { $0.focusY ?? -1 })::float8[])
+                AS t(p, u, l, w, h, c, b, fx, fy)
             ON CONFLICT DO NOTHING
             """)
     }
@@ -94,12 +95,13 @@ extension PostgresIndex: SeedFileStorage {
     public func seedReferences(urls: [String]) throws(CacheError) -> [SeedReference] {
         try read { session in
             try session.query("""
-                SELECT seed_path, url, line, width, height, declared_cached, in_body FROM seed_references
+                SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
                 WHERE url = ANY(\(urls)::text[]) ORDER BY seed_path COLLATE "C", line
                 """).map { row in
-                let (path, url, line, width, height, declared, inBody) = try row.decode((String, String, Int?, Int?, Int?, Bool?, Bool).self)
+                let (path, url, line, width, height, declared, inBody, focusX, focusY) =
+                    try row.decode((String, String, Int?, Int?, Int?, Bool?, Bool, Double?, Double?).self)
                 return SeedReference(seedPath: path, url: url, line: line ?? 0, width: width, height: height,
-                                     declaredCached: declared, inBody: inBody)
+                                     declaredCached: declared, inBody: inBody, focusX: focusX, focusY: focusY)
             }
         }
     }

@@ -226,6 +226,9 @@ extension PostgresIndex {
             // The renditions fingerprint of the last sync: text, which SQLite's untyped meta holds as is.
             "ALTER TABLE meta ADD COLUMN text TEXT",
         ]),
+        ("v12: focal points", [
+            "ALTER TABLE seed_references ADD COLUMN focus_x DOUBLE PRECISION, ADD COLUMN focus_y DOUBLE PRECISION",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

@@ -103,11 +103,11 @@ extension CacheIndex {
     public func contents() throws(CacheError) -> IndexContents {
         try read { db in
             var references: [String: [SeedReference]] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT url, seed_path, line, in_body FROM seed_references ORDER BY seed_path, line")
+            let rows = try Row.fetchCursor(db, sql: "SELECT url, seed_path, line, in_body, focus_x, focus_y FROM seed_references ORDER BY seed_path, line")
             while let row = try rows.next() {
                 let url: String = row["url"]
                 references[url, default: []].append(SeedReference(seedPath: row["seed_path"], url: url, line: row["line"] ?? 0,
-                                                                  inBody: row["in_body"]))
+                                                                  inBody: row["in_body"], focusX: row["focus_x"], focusY: row["focus_y"]))
             }
             return IndexContents(
                 sources: try SourceRecord.order(Column("url")).fetchAll(db),

@@ -66,12 +66,12 @@ extension CacheIndex: SeedFileStorage {
     /// Inserts references already merged (one per seed and URL).
     static func insert(_ db: Database, _ references: [SeedReference]) throws {
         let statement = try db.makeStatement(sql: """
-            INSERT OR IGNORE INTO seed_references (seed_path, url, line, width, height, declared_cached, in_body)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO seed_references (seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for reference in references {
             try statement.execute(arguments: [reference.seedPath, reference.url, reference.line, reference.width, reference.height,
-                                              reference.declaredCached, reference.inBody])
+                                              reference.declaredCached, reference.inBody, reference.focusX, reference.focusY])
         }
     }
 
@@ -98,13 +98,14 @@ extension CacheIndex: SeedFileStorage {
             var references: [SeedReference] = []
             for chunk in urls.chunked(500) {
                 let rows = try Row.fetchCursor(db, sql: """
-                    SELECT seed_path, url, line, width, height, declared_cached, in_body FROM seed_references
+                    SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
                     WHERE url IN (\(databaseQuestionMarks(count: chunk.count)))
                     """, arguments: StatementArguments(chunk))
                 while let row = try rows.next() {
                     references.append(SeedReference(seedPath: row["seed_path"], url: row["url"], line: row["line"] ?? 0,
                                                     width: row["width"], height: row["height"],
-                                                    declaredCached: row["declared_cached"], inBody: row["in_body"]))
+                                                    declaredCached: row["declared_cached"], inBody: row["in_body"],
+                                                    focusX: row["focus_x"], focusY: row["focus_y"]))
                 }
             }
             return references.sorted(by: SeedReference.inSeedOrder)

@@ -222,6 +222,13 @@ public final class CacheIndex: Sendable {
                 t.add(column: "in_body", .boolean).notNull().defaults(to: false)
             }
         }
+        migrator.registerMigration("v12: focal points") { db in
+            // `focus: [x, y]` beside an image's url: where a cover crop is centred.
+            try db.alter(table: "seed_references") { t in
+                t.add(column: "focus_x", .double)
+                t.add(column: "focus_y", .double)
+            }
+        }
         return migrator
     }
 

@@ -149,13 +149,14 @@ extension Syncer {
     static func references(of document: SeedDocument) -> [SeedReference] {
         document.images.map {
             SeedReference(seedPath: document.path, url: $0.url, line: $0.line, width: $0.width, height: $0.height,
-                          declaredCached: $0.inBody ? nil : $0.isCached, inBody: $0.inBody)
+                          declaredCached: $0.inBody ? nil : $0.isCached, inBody: $0.inBody, focusX: $0.focus?.x, focusY: $0.focus?.y)
         }
     }
 
     /// The reader and the settings that decide what a file's references are: a change to either
     /// reads every file again.
-    var seedParserSignature: String { "seeds-v1" + (configuration.bodyImages ? "+body" : "") }
+    /// (v2: `focus: [x, y]` is read.)
+    var seedParserSignature: String { "seeds-v2" + (configuration.bodyImages ? "+body" : "") }
 
     /// One file: a `stat`; a read and a hash only when its size, time or the reader changed (or
     /// its time is within two seconds of when it was read, when a write in the same clock tick

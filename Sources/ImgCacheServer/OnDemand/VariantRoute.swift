@@ -13,7 +13,7 @@ func addVariantRoute(to router: Router<ServerRequestContext>, service: CacheServ
     for method in [HTTPRequest.Method.get, .head] {
         router.on("/v/:signature/:options/:file", method: method) { request, context in
             guard let url = CacheURL(path: request.uri.path), case .variant(let signature, let text, let digest, let ext) = url else {
-                throw ServerError.notFound()
+                throw ServerError.notFound("not a variant URL: /v/<signature>/<options>/<sha256>.<ext>")
             }
             if let remembered = service.remembered(url.lookupKey) {
                 return try await serveFile(remembered, request: request, context: context, service: service, metrics: metrics,
