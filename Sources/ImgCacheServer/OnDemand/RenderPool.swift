@@ -72,7 +72,7 @@ final class RenderPool<Value: Sendable>: Sendable {
                     state.failures[key] = nil
                 }
                 if state.waiting[key] != nil {
-                    state.waiting[key]!.append(continuation)
+                    state.waiting[key, default: []].append(continuation)
                     return .wait
                 }
                 if state.running < workers {

@@ -47,8 +47,9 @@ private func variantRecord(_ variant: VariantRequest, original: ObjectRecord, se
     // The index keeps the stored size, not the orientation: refused here when either way up is
     // too large; the render checks the header's orientation before decoding.
     let stored = Size(width: original.width, height: original.height)
-    let smallest = [stored, stored.transposed].map { ThumbnailGeometry.plan(source: $0, spec: variant.options.spec).targetSize }
-        .min { $0.pixelCount < $1.pixelCount }!
+    let upright = ThumbnailGeometry.plan(source: stored, spec: variant.options.spec).targetSize
+    let turned = ThumbnailGeometry.plan(source: stored.transposed, spec: variant.options.spec).targetSize
+    let smallest = upright.pixelCount <= turned.pixelCount ? upright : turned
     guard smallest.pixelCount <= service.onDemand.maxPixels else {
         metrics.variantRefused("limit")
         throw ServerError.badRequest("\(smallest) is more than the \(service.onDemand.maxPixels) pixels a variant may have")
