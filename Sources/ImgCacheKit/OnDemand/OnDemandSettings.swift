@@ -28,6 +28,13 @@ public struct OnDemandSettings: Sendable {
         signingKeys.isEmpty && signingSalts.isEmpty ? .none : try URLSigner(keys: signingKeys, salts: signingSalts)
     }
 
+    /// Whether `options` (canonical) may be asked for unsigned: a bare width from `widths`.
+    public func allowsUnsigned(_ options: VariantOptions) -> Bool {
+        guard options.height == nil, options.quality == nil, options.fit == .inside, options.gravity == .center,
+              let width = options.width else { return false }
+        return widths.contains(width)
+    }
+
     /// Workers to run: `workers`, or one per core.
     public var workerCount: Int { workers > 0 ? workers : max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }

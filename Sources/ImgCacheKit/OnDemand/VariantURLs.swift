@@ -25,10 +25,7 @@ public struct VariantURLs: Sendable {
         let canonical = options.canonical(defaultQuality: format.map(VariantMaker.defaultQuality))
         let path = "/\(canonical)/\(digest).\(format?.fileExtensions[0] ?? "auto")"
         if let signature = signer.signature(of: path) { return "/v/\(signature)\(path)" }
-        if canonical.height == nil, canonical.quality == nil, let width = canonical.width, settings.widths.contains(width) {
-            return "/v/_\(path)"
-        }
-        return nil
+        return settings.allowsUnsigned(canonical) ? "/v/_\(path)" : nil
     }
 
     /// The format an image without a format of its own is given: JPEG for a JPEG original,

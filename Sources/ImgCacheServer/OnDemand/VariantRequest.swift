@@ -44,8 +44,7 @@ struct VariantRequest {
             throw .badRequest("dpr \(VariantOptions.decimal(options.dpr)) is over the limit of \(VariantOptions.decimal(settings.maxDPR))")
         }
         if unsigned {
-            let plain = options.canonical(defaultQuality: nil)
-            guard plain.height == nil, plain.quality == nil, let width = plain.width, settings.widths.contains(width) else {
+            guard settings.allowsUnsigned(options.canonical(defaultQuality: nil)) else {
                 metrics.variantRefused("unsigned")
                 let allowed = settings.widths.isEmpty ? "none are configured" : settings.widths.map(String.init).joined(separator: ", ")
                 throw ServerError(.forbidden, "an unsigned URL may only ask for a width from onDemandWidths (\(allowed))")
@@ -80,7 +79,7 @@ struct VariantRequest {
     private static func format(ext: Substring, accept: String?, original: ImageFormat) throws(ServerError)
         -> (output: OutputFormat, requested: Substring, byAccept: Bool) {
         if ext == "auto" {
-            let fallback: OutputFormat = original == .jpeg ? .jpeg : .png
+            let fallback = VariantURLs.fallback(forOriginal: original)
             let offered: [OutputFormat] = [.webp, .avif, fallback]  // WebP first: AVIF costs several times its CPU
             let chosen = FormatNegotiation.choose(accept: accept, available: offered) ?? 2
             return (offered[chosen], ext, true)
