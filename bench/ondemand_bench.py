@@ -23,13 +23,10 @@ import base64
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import os
 import re
 import shutil
-import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -43,6 +40,7 @@ SALT = bytes.fromhex("520f986b998545b4785e0defbc4f3c1203f22de2374a3d53cb7a7fe9fe
 
 sys.path.insert(0, HERE)
 from serve_bench import free_port, nginx_conf, wrk  # noqa: E402
+from sync_bench import serve  # noqa: E402
 
 
 def signed(options, digest, ext):
@@ -101,15 +99,7 @@ def metric(port, series):
 
 def make_cache(args, work, photos):
     """The photos synced from a local origin with one tiny configured variant; their digests."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=args.photos, **k)
-
-        def log_message(self, *a):
-            pass
-
-    origin = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    origin, _ = serve(args.photos, latency=0)
     base = f"http://127.0.0.1:{origin.server_address[1]}/"
     seeds = os.path.join(work, "seeds")
     os.makedirs(seeds)

@@ -4,16 +4,17 @@ import Glibc
 import Darwin
 #endif
 
-/// Where a `cover` crop goes when the gravity is `attention` or `entropy`: the crop window is
-/// slid along the one axis the crop shortens, over a small copy of the image (at most
-/// `analysisSide` pixels on its long side), and put where its score is highest.
+/// Where a `cover` crop goes when the gravity is `attention` or `entropy`, found on a small copy
+/// of the image (at most `analysisSide` pixels on its long side), along the one axis the crop
+/// shortens.
 ///
 /// - `attention` is libvips's `vips_smartcrop` attention strategy: pixels scored by Sobel edges
 ///   of L*, skin tones and saturated colour; the map averaged to 32×32 cells and blurred in
 ///   proportion to the crop; the crop centred on its peak.
-/// - `entropy`: the window whose luminance histogram has the most entropy (detail) wins.
+/// - `entropy`: the crop window is slid along that axis and the window whose luminance histogram
+///   has the most entropy (detail) wins; its histograms are running totals, never a window re-added.
 ///
-/// Work is linear in the analysed pixels: sums come from running totals, never a window re-added.
+/// Work is linear in the analysed pixels.
 public enum SmartCrop {
     public static let analysisSide = 256
 
@@ -29,7 +30,7 @@ public enum SmartCrop {
             : bitmap
         let sx = Double(small.width) / Double(bitmap.width), sy = Double(small.height) / Double(bitmap.height)
         let horizontal = width < Double(bitmap.width)
-        // Along the axis that is cropped: the score of each line (a column or a row) of the small copy.
+        // The crop's length along the axis that is cropped, in the small copy's pixels.
         let window = horizontal ? max(1, Int((width * sx).rounded())) : max(1, Int((height * sy).rounded()))
         let best: Int
         if gravity == .attention {
@@ -150,32 +151,6 @@ public enum SmartCrop {
             }
         }
         return out
-    }
-
-    /// The sum of `values` down each column (`columns`) or along each row.
-    static func lineSums(_ values: [Double], _ bitmap: Bitmap, columns: Bool) -> [Double] {
-        let w = bitmap.width, h = bitmap.height
-        var sums = [Double](repeating: 0, count: columns ? w : h)
-        for y in 0..<h {
-            for x in 0..<w { sums[columns ? x : y] += values[y * w + x] }
-        }
-        return sums
-    }
-
-    /// The start of the `window` consecutive lines with the highest total (the most central of equals).
-    static func bestStart(lineScores: [Double], window: Int) -> Int {
-        let count = lineScores.count
-        guard window < count else { return 0 }
-        var total = lineScores[0..<window].reduce(0, +)
-        var best = (start: 0, total: total, distance: abs(Double(count - window) / 2))
-        for start in 1...(count - window) {
-            total += lineScores[start + window - 1] - lineScores[start - 1]
-            let distance = abs(Double(start) - Double(count - window) / 2)
-            if total > best.total + 1e-9 || (abs(total - best.total) <= 1e-9 && distance < best.distance) {
-                best = (start, total, distance)
-            }
-        }
-        return best.start
     }
 
     /// The start of the window whose luminance (16 levels) has the most entropy.

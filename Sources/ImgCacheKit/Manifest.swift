@@ -127,7 +127,7 @@ public struct Manifest: Codable, Sendable, Equatable {
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
                 colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
                 duration: object?.durationMilliseconds, variants: published,
-                focus: (references[source.url] ?? []).first { $0.focusX != nil }.flatMap { r in r.focusX.flatMap { x in r.focusY.map { [x, $0] } } },
+                focus: (references[source.url] ?? []).lazy.compactMap(\.focus).first.map { [$0.x, $0.y] },
                 srcset: object.flatMap { o in srcset.map { $0.srcsets(digest: o.digest, width: o.width, original: o.format) } }
                     .flatMap { $0.isEmpty ? nil : $0 },
                 seeds: seeds, places: places.isEmpty ? nil : places)

@@ -191,15 +191,19 @@ public final class CacheService: Sendable {
         let key = rendition.thumbnailKey(digest: digest)
         guard let record = try index.thumbnail(key: key),
               record.fileExtension == ext else { return nil }
-        return served(try files.copy(record.blobKey, sha256: record.sha256, bytes: record.bytes), bytes: record.bytes,
-                      contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
+        return try served(record)
+    }
+
+    /// A thumbnail row's file (a configured variant's or an on-demand one's): its key is its ETag.
+    private func served(_ record: ThumbnailRecord) throws(CacheError) -> ServedFile {
+        served(try files.copy(record.blobKey, sha256: record.sha256, bytes: record.bytes), bytes: record.bytes,
+               contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
     }
 
     /// The file of an on-demand variant's row, remembered under `url` (whose signature and
     /// options the caller has checked), so the hot path answers the next request for it.
     public func variantFile(_ record: ThumbnailRecord, url: CacheURL) throws(CacheError) -> ServedFile {
-        let file = served(try files.copy(record.blobKey, sha256: record.sha256, bytes: record.bytes), bytes: record.bytes,
-                          contentType: record.format.mediaType, etag: "\"\(record.key)\"", digest: record.digest)
+        let file = try served(record)
         if file.inMemory == nil { remember(url.lookupKey, file) }
         return file
     }

@@ -1,4 +1,5 @@
 import CacheStore
+import ImgCacheKit
 
 /// The URL of a cached file, parsed and printed in one place: `/t/<sha256>/<variant>.<ext>`
 /// (a thumbnail), `/o/<sha256>.<ext>` (an original) or `/v/<signature>/<options>/<sha256>.<ext>`
@@ -85,9 +86,7 @@ public enum CacheURL: Hashable, Sendable {
 
     /// `_`, or up to 64 characters of URL-safe base64.
     static func isSignature(_ text: Substring) -> Bool {
-        text == "_" || ((1...64).contains(text.utf8.count) && text.utf8.allSatisfy {
-            $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0)
-        })
+        text == "_" || ((1...64).contains(text.utf8.count) && URLSigner.isBase64URL(text))
     }
 
     /// Lower-case letters, digits, `:`, `,` and `.`: all an options segment is made of.

@@ -11,8 +11,8 @@ public final class ServerMetrics: Sendable {
     private let bytesServed: Metrics.Counter
     private let hits: Metrics.Counter
     private let misses: Metrics.Counter
-    /// Per (route, status) counters, made once each.
-    private let requests = Mutex<[String: Metrics.Counter]>([:])
+    /// Counters with dimensions (per route and status, per render outcome…), made once each.
+    private let counters = Mutex<[String: Metrics.Counter]>([:])
 
     public init() {
         factory = PrometheusMetricsFactory(registry: registry)
@@ -40,11 +40,15 @@ public final class ServerMetrics: Sendable {
 
     /// The counter of one (route, status): the hot path keeps the ones it uses.
     func requestCounter(route: String, status: Int) -> Metrics.Counter {
-        let key = "\(route) \(status)"
-        return requests.withLock { counters in
+        counter("imgcache_http_requests_total", [("route", route), ("status", String(status))])
+    }
+
+    /// The counter of `label` with `dimensions`, made on first use and kept.
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = label + dimensions.map { " \($0.0)=\($0.1)" }.joined()
+        return counters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: "imgcache_http_requests_total", dimensions: [("route", route), ("status", String(status))],
-                                  factory: factory)
+            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
             counters[key] = counter
             return counter
         }
@@ -75,13 +79,13 @@ public final class ServerMetrics: Sendable {
     /// An on-demand render that ran (`outcome`: made, or failed), or a request that joined
     /// another's render or found the variant made meanwhile (`existing`).
     func variantRender(_ outcome: String) {
-        Counter(label: "imgcache_variant_renders_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        counter("imgcache_variant_renders_total", [("outcome", outcome)]).increment()
     }
 
     /// An on-demand request refused before any work (`reason`: signature, unsigned, options,
     /// limit, busy, failed — a failure remembered from an earlier render).
     func variantRefused(_ reason: String) {
-        Counter(label: "imgcache_variant_refusals_total", dimensions: [("reason", reason)], factory: factory).increment()
+        counter("imgcache_variant_refusals_total", [("reason", reason)]).increment()
     }
 
     func update(_ totals: IndexTotals) {

@@ -75,9 +75,8 @@ struct URLCommand: ParsableCommand {
 
     /// The focal point a seed gives the image URL `source` (`focus: [x, y]`), if any.
     static func seedFocus(of source: String, in cache: Cache) -> Gravity? {
-        guard let reference = (try? cache.index.seedReferences(urls: [source]))?.first(where: { $0.focusX != nil }),
-              let x = reference.focusX, let y = reference.focusY else { return nil }
-        return .focus(x: x, y: y)
+        guard let focus = (try? cache.index.seedReferences(urls: [source]))?.lazy.compactMap(\.focus).first else { return nil }
+        return .focus(x: focus.x, y: focus.y)
     }
 
     /// The original's digest: `source` itself, or the cached original of the URL `source`.

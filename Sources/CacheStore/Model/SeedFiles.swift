@@ -19,6 +19,9 @@ public struct SeedReference: Hashable, Sendable {
     public var focusX: Double?
     public var focusY: Double?
 
+    /// `focusX` and `focusY` together, when the file gives a focal point.
+    public var focus: (x: Double, y: Double)? { focusX.flatMap { x in focusY.map { (x, $0) } } }
+
     public init(seedPath: String, url: String, line: Int, width: Int? = nil, height: Int? = nil,
                 declaredCached: Bool? = nil, inBody: Bool = false, focusX: Double? = nil, focusY: Double? = nil) {
         self.focusX = focusX

@@ -32,9 +32,9 @@ extension PostgresIndex {
             let (digest, bytes, created) = try row.decode((String, Int, Date).self)
             state.withLock { $0.addObject(digest, bytes: bytes, written: created) }
         }
-        try session.forEach("SELECT digest, bytes, created_at, strpos(variant, ':') > 0 FROM thumbnails") { row in
-            let (digest, bytes, created, onDemand) = try row.decode((String, Int, Date, Bool).self)
-            state.withLock { $0.addThumbnail(digest, bytes: bytes, written: created, onDemand: onDemand) }
+        try session.forEach("SELECT digest, bytes, created_at, variant FROM thumbnails") { row in
+            let (digest, bytes, created, variant) = try row.decode((String, Int, Date, String).self)
+            state.withLock { $0.addThumbnail(digest, bytes: bytes, written: created, variant: variant) }
         }
         let referenced = referencedURLs
         try session.forEach("""

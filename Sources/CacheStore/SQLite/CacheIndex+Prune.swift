@@ -112,8 +112,8 @@ extension CacheIndex {
         var builder = InventoryBuilder(referencing: referencedURLs != nil)
         let objects = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM objects")
         while let row = try objects.next() { builder.addObject(row[0], bytes: row[1], written: date(row[2])) }
-        let thumbnails = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at), instr(variant, ':') > 0 FROM thumbnails")
-        while let row = try thumbnails.next() { builder.addThumbnail(row[0], bytes: row[1], written: date(row[2]), onDemand: row[3]) }
+        let thumbnails = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at), variant FROM thumbnails")
+        while let row = try thumbnails.next() { builder.addThumbnail(row[0], bytes: row[1], written: date(row[2]), variant: row[3]) }
         let sources = try Row.fetchCursor(db, sql: """
             SELECT digest, url, julianday(MAX(updated_at, COALESCE(referenced_at, updated_at))) FROM sources WHERE digest IS NOT NULL
             """)
@@ -147,10 +147,10 @@ struct InventoryBuilder {
         inventory.images.append(PruneImage(digest: digest, bytes: bytes, lastWritten: written, isReferenced: !referencing))
     }
 
-    mutating func addThumbnail(_ digest: String, bytes: Int, written: Date, onDemand: Bool) {
+    mutating func addThumbnail(_ digest: String, bytes: Int, written: Date, variant: String) {
         guard let at = position[digest] else { return }
         inventory.thumbnailCounts[digest, default: 0] += 1
-        if onDemand { inventory.onDemandCounts[digest, default: 0] += 1 }
+        if OnDemandVariant.isOnDemand(variant) { inventory.onDemandCounts[digest, default: 0] += 1 }
         inventory.images[at].bytes += bytes
         inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, written)
     }

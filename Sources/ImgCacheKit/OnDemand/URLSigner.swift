@@ -57,10 +57,13 @@ public struct URLSigner: Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
+    /// Whether every character of `text` is one of URL-safe base64's (`A-Z a-z 0-9 - _`).
+    public static func isBase64URL(_ text: some StringProtocol) -> Bool {
+        text.utf8.allSatisfy { $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+    }
+
     static func fromBase64URL(_ text: String) -> Data? {
-        guard text.utf8.allSatisfy({ $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) else {
-            return nil
-        }
+        guard isBase64URL(text) else { return nil }
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.utf8.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64)

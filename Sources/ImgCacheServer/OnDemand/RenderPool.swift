@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// Where on-demand renders run: a bounded number of worker threads (renders are CPU work and
@@ -25,24 +26,9 @@ final class RenderPool<Value: Sendable>: Sendable {
 
     private struct State {
         var running = 0
-        var queue: [Job] = []
-        var queueStart = 0
+        var queue = CircularBuffer<Job>()
         var waiting: [String: [CheckedContinuation<Value, any Error>]] = [:]
         var failures: [String: (until: Date, error: ServerError)] = [:]
-
-        var queued: Int { queue.count - queueStart }
-
-        mutating func dequeue() -> Job? {
-            guard queueStart < queue.count else { return nil }
-            defer {
-                queueStart += 1
-                if queueStart > 64 && queueStart * 2 > queue.count {
-                    queue.removeFirst(queueStart)
-                    queueStart = 0
-                }
-            }
-            return queue[queueStart]
-        }
     }
 
     private enum Decision { case start(Job), wait, refuse(any Error) }
@@ -60,7 +46,7 @@ final class RenderPool<Value: Sendable>: Sendable {
     }
 
     /// Renders waiting for a worker, and running (for /metrics and tests).
-    var load: (queued: Int, running: Int) { state.withLock { ($0.queued, $0.running) } }
+    var load: (queued: Int, running: Int) { state.withLock { ($0.queue.count, $0.running) } }
 
     /// `work`'s value for `key`: from a render in flight for it, else from a new one (run now,
     /// or queued). Throws `Busy` when it can be neither, or the remembered failure of `key`.
@@ -80,7 +66,7 @@ final class RenderPool<Value: Sendable>: Sendable {
                     state.waiting[key] = [continuation]
                     return .start(Job(key: key, work: work))
                 }
-                guard state.queued < queueLimit else { return .refuse(Busy()) }
+                guard state.queue.count < queueLimit else { return .refuse(Busy()) }
                 state.queue.append(Job(key: key, work: work))
                 state.waiting[key] = [continuation]
                 return .wait
@@ -116,7 +102,7 @@ final class RenderPool<Value: Sendable>: Sendable {
                 if state.failures.count >= Self.maxFailures { state.failures.removeAll(keepingCapacity: true) }
                 state.failures[key] = (Date().addingTimeInterval(failureTTL), error)
             }
-            let next = state.dequeue()
+            let next = state.queue.popFirst()
             if next == nil { state.running -= 1 }
             return (waiters, next)
         }

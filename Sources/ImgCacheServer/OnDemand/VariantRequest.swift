@@ -43,14 +43,14 @@ struct VariantRequest {
             metrics.variantRefused("limit")
             throw .badRequest("dpr \(VariantOptions.decimal(options.dpr)) is over the limit of \(VariantOptions.decimal(settings.maxDPR))")
         }
+        let box = options.canonical(defaultQuality: nil)
         if unsigned {
-            guard settings.allowsUnsigned(options.canonical(defaultQuality: nil)) else {
+            guard settings.allowsUnsigned(box) else {
                 metrics.variantRefused("unsigned")
                 let allowed = settings.widths.isEmpty ? "none are configured" : settings.widths.map(String.init).joined(separator: ", ")
                 throw ServerError(.forbidden, "an unsigned URL may only ask for a width from onDemandWidths (\(allowed))")
             }
         }
-        let box = options.canonical(defaultQuality: nil)
         if let width = box.width, let height = box.height, width * height > settings.maxPixels {
             metrics.variantRefused("limit")
             throw .badRequest("\(width)x\(height) is more than the \(settings.maxPixels) pixels a variant may have")
