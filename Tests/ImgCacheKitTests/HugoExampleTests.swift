@@ -10,13 +10,24 @@ import Testing
 struct HugoExampleTests {
     static let hugo: String? = ["/usr/bin/hugo", "/usr/local/bin/hugo"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// A copy of examples/hugo-site in `directory`.
+    static func exampleSite(in directory: TemporaryDirectory) throws -> URL {
+        let site = directory.url.appendingPathComponent("site")
+        try FileManager.default.copyItem(at: Fixtures.repositoryRoot.appendingPathComponent("examples/hugo-site"), to: site)
+        return site
+    }
+
+    /// `hugo` run on `site`, into `site/public`.
+    static func build(_ site: URL) throws -> Executable.Result {
+        try Executable.runTool(try #require(hugo), ["--source", site.path, "--destination", site.appendingPathComponent("public").path, "--quiet"])
+    }
+
     @Test("sync, export, hugo: a <picture> with AVIF and WebP sources and the JPEG <img>, intrinsic size and the placeholder colour",
           .enabled(if: hugo != nil, "hugo is not installed (apt-get install hugo)"))
     func buildsThePage() throws {
         let origin = try ImageOrigin()
         let directory = try TemporaryDirectory()
-        let site = directory.url.appendingPathComponent("site")
-        try FileManager.default.copyItem(at: Fixtures.repositoryRoot.appendingPathComponent("examples/hugo-site"), to: site)
+        let site = try Self.exampleSite(in: directory)
         let post = """
             ---
             title: "Test post"
@@ -50,14 +61,8 @@ struct HugoExampleTests {
                                 outputDirectory: site.appendingPathComponent("static/img").path,
                                 manifestPath: site.appendingPathComponent("data/imgcache.json").path, baseURL: "/img/")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.hugo!)
-        process.arguments = ["--source", site.path, "--destination", site.appendingPathComponent("public").path, "--quiet"]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        let built = try Self.build(site)
+        #expect(built.status == 0, "\(built.stderr)")
 
         let page = try String(contentsOf: site.appendingPathComponent("public/posts/test/index.html"), encoding: .utf8)
         let src = try #require(page.firstMatch(of: /<img src="(\/img\/[0-9a-f]{64}\.jpg)"/)?.1)
@@ -88,8 +93,7 @@ struct HugoExampleTests {
     func signedSrcset() throws {
         let origin = try ImageOrigin()
         let directory = try TemporaryDirectory()
-        let site = directory.url.appendingPathComponent("site")
-        try FileManager.default.copyItem(at: Fixtures.repositoryRoot.appendingPathComponent("examples/hugo-site"), to: site)
+        let site = try Self.exampleSite(in: directory)
         try "---\ntitle: \"Srcset post\"\nimages:\n  - url: \"\(origin.url("/a.jpg"))\"\n---\nBody.\n"
             .write(to: site.appendingPathComponent("content/posts/srcset.md"), atomically: true, encoding: .utf8)
         var configuration = Configuration()
@@ -104,12 +108,8 @@ struct HugoExampleTests {
                                 outputDirectory: site.appendingPathComponent("static/img").path,
                                 manifestPath: site.appendingPathComponent("data/imgcache.json").path, baseURL: "/img/",
                                 variantServer: "https://img.example.com")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.hugo!)
-        process.arguments = ["--source", site.path, "--destination", site.appendingPathComponent("public").path, "--quiet"]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let built = try Self.build(site)
+        #expect(built.status == 0, "\(built.stderr)")
         let page = try String(contentsOf: site.appendingPathComponent("public/posts/srcset/index.html"), encoding: .utf8)
         let url = /https:\/\/img\.example\.com\/v\/([A-Za-z0-9_-]{43})\/(w:\d+)\/([0-9a-f]{64}\.[a-z]+) (\d+)w/
         let source = try #require(page.firstMatch(of: /<source type="image\/webp" srcset="([^"]+)"/)?.1)
