@@ -161,7 +161,7 @@ let package = Package(
             ]),
 
         // Tests. TestSupport finds Tests/Fixtures, reads its manifest, runs the built binary.
-        .target(name: "TestSupport", dependencies: ["ImageCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ImageCore", "CacheStore"], path: "Tests/TestSupport"),
         .testTarget(name: "ImageCoreTests", dependencies: ["ImageCore", "TestSupport"]),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "ImageCore", "TestSupport"]),
         .testTarget(name: "SeedDocumentsTests", dependencies: ["SeedDocuments", "TestSupport"]),

@@ -85,42 +85,37 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.next = next
     }
 
-    /// The images one seed file references (`seed` names it, or the end of its path).
-    public static func references(_ image: Image, seed: String) -> Bool {
-        image.seeds.contains { $0 == seed || $0.hasSuffix("/" + seed) }
-    }
-
-    /// A page of this manifest: URLs in sorted order after `after`, at most `limit`, of the
-    /// seed `seed` when given; `next` names the cursor of the next page.
-    /// `sortedURLs`, when given, is `images.keys.sorted()` made once by the caller.
-    public func page(seed: String?, after: String?, limit: Int?, sortedURLs: [String]? = nil) -> Manifest {
-        var urls = sortedURLs ?? images.keys.sorted()
-        if let after { urls = Array(urls[(urls.firstIndex { $0 > after } ?? urls.endIndex)...]) }
-        if let seed { urls = urls.filter { images[$0].map { Self.references($0, seed: seed) } ?? false } }
-        var next: String?
-        if let limit, urls.count > limit {
-            urls = Array(urls.prefix(limit))
-            next = urls.last
-        }
-        return Manifest(images: Dictionary(uniqueKeysWithValues: urls.compactMap { url in images[url].map { (url, $0) } }), next: next)
-    }
-
-    /// Builds the manifest from the cache's index. `fileURL` names where each thumbnail is
-    /// published; only the configured variants and formats are listed (a variant whose fallback
-    /// is missing is left out). `seed` keeps the URLs one seed file references.
+    /// The manifest of the whole index in one value: one read of everything, for a small cache
+    /// (tests compare the streamed manifest with it). What serves or exports a manifest streams it.
     public static func build(index: any IndexStorage, variants: [Variant], seed: String? = nil, srcset: VariantURLs? = nil,
                              fileURL: (ThumbnailRecord) -> String) throws(CacheError) -> Manifest {
-        let contents = try index.contents()
-        let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
+        build(contents: try index.contents(), variants: variants, seed: seed, srcset: srcset, fileURL: fileURL)
+    }
+
+    /// Builds the manifest from one read of the whole index (`contents()`): what the streamed
+    /// manifest (`ManifestWriter`) writes page by page, in one value. `seed` keeps the URLs of
+    /// the seed files that path names (as `SeedScope.file`, exact path or the end of one).
+    public static func build(contents: IndexContents, variants: [Variant], seed: String? = nil, srcset: VariantURLs? = nil,
+                             fileURL: (ThumbnailRecord) -> String) -> Manifest {
         var images: [String: Image] = [:]
-        for source in contents.sources {
+        let exact = seed.map { seed in contents.references.values.contains { $0.contains { $0.seedPath == seed } } } ?? false
+        for (url, image) in Self.images(of: contents, variants: variants, srcset: srcset, fileURL: fileURL) {
+            if let seed, !image.seeds.contains(where: { exact ? $0 == seed : $0.hasSuffix("/" + seed) }) { continue }
+            images[url] = image
+        }
+        return Manifest(images: images)
+    }
+
+    /// The manifest entry of every URL of `contents` (a page or the whole index), in its order.
+    public static func images(of contents: IndexContents, variants: [Variant], srcset: VariantURLs?,
+                              fileURL: (ThumbnailRecord) -> String) -> [(url: String, image: Image)] {
+        let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
+        return contents.sources.map { source in
             let places = (references[source.url] ?? []).map { Place(seed: $0.seedPath, line: $0.line, body: $0.inBody ? true : nil) }
-            let seeds = places.map(\.seed)
-            if let seed, !seeds.contains(where: { $0 == seed || $0.hasSuffix("/" + seed) }) { continue }  // as `references`
             let object = source.digest.flatMap { objects[$0] }
             let records = source.digest.flatMap { thumbnails[$0] } ?? []
             let published = source.digest.map { publishedVariants(variants, digest: $0, records: records, fileURL: fileURL) } ?? [:]
-            images[source.url] = Image(
+            return (source.url, Image(
                 isCached: source.isCached,
                 declared: source.declaredWidth.flatMap { w in source.declaredHeight.map { Dimensions(width: w, height: $0) } },
                 width: source.decodedWidth, height: source.decodedHeight,
@@ -130,9 +125,8 @@ public struct Manifest: Codable, Sendable, Equatable {
                 focus: (references[source.url] ?? []).lazy.compactMap(\.focus).first.map { [$0.x, $0.y] },
                 srcset: object.flatMap { o in srcset.map { $0.srcsets(digest: o.digest, width: o.width, original: o.format) } }
                     .flatMap { $0.isEmpty ? nil : $0 },
-                seeds: seeds, places: places.isEmpty ? nil : places)
+                seeds: places.map(\.seed), places: places.isEmpty ? nil : places))
         }
-        return Manifest(images: images)
     }
 
     /// The configured variants of one original, each with its formats, from its thumbnail rows

@@ -6,14 +6,13 @@ import Foundation
 /// the prune protocol, so the next sync fetches or remakes it.
 extension Verifier {
     /// Returns the URLs that are no longer cached and how many thumbnails were remade.
-    func repair(_ problems: [VerifyReport.Problem], thumbnails: [ThumbnailRecord]) throws -> ([String], Int) {
+    func repair(_ problems: [VerifyReport.Problem]) throws -> ([String], Int) {
         let damaged = { (item: String) in
             problems.filter { $0.item == item && ($0.kind == .corrupt || $0.kind == .missing) }
                 .compactMap { BlobKey(relativePath: $0.path)?.name }
         }
         let badOriginals = Set(damaged("original"))
-        let byKey = Dictionary(thumbnails.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        let badThumbnails = damaged("thumbnail").compactMap { byKey[$0] }.filter { !badOriginals.contains($0.digest) }
+        let badThumbnails = try damaged("thumbnail").compactMap { try index.thumbnail(key: $0) }.filter { !badOriginals.contains($0.digest) }
         var remade = 0
         var toRemove: [ThumbnailRecord] = []
         for thumbnail in badThumbnails {

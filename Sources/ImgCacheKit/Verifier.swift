@@ -66,7 +66,7 @@ public final class Verifier: Sendable {
     /// - Parameters:
     ///   - grace: files younger than this are not called orphans (a sync writes a file just before its row).
     ///   - jobs: hashing threads (default: one per core).
-    public func run(repair: Bool, grace: TimeInterval = PrunePolicy.defaultGrace, jobs: Int? = nil,
+    public func run(repair: Bool, grace: TimeInterval = PrunePolicy.defaultGrace, jobs: Int? = nil, pageSize: Int = 1000,
                     progress: @escaping @Sendable (_ hashed: Int, _ total: Int) -> Void = { _, _ in }) throws -> VerifyReport {
         let started = Date()
         var report = VerifyReport()
@@ -74,19 +74,35 @@ public final class Verifier: Sendable {
         for line in indexProblems {
             report.problems.append(.init(kind: .corrupt, item: "index", path: "index.sqlite", detail: "integrity check: \(line)"))
         }
-        let (objects, thumbnails) = try index.storedFiles()
-        let stored = Dictionary(try store.list().map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        let checks = hashChecks(objects: objects, thumbnails: thumbnails, stored: stored, report: &report)
-        let (hashProblems, hashed) = Self.hash(checks, in: store, jobs: jobs, progress: progress)
-        report.problems += hashProblems.map { .init(kind: .corrupt, item: $0.check.item, path: $0.check.key.relativePath, detail: $0.detail) }
-        report.bytesHashed = hashed
-        report.problems += strayFiles(stored, objects: objects.map(\.digest), thumbnails: thumbnails, grace: grace)
+        // Rows a page at a time, hashed a page at a time: what is held is one page of checks.
+        let totals = try index.totals()
+        let total = totals.objects + totals.thumbnails
+        var done = 0
+        let check = { (checks: [HashCheck], report: inout VerifyReport) in
+            let offset = done
+            let (problems, hashed) = Self.hash(checks, in: self.store, jobs: jobs) { finished, _ in progress(offset + finished, total) }
+            report.problems += problems.map { .init(kind: .corrupt, item: $0.check.item, path: $0.check.key.relativePath, detail: $0.detail) }
+            report.bytesHashed += hashed
+            done += checks.count
+        }
+        var after: String?
+        while case let objects = try index.objectsPage(after: after, limit: pageSize), let last = objects.last {
+            check(originalChecks(objects, report: &report), &report)
+            after = last.digest
+        }
+        after = nil
+        while case let thumbnails = try index.thumbnailsPage(after: after, limit: pageSize), let last = thumbnails.last {
+            check(thumbnailChecks(thumbnails, report: &report), &report)
+            after = last.key
+        }
+        report.problems += try strayFiles(grace: grace)
+        report.problems.sort { ($0.kind.rawValue, $0.path) < ($1.kind.rawValue, $1.path) }
 
         if repair && !report.isClean {
             if !indexProblems.isEmpty {
                 report.repairRefused = "the index itself is damaged: nothing is removed or remade from what it says"
             } else {
-                (report.urlsNoLongerCached, report.thumbnailsRemade) = try self.repair(report.problems, thumbnails: thumbnails)
+                (report.urlsNoLongerCached, report.thumbnailsRemade) = try self.repair(report.problems)
                 report.repaired = true
             }
         }
@@ -94,24 +110,29 @@ public final class Verifier: Sendable {
         return report
     }
 
-    /// What to re-hash: every indexed original and thumbnail that is stored. Rows whose blob is
-    /// gone are reported missing; thumbnails from before recorded hashes are checked by size.
-    private func hashChecks(objects: [(digest: String, bytes: Int)], thumbnails: [ThumbnailRecord],
-                            stored: [BlobKey: StoredBlob], report: inout VerifyReport) -> [HashCheck] {
+    /// What to re-hash of a page of originals: every one that is stored (one that is not is
+    /// reported missing).
+    private func originalChecks(_ objects: [(digest: String, bytes: Int)], report: inout VerifyReport) -> [HashCheck] {
         var checks: [HashCheck] = []
         for object in objects {
             let key = BlobKey.original(object.digest)
-            if stored[key] != nil {
+            if store.exists(key) {
                 checks.append(HashCheck(key: key, item: "original", sha256: object.digest, bytes: object.bytes, expected: "to its name"))
             } else {
                 report.problems.append(.init(kind: .missing, item: "original", path: key.relativePath,
                                              detail: "the index lists sha256:\(object.digest.prefix(16)) but the file is gone"))
             }
         }
-        report.originalsChecked = checks.count
+        report.originalsChecked += checks.count
+        return checks
+    }
+
+    /// What to re-hash of a page of thumbnail rows; rows from before recorded hashes are checked by size.
+    private func thumbnailChecks(_ thumbnails: [ThumbnailRecord], report: inout VerifyReport) -> [HashCheck] {
+        var checks: [HashCheck] = []
         for thumbnail in thumbnails {
             let key = thumbnail.blobKey
-            guard let blob = stored[key] else {
+            guard store.exists(key) else {
                 report.problems.append(.init(kind: .missing, item: "thumbnail", path: key.relativePath,
                                              detail: "\(thumbnail.variant) of sha256:\(thumbnail.digest.prefix(16)) is in the index but the file is gone"))
                 continue
@@ -122,9 +143,9 @@ public final class Verifier: Sendable {
                                         expected: "to the hash recorded when it was written"))
             } else {
                 report.thumbnailsSizeOnly += 1
-                if blob.bytes != thumbnail.bytes {
+                if let bytes = store.hash(key)?.bytes, bytes != thumbnail.bytes {
                     report.problems.append(.init(kind: .corrupt, item: "thumbnail", path: key.relativePath,
-                                                 detail: "\(blob.bytes) bytes, the index says \(thumbnail.bytes)"))
+                                                 detail: "\(bytes) bytes, the index says \(thumbnail.bytes)"))
                 }
             }
         }
@@ -132,16 +153,19 @@ public final class Verifier: Sendable {
     }
 
     /// Blobs no row points at (older than the grace period: a sync writes files before rows),
-    /// and temporary files whose writer is gone.
-    private func strayFiles(_ stored: [BlobKey: StoredBlob], objects: [String], thumbnails: [ThumbnailRecord],
-                            grace: TimeInterval) -> [VerifyReport.Problem] {
-        let known = Set(objects.map(BlobKey.original) + thumbnails.map(\.blobKey))
+    /// a batch of the store's listing at a time, and temporary files whose writer is gone.
+    private func strayFiles(grace: TimeInterval) throws(CacheError) -> [VerifyReport.Problem] {
         let cutoff = Date().addingTimeInterval(-grace)
         var problems: [VerifyReport.Problem] = []
-        for blob in stored.values.sorted(by: { $0.key.relativePath < $1.key.relativePath })
-        where !known.contains(blob.key) && blob.modified < cutoff {
-            problems.append(.init(kind: .orphaned, item: blob.key.isOriginal ? "original" : "thumbnail",
-                                  path: blob.key.relativePath, detail: "no index row points at it"))
+        try store.list { batch in
+            let old = batch.filter { $0.modified < cutoff }
+            guard !old.isEmpty else { return }
+            let known = try index.knownBlobs(originals: old.filter(\.key.isOriginal).map(\.key.name),
+                                             thumbnails: old.filter { !$0.key.isOriginal }.map(\.key.name))
+            for blob in old where !known.contains(blob.key.name) {
+                problems.append(.init(kind: .orphaned, item: blob.key.isOriginal ? "original" : "thumbnail",
+                                      path: blob.key.relativePath, detail: "no index row points at it"))
+            }
         }
         for path in store.abandonedTemporaryFiles() {
             problems.append(.init(kind: .temporary, item: "temporary", path: path, detail: "left by a process that is no longer running"))

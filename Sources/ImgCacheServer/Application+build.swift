@@ -32,9 +32,8 @@ public func buildRouter(service: CacheService, metrics: ServerMetrics, accessLog
     router.get("/v1/image") { request, _ -> Response in
         try await imageRedirect(request, service: service, metrics: metrics)
     }
-    let manifests = ManifestCache(service: service)
-    router.get("/v1/manifest") { request, _ -> Response in
-        try await manifestResponse(request, manifests: manifests)
+    router.get("/v1/manifest") { request, context -> Response in
+        try await manifestResponse(request, service: service, metrics: metrics, logger: context.logger)
     }
     addOperationsRoutes(to: router, service: service, metrics: metrics)
     Dashboard(service: service, access: dashboard, guard: dashboardGuard).addRoutes(to: router)

@@ -263,8 +263,20 @@ public final class CacheService: Sendable {
         try index.source(url) != nil
     }
 
-    public func manifest(seed: String?) throws(CacheError) -> Manifest {
-        try Manifest.build(index: index, variants: variants, seed: seed, srcset: variantURLs) { CacheURL.of($0) }
+    /// The manifest of `scope`, as the server publishes it, written a page at a time.
+    public func manifestWriter(scope: SeedScope, format: ManifestWriter.Format, after: String?, limit: Int?) -> ManifestWriter {
+        ManifestWriter(index: index, variants: variants, scope: scope, format: format, srcset: variantURLs,
+                       after: after, limit: limit) { CacheURL.of($0) }
+    }
+
+    /// What, besides the index, decides the manifest's bytes: the variants and the srcset URLs.
+    /// (A rendition's key hashes its recipe; a signed sample path changes with the signing key.)
+    public var manifestFingerprint: String {
+        let renditions = variants.map { variant in
+            variant.name + ":" + variant.renditions.map { $0.thumbnailKey(digest: "manifest") }.joined(separator: ",")
+        }
+        let sample = variantURLs.path(digest: "manifest", options: VariantOptions(width: 1), ext: "jpg") ?? ""
+        return renditions.joined(separator: ";") + "|\(onDemand.srcsetWidths)|" + variantURLs.base + sample
     }
 
     /// Figures for /metrics.

@@ -88,6 +88,12 @@ public final class ServerMetrics: Sendable {
         counter("imgcache_variant_refusals_total", [("reason", reason)]).increment()
     }
 
+    /// A streamed answer (the manifest) whose status was sent and whose body then could not be
+    /// finished (`reason`: index — a page could not be read; client — the client left).
+    func streamCutShort(route: String, reason: String) {
+        counter("imgcache_streams_cut_short_total", [("route", route), ("reason", reason)]).increment()
+    }
+
     func update(_ totals: IndexTotals) {
         Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
         Gauge(label: "imgcache_thumbnails", factory: factory).record(totals.thumbnails)

@@ -19,33 +19,41 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let cache = try cacheOptions.open(for: .reading)
-        let status: CacheStatus
+        let output = StreamedOutput()
         do {
-            status = try CacheStatus.load(cache)
+            if json {
+                let array = output.jsonArray(key: "images")
+                let summary = try CacheStatus.walk(cache) { array.append($0) }
+                array.finish(rest: summary)
+            } else {
+                var count = 0
+                let summary = try CacheStatus.walk(cache) { image in
+                    count += 1
+                    output.write(Self.text(image))
+                }
+                output.write("\(count) images, \(summary.imagesCached) cached, \(summary.imagesFailed) failed; "
+                    + "\(summary.originals) originals (\(ByteCount.format(summary.originalBytes))), "
+                    + "\(summary.thumbnails) thumbnails (\(ByteCount.format(summary.thumbnailBytes)))\n")
+            }
+            output.flush()
         } catch {
+            output.flush()
             FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
             throw ExitCode(1)
         }
-        if json {
-            printJSON(status)
-            return
+    }
+
+    private static func text(_ image: CacheStatus.Image) -> String {
+        var out = "\(image.isCached ? "cached " : "MISSING") \(image.url.safe)\n"
+        var facts: [String] = ["status \(image.status)"]
+        if let decoded = image.decoded { facts.append("image \(decoded)") }
+        if let declared = image.declared, declared != image.decoded { facts.append("declared \(declared)") }
+        if let bytes = image.bytes { facts.append("original \(ByteCount.format(bytes))") }
+        out += "        " + facts.joined(separator: ", ") + "\n"
+        for variant in image.variants {
+            out += "        \(variant.name): \(variant.width)x\(variant.height) \(variant.format) \(ByteCount.format(variant.bytes))\n"
         }
-        var out = ""
-        for image in status.images {
-            out += "\(image.isCached ? "cached " : "MISSING") \(image.url.safe)\n"
-            var facts: [String] = ["status \(image.status)"]
-            if let decoded = image.decoded { facts.append("image \(decoded)") }
-            if let declared = image.declared, declared != image.decoded { facts.append("declared \(declared)") }
-            if let bytes = image.bytes { facts.append("original \(ByteCount.format(bytes))") }
-            out += "        " + facts.joined(separator: ", ") + "\n"
-            for variant in image.variants {
-                out += "        \(variant.name): \(variant.width)x\(variant.height) \(variant.format) \(ByteCount.format(variant.bytes))\n"
-            }
-            if let error = image.lastError { out += "        last error: \(error.safe)\n" }
-        }
-        out += "\(status.images.count) images, \(status.imagesCached) cached, \(status.imagesFailed) failed; "
-            + "\(status.originals) originals (\(ByteCount.format(status.originalBytes))), "
-            + "\(status.thumbnails) thumbnails (\(ByteCount.format(status.thumbnailBytes)))\n"
-        FileHandle.standardOutput.write(Data(out.utf8))
+        if let error = image.lastError { out += "        last error: \(error.safe)\n" }
+        return out
     }
 }

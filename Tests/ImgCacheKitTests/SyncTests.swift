@@ -416,7 +416,7 @@ struct SyncTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("tmp").path)
         #expect(leftovers.isEmpty)
         let status = try CacheStatus.load(cacheDirectory: cache.path)
-        #expect(status.imagesCached == 5)
+        #expect(status.summary.imagesCached == 5 && status.images.filter(\.isCached).count == 5)
     }
 
     @Test("the binary: sync exits 1 naming each failed URL; status lists every image; --json parses")

@@ -159,7 +159,7 @@ struct HotPathTests {
     }
 
     /// Each request in turn on one connection; each whole response (head and body) as bytes,
-    /// read by Content-Length (none for HEAD and 304).
+    /// read by Content-Length (none for HEAD and 304) or to the last chunk.
     static func responses(port: Int, _ requests: [String]) async throws -> [Data] {
         try await SocketHelper.offPool {
             let fd = try SocketHelper.connect(port: port, timeout: 10)
@@ -185,9 +185,12 @@ struct HotPathTests {
             if let end = pending.range(of: Data("\r\n\r\n".utf8)) {
                 let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
                 let fields = head.components(separatedBy: "\r\n")
-                let length = bodiless || head.hasPrefix("http/1.1 304") ? 0 : fields.first { $0.hasPrefix("content-length:") }
+                let chunked = !bodiless && fields.contains { $0.hasPrefix("transfer-encoding:") && $0.contains("chunked") }
+                // A chunked body (the streamed manifest) ends with the zero-length chunk.
+                let length = chunked ? pending[end.upperBound...].range(of: Data("\r\n0\r\n\r\n".utf8)).map { $0.upperBound - end.upperBound }
+                    : bodiless || head.hasPrefix("http/1.1 304") ? 0 : fields.first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-                if pending.count - end.upperBound >= length {
+                if let length, pending.count - end.upperBound >= length {
                     let answer = Data(pending[..<(end.upperBound + length)])
                     pending = Data(pending[(end.upperBound + length)...])
                     return answer

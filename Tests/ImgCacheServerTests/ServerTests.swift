@@ -212,14 +212,17 @@ struct ServerTests {
         }
     }
 
-    @Test("/v1/manifest: a strong ETag and 304; the same bytes until the index changes; seed filter and pages from memory")
+    @Test("/v1/manifest: an ETag from the index generation and 304; the same bytes until the index changes; seed, section, pages, NDJSON")
     func manifestCaching() async throws {
         let served = try ServedCache()
         try await served.application.test(.router) { client in
             let (etag, body) = try await client.execute(uri: "/v1/manifest", method: .get) { response in
                 (try #require(response.headers[.eTag]), Data(buffer: response.body))
             }
-            #expect(etag.hasPrefix("\"m-"))
+            #expect(etag.hasPrefix("W/\"g"))
+            try await client.execute(uri: "/v1/manifest", method: .get) { response in
+                #expect(response.headers[.eTag] == etag && Data(buffer: response.body) == body)
+            }
             try await client.execute(uri: "/v1/manifest", method: .get, headers: [.ifNoneMatch: etag]) { response in
                 #expect(response.status == .notModified)
                 #expect(response.body.readableBytes == 0)
@@ -252,10 +255,28 @@ struct ServerTests {
                 let page = try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
                 #expect(page.images.isEmpty)
             }
+            // The seed's folder as a section: every URL; another folder: none; both at once: 400.
+            let section = try await client.execute(uri: "/v1/manifest?section=.", method: .get) { response in
+                try JSONDecoder().decode(Manifest.self, from: Data(buffer: response.body))
+            }
+            #expect(section.images.isEmpty, "seed paths are relative: no folder is named '.'")
+            try await client.execute(uri: "/v1/manifest?seed=a&section=b", method: .get) { response in #expect(response.status == .badRequest) }
+            try await client.execute(uri: "/v1/manifest?format=xml", method: .get) { response in #expect(response.status == .badRequest) }
+            // NDJSON: by format= or by Accept, a line per image with its url, its own tag.
+            let lines = try await client.execute(uri: "/v1/manifest", method: .get, headers: [.accept: "application/x-ndjson"]) { response in
+                #expect(response.headers[.contentType] == "application/x-ndjson")
+                #expect(response.headers[.eTag] != nil && response.headers[.eTag] != etag)
+                return String(buffer: response.body).split(separator: "\n")
+            }
+            #expect(lines.count == changed.images.count)
+            for line in lines {
+                let url = try JSONDecoder().decode(ManifestLine.self, from: Data(line.utf8)).url
+                #expect(try JSONDecoder().decode(Manifest.Image.self, from: Data(line.utf8)) == changed.images[url])
+            }
         }
     }
 
-    @Test("/readyz answers 503 naming the index when it cannot be read, the manifest 503 with a JSON reason; /healthz stays 200 (alive)")
+    @Test("/readyz answers 503 naming the index when it cannot be read, the manifest a 503 or a stream cut short (counted); /healthz stays 200 (alive)")
     func readinessReportsIndex() async throws {
         let served = try ServedCache()
         try served.service.index.testing.addFillerSources(2_000)
@@ -268,10 +289,22 @@ struct ServerTests {
         let service = try CacheService(cacheDirectory: served.cache.path, variants: served.variants)
         let application = Application(router: buildRouter(service: service, metrics: ServerMetrics()))
         try await application.test(.router) { client in
-            try await client.execute(uri: "/v1/manifest", method: .get) { response in
-                #expect(response.status == .serviceUnavailable)
-                #expect(response.headers[.retryAfter] != nil)
-                #expect(String(buffer: response.body) == #"{"error":"the cache index cannot be read now; retry shortly"}"#)
+            // The manifest streams pages: damage met in the first page is a 503 with a JSON
+            // reason; met later, the body ends without its last chunk and is counted. Never a
+            // whole manifest.
+            var cutShort = false
+            do {
+                try await client.execute(uri: "/v1/manifest", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] != nil)
+                    #expect(String(buffer: response.body) == #"{"error":"the cache index cannot be read now; retry shortly"}"#)
+                }
+            } catch {
+                cutShort = true
+            }
+            try await client.execute(uri: "/v1/manifest?limit=1", method: .get) { response in
+                // One image: the first page of the B-tree, sound or not.
+                #expect(response.status == .ok || response.status == .serviceUnavailable)
             }
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -286,7 +319,8 @@ struct ServerTests {
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
                 #expect(text.contains(#"imgcache_ready{check="index"} 0"#))
-                #expect(text.contains(#"imgcache_http_requests_total{route="manifest",status="503"} 1"#))
+                #expect(cutShort ? text.contains(#"imgcache_streams_cut_short_total{route="manifest",reason="index"} 1"#)
+                                 : text.contains(#"imgcache_http_requests_total{route="manifest",status="503"} 1"#), "\(text)")
             }
         }
     }
@@ -549,3 +583,6 @@ enum SocketHelper {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// The `url` of a line of the NDJSON manifest.
+struct ManifestLine: Decodable { let url: String }

@@ -71,8 +71,9 @@ public protocol BlobStorage: Sendable {
     func exists(_ key: BlobKey) -> Bool
     /// Removes `keys` (one already gone is not an error); returns how many were removed.
     func delete(_ keys: [BlobKey]) -> Int
-    /// Every stored original and thumbnail (for `verify`).
-    func list() throws(CacheError) -> [StoredBlob]
+    /// Every stored original and thumbnail (for `verify`), a batch at a time (a folder of the
+    /// fan-out, a page of the bucket's listing): what is held at once is one batch.
+    func list(_ batch: ([StoredBlob]) throws -> Void) throws(CacheError)
     /// SHA-256 and size of the bytes under `key`, read in blocks; nil when it cannot be read.
     func hash(_ key: BlobKey) -> (digest: String, bytes: Int)?
     /// The file of `key` on this machine, when the store keeps its blobs as local files (the
@@ -85,6 +86,15 @@ public protocol BlobStorage: Sendable {
     /// Throws, naming the store and the reason, unless a real read of the store succeeds now
     /// (readiness: a bucket that is down or refuses the credentials fails here).
     func checkReachable() throws(CacheError)
+}
+
+extension BlobStorage {
+    /// Every stored original and thumbnail in one array (a small store: tests, tools).
+    public func list() throws(CacheError) -> [StoredBlob] {
+        var blobs: [StoredBlob] = []
+        try list { blobs += $0 }
+        return blobs
+    }
 }
 
 @_spi(Testing) extension BlobStorage {

@@ -180,13 +180,13 @@ extension BlobStore {
 
     /// Regular files two fan-out levels under `objects/` and `thumbs/`; a file whose name is
     /// not a blob key is listed by nothing (verify reports it as a stray from its own walk).
-    public func list() throws(CacheError) -> [StoredBlob] {
-        var blobs: [StoredBlob] = []
+    public func list(_ batch: ([StoredBlob]) throws -> Void) throws(CacheError) {
         let manager = FileManager.default
         for folder in ["objects", "thumbs"] {
             let base = rootPath + "/" + folder
-            for first in (try? manager.contentsOfDirectory(atPath: base)) ?? [] {
-                for second in (try? manager.contentsOfDirectory(atPath: base + "/" + first)) ?? [] {
+            for first in (try? manager.contentsOfDirectory(atPath: base))?.sorted() ?? [] {
+                for second in (try? manager.contentsOfDirectory(atPath: base + "/" + first))?.sorted() ?? [] {
+                    var blobs: [StoredBlob] = []
                     for name in (try? manager.contentsOfDirectory(atPath: base + "/" + first + "/" + second)) ?? [] {
                         let relative = folder + "/" + first + "/" + second + "/" + name
                         var info = stat()
@@ -195,9 +195,9 @@ extension BlobStore {
                         blobs.append(StoredBlob(key: key, bytes: Int(info.st_size),
                                                 modified: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))))
                     }
+                    do { try batch(blobs) } catch { throw CacheError.wrapping(error) }
                 }
             }
         }
-        return blobs
     }
 }

@@ -128,8 +128,7 @@ public final class S3BlobStore: BlobStorage {
     }
 
     /// Every object under the prefix (ListObjectsV2, 1,000 a page).
-    public func list() throws(CacheError) -> [StoredBlob] {
-        var blobs: [StoredBlob] = []
+    public func list(_ batch: ([StoredBlob]) throws -> Void) throws(CacheError) {
         var token: String?
         let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"
         repeat {
@@ -138,13 +137,13 @@ public final class S3BlobStore: BlobStorage {
             let answer = try perform("GET", path: "/" + location.bucket, query: query)
             guard answer.status == 200 else { throw failure("list \(location)", answer) }
             let page = ListingParser.parse(answer.body)
-            for object in page.objects {
-                guard let key = BlobKey(relativePath: String(object.key.dropFirst(prefix.count))) else { continue }
-                blobs.append(StoredBlob(key: key, bytes: object.size, modified: object.modified))
+            let blobs = page.objects.compactMap { object in
+                BlobKey(relativePath: String(object.key.dropFirst(prefix.count)))
+                    .map { StoredBlob(key: $0, bytes: object.size, modified: object.modified) }
             }
+            do { try batch(blobs) } catch { throw CacheError.wrapping(error) }
             token = page.truncated ? page.nextToken : nil
         } while token != nil
-        return blobs
     }
 
     public func localFile(_ key: BlobKey) -> String? { nil }

@@ -28,6 +28,12 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         return CacheError(.database, context.map { "\($0): \(text)" } ?? text, cause: cause)
     }
 
+    /// `error` itself when it is a cache error, else a cache i/o error with its text (what a
+    /// callback, a page reader's body, threw).
+    public static func wrapping(_ error: any Error) -> CacheError {
+        error as? CacheError ?? CacheError(.io, "\(error)", cause: error)
+    }
+
     /// "cache i/o: …", "cache index: …", or what the errno underneath says: "disk full: …",
     /// "permission denied: …".
     public var description: String {

@@ -9,7 +9,7 @@ import Foundation
 /// - an image is removed whole: original, thumbnails, access time, its URLs' digest;
 /// - a failure never loses a cached copy; a URL's isCached is what its writer checked;
 /// - every write but the access ledger's and a sync's reference stamps moves `generation()`.
-public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage {
+public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage, IndexPaging {
     // MARK: Sync
     func recordFetched(_ image: FetchedImage, ensureFiles: () throws -> Void,
                        isCached: () -> Bool) throws(CacheError) -> (duplicate: Bool, isCached: Bool)

@@ -229,6 +229,14 @@ extension PostgresIndex {
         ("v12: focal points", [
             "ALTER TABLE seed_references ADD COLUMN focus_x DOUBLE PRECISION, ADD COLUMN focus_y DOUBLE PRECISION",
         ]),
+        // Keyset pages walk in byte order (COLLATE "C", as SQLite's): these B-trees answer them
+        // (the primary keys are in the database's collation, which the planner cannot use for C).
+        ("v13: paging indexes", [
+            "CREATE INDEX sources_url_c ON sources (url COLLATE \"C\")",
+            "CREATE INDEX thumbnails_key_c ON thumbnails (key COLLATE \"C\")",
+            "CREATE INDEX objects_digest_c ON objects (digest COLLATE \"C\")",
+            "CREATE INDEX seed_references_path_c ON seed_references (seed_path COLLATE \"C\", url)",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

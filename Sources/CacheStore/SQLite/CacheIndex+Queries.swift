@@ -11,6 +11,14 @@ public struct IndexContents: Sendable {
     public var thumbnails: [String: [ThumbnailRecord]]
     /// The references of each URL (seed path, line, in the body or not), in seed order.
     public var references: [String: [SeedReference]]
+
+    public init(sources: [SourceRecord] = [], objects: [String: ObjectRecord] = [:], thumbnails: [String: [ThumbnailRecord]] = [:],
+                references: [String: [SeedReference]] = [:]) {
+        self.sources = sources
+        self.objects = objects
+        self.thumbnails = thumbnails
+        self.references = references
+    }
 }
 
 /// Aggregates for `imgcache stats`, computed in SQL (the same cost for four images or a million).

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Which URLs a paged read walks: every URL, the URLs one seed file references, or those of
+/// every seed file under a folder (a site section: `posts/2024`).
+public enum SeedScope: Sendable, Hashable {
+    case all
+    /// A seed file by its path relative to the seeds folder, or by the end of that path after a `/`
+    /// (`hello.md`), the exact path winning when both match.
+    case file(String)
+    /// Every seed file whose path starts with this folder (a trailing `/` is implied).
+    case section(String)
+
+    /// The half-open range of seed paths under the section folder: `posts/` up to `posts0` (the
+    /// byte after `/`), so a B-tree on `seed_path` answers it.
+    static func range(ofSection folder: String) -> (from: String, to: String) {
+        let trimmed = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        return (trimmed + "/", trimmed + "0")
+    }
+
+    /// `%/name` for LIKE, with `\` escaping LIKE's own wildcards in the name.
+    static func suffixPattern(_ name: String) -> String {
+        var escaped = ""
+        for character in name {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "%/" + escaped
+    }
+}
+
+/// Reads that walk the whole index a page at a time, in URL order (keyset paging: each page
+/// starts after the last URL of the one before), so what reads a million images holds one
+/// page of them. Every query behind a page is answered from a B-tree index; `pagePlans`
+/// shows the database's own plan of each, for the tests that hold that.
+public protocol IndexPaging: Sendable {
+    /// At most `limit` URLs of `scope` after `after` (nil: from the first), with their
+    /// originals, thumbnails and seed references. `sources` is empty after the last page.
+    func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents
+    /// At most `limit` thumbnail rows after key `after`, in key order (what `verify` checks).
+    func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord]
+    /// At most `limit` originals (digest, bytes) after `after`, in digest order.
+    func objectsPage(after: String?, limit: Int) throws(CacheError) -> [(digest: String, bytes: Int)]
+    /// Which of `keys` (blob keys' index names: an original's digest or a thumbnail's key) the
+    /// index knows.
+    func knownBlobs(originals: [String], thumbnails: [String]) throws(CacheError) -> Set<String>
+    /// The database's plan for each query a page or dashboard read runs, by name.
+    func pagePlans() throws(CacheError) -> [String: String]
+}
+
+extension IndexPaging {
+    /// Every page of `scope` in turn, `limit` URLs each, until `body` returns false.
+    public func forEachPage(_ scope: SeedScope = .all, limit: Int = 500,
+                            _ body: (IndexContents) throws -> Bool) throws {
+        var after: String?
+        while true {
+            let page = try contentsPage(scope, after: after, limit: limit)
+            guard let last = page.sources.last else { return }
+            guard try body(page) else { return }
+            if page.sources.count < limit { return }
+            after = last.url
+        }
+    }
+}

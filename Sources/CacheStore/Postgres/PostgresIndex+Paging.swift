@@ -1,0 +1,131 @@
+import Foundation
+import PostgresNIO
+
+/// Keyset-paged reads (`IndexPaging`), as `CacheIndex+Paging` does them in SQLite: byte order
+/// (COLLATE "C"), each answered from an index (`v13: paging indexes`), as `pagePlans` shows.
+extension PostgresIndex {
+    typealias Statement = (name: String, sql: String, values: [any PostgresEncodable & Sendable])
+
+    static let pageStatements: [Statement] = [
+        ("sources page", """
+            SELECT \(sourceColumns) FROM sources WHERE url COLLATE "C" > $1 ORDER BY url COLLATE "C" LIMIT $2
+            """, ["", 500]),
+        ("seed file page", """
+            SELECT \(sourceColumns) FROM sources WHERE url COLLATE "C" > $1
+                AND url IN (SELECT url FROM seed_references WHERE seed_path = $2)
+            ORDER BY url COLLATE "C" LIMIT $3
+            """, ["", "posts/a.md", 500]),
+        ("section page", """
+            SELECT \(sourceColumns) FROM sources WHERE url COLLATE "C" > $1
+                AND url IN (SELECT url FROM seed_references WHERE seed_path COLLATE "C" >= $2 AND seed_path COLLATE "C" < $3)
+            ORDER BY url COLLATE "C" LIMIT $4
+            """, ["", "posts/", "posts0", 500]),
+        ("page originals", "SELECT \(objectColumns) FROM objects WHERE digest = ANY($1::text[])", [["a", "b"]]),
+        ("page thumbnails", "SELECT \(thumbnailColumns) FROM thumbnails WHERE digest = ANY($1::text[])", [["a", "b"]]),
+        ("page references", """
+            SELECT url, seed_path, line, in_body, focus_x, focus_y FROM seed_references WHERE url = ANY($1::text[])
+            """, [["a", "b"]]),
+        ("thumbnails page", """
+            SELECT \(thumbnailColumns) FROM thumbnails WHERE key COLLATE "C" > $1 ORDER BY key COLLATE "C" LIMIT $2
+            """, ["", 500]),
+        ("originals page", """
+            SELECT digest, bytes FROM objects WHERE digest COLLATE "C" > $1 ORDER BY digest COLLATE "C" LIMIT $2
+            """, ["", 500]),
+        ("known originals", "SELECT digest FROM objects WHERE digest = ANY($1::text[])", [["a", "b"]]),
+        ("known thumbnails", "SELECT key FROM thumbnails WHERE key = ANY($1::text[])", [["a", "b"]]),
+    ]
+
+    static func statement(_ name: String) -> String {
+        pageStatements.first { $0.name == name }!.sql
+    }
+
+    static func bound(_ sql: String, _ values: [any PostgresEncodable & Sendable]) throws -> PostgresQuery {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values { try binds.append(value, context: .default) }
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+
+    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents {
+        try read { session in
+            let start = after ?? ""
+            let query: PostgresQuery
+            switch scope {
+            case .all:
+                query = try Self.bound(Self.statement("sources page"), [start, limit])
+            case .file(let name):
+                let exact = try session.query("SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = \(name))")
+                    .first?.decode(Bool.self) ?? false
+                query = exact
+                    ? try Self.bound(Self.statement("seed file page"), [start, name, limit])
+                    : try Self.bound("""
+                        SELECT \(Self.sourceColumns) FROM sources WHERE url COLLATE "C" > $1
+                            AND url IN (SELECT url FROM seed_references WHERE seed_path LIKE $2)
+                        ORDER BY url COLLATE "C" LIMIT $3
+                        """, [start, SeedScope.suffixPattern(name), limit])
+            case .section(let folder):
+                let range = SeedScope.range(ofSection: folder)
+                query = try Self.bound(Self.statement("section page"), [start, range.from, range.to, limit])
+            }
+            let sources = try session.query(query).map(Self.source)
+            return try Self.contents(session, of: sources)
+        }
+    }
+
+    private static func contents(_ session: PostgresSession, of sources: [SourceRecord]) throws -> IndexContents {
+        let digests = Array(Set(sources.compactMap(\.digest)))
+        var objects: [String: ObjectRecord] = [:]
+        for object in try session.query(bound(statement("page originals"), [digests])).map(Self.object) {
+            objects[object.digest] = object
+        }
+        let thumbnails = Dictionary(grouping: try session.query(bound(statement("page thumbnails"), [digests])).map(Self.thumbnail),
+                                    by: \.digest)
+        var references: [String: [SeedReference]] = [:]
+        for row in try session.query(bound(statement("page references"), [sources.map(\.url)])) {
+            let (url, path, line, inBody, focusX, focusY) = try row.decode((String, String, Int?, Bool, Double?, Double?).self)
+            references[url, default: []].append(SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody,
+                                                              focusX: focusX, focusY: focusY))
+        }
+        // In seed order (a page's rows, sorted here: the query needs no sort of its own).
+        return IndexContents(sources: sources, objects: objects, thumbnails: thumbnails,
+                             references: references.mapValues { $0.sorted(by: SeedReference.inSeedOrder) })
+    }
+
+    public func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord] {
+        try read { session in try session.query(Self.bound(Self.statement("thumbnails page"), [after ?? "", limit])).map(Self.thumbnail) }
+    }
+
+    public func objectsPage(after: String?, limit: Int) throws(CacheError) -> [(digest: String, bytes: Int)] {
+        try read { session in
+            try session.query(Self.bound(Self.statement("originals page"), [after ?? "", limit])).map { row in
+                let (digest, bytes) = try row.decode((String, Int).self)
+                return (digest: digest, bytes: bytes)
+            }
+        }
+    }
+
+    public func knownBlobs(originals: [String], thumbnails: [String]) throws(CacheError) -> Set<String> {
+        try read { session in
+            var known = Set<String>()
+            for row in try session.query(Self.bound(Self.statement("known originals"), [originals])) { known.insert(try row.decode(String.self)) }
+            for row in try session.query(Self.bound(Self.statement("known thumbnails"), [thumbnails])) { known.insert(try row.decode(String.self)) }
+            return known
+        }
+    }
+
+    /// `EXPLAIN` of each page statement with scans of the whole table, bitmap scans and sorts
+    /// discouraged: on a small table the planner would rightly scan and sort; this asks whether
+    /// an index *can* answer it in order (a plan that still scans or sorts cannot).
+    public func pagePlans() throws(CacheError) -> [String: String] {
+        try read { session in
+            try session.query("SET LOCAL enable_seqscan = off")
+            try session.query("SET LOCAL enable_bitmapscan = off")
+            try session.query("SET LOCAL enable_sort = off")
+            var plans: [String: String] = [:]
+            for statement in Self.pageStatements {
+                plans[statement.name] = try session.query(Self.bound("EXPLAIN " + statement.sql, statement.values))
+                    .map { try $0.decode(String.self) }.joined(separator: "\n")
+            }
+            return plans
+        }
+    }
+}

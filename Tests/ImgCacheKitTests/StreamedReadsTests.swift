@@ -1,0 +1,140 @@
+@_spi(Testing) import CacheStore
+import Foundation
+import ImgCacheKit
+import TestSupport
+import Testing
+
+/// The manifest, `status` and `export` read the index a page at a time. With more rows than
+/// a page (1,200 URLs, pages of 13 to 500) they hold what one read of everything gives.
+@Suite("Streamed manifest, status and export")
+struct StreamedReadsTests {
+    typealias Backend = IncrementalSyncTests.Backend
+
+    /// A cache on `backend` holding 1,200 synthetic URLs whose thumbnails are the configured
+    /// variants' (nil: PostgreSQL not installed, said as a skip).
+    static func cache(_ backend: Backend, in folder: TemporaryDirectory, count: Int = 1_200) throws -> (Cache, SyntheticIndex)? {
+        guard let configuration = try IncrementalSyncTests.configuration(backend, cache: folder.url.appendingPathComponent("cache")) else {
+            return nil
+        }
+        let cache = try Cache.open(configuration, for: .writing)
+        let rows = SyntheticIndex(count: count) { digest in
+            SyncTests.variants.flatMap { variant in
+                variant.renditions.map { ($0.thumbnailKey(digest: digest), variant.name, $0.format.resolved(transparent: false)) }
+            }
+        }
+        try rows.fill(cache.index)
+        return (cache, rows)
+    }
+
+    static func writer(_ cache: Cache, scope: SeedScope = .all, format: ManifestWriter.Format = .json, after: String? = nil,
+                       limit: Int? = nil, pageSize: Int) -> ManifestWriter {
+        ManifestWriter(index: cache.index, variants: SyncTests.variants, scope: scope, format: format, after: after, limit: limit,
+                       pageSize: pageSize) { "/t/" + $0.key }
+    }
+
+    static func bytes(_ writer: ManifestWriter) throws -> (Data, chunks: Int) {
+        var data = Data(), chunks = 0
+        try writer.write { data.append($0); chunks += 1 }
+        return (data, chunks)
+    }
+
+    @Test("the streamed manifest (pages of 13) is byte for byte the manifest of one full read; NDJSON holds the same images",
+          arguments: Backend.allCases)
+    func manifestEqualsFullRead(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(backend, in: folder) else { return }
+        let full = try Manifest.build(index: cache.index, variants: SyncTests.variants) { "/t/" + $0.key }
+        #expect(full.images.count == rows.sources.count)
+        #expect(full.images.values.contains { !$0.variants.isEmpty } && full.images.values.contains { $0.focus != nil })
+        let (streamed, chunks) = try Self.bytes(Self.writer(cache, pageSize: 13))
+        #expect(chunks == 1_200 / 13 + 1)
+        let expected = full.json()
+        let same = zip(streamed, expected).prefix { $0 == $1 }.count
+        #expect(streamed == expected, """
+            first difference at byte \(same): streamed …\(String(decoding: streamed.dropFirst(max(0, same - 80)).prefix(160), as: UTF8.self))… \
+            full read …\(String(decoding: expected.dropFirst(max(0, same - 80)).prefix(160), as: UTF8.self))…
+            """)
+        #expect(try JSONDecoder().decode(Manifest.self, from: streamed) == full)
+
+        let (ndjson, _) = try Self.bytes(Self.writer(cache, format: .ndjson, pageSize: 500))
+        let lines = ndjson.split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == 1_200)
+        for line in lines {
+            let url = try JSONDecoder().decode(ManifestLine.self, from: Data(line)).url
+            #expect(try JSONDecoder().decode(Manifest.Image.self, from: Data(line)) == full.images[url])
+        }
+    }
+
+    @Test("a seed's and a section's manifest keep their URLs; pages (limit, after) chain by next to the whole",
+          arguments: Backend.allCases)
+    func scopesAndPages(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, _) = try Self.cache(backend, in: folder, count: 400) else { return }
+        let full = try Manifest.build(index: cache.index, variants: SyncTests.variants) { "/t/" + $0.key }
+        let section = try JSONDecoder().decode(Manifest.self, from: Self.bytes(Self.writer(cache, scope: .section("posts/2024"), pageSize: 11)).0)
+        #expect(Set(section.images.keys) == Set(full.images.filter { $0.value.seeds.contains { $0.hasPrefix("posts/2024/") } }.keys))
+        #expect(!section.images.isEmpty && section.images.count < full.images.count)
+        let seed = try JSONDecoder().decode(Manifest.self, from: Self.bytes(Self.writer(cache, scope: .file("about.md"), pageSize: 11)).0)
+        #expect(seed == Manifest.build(contents: try cache.index.contents(), variants: SyncTests.variants, seed: "about.md") { "/t/" + $0.key })
+        #expect(seed.images.count == 80)
+
+        var merged: [String: Manifest.Image] = [:], after: String?, pages = 0
+        repeat {
+            let page = try JSONDecoder().decode(Manifest.self, from: Self.bytes(Self.writer(cache, after: after, limit: 150, pageSize: 40)).0)
+            pages += 1
+            #expect(page.images.count == (pages < 3 ? 150 : 100))
+            merged.merge(page.images) { a, _ in a }
+            after = page.next
+        } while after != nil
+        #expect(pages == 3 && merged == full.images)
+    }
+
+    @Test("status walks a page at a time: every URL once, in order, with the totals of the whole", arguments: Backend.allCases)
+    func statusWalk(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(backend, in: folder) else { return }
+        var urls: [String] = [], cachedSeen = 0
+        let summary = try CacheStatus.walk(cache, pageSize: 50) { image in
+            urls.append(image.url)
+            if image.isCached { cachedSeen += 1 }
+            #expect(image.variants.count == (image.digest == nil ? 0 : 6), "\(image.url)")
+        }
+        #expect(urls == rows.sources.map(\.url).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(summary.imagesCached == cachedSeen && cachedSeen == rows.sources.filter(\.isCached).count)
+        #expect(summary.imagesFailed == rows.sources.filter { $0.status == .failed }.count)
+        #expect(summary.originals == rows.objects.count && summary.thumbnails == rows.thumbnails.count)
+        #expect(summary.originalBytes == rows.objects.map(\.bytes).reduce(0, +))
+    }
+
+    @Test("export over three pages: the manifest file is the full read's, each file once; unchanged again; an old JSON ledger still read")
+    func exportPages() throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(.sqlite, in: folder) else { return }
+        let store = try BlobStore(root: folder.url.appendingPathComponent("cache"))
+        for thumbnail in rows.thumbnails { try store.write(Data(count: thumbnail.bytes), to: store.thumbnailPath(thumbnail)) }
+        let out = folder.url.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        // An export by an older version: a JSON array ledger naming a file no longer published.
+        try Data("stale".utf8).write(to: out.appendingPathComponent("0000stale.jpg"))
+        try Data(#"["0000stale.jpg"]"#.utf8).write(to: out.appendingPathComponent(Exporter.ledgerName))
+
+        let first = try Exporter.export(cache, variants: SyncTests.variants, outputDirectory: out.path, baseURL: "/img/")
+        let full = try Manifest.build(index: cache.index, variants: SyncTests.variants) { "/img/" + $0.key + "." + $0.fileExtension }
+        #expect(try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: first.manifestPath))) == full)
+        #expect(first.images == 1_200 && first.files == rows.thumbnails.count && first.linked == rows.thumbnails.count)
+        #expect(first.removed == 1 && !FileManager.default.fileExists(atPath: out.appendingPathComponent("0000stale.jpg").path))
+        let ledger = try String(contentsOf: out.appendingPathComponent(Exporter.ledgerName), encoding: .utf8)
+        #expect(ledger.split(separator: "\n").count == rows.thumbnails.count)
+
+        let second = try Exporter.export(cache, variants: SyncTests.variants, outputDirectory: out.path, baseURL: "/img/")
+        #expect(second.unchanged == rows.thumbnails.count && second.removed == 0 && !second.manifestWritten)
+        // One variant fewer: its files go, and only they.
+        let third = try Exporter.export(cache, variants: Array(SyncTests.variants.dropLast()), outputDirectory: out.path, baseURL: "/img/")
+        #expect(third.removed == rows.thumbnails.count / 3 && third.manifestWritten)
+        let left = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") && $0 != "manifest.json" }
+        #expect(left.count == rows.thumbnails.count * 2 / 3)
+    }
+}
+
+/// The `url` of a line of the NDJSON manifest.
+struct ManifestLine: Decodable { let url: String }
