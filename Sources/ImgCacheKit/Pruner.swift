@@ -86,17 +86,20 @@ public final class Pruner: Sendable {
         if dryRun {
             let inventory = try index.pruneInventory(referencedURLs: referencedURLs, staleBefore: staleBefore)
             let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
-            report.thumbnailsRemoved = plan.removals.reduce(0) { $0 + (inventory.thumbnailCounts[$1.digest] ?? 0) }
             report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
+            report.attach(urls: try index.urls(ofDigests: plan.removals.map(\.digest)), stale: inventory.staleURLs)
         } else {
             // The plan is made inside the transaction, so it sees everything a concurrent sync committed.
+            var stale = Set<String>()
             let removal = try index.prune(at: now, referencedURLs: referencedURLs, staleBefore: staleBefore, decide: { inventory in
                 let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
+                stale = inventory.staleURLs
                 return PruneDecision(digests: plan.removals.map(\.digest), forgetURLs: inventory.staleURLs,
                                      bytesReclaimed: plan.bytesReclaimed)
             }, removeFiles: { self.store.delete($0) })
             report.thumbnailsRemoved = removal.thumbnailsRemoved
             report.filesRemoved = removal.filesRemoved
+            report.attach(urls: removal.urls, stale: stale)
         }
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
             let outcome = SeedWriteBack.apply(report.urlsNoLongerCached.map { ($0, false) },
@@ -135,13 +138,21 @@ extension PruneReport {
         bytesReclaimed = plan.bytesReclaimed
         keptInGrace = plan.keptInGrace
         overMaxBytes = plan.overMaxBytes
-        onDemandVariantsRemoved = plan.removals.reduce(0) { $0 + (inventory.onDemandCounts[$1.digest] ?? 0) }
+        let removing = Set(plan.removals.map(\.digest))
+        let counted = inventory.images.filter { removing.contains($0.digest) }
+        thumbnailsRemoved = counted.reduce(0) { $0 + $1.thumbnails }
+        onDemandVariantsRemoved = counted.reduce(0) { $0 + $1.onDemandVariants }
         removed = plan.removals.map { removal in
-            RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
-                         lastUsed: removal.lastUsed, urls: (inventory.urls[removal.digest] ?? []).sorted())
+            RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes, lastUsed: removal.lastUsed, urls: [])
         }
         if forgetting { urlsForgotten = inventory.staleURLs.count }
-        urlsNoLongerCached = Set(removed.flatMap(\.urls)).subtracting(inventory.staleURLs).sorted()
         return plan
+    }
+
+    /// The URLs each removed image was cached as, and those that lose their image (all but the
+    /// stale ones, whose rows go).
+    mutating func attach(urls: [String: [String]], stale: Set<String>) {
+        for index in removed.indices { removed[index].urls = (urls[removed[index].digest] ?? []).sorted() }
+        urlsNoLongerCached = Set(removed.flatMap(\.urls)).subtracting(stale).sorted()
     }
 }

@@ -215,7 +215,7 @@ struct IndexConformanceTests {
 
         let later = Date().addingTimeInterval(7200)
         let inventory = try index.pruneInventory(referencedURLs: [kept.url], staleBefore: later)
-        #expect(inventory.images.count == 2 && inventory.thumbnailCounts[removed.digest] == 2)
+        #expect(inventory.images.count == 2 && inventory.images.first { $0.digest == removed.digest }?.thumbnails == 2)
         #expect(inventory.images.first { $0.digest == kept.digest }?.isReferenced == true)
         #expect(inventory.images.first { $0.digest == removed.digest }?.isReferenced == false)
         #expect(inventory.images.allSatisfy { abs(($0.lastServed ?? .distantPast).timeIntervalSince(served)) < 1 })

@@ -25,6 +25,8 @@ public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage
 
     // MARK: Prune and repair
     func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory
+    /// The URLs cached as each of `digests` (what a prune's report names for the images it removes).
+    func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]]
     func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
                decide: (PruneInventory) throws -> PruneDecision,
                removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval

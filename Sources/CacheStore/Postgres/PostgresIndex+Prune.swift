@@ -15,6 +15,7 @@ extension PostgresIndex {
         removal.filesRemoved = try removingFiles(removeFiles) { session in
             let inventory = try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore)
             let decision = try decide(inventory)
+            removal.urls = try Self.urls(session, ofDigests: decision.digests)
             try session.query("DELETE FROM sources WHERE url = ANY(\(decision.forgetURLs.sorted())::text[])")
             let keys = try Self.deleteImages(session, digests: decision.digests, status: .pruned, lastError: nil)
             removal.thumbnailsRemoved = keys.count - decision.digests.count
@@ -23,6 +24,19 @@ extension PostgresIndex {
             return keys
         }
         return removal
+    }
+
+    public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {
+        try read { session in try Self.urls(session, ofDigests: digests) }
+    }
+
+    static func urls(_ session: PostgresSession, ofDigests digests: [String]) throws -> [String: [String]] {
+        var urls: [String: [String]] = [:]
+        for row in try session.query("SELECT digest, url FROM sources WHERE digest = ANY(\(digests)::text[]) ORDER BY url COLLATE \"C\"") {
+            let (digest, url) = try row.decode((String, String).self)
+            urls[digest, default: []].append(url)
+        }
+        return urls
     }
 
     /// Four scans, one per table, streamed (the same inventory SQLite's four cursors make).

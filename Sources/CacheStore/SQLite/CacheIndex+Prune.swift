@@ -21,6 +21,9 @@ public struct PruneImage: Hashable, Sendable {
     /// Whether a seed under `--unreferenced SEEDS_DIR` still names one of its URLs
     /// (true when that is not being checked).
     public var isReferenced: Bool
+    /// Its thumbnail rows, and of those the variants made on request (`OnDemandVariant`).
+    public var thumbnails = 0
+    public var onDemandVariants = 0
 
     public init(digest: String, bytes: Int, lastWritten: Date, lastReferenced: Date? = nil, lastServed: Date? = nil,
                 isReferenced: Bool = true) {
@@ -41,14 +44,10 @@ public struct PruneImage: Hashable, Sendable {
 /// Everything a prune plan needs, from four sequential scans (one per table, dates as Julian
 /// days): on 100,000 images that is several times faster than one query joining aggregates,
 /// which reads the thumbnails in index order, one random page at a time.
+/// One entry per image and no URL lists (the URLs of the images a prune removes are read after
+/// the decision, `PruneRemoval.urls`): what a prune holds grows by one small record per image.
 public struct PruneInventory: Sendable {
     public var images: [PruneImage] = []
-    /// The URLs cached as each digest.
-    public var urls: [String: [String]] = [:]
-    /// Thumbnail rows of each digest.
-    public var thumbnailCounts: [String: Int] = [:]
-    /// Of those, the variants made on request (`OnDemandVariant`).
-    public var onDemandCounts: [String: Int] = [:]
     /// URLs no seed references (not in the `referencedURLs` given) and not used since the cutoff.
     public var staleURLs: Set<String> = []
 }
@@ -71,6 +70,8 @@ public struct PruneDecision: Sendable {
 public struct PruneRemoval: Sendable {
     public var thumbnailsRemoved = 0
     public var filesRemoved = 0
+    /// The URLs that were cached as each removed image (read before its rows went).
+    public var urls: [String: [String]] = [:]
 }
 
 extension CacheIndex {
@@ -79,6 +80,23 @@ extension CacheIndex {
     /// since `staleBefore`, are listed as stale.
     public func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory {
         try read { db in try Self.loadInventory(db, referencedURLs: referencedURLs, staleBefore: staleBefore) }
+    }
+
+    public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {
+        try read { db in try Self.urls(db, ofDigests: digests) }
+    }
+
+    /// The URLs cached as each of `digests`, sorted.
+    static func urls(_ db: Database, ofDigests digests: [String]) throws -> [String: [String]] {
+        var urls: [String: [String]] = [:]
+        for start in stride(from: 0, to: digests.count, by: 500) {
+            let chunk = Array(digests[start..<min(start + 500, digests.count)])
+            for row in try Row.fetchAll(db, sql: "SELECT digest, url FROM sources WHERE digest IN (\(databaseQuestionMarks(count: chunk.count))) ORDER BY url",
+                                        arguments: StatementArguments(chunk)) {
+                urls[row[0], default: []].append(row[1])
+            }
+        }
+        return urls
     }
 
     /// Prune in one write transaction: loads the inventory, asks `decide` what goes, forgets
@@ -95,6 +113,7 @@ extension CacheIndex {
             defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
             let inventory = try Self.loadInventory(db, referencedURLs: referencedURLs, staleBefore: staleBefore)
             let decision = try decide(inventory)
+            removal.urls = try Self.urls(db, ofDigests: decision.digests)
             // URLs no seed names lose their rows first, so the images' update touches only the rest.
             let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
             for url in decision.forgetURLs.sorted() { try statement.execute(arguments: [url]) }
@@ -149,8 +168,8 @@ struct InventoryBuilder {
 
     mutating func addThumbnail(_ digest: String, bytes: Int, written: Date, variant: String) {
         guard let at = position[digest] else { return }
-        inventory.thumbnailCounts[digest, default: 0] += 1
-        if OnDemandVariant.isOnDemand(variant) { inventory.onDemandCounts[digest, default: 0] += 1 }
+        inventory.images[at].thumbnails += 1
+        if OnDemandVariant.isOnDemand(variant) { inventory.images[at].onDemandVariants += 1 }
         inventory.images[at].bytes += bytes
         inventory.images[at].lastWritten = max(inventory.images[at].lastWritten, written)
     }
@@ -159,7 +178,6 @@ struct InventoryBuilder {
         guard let at = position[digest] else { return }
         inventory.images[at].lastReferenced = max(inventory.images[at].lastReferenced ?? .distantPast, used)
         if isReferenced { inventory.images[at].isReferenced = true }
-        inventory.urls[digest, default: []].append(url)
     }
 
     mutating func addAccess(_ digest: String, served: Date) {

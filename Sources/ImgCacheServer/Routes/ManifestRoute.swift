@@ -24,7 +24,7 @@ func manifestResponse(_ request: Request, service: CacheService, metrics: Server
     // The first page is read before the status is sent: an index that cannot be read is a 503,
     // not a 200 cut short. A failure after that ends the chunked body without its last chunk,
     // which every client reads as an incomplete response.
-    let (first, after) = try await IndexReads.run { try writer.next(writer.start) }
+    let (first, after) = try await IndexReads.page { try writer.next(writer.start) }
     return Response(status: .ok, headers: headers, body: ResponseBody { body in
         var position = after
         do {
@@ -32,7 +32,7 @@ func manifestResponse(_ request: Request, service: CacheService, metrics: Server
             while let current = position {
                 let (data, next): (Data, ManifestWriter.Position?)
                 do {
-                    (data, next) = try await IndexReads.run { try writer.next(current) }
+                    (data, next) = try await IndexReads.page { try writer.next(current) }
                 } catch {
                     metrics.streamCutShort(route: "manifest", reason: "index")
                     logger.error("GET /v1/manifest cut short after \(current.written) images: \(error)")

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Scale: what imgcache costs in time and memory as a site grows from 10,000 seed documents
+to 250,000 (a million images). Whole processes of the release build, one run per figure.
+
+    python3 bench/scale.py [--binary .build/release/imgcache] [--seeds 10000,100000,250000]
+                           [--sync-up-to 25000] [--work DIR] [--keep]
+
+The corpus is aggregator-shaped: N seed files under posts/<year>/, each naming three images
+of its own and one of five shared logos (about 4 images per seed, 3N + 5 distinct URLs), with
+declared sizes and `isCached: false`. A local origin serves every URL as a distinct small
+JPEG (one 64x48 picture with the URL's number in a JPEG comment: distinct bytes, distinct
+originals). One variant: a 64-pixel JPEG.
+
+For N up to --sync-up-to the cache is made by `imgcache sync` itself (timed: first sync and
+a second one with nothing changed). Above it, syncing would take an hour of CPU per 250,000
+seeds here, so the index rows are written directly (as a sync writes them: one original, one
+thumbnail, the URL, its seed reference; thumbnail files hard-linked to one real thumbnail)
+and the seed files are those rows' seeds. Then, on the same cache:
+
+- `status --json`, `stats --json`, `export`, `verify` (synced caches only: a synthetic
+  original's bytes are not its name's hash), `prune --max-size` (a tenth of the images):
+  wall time and peak RSS (getrusage of the child).
+- `serve`: RSS idle, then while 8 wrk connections ask for a thumbnail and a client reads the
+  whole manifest four times (peak RSS, VmHWM); the manifest's first byte and whole body time.
+
+Prints one table: each figure against N. Needs wrk and PIL (pip install pillow).
+"""
+import argparse
+import hashlib
+import http.client
+import io
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import seed_bench  # noqa: E402  (its origin and free ports)
+
+CONFIG = "variants:\n  thumb: {size: 64x64, fit: inside, formats: [jpeg]}\nallowPrivate: true\nconcurrency: 32\nperHost: 32\n"
+LOGOS = 5
+
+
+def base_jpeg():
+    from PIL import Image
+    import random
+    random.seed(7)
+    image = Image.new("RGB", (64, 48))
+    image.putdata([(random.randrange(256), random.randrange(256), random.randrange(256)) for _ in range(64 * 48)])
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def jpeg_for(base, number):
+    """`base` with a comment segment holding `number`: other bytes, the same picture."""
+    payload = f"imgcache scale {number}".encode()
+    return base[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + base[2:]
+
+
+def start_origin():
+    base = base_jpeg()
+
+    def answer(path):
+        name = path.rsplit("/", 1)[-1].split(".")[0]
+        return (200, {"Cache-Control": "max-age=31536000"}, jpeg_for(base, path)) if name.isdigit() else (404, {}, b"")
+
+    return seed_bench.start_origin(answer)
+
+
+def seed_text(n, base):
+    own = [f"{base}/i/{3 * n + k}.jpg" for k in range(3)]
+    logo = f"{base}/logo/{n % LOGOS}.jpg"
+    lines = ["---", f"title: Article {n}", "images:"]
+    for url in own + [logo]:
+        lines += [f"  - url: {url}", "    width: 64", "    height: 48", "    isCached: false"]
+    return "\n".join(lines + ["---", f"Body of article {n}.", ""])
+
+
+def seed_path(n):
+    return f"posts/{2020 + n % 6}/{n:07d}.md"
+
+
+def write_seeds(folder, count, base):
+    for n in range(count):
+        path = os.path.join(folder, seed_path(n))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(seed_text(n, base))
+
+
+def run_child(args, out=subprocess.DEVNULL):
+    """(wall seconds, peak RSS MB, exit status) of one child, from wait4."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, process.returncode, stderr
+
+
+def thumbnail_spec(db):
+    """The spec text of the configured variant, found from a real row (the key recipe)."""
+    digest, key = db.execute("SELECT digest, key FROM thumbnails").fetchone()
+    for version in range(1, 10):
+        for quality in range(1, 101):
+            spec = f"thumb:64x64:inside:jpeg:q{quality}:v{version}"
+            if hashlib.sha256(f"{digest}|{spec}".encode()).hexdigest() == key:
+                return spec
+    sys.exit("the thumbnail key recipe changed: update thumbnail_spec in bench/scale.py")
+
+
+def fan(kind, name, suffix=""):
+    return os.path.join(kind, name[:2], name[2:4], name + suffix)
+
+
+def synthesize(cache, count, base):
+    """Rows for seeds 0..count-1 beside the template's one synced seed (whose rows are real)."""
+    db = sqlite3.connect(os.path.join(cache, "index.sqlite"))
+    spec = thumbnail_spec(db)
+    key0, thumb_bytes, thumb_sha = db.execute("SELECT key, bytes, sha256 FROM thumbnails").fetchone()
+    template = os.path.join(cache, fan("thumbs", key0, ".jpg"))
+    now = "2026-12-01 00:00:00.000"
+    batch = []
+
+    def flush():
+        objects = [(d, 700, "jpeg", 64, 48, now, "L00000fQfQfQfQfQfQfQfQfQfQfQ", "#808080") for d, _, _, _ in batch]
+        thumbs = [(k, d, "thumb", 64, 48, "jpeg", thumb_bytes, now, thumb_sha) for d, k, _, _ in batch]
+        sources = [(u, d, 64, 48, 64, 48, now, now) for d, _, u, _ in batch]
+        refs = [(p, u, line) for _, _, u, (p, line) in batch]
+        db.executemany("INSERT OR IGNORE INTO objects (digest, bytes, format, width, height, created_at, blurhash, dominant_color) "
+                       "VALUES (?,?,?,?,?,?,?,?)", objects)
+        db.executemany("INSERT OR IGNORE INTO thumbnails (key, digest, variant, width, height, format, bytes, created_at, sha256) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)", thumbs)
+        db.executemany("INSERT OR IGNORE INTO sources (url, digest, status, is_cached, declared_width, declared_height, "
+                       "decoded_width, decoded_height, updated_at, referenced_at) VALUES (?,?,'ok',1,?,?,?,?,?,?)", sources)
+        db.executemany("INSERT OR IGNORE INTO seed_references (seed_path, url, line) VALUES (?,?,?)", refs)
+        for _, key, _, _ in batch:
+            path = os.path.join(cache, fan("thumbs", key, ".jpg"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                os.link(template, path)
+        batch.clear()
+
+    for n in range(count):
+        urls = [f"{base}/i/{3 * n + k}.jpg" for k in range(3)] + [f"{base}/logo/{n % LOGOS}.jpg"]
+        for line, url in enumerate(urls):
+            digest = hashlib.sha256(url.encode()).hexdigest()
+            key = hashlib.sha256(f"{digest}|{spec}".encode()).hexdigest()
+            batch.append((digest, key, url, (seed_path(n), 4 + 4 * line)))
+        if len(batch) >= 20_000:
+            flush()
+    flush()
+    db.commit()
+    db.close()
+
+
+def make_cache(binary, work, count, sync_up_to, origin_base):
+    """(cache, seeds, config, sync figures) for N seeds."""
+    seeds, cache, config = (os.path.join(work, x) for x in ("seeds", "cache", "imgcache.yml"))
+    with open(config, "w") as f:
+        f.write(CONFIG)
+    figures = {}
+    if count <= sync_up_to:
+        write_seeds(seeds, count, origin_base)
+        command = [binary, "sync", seeds, "--cache", cache, "--config", config, "--quiet"]
+        wall, rss, status, err = run_child(command)
+        if status != 0:
+            sys.exit(f"sync failed ({status}): {err[-2000:]}")
+        figures["sync (first)"] = (wall, rss)
+        figures["sync (nothing changed)"] = run_child(command)[:2]
+    else:
+        # One real seed makes the schema and one real thumbnail; the rest are rows.
+        write_seeds(seeds, 1, origin_base)
+        wall, rss, status, err = run_child([binary, "sync", seeds, "--cache", cache, "--config", config, "--quiet"])
+        if status != 0:
+            sys.exit(f"template sync failed: {err[-2000:]}")
+        synthesize(cache, count, origin_base)
+        write_seeds(seeds, count, origin_base)
+    return cache, seeds, config, figures
+
+
+def wait_healthy(port):
+    for _ in range(300):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit("serve did not become healthy")
+
+
+def rss_mb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def manifest_read(port):
+    """(first byte seconds, whole seconds, bytes) of one GET /v1/manifest."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("GET", "/v1/manifest")
+    response = connection.getresponse()
+    first = response.read(1)
+    first_at = time.perf_counter() - started
+    size = len(first) + len(response.read())
+    return first_at, time.perf_counter() - started, size
+
+
+def serve_figures(binary, cache, config, figures):
+    port = seed_bench.free_port()
+    server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
+                               "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(port)
+        time.sleep(5)
+        figures["serve idle RSS MB"] = rss_mb(server.pid)
+        db = sqlite3.connect(os.path.join(cache, "index.sqlite"))
+        digest = db.execute("SELECT digest FROM thumbnails LIMIT 1").fetchone()[0]
+        db.close()
+        first, whole, size = manifest_read(port)
+        figures["manifest first byte s"] = first
+        figures["manifest whole s"] = whole
+        figures["manifest MB"] = size / 1e6
+        load = subprocess.Popen(["wrk", "-t2", "-c8", "-d20s", f"http://127.0.0.1:{port}/t/{digest}/thumb.jpg"],
+                                stdout=subprocess.PIPE, text=True)
+        readers = [threading.Thread(target=manifest_read, args=(port,)) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        out = load.communicate()[0]
+        for reader in readers:
+            reader.join()
+        figures["thumbnails req/s under manifest load"] = float(next(
+            (line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")), "0"))
+        figures["serve peak RSS MB"] = rss_mb(server.pid, "VmHWM")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def command_figures(binary, cache, seeds, config, work, synced, count, figures):
+    def timed(name, *args, out=subprocess.DEVNULL):
+        wall, rss, status, err = run_child([binary, args[0], "--cache", cache, "--config", config, *args[1:]], out=out)
+        if status not in (0, 1):
+            sys.exit(f"{name} failed ({status}): {err[-2000:]}")
+        figures[name] = (wall, rss)
+    timed("status --json", "status", "--json")
+    timed("stats --json", "stats", "--json")
+    timed("export", "export", os.path.join(work, "export"), "--quiet")
+    timed("export (nothing changed)", "export", os.path.join(work, "export"), "--quiet")
+    if synced:
+        timed("verify", "verify", "--quiet")
+    images = 3 * count + LOGOS
+    timed("prune --max-size (a tenth)", "prune", "--max-size", str(int(images * 0.9) * 1_000), "--grace", "0s", "--quiet")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/imgcache"))
+    parser.add_argument("--seeds", default="10000,100000,250000")
+    parser.add_argument("--sync-up-to", type=int, default=25_000)
+    parser.add_argument("--work", default=None)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk (apt-get install wrk)")
+    origin = start_origin()
+    origin_base = f"http://127.0.0.1:{origin.server_address[1]}"
+    columns = []
+    for count in [int(x) for x in args.seeds.split(",")]:
+        work = tempfile.mkdtemp(prefix=f"imgcache-scale-{count}-", dir=args.work)
+        started = time.perf_counter()
+        cache, seeds, config, figures = make_cache(args.binary, work, count, args.sync_up_to, origin_base)
+        synced = count <= args.sync_up_to
+        print(f"N={count:,}: cache made in {time.perf_counter() - started:.0f} s ({'sync' if synced else 'rows written'})",
+              flush=True)
+        command_figures(args.binary, cache, seeds, config, work, synced, count, figures)
+        serve_figures(args.binary, cache, config, figures)
+        columns.append((count, synced, figures))
+        print(f"N={count:,}: {figures}", flush=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(columns)
+
+
+def print_table(columns):
+    names = []
+    for _, _, figures in columns:
+        names += [name for name in figures if name not in names]
+    print()
+    print("| figure | " + " | ".join(f"N = {count:,} seeds ({3 * count + LOGOS:,} images{'' if synced else ', rows'})"
+                                      for count, synced, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name in names:
+        cells = []
+        for _, _, figures in columns:
+            value = figures.get(name)
+            if value is None:
+                cells.append("–")
+            elif isinstance(value, tuple):
+                cells.append(f"{value[0]:.1f} s, {value[1]:.0f} MB")
+            else:
+                cells.append(f"{value:,.2f}" if value < 100 else f"{value:,.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
