@@ -40,6 +40,14 @@ public struct PrunePlan: Codable, Hashable, Sendable {
         public var bytes: Int
         public var reason: Reason
         public var lastUsed: Date
+        /// Its thumbnail rows, and of those the variants made on request.
+        public var thumbnails = 0
+        public var onDemandVariants = 0
+
+        init(_ image: PruneImage, reason: Reason) {
+            (digest, bytes, self.reason, lastUsed) = (image.digest, image.bytes, reason, image.lastUsed)
+            (thumbnails, onDemandVariants) = (image.thumbnails, image.onDemandVariants)
+        }
     }
 
     /// In the order chosen: unreferenced and expired images oldest first, then by least recent use.
@@ -55,44 +63,50 @@ public struct PrunePlan: Codable, Hashable, Sendable {
     public var bytesReclaimed: Int { bytesBefore - bytesAfter }
 
     public static func make(images: [PruneImage], policy: PrunePolicy, now: Date) -> PrunePlan {
-        var plan = PrunePlan()
-        plan.imagesBefore = images.count
-        plan.bytesBefore = images.reduce(0) { $0 + $1.bytes }
         // Least recently used first; the digest breaks ties so the plan is deterministic.
         let ordered = images.sorted { a, b in
             let (ua, ub) = (a.lastUsed, b.lastUsed)
             return ua != ub ? ua < ub : a.digest < b.digest
         }
-        func inGrace(_ image: PruneImage) -> Bool { now.timeIntervalSince(image.lastUsed) < policy.grace }
+        return make(walking: { body in for image in ordered { body(image) } }, policy: policy, now: now)
+    }
 
-        var remaining = plan.bytesBefore
-        var kept: [PruneImage] = []
-        kept.reserveCapacity(ordered.count)
-        for image in ordered {
-            let reason: Reason?
-            if policy.removeUnreferenced && !image.isReferenced {
-                reason = .unreferenced
-            } else if let maxAge = policy.maxAge, now.timeIntervalSince(image.lastUsed) > maxAge {
-                reason = .maxAge
+    /// The plan from a walk over the images in least-recently-used order (ties by digest),
+    /// made once or twice (a second pass for `maxBytes`): what the index streams from a
+    /// cursor, so a prune holds its removals, never the cache's images.
+    public static func make(walking images: ((PruneImage) -> Void) throws -> Void, policy: PrunePolicy, now: Date) rethrows -> PrunePlan {
+        var plan = PrunePlan()
+        func inGrace(_ image: PruneImage) -> Bool { now.timeIntervalSince(image.lastUsed) < policy.grace }
+        func rule(_ image: PruneImage) -> Reason? {
+            if policy.removeUnreferenced && !image.isReferenced { return .unreferenced }
+            if let maxAge = policy.maxAge, now.timeIntervalSince(image.lastUsed) > maxAge { return .maxAge }
+            return nil
+        }
+        var remaining = 0
+        try images { image in
+            plan.imagesBefore += 1
+            plan.bytesBefore += image.bytes
+            remaining += image.bytes
+            guard let reason = rule(image) else { return }
+            if inGrace(image) {
+                plan.keptInGrace += 1
             } else {
-                reason = nil
-            }
-            if let reason, !inGrace(image) {
-                plan.removals.append(Removal(digest: image.digest, bytes: image.bytes, reason: reason, lastUsed: image.lastUsed))
+                plan.removals.append(Removal(image, reason: reason))
                 remaining -= image.bytes
-            } else {
-                if reason != nil { plan.keptInGrace += 1 }
-                kept.append(image)
             }
         }
         if let maxBytes = policy.maxBytes {
-            for image in kept where remaining > maxBytes {
-                if inGrace(image) {
-                    plan.keptInGrace += 1
-                    continue
+            if remaining > maxBytes {
+                try images { image in
+                    // What the first pass kept, oldest first, until the cache fits.
+                    guard remaining > maxBytes, rule(image) == nil || inGrace(image) else { return }
+                    if inGrace(image) {
+                        plan.keptInGrace += 1
+                        return
+                    }
+                    plan.removals.append(Removal(image, reason: .maxSize))
+                    remaining -= image.bytes
                 }
-                plan.removals.append(Removal(digest: image.digest, bytes: image.bytes, reason: .maxSize, lastUsed: image.lastUsed))
-                remaining -= image.bytes
             }
             plan.overMaxBytes = max(0, remaining - maxBytes)
         }

@@ -83,18 +83,21 @@ public final class Pruner: Sendable {
         var report = PruneReport()
         report.dryRun = dryRun
         let staleBefore = now.addingTimeInterval(-policy.grace)
+        // The plan walks the index's images in least-recently-used order (twice for --max-size):
+        // what is held is the removals, not the cache.
         if dryRun {
-            let inventory = try index.pruneInventory(referencedURLs: referencedURLs, staleBefore: staleBefore)
-            let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
+            let (plan, stale) = try index.planPrune(referencedURLs: referencedURLs, staleBefore: staleBefore) { candidates in
+                (try report.plan(candidates, policy: policy, now: now, forgetting: referencedURLs != nil), candidates.staleURLs)
+            }
             report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
-            report.attach(urls: try index.urls(ofDigests: plan.removals.map(\.digest)), stale: inventory.staleURLs)
+            report.attach(urls: try index.urls(ofDigests: plan.removals.map(\.digest)), stale: stale)
         } else {
             // The plan is made inside the transaction, so it sees everything a concurrent sync committed.
             var stale = Set<String>()
-            let removal = try index.prune(at: now, referencedURLs: referencedURLs, staleBefore: staleBefore, decide: { inventory in
-                let plan = report.plan(inventory, policy: policy, now: now, forgetting: referencedURLs != nil)
-                stale = inventory.staleURLs
-                return PruneDecision(digests: plan.removals.map(\.digest), forgetURLs: inventory.staleURLs,
+            let removal = try index.prune(at: now, referencedURLs: referencedURLs, staleBefore: staleBefore, decide: { candidates in
+                let plan = try report.plan(candidates, policy: policy, now: now, forgetting: referencedURLs != nil)
+                stale = candidates.staleURLs
+                return PruneDecision(digests: plan.removals.map(\.digest), forgetURLs: candidates.staleURLs,
                                      bytesReclaimed: plan.bytesReclaimed)
             }, removeFiles: { self.store.delete($0) })
             report.thumbnailsRemoved = removal.thumbnailsRemoved
@@ -130,22 +133,20 @@ public final class Pruner: Sendable {
 extension PruneReport {
     /// Makes the plan from `inventory` and fills in what it says (sizes, removals, URLs that
     /// lose their image; with `forgetting`, the stale URLs that lose their rows).
-    mutating func plan(_ inventory: PruneInventory, policy: PrunePolicy, now: Date, forgetting: Bool) -> PrunePlan {
-        let plan = PrunePlan.make(images: inventory.images, policy: policy, now: now)
+    mutating func plan(_ candidates: PruneCandidates, policy: PrunePolicy, now: Date, forgetting: Bool) throws -> PrunePlan {
+        let plan = try PrunePlan.make(walking: candidates.walk, policy: policy, now: now)
         imagesBefore = plan.imagesBefore
         bytesBefore = plan.bytesBefore
         bytesAfter = plan.bytesAfter
         bytesReclaimed = plan.bytesReclaimed
         keptInGrace = plan.keptInGrace
         overMaxBytes = plan.overMaxBytes
-        let removing = Set(plan.removals.map(\.digest))
-        let counted = inventory.images.filter { removing.contains($0.digest) }
-        thumbnailsRemoved = counted.reduce(0) { $0 + $1.thumbnails }
-        onDemandVariantsRemoved = counted.reduce(0) { $0 + $1.onDemandVariants }
+        thumbnailsRemoved = plan.removals.reduce(0) { $0 + $1.thumbnails }
+        onDemandVariantsRemoved = plan.removals.reduce(0) { $0 + $1.onDemandVariants }
         removed = plan.removals.map { removal in
             RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes, lastUsed: removal.lastUsed, urls: [])
         }
-        if forgetting { urlsForgotten = inventory.staleURLs.count }
+        if forgetting { urlsForgotten = candidates.staleURLs.count }
         return plan
     }
 

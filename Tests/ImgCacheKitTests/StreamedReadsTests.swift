@@ -106,6 +106,36 @@ struct StreamedReadsTests {
         #expect(summary.originalBytes == rows.objects.map(\.bytes).reduce(0, +))
     }
 
+    @Test("prune walks the index least recently used first: its plan is the whole inventory's plan, for every rule",
+          arguments: Backend.allCases)
+    func prunePlanStreamed(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(backend, in: folder, count: 600) else { return }
+        let created = Date(timeIntervalSince1970: 1_790_000_000), day = 86_400.0
+        // A third served later, at scattered times: the order is not the order of writing.
+        try cache.index.recordAccess(Dictionary(uniqueKeysWithValues: rows.objects.enumerated().filter { $0.offset % 3 == 0 }.map {
+            ($0.element.digest, created.addingTimeInterval(20 * day + Double(($0.offset * 7919) % 600) * 60))
+        }), hits: 0, misses: 0)
+        let referenced = Set(rows.sources.enumerated().filter { $0.offset % 4 != 0 }.map(\.element.url))
+        let now = created.addingTimeInterval(30 * day)
+        let total = rows.objects.map(\.bytes).reduce(0, +) + rows.thumbnails.map(\.bytes).reduce(0, +)
+        for policy in [PrunePolicy(maxBytes: total / 2, grace: 0), PrunePolicy(maxAge: 15 * day, grace: 0),
+                       PrunePolicy(removeUnreferenced: true, grace: 0),
+                       PrunePolicy(maxBytes: total / 3, maxAge: 25 * day, removeUnreferenced: true, grace: 12 * day)] {
+            let urls = policy.removeUnreferenced ? referenced : nil
+            let inventory = try cache.index.pruneInventory(referencedURLs: urls, staleBefore: now)
+            let expected = PrunePlan.make(images: inventory.images, policy: policy, now: now)
+            let streamed = try cache.index.planPrune(referencedURLs: urls, staleBefore: now) { candidates in
+                try PrunePlan.make(walking: candidates.walk, policy: policy, now: now)
+            }
+            #expect(!expected.removals.isEmpty, "\(policy)")
+            #expect(streamed.removals.map(\.digest) == expected.removals.map(\.digest), "\(policy)")
+            #expect(streamed.removals.map(\.reason) == expected.removals.map(\.reason), "\(policy)")
+            #expect(streamed.bytesAfter == expected.bytesAfter && streamed.keptInGrace == expected.keptInGrace, "\(policy)")
+            #expect(streamed.removals.map(\.thumbnails) == expected.removals.map { _ in 6 }, "every removed image has its 6 thumbnails counted")
+        }
+    }
+
     @Test("export over three pages: the manifest file is the full read's, each file once; unchanged again; an old JSON ledger still read")
     func exportPages() throws {
         let folder = try TemporaryDirectory()

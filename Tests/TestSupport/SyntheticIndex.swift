@@ -56,7 +56,7 @@ public struct SyntheticIndex {
         switch index {
         case let sqlite as CacheIndex:
             try sqlite.testing.insert(objects: objects, sources: sources, thumbnails: thumbnails)
-            try sqlite.replaceSeedReferences(references)
+            try sqlite.replaceSeedReferences(references, at: Date(timeIntervalSince1970: 1_790_000_000))
         case let postgres as PostgresIndex:
             for start in stride(from: 0, to: sources.count, by: 2000) {
                 var batch = ImportBatch()

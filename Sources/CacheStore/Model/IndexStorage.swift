@@ -27,8 +27,10 @@ public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage
     func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory
     /// The URLs cached as each of `digests` (what a prune's report names for the images it removes).
     func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]]
+    /// A prune's candidates in a read transaction (a dry run).
+    func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date, _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T
     func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
-               decide: (PruneInventory) throws -> PruneDecision,
+               decide: (PruneCandidates) throws -> PruneDecision,
                removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval
     func replaceThumbnail(_ updated: ThumbnailRecord, writeFile: () throws -> Void) throws(CacheError) -> Bool
     func removeDamaged(originals: [String], thumbnails: [ThumbnailRecord], orphans: [BlobKey],

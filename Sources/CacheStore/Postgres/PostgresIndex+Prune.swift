@@ -8,13 +8,17 @@ extension PostgresIndex {
         try read { session in try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore) }
     }
 
+    public func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date,
+                             _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T {
+        try read { session in try plan(Self.candidates(session, referencedURLs: referencedURLs, staleBefore: staleBefore)) }
+    }
+
     public func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
-                      decide: (PruneInventory) throws -> PruneDecision,
+                      decide: (PruneCandidates) throws -> PruneDecision,
                       removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval {
         var removal = PruneRemoval()
         removal.filesRemoved = try removingFiles(removeFiles) { session in
-            let inventory = try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore)
-            let decision = try decide(inventory)
+            let decision = try decide(Self.candidates(session, referencedURLs: referencedURLs, staleBefore: staleBefore))
             removal.urls = try Self.urls(session, ofDigests: decision.digests)
             try session.query("DELETE FROM sources WHERE url = ANY(\(decision.forgetURLs.sorted())::text[])")
             let keys = try Self.deleteImages(session, digests: decision.digests, status: .pruned, lastError: nil)
@@ -24,6 +28,52 @@ extension PostgresIndex {
             return keys
         }
         return removal
+    }
+
+    /// As `CacheIndex.candidatesSQL`: each image least recently used first, read through a
+    /// cursor of the transaction 1,000 rows at a time.
+    static let candidatesSQL = """
+        WITH t AS (SELECT digest, SUM(bytes)::int8 AS bytes, MAX(created_at) AS written, string_agg(variant, E'\\n') AS variants
+                   FROM thumbnails GROUP BY digest),
+             s AS (SELECT digest, MAX(GREATEST(updated_at, COALESCE(referenced_at, updated_at))) AS used,
+                          string_agg(url, E'\\n') AS urls
+                   FROM sources WHERE digest IS NOT NULL GROUP BY digest)
+        SELECT o.digest, o.bytes + COALESCE(t.bytes, 0), GREATEST(o.created_at, t.written), s.used, a.last_access, s.urls, t.variants
+        FROM objects o LEFT JOIN t ON t.digest = o.digest LEFT JOIN s ON s.digest = o.digest
+                       LEFT JOIN access a ON a.digest = o.digest
+        ORDER BY GREATEST(o.created_at, t.written, s.used, a.last_access), o.digest COLLATE "C"
+        """
+
+    static func candidates(_ session: PostgresSession, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneCandidates {
+        var stale = Set<String>()
+        if let referencedURLs {
+            for row in try session.query("""
+                SELECT url FROM sources WHERE GREATEST(updated_at, COALESCE(referenced_at, updated_at)) < \(staleBefore)
+                """) {
+                let url = try row.decode(String.self)
+                if !referencedURLs.contains(url) { stale.insert(url) }
+            }
+        }
+        return PruneCandidates(walk: { body in
+            try session.query("DECLARE prune_candidates NO SCROLL CURSOR FOR \(unescaped: candidatesSQL)")
+            defer { _ = try? session.query("CLOSE prune_candidates") }
+            while true {
+                let rows = try session.query("FETCH 1000 FROM prune_candidates")
+                for row in rows {
+                    let (digest, bytes, written, used, served, urls, variants) = try row.decode(
+                        (String, Int, Date, Date?, Date?, String?, String?).self)
+                    let names = variants?.split(separator: "\n") ?? []
+                    var image = PruneImage(digest: digest, bytes: bytes, lastWritten: written, lastReferenced: used, lastServed: served,
+                                           isReferenced: referencedURLs.map { set in
+                                               (urls?.split(separator: "\n") ?? []).contains { set.contains(String($0)) }
+                                           } ?? true)
+                    image.thumbnails = names.count
+                    image.onDemandVariants = names.filter { OnDemandVariant.isOnDemand(String($0)) }.count
+                    body(image)
+                }
+                if rows.count < 1000 { return }
+            }
+        }, staleURLs: stale)
     }
 
     public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {

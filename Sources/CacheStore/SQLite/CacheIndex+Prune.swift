@@ -52,6 +52,16 @@ public struct PruneInventory: Sendable {
     public var staleURLs: Set<String> = []
 }
 
+/// What a prune decides from, inside its transaction: every image in least-recently-used
+/// order (ties by digest), walked as often as the plan needs, each walk one ordered query read
+/// row by row (the database sorts, on disk if it must): a prune holds its removals, never the
+/// cache's images. `staleURLs`: with `referencedURLs`, the URLs no seed references and not used
+/// since the cutoff.
+public struct PruneCandidates {
+    public let walk: ((PruneImage) -> Void) throws -> Void
+    public let staleURLs: Set<String>
+}
+
 /// What a prune decided, inside its transaction.
 public struct PruneDecision: Sendable {
     /// Whole images to remove: originals, thumbnails, access times.
@@ -99,20 +109,21 @@ extension CacheIndex {
         return urls
     }
 
-    /// Prune in one write transaction: loads the inventory, asks `decide` what goes, forgets
+    /// The candidates of a prune in a read transaction (a dry run): what `plan` returns.
+    public func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date,
+                             _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T {
+        try read { db in try plan(Self.candidates(db, referencedURLs: referencedURLs, staleBefore: staleBefore)) }
+    }
+
+    /// Prune in one write transaction: walks the candidates, asks `decide` what goes, forgets
     /// those URLs, deletes those images' rows and stamps the prune; after the commit, with the
     /// removal lock still held exclusively, `removeFiles` deletes their files (see `RemovalLock`).
     public func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
-                      decide: (PruneInventory) throws -> PruneDecision,
+                      decide: (PruneCandidates) throws -> PruneDecision,
                       removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval {
         var removal = PruneRemoval()
         removal.filesRemoved = try removingFiles(removeFiles) { db in
-            // A larger page cache for this one pass over the whole index (32 MB: fewer re-reads at
-            // 100,000 images, peak memory still under 200 MB).
-            try db.execute(sql: "PRAGMA cache_size = -32768")
-            defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
-            let inventory = try Self.loadInventory(db, referencedURLs: referencedURLs, staleBefore: staleBefore)
-            let decision = try decide(inventory)
+            let decision = try decide(Self.candidates(db, referencedURLs: referencedURLs, staleBefore: staleBefore))
             removal.urls = try Self.urls(db, ofDigests: decision.digests)
             // URLs no seed names lose their rows first, so the images' update touches only the rest.
             let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
@@ -124,6 +135,48 @@ extension CacheIndex {
             return keys
         }
         return removal
+    }
+
+    /// Each image with its size (original and thumbnails), its last write, reference and
+    /// access, its URLs (one row: for `referencedURLs`) and its thumbnails' variants, least
+    /// recently used first. Dates are compared as SQLite stores them (ISO text, UTC).
+    static let candidatesSQL = """
+        WITH t AS (SELECT digest, SUM(bytes) AS bytes, MAX(created_at) AS written, group_concat(variant, char(10)) AS variants
+                   FROM thumbnails GROUP BY digest),
+             s AS (SELECT digest, MAX(MAX(updated_at, COALESCE(referenced_at, updated_at))) AS used,
+                          group_concat(url, char(10)) AS urls
+                   FROM sources WHERE digest IS NOT NULL GROUP BY digest)
+        SELECT o.digest, o.bytes + COALESCE(t.bytes, 0), julianday(MAX(o.created_at, COALESCE(t.written, o.created_at))),
+               julianday(s.used), julianday(a.last_access), s.urls, t.variants
+        FROM objects o LEFT JOIN t ON t.digest = o.digest LEFT JOIN s ON s.digest = o.digest
+                       LEFT JOIN access a ON a.digest = o.digest
+        ORDER BY MAX(MAX(o.created_at, COALESCE(t.written, o.created_at)), COALESCE(s.used, ''), COALESCE(a.last_access, '')), o.digest
+        """
+
+    static func candidates(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneCandidates {
+        func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
+        var stale = Set<String>()
+        if let referencedURLs {
+            let cursor = try String.fetchCursor(db, sql: """
+                SELECT url FROM sources WHERE MAX(updated_at, COALESCE(referenced_at, updated_at)) < ?
+                """, arguments: [staleBefore])
+            while let url = try cursor.next() {
+                if !referencedURLs.contains(url) { stale.insert(url) }
+            }
+        }
+        return PruneCandidates(walk: { body in
+            let rows = try Row.fetchCursor(db, sql: candidatesSQL)
+            while let row = try rows.next() {
+                let urls = (row[5] as String?)?.split(separator: "\n") ?? []
+                let variants = (row[6] as String?)?.split(separator: "\n") ?? []
+                var image = PruneImage(digest: row[0], bytes: row[1], lastWritten: date(row[2]),
+                                       lastReferenced: (row[3] as Double?).map(date), lastServed: (row[4] as Double?).map(date),
+                                       isReferenced: referencedURLs.map { set in urls.contains { set.contains(String($0)) } } ?? true)
+                image.thumbnails = variants.count
+                image.onDemandVariants = variants.filter { OnDemandVariant.isOnDemand(String($0)) }.count
+                body(image)
+            }
+        }, staleURLs: stale)
     }
 
     static func loadInventory(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
