@@ -53,14 +53,14 @@ public struct CacheStatus: Sendable {
     /// is one page, whatever the size of the cache), then the figures of the whole.
     public static func walk(_ cache: Cache, pageSize: Int = 500, _ body: (Image) throws -> Void) throws(CacheError) -> Summary {
         let index = cache.index
+        let statistics = try index.statistics(largest: 0)
+        let totals = try index.totals()
         do {
-            try index.forEachPage(.all, limit: pageSize) { page in
+            try index.forEachPage(.all, limit: pageSize, references: false) { page in
                 for source in page.sources { try body(image(source, in: page)) }
                 return true
             }
         } catch { throw CacheError.wrapping(error) }
-        let statistics = try index.statistics(largest: 0)
-        let totals = try index.totals()
         return Summary(imagesCached: statistics.urlsCached, imagesFailed: statistics.urlsByStatus[.failed] ?? 0,
                        originals: totals.objects, originalBytes: totals.objectBytes,
                        thumbnails: totals.thumbnails, thumbnailBytes: totals.thumbnailBytes)

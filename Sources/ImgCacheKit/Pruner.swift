@@ -103,6 +103,7 @@ public final class Pruner: Sendable {
             report.thumbnailsRemoved = removal.thumbnailsRemoved
             report.filesRemoved = removal.filesRemoved
             report.attach(urls: removal.urls, stale: stale)
+            if !report.removed.isEmpty || report.urlsForgotten > 0 { index.refreshPlannerStatistics() }
         }
         if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
             let outcome = SeedWriteBack.apply(report.urlsNoLongerCached.map { ($0, false) },

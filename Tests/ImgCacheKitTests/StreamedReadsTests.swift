@@ -136,6 +136,28 @@ struct StreamedReadsTests {
         }
     }
 
+    @Test("a prune that removed images refreshes the planner's statistics (ANALYZE); one that removed nothing does not",
+          arguments: Backend.allCases)
+    func pruneAnalyzes(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, _) = try Self.cache(backend, in: folder, count: 300) else { return }
+        func analyzed() throws -> Int {
+            switch cache.index {
+            case let sqlite as CacheIndex: return try sqlite.testing.plannerStatisticsRows()
+            case let postgres as PostgresIndex:
+                return Int(try #require(PostgresServer.shared).psql(postgres.location.database,
+                    "SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND relname IN ('objects', 'sources')")) ?? 0
+            default: return -1
+            }
+        }
+        let pruner = Pruner(cache)
+        _ = try pruner.run(policy: PrunePolicy(maxAge: 10_000 * 86_400, grace: 0))
+        #expect(try analyzed() == 0, "nothing removed: no ANALYZE")
+        let report = try pruner.run(policy: PrunePolicy(maxBytes: 10_000, grace: 0))
+        #expect(!report.removed.isEmpty)
+        #expect(try analyzed() >= 2)
+    }
+
     @Test("export over three pages: the manifest file is the full read's, each file once; unchanged again; an old JSON ledger still read")
     func exportPages() throws {
         let folder = try TemporaryDirectory()

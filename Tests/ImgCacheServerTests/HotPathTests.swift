@@ -160,9 +160,9 @@ struct HotPathTests {
 
     /// Each request in turn on one connection; each whole response (head and body) as bytes,
     /// read by Content-Length (none for HEAD and 304) or to the last chunk.
-    static func responses(port: Int, _ requests: [String]) async throws -> [Data] {
+    static func responses(port: Int, _ requests: [String], timeout: Int = 10) async throws -> [Data] {
         try await SocketHelper.offPool {
-            let fd = try SocketHelper.connect(port: port, timeout: 10)
+            let fd = try SocketHelper.connect(port: port, timeout: timeout)
             defer { close(fd) }
             var answers: [Data] = []
             var pending = Data()

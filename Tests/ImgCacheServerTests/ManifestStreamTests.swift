@@ -11,21 +11,22 @@ import Testing
 /// may drop half-way without harm to the server.
 @Suite("Streamed manifest", .serialized)
 struct ManifestStreamTests {
-    @Test("a manifest of 5,000 images is sent chunked (no Content-Length); 10 clients that hang up mid-way leave the server healthy, holding none of their connections")
+    @Test("a manifest of 3,000 images is sent chunked (no Content-Length); 10 clients that hang up mid-way leave the server healthy, holding none of their connections")
     func interruptedStreams() async throws {
         let served = try ServedCache()
-        try SyntheticIndex(count: 5_000).fill(served.service.index)
+        try SyntheticIndex(count: 3_000).fill(served.service.index)
         let app = try HotPathTests.application(served)
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let whole = try await HotPathTests.responses(port: port, [HotPathTests.get("/v1/manifest", "\r\n")])[0]
+            // A busy machine (the other suites run beside this one) may take a while between pages.
+            let whole = try await HotPathTests.responses(port: port, [HotPathTests.get("/v1/manifest", "\r\n")], timeout: 120)[0]
             let split = try #require(whole.range(of: Data("\r\n\r\n".utf8)))
             let head = String(decoding: whole[..<split.lowerBound], as: UTF8.self).lowercased()
             #expect(head.contains("transfer-encoding: chunked") && !head.contains("content-length"))
             #expect(whole.count > 1_000_000, "big enough to span many chunks and socket buffers")
             for _ in 0..<10 {
                 try await SocketHelper.offPool {
-                    let fd = try SocketHelper.connect(port: port, timeout: 10, receiveBuffer: 4096)
+                    let fd = try SocketHelper.connect(port: port, timeout: 120, receiveBuffer: 4096)
                     SocketHelper.send(fd, HotPathTests.get("/v1/manifest", "\r\n"))
                     var buffer = [UInt8](repeating: 0, count: 4096)
                     #expect(recv(fd, &buffer, buffer.count, 0) > 0)  // the head and the first bytes, then gone
@@ -33,10 +34,11 @@ struct ManifestStreamTests {
                 }
             }
             // Still serving: a whole manifest that parses, and health.
-            let again = try await HotPathTests.responses(port: port, [HotPathTests.get("/v1/manifest", "Connection: close\r\n\r\n")])[0]
+            let again = try await HotPathTests.responses(port: port, [HotPathTests.get("/v1/manifest", "Connection: close\r\n\r\n")],
+                                                        timeout: 120)[0]
             let body = try Self.dechunk(again[(try #require(again.range(of: Data("\r\n\r\n".utf8)))).upperBound...])
             let manifest = try JSONDecoder().decode(Manifest.self, from: body)
-            #expect(manifest.images.count == 5_000 + 3)
+            #expect(manifest.images.count == 3_000 + 3)
             let health = try await HotPathTests.sequence(port: port, [HotPathTests.get("/healthz", "Connection: close\r\n\r\n")])[0]
             #expect(health.hasPrefix("HTTP/1.1 200"))
             // The dropped streams' connections are closed on the server's side too (a socket

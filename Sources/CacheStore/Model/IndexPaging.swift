@@ -34,8 +34,10 @@ public enum SeedScope: Sendable, Hashable {
 /// shows the database's own plan of each, for the tests that hold that.
 public protocol IndexPaging: Sendable {
     /// At most `limit` URLs of `scope` after `after` (nil: from the first), with their
-    /// originals, thumbnails and seed references. `sources` is empty after the last page.
-    func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents
+    /// originals, thumbnails and (with `references`) seed references: a logo named by every
+    /// article has as many of those as there are articles, so a reader that does not show
+    /// them does not read them. `sources` is empty after the last page.
+    func contentsPage(_ scope: SeedScope, after: String?, limit: Int, references: Bool) throws(CacheError) -> IndexContents
     /// At most `limit` thumbnail rows after key `after`, in key order (what `verify` checks).
     func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord]
     /// At most `limit` originals (digest, bytes) after `after`, in digest order.
@@ -48,12 +50,16 @@ public protocol IndexPaging: Sendable {
 }
 
 extension IndexPaging {
+    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents {
+        try contentsPage(scope, after: after, limit: limit, references: true)
+    }
+
     /// Every page of `scope` in turn, `limit` URLs each, until `body` returns false.
-    public func forEachPage(_ scope: SeedScope = .all, limit: Int = 500,
+    public func forEachPage(_ scope: SeedScope = .all, limit: Int = 500, references: Bool = true,
                             _ body: (IndexContents) throws -> Bool) throws {
         var after: String?
         while true {
-            let page = try contentsPage(scope, after: after, limit: limit)
+            let page = try contentsPage(scope, after: after, limit: limit, references: references)
             guard let last = page.sources.last else { return }
             guard try body(page) else { return }
             if page.sources.count < limit { return }

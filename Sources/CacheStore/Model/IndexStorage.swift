@@ -37,6 +37,10 @@ public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage
                        reason: String, removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> [String]
     /// What is wrong with the index's own storage (empty when sound), at most `limit` lines.
     func integrityProblems(limit: Int) -> [String]
+    /// After a prune removed rows: refreshes the statistics the query planner chooses indexes by
+    /// (SQLite's `PRAGMA optimize`, PostgreSQL's `ANALYZE` of the tables a prune changes), so
+    /// the page queries keep their indexes as the tables shrink and grow. Best effort.
+    func refreshPlannerStatistics()
 
     // MARK: Serving
     func recordAccess(_ served: [String: Date], hits: Int, misses: Int) throws(CacheError)

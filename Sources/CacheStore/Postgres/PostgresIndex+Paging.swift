@@ -45,7 +45,7 @@ extension PostgresIndex {
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
-    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents {
+    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int, references: Bool) throws(CacheError) -> IndexContents {
         try read { session in
             let start = after ?? ""
             let query: PostgresQuery
@@ -67,11 +67,11 @@ extension PostgresIndex {
                 query = try Self.bound(Self.statement("section page"), [start, range.from, range.to, limit])
             }
             let sources = try session.query(query).map(Self.source)
-            return try Self.contents(session, of: sources)
+            return try Self.contents(session, of: sources, references: references)
         }
     }
 
-    private static func contents(_ session: PostgresSession, of sources: [SourceRecord]) throws -> IndexContents {
+    private static func contents(_ session: PostgresSession, of sources: [SourceRecord], references withReferences: Bool) throws -> IndexContents {
         let digests = Array(Set(sources.compactMap(\.digest)))
         var objects: [String: ObjectRecord] = [:]
         for object in try session.query(bound(statement("page originals"), [digests])).map(Self.object) {
@@ -80,7 +80,7 @@ extension PostgresIndex {
         let thumbnails = Dictionary(grouping: try session.query(bound(statement("page thumbnails"), [digests])).map(Self.thumbnail),
                                     by: \.digest)
         var references: [String: [SeedReference]] = [:]
-        for row in try session.query(bound(statement("page references"), [sources.map(\.url)])) {
+        for row in try withReferences ? session.query(bound(statement("page references"), [sources.map(\.url)])) : [] {
             let (url, path, line, inBody, focusX, focusY) = try row.decode((String, String, Int?, Bool, Double?, Double?).self)
             references[url, default: []].append(SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody,
                                                               focusX: focusX, focusY: focusY))

@@ -141,6 +141,12 @@ extension PostgresIndex {
         }
     }
 
+    public func refreshPlannerStatistics() {
+        _ = try? pool.withSession(timeout: 60) { session in
+            try session.query("ANALYZE objects, thumbnails, sources, access, seed_references")
+        }
+    }
+
     /// The bytes of the index's tables and their indexes in the database.
     public var storageBytes: Int {
         let bytes = try? read { session in

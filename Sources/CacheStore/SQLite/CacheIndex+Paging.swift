@@ -35,7 +35,7 @@ extension CacheIndex {
     static func knownOriginalsIn(_ count: Int) -> String { "SELECT digest FROM objects WHERE digest IN (\(databaseQuestionMarks(count: count)))" }
     static func knownThumbnailsIn(_ count: Int) -> String { "SELECT key FROM thumbnails WHERE key IN (\(databaseQuestionMarks(count: count)))" }
 
-    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int) throws(CacheError) -> IndexContents {
+    public func contentsPage(_ scope: SeedScope, after: String?, limit: Int, references: Bool) throws(CacheError) -> IndexContents {
         try read { db in
             let sources: [SourceRecord]
             let start = after ?? ""
@@ -56,12 +56,12 @@ extension CacheIndex {
                 sources = try SourceRecord.fetchAll(db, sql: Self.pageStatements[2].sql,
                                                     arguments: [start, range.from, range.to, start, limit])
             }
-            return try Self.contents(db, of: sources)
+            return try Self.contents(db, of: sources, references: references)
         }
     }
 
     /// The originals, thumbnails and references of `sources`.
-    private static func contents(_ db: Database, of sources: [SourceRecord]) throws -> IndexContents {
+    private static func contents(_ db: Database, of sources: [SourceRecord], references withReferences: Bool) throws -> IndexContents {
         let digests = Array(Set(sources.compactMap(\.digest)))
         let urls = sources.map(\.url)
         var references: [String: [SeedReference]] = [:]
@@ -75,7 +75,7 @@ extension CacheIndex {
                 thumbnails[thumbnail.digest, default: []].append(thumbnail)
             }
         }
-        for chunk in chunks(urls) {
+        for chunk in chunks(withReferences ? urls : []) {
             let rows = try Row.fetchCursor(db, sql: referencesIn(chunk.count), arguments: StatementArguments(chunk))
             while let row = try rows.next() {
                 let url: String = row["url"]

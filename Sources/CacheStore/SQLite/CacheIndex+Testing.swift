@@ -19,6 +19,14 @@ import GRDB
 
     public func objects() throws(CacheError) -> [ObjectRecord] { try index.read { db in try ObjectRecord.fetchAll(db) } }
 
+    /// Rows of the planner's statistics (`sqlite_stat1`, made by ANALYZE); 0 before any.
+    public func plannerStatisticsRows() throws(CacheError) -> Int {
+        try index.read { db in
+            guard try db.tableExists("sqlite_stat1") else { return 0 }
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_stat1") ?? 0
+        }
+    }
+
     /// SQLite's own integrity check: "ok" for a sound file.
     public func integrityCheck() throws(CacheError) -> String? {
         try index.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
