@@ -271,8 +271,11 @@ def command_figures(binary, cache, seeds, config, work, synced, count, figures):
     timed("export (nothing changed)", "export", "--out", os.path.join(work, "export"), "--quiet")
     if synced:
         timed("verify", "verify", "--json")
-    images = 3 * count + LOGOS
-    timed("prune --max-size (a tenth)", "prune", "--max-size", str(int(images * 0.9) * 1_000), "--grace", "0s", "--quiet")
+    db = sqlite3.connect(os.path.join(cache, "index.sqlite"))
+    total = sum(db.execute(f"SELECT COALESCE(SUM(bytes), 0) FROM {table}").fetchone()[0] for table in ("objects", "thumbnails"))
+    db.close()
+    timed("prune --max-age 3650d (nothing to remove)", "prune", "--max-age", "3650d", "--grace", "0s", "--quiet")
+    timed("prune --max-size (a tenth of the bytes)", "prune", "--max-size", str(int(total * 0.9)), "--grace", "0s", "--quiet")
 
 
 def main():

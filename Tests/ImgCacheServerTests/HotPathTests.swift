@@ -160,7 +160,7 @@ struct HotPathTests {
 
     /// Each request in turn on one connection; each whole response (head and body) as bytes,
     /// read by Content-Length (none for HEAD and 304) or to the last chunk.
-    static func responses(port: Int, _ requests: [String], timeout: Int = 10) async throws -> [Data] {
+    static func responses(port: Int, _ requests: [String], timeout: Int = 30) async throws -> [Data] {
         try await SocketHelper.offPool {
             let fd = try SocketHelper.connect(port: port, timeout: timeout)
             defer { close(fd) }
