@@ -30,7 +30,6 @@ import hashlib
 import http.client
 import io
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -97,14 +96,14 @@ def write_seeds(folder, count, base):
 
 
 def run_child(args, out=subprocess.DEVNULL):
-    """(wall seconds, peak RSS MB, exit status) of one child, from wait4."""
-    started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, process.returncode, stderr
+    """(wall seconds, peak RSS MB, exit status, stderr) of one child, measured by GNU time (the
+    child's own peak after exec: a fork of this process would count this process's memory)."""
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as measure:
+        started = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", measure.name, *args], stdout=out, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - started
+        peak_kb = int((measure.read().strip().splitlines() or ["0"])[-1])
+    return wall, peak_kb / 1024, done.returncode, done.stderr.decode(errors="replace")
 
 
 def thumbnail_spec(db):

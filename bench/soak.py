@@ -53,7 +53,7 @@ function init(args)
     etags[n] = etag
   end
   errors = 0
-  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 function request()
   local i = math.random(n)

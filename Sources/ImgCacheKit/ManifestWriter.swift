@@ -128,7 +128,7 @@ public struct ManifestWriter: Sendable {
         guard format == .json else { return Data() }
         var ending = "\n  }"
         if let limit, position.written >= limit, let last = position.after,
-           !(try index.contentsPage(scope, after: last, limit: 1).sources.isEmpty) {
+           !(try index.contentsPage(scope, after: last, limit: 1, references: false).sources.isEmpty) {
             ending += ",\n  \"next\" : " + String(decoding: try Encoders().compact.encode(last), as: UTF8.self)
         }
         return Data((ending + "\n}\n").utf8)
