@@ -74,7 +74,10 @@ public struct PrunePlan: Codable, Hashable, Sendable {
     /// The plan from a walk over the images in least-recently-used order (ties by digest),
     /// made once or twice (a second pass for `maxBytes`): what the index streams from a
     /// cursor, so a prune holds its removals, never the cache's images.
-    public static func make(walking images: ((PruneImage) -> Void) throws -> Void, policy: PrunePolicy, now: Date) rethrows -> PrunePlan {
+    /// `totals` (images and bytes, when the caller has them from an aggregate) spares the first
+    /// walk when no rule but `maxBytes` applies: it would only have counted.
+    public static func make(walking images: ((PruneImage) -> Void) throws -> Void, policy: PrunePolicy, now: Date,
+                            totals: (images: Int, bytes: Int)? = nil) rethrows -> PrunePlan {
         var plan = PrunePlan()
         func inGrace(_ image: PruneImage) -> Bool { now.timeIntervalSince(image.lastUsed) < policy.grace }
         func rule(_ image: PruneImage) -> Reason? {
@@ -83,7 +86,7 @@ public struct PrunePlan: Codable, Hashable, Sendable {
             return nil
         }
         var remaining = 0
-        try images { image in
+        func firstPass(_ image: PruneImage) {
             plan.imagesBefore += 1
             plan.bytesBefore += image.bytes
             remaining += image.bytes
@@ -94,6 +97,11 @@ public struct PrunePlan: Codable, Hashable, Sendable {
                 plan.removals.append(Removal(image, reason: reason))
                 remaining -= image.bytes
             }
+        }
+        if let totals, !policy.removeUnreferenced, policy.maxAge == nil {
+            (plan.imagesBefore, plan.bytesBefore, remaining) = (totals.images, totals.bytes, totals.bytes)
+        } else {
+            try images(firstPass)
         }
         if let maxBytes = policy.maxBytes {
             if remaining > maxBytes {

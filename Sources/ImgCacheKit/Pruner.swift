@@ -135,7 +135,7 @@ extension PruneReport {
     /// Makes the plan from `inventory` and fills in what it says (sizes, removals, URLs that
     /// lose their image; with `forgetting`, the stale URLs that lose their rows).
     mutating func plan(_ candidates: PruneCandidates, policy: PrunePolicy, now: Date, forgetting: Bool) throws -> PrunePlan {
-        let plan = try PrunePlan.make(walking: candidates.walk, policy: policy, now: now)
+        let plan = try PrunePlan.make(walking: candidates.walk, policy: policy, now: now, totals: candidates.totals)
         imagesBefore = plan.imagesBefore
         bytesBefore = plan.bytesBefore
         bytesAfter = plan.bytesAfter

@@ -126,12 +126,13 @@ struct StreamedReadsTests {
             let inventory = try cache.index.pruneInventory(referencedURLs: urls, staleBefore: now)
             let expected = PrunePlan.make(images: inventory.images, policy: policy, now: now)
             let streamed = try cache.index.planPrune(referencedURLs: urls, staleBefore: now) { candidates in
-                try PrunePlan.make(walking: candidates.walk, policy: policy, now: now)
+                try PrunePlan.make(walking: candidates.walk, policy: policy, now: now, totals: candidates.totals)
             }
             #expect(!expected.removals.isEmpty, "\(policy)")
             #expect(streamed.removals.map(\.digest) == expected.removals.map(\.digest), "\(policy)")
             #expect(streamed.removals.map(\.reason) == expected.removals.map(\.reason), "\(policy)")
             #expect(streamed.bytesAfter == expected.bytesAfter && streamed.keptInGrace == expected.keptInGrace, "\(policy)")
+            #expect(streamed.imagesBefore == expected.imagesBefore && streamed.bytesBefore == expected.bytesBefore, "\(policy)")
             #expect(streamed.removals.map(\.thumbnails) == expected.removals.map { _ in 6 }, "every removed image has its 6 thumbnails counted")
         }
     }

@@ -54,6 +54,10 @@ extension PostgresIndex {
                 if !referencedURLs.contains(url) { stale.insert(url) }
             }
         }
+        let (images, bytes) = try session.query("""
+            SELECT (SELECT COUNT(*) FROM objects), (SELECT COALESCE(SUM(bytes), 0) FROM objects)::int8
+                   + (SELECT COALESCE(SUM(bytes), 0) FROM thumbnails)::int8
+            """).first?.decode((Int, Int).self) ?? (0, 0)
         return PruneCandidates(walk: { body in
             try session.query("DECLARE prune_candidates NO SCROLL CURSOR FOR \(unescaped: candidatesSQL)")
             defer { _ = try? session.query("CLOSE prune_candidates") }
@@ -73,7 +77,7 @@ extension PostgresIndex {
                 }
                 if rows.count < 1000 { return }
             }
-        }, staleURLs: stale)
+        }, staleURLs: stale, totals: (images, bytes))
     }
 
     public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {

@@ -60,6 +60,8 @@ public struct PruneInventory: Sendable {
 public struct PruneCandidates {
     public let walk: ((PruneImage) -> Void) throws -> Void
     public let staleURLs: Set<String>
+    /// The number of images and their bytes (originals and thumbnails), from aggregates.
+    public let totals: (images: Int, bytes: Int)
 }
 
 /// What a prune decided, inside its transaction.
@@ -164,6 +166,10 @@ extension CacheIndex {
                 if !referencedURLs.contains(url) { stale.insert(url) }
             }
         }
+        let images = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects") ?? 0
+        let bytes = try Int.fetchOne(db, sql: """
+            SELECT (SELECT COALESCE(SUM(bytes), 0) FROM objects) + (SELECT COALESCE(SUM(bytes), 0) FROM thumbnails)
+            """) ?? 0
         return PruneCandidates(walk: { body in
             let rows = try Row.fetchCursor(db, sql: candidatesSQL)
             while let row = try rows.next() {
@@ -176,7 +182,7 @@ extension CacheIndex {
                 image.onDemandVariants = variants.filter { OnDemandVariant.isOnDemand(String($0)) }.count
                 body(image)
             }
-        }, staleURLs: stale)
+        }, staleURLs: stale, totals: (images, bytes))
     }
 
     static func loadInventory(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
