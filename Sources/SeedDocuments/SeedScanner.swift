@@ -119,9 +119,12 @@ public enum SeedScanner {
         // Files parse independently: on every core, results kept in path order.
         let (paths, linkErrors) = files(under: directory)
         scan.errors += linkErrors
-        for result in paths.concurrentMap({ load($0, bodyImages: bodyImages) }) {
+        for (path, result) in zip(paths, paths.concurrentMap({ load($0, bodyImages: bodyImages) })) {
             switch result {
             case .success(let document): scan.documents.append(document)
+            // Removed between the listing and the read (a file being deleted or renamed away as
+            // the scan runs): not a seed any more, not an error.
+            case .failure(let error) where error.code == .unreadable && !FileManager.default.fileExists(atPath: path): continue
             case .failure(let error): scan.errors.append(error)
             }
         }

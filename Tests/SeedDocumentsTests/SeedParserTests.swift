@@ -103,6 +103,31 @@ struct SeedParserTests {
         #expect(shared.width == 1280)
     }
 
+    @Test("files deleted while a scan runs are gone, not unreadable: no error for them (prune --unreferenced would refuse)")
+    func deletedDuringScan() throws {
+        let directory = try TemporaryDirectory()
+        var paths: [URL] = []
+        for n in 0..<3_000 {
+            let url = directory.url.appendingPathComponent("p\(n).md")
+            try "---\nimages:\n  - url: https://example.com/\(n).jpg\n---\n".write(to: url, atomically: false, encoding: .utf8)
+            paths.append(url)
+        }
+        // Deletes every other file while the scans below run.
+        let doomed = paths.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.path)
+        let deleter = Thread {
+            for path in doomed { unlink(path) }
+        }
+        var errors: [SeedError] = []
+        var scanned = 0
+        deleter.start()
+        while scanned < 5 || deleter.isExecuting {
+            errors += SeedScanner.scan(directory: directory.path).errors
+            scanned += 1
+        }
+        #expect(errors.isEmpty, "\(errors.prefix(3))")
+        #expect(SeedScanner.scan(directory: directory.path).documents.count == 1_500)
+    }
+
     @Test("a missing folder is an error, not a crash")
     func missingFolder() {
         let scan = SeedScanner.scan(directory: "/nonexistent/seeds")
