@@ -14,6 +14,21 @@ public enum AtomicFile {
         let temporary = temporaryPath ?? path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw AtomicFileError("cannot create \(temporary)", errno: errno) }
+        var failure = writeAll(fd, data)
+        if failure == nil && fsync(fd) != 0 { failure = errno }
+        close(fd)
+        if failure == nil && rename(temporary, path) != 0 { failure = errno }
+        if let failure {
+            unlink(temporary)
+            throw AtomicFileError("cannot write \(path)", errno: failure)
+        }
+    }
+}
+
+extension AtomicFile {
+    /// Writes every byte of `data` to `fd` (again after EINTR and short writes); the errno that
+    /// stopped it, or nil.
+    static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
         var failure: Int32?
         data.withUnsafeBytes { raw in
             var offset = 0
@@ -24,13 +39,7 @@ public enum AtomicFile {
                 offset += n
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = errno }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = errno }
-        if let failure {
-            unlink(temporary)
-            throw AtomicFileError("cannot write \(path)", errno: failure)
-        }
+        return failure
     }
 }
 

@@ -23,17 +23,7 @@ public final class StagedFile {
     deinit { if fd >= 0 { discard() } }
 
     public func append(_ data: Data) throws(AtomicFileError) {
-        var failure: Int32?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = errno; return }
-                offset += n
-            }
-        }
-        if let failure { throw AtomicFileError("cannot write \(temporary)", errno: failure) }
+        if let failure = AtomicFile.writeAll(fd, data) { throw AtomicFileError("cannot write \(temporary)", errno: failure) }
     }
 
     /// Puts the file in place: whether the destination changed.
