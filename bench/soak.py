@@ -111,11 +111,11 @@ def request_mix(port, cache, path):
         f.write("\n".join(lines) + "\n")
 
 
-def change_seeds(seeds, base, start, stop, log):
+def change_seeds(seeds, base, start, stop, log, every=30):
     """Every 30 s: ten new seeds, ten edited, five removed."""
     next_new = start
     rng = random.Random(11)
-    while not stop.wait(30):
+    while not stop.wait(every):
         for _ in range(10):
             path = os.path.join(seeds, scale.seed_path(next_new))
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -164,6 +164,14 @@ def main():
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--seeds", type=int, default=2000)
     parser.add_argument("--out", default=os.path.join(HERE, "out", "soak"))
+    parser.add_argument("--no-load", action="store_true", help="no requests: the schedules alone (to tell a leak in "
+                        "sync or prune from one in the routes)")
+    parser.add_argument("--sync-every", type=int, default=60, help="seconds (default 60)")
+    parser.add_argument("--prune-every", type=int, default=120, help="seconds (default 120)")
+    parser.add_argument("--no-prune", action="store_true", help="no scheduled prune (to tell a leak in sync from one in prune)")
+    parser.add_argument("--change-every", type=int, default=30, help="seconds between seed folder changes (default 30)")
+    parser.add_argument("--preload", help="a malloc to preload into serve (LD_PRELOAD), e.g. "
+                        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2, to compare against glibc's")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -182,16 +190,18 @@ def main():
     size += sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(os.path.join(cache, "thumbs")) for f in files)
     port = seed_bench.free_port()
     server = subprocess.Popen([args.binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
-                               "--log-level", "warning", "--sync-every", "60s", "--seeds", seeds,
-                               "--prune-every", "120s", "--unreferenced", seeds, "--max-size", str(int(size * 0.95)),
-                               "--grace", "0s"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(args.out, "serve.log"), "w"))
+                               "--log-level", "warning", "--sync-every", f"{args.sync_every}s", "--seeds", seeds,
+                               ] + ([] if args.no_prune else [
+                               "--prune-every", f"{args.prune_every}s", "--unreferenced", seeds, "--max-size", str(int(size * 0.95)),
+                               "--grace", "0s"]), env=dict(os.environ, **({"LD_PRELOAD": args.preload} if args.preload else {})),
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(args.out, "serve.log"), "w"))
     scale.wait_healthy(port)
     script, mix = os.path.join(work, "mix.lua"), os.path.join(work, "mix.txt")
     with open(script, "w") as f:
         f.write(LUA)
     request_mix(port, cache, mix)
     stop, changes = threading.Event(), []
-    changer = threading.Thread(target=change_seeds, args=(seeds, base, args.seeds, stop, changes), daemon=True)
+    changer = threading.Thread(target=change_seeds, args=(seeds, base, args.seeds, stop, changes, args.change_every), daemon=True)
     changer.start()
     rows, started = [], time.time()
     csv_path = os.path.join(args.out, "soak.csv")
@@ -199,8 +209,12 @@ def main():
         while time.time() - started < args.minutes * 60:
             if server.poll() is not None:
                 sys.exit(f"serve exited with {server.returncode}")
-            out = subprocess.run(["wrk", "-t2", "-c16", "-d10s", "-s", script, f"http://127.0.0.1:{port}", "--", mix],
-                                 stdout=subprocess.PIPE, text=True).stdout
+            if args.no_load:
+                time.sleep(10)
+                out = "SOAK 0 0 0 0 0 0"
+            else:
+                out = subprocess.run(["wrk", "-t2", "-c16", "-d10s", "-s", script, f"http://127.0.0.1:{port}", "--", mix],
+                                     stdout=subprocess.PIPE, text=True).stdout
             line = next((l for l in out.splitlines() if l.startswith("SOAK ")), None)
             if line is None:
                 sys.exit(f"wrk said: {out}")

@@ -59,16 +59,20 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var frames: Int?
         public var duration: Int?
         public var variants: [String: VariantInfo]
-        /// `focus: [x, y]` from the first seed that gives one: where a `cover` crop (`g:fp:x:y`) centres.
+        /// `focus: [x, y]` from the first listed seed that gives one: where a `cover` crop (`g:fp:x:y`) centres.
         public var focus: [Double]?
         /// On-demand variants at `srcsetWidths`, one entry per format (WebP, then the
         /// fallback); absent when no widths are configured or the image is not cached.
         public var srcset: [SrcsetInfo]?
-        /// Seed files that reference the URL.
+        /// Seed files that reference the URL (the first 1,000 in path order: see `placeCount`).
         public var seeds: [String]
         /// Where: each seed file with the first line that names the URL, and `body` for an image
         /// of the article's body (`bodyImages`), not of its front matter.
         public var places: [Place]?
+        /// For an image with more places than the manifest lists (a logo every article shows),
+        /// how many there are; `seeds` and `places` then hold the first
+        /// `IndexContents.referencesPerURL` in path order. Absent when they list them all.
+        public var placeCount: Int?
     }
     public struct Place: Codable, Sendable, Equatable {
         public var seed: String
@@ -111,7 +115,9 @@ public struct Manifest: Codable, Sendable, Equatable {
                               fileURL: (ThumbnailRecord) -> String) -> [(url: String, image: Image)] {
         let (references, objects, thumbnails) = (contents.references, contents.objects, contents.thumbnails)
         return contents.sources.map { source in
-            let places = (references[source.url] ?? []).map { Place(seed: $0.seedPath, line: $0.line, body: $0.inBody ? true : nil) }
+            let listed = (references[source.url] ?? []).prefix(IndexContents.referencesPerURL)
+            let places = listed.map { Place(seed: $0.seedPath, line: $0.line, body: $0.inBody ? true : nil) }
+            let count = contents.referenceCount(of: source.url)
             let object = source.digest.flatMap { objects[$0] }
             let records = source.digest.flatMap { thumbnails[$0] } ?? []
             let published = source.digest.map { publishedVariants(variants, digest: $0, records: records, fileURL: fileURL) } ?? [:]
@@ -122,10 +128,11 @@ public struct Manifest: Codable, Sendable, Equatable {
                 placeholder: object.flatMap { o in o.blurHash.flatMap { b in o.dominantColor.map { PlaceholderInfo(blurhash: b, color: $0) } } },
                 colorProfile: object?.colorProfile, animated: object?.frames.map { _ in true }, frames: object?.frames,
                 duration: object?.durationMilliseconds, variants: published,
-                focus: (references[source.url] ?? []).lazy.compactMap(\.focus).first.map { [$0.x, $0.y] },
+                focus: listed.lazy.compactMap(\.focus).first.map { [$0.x, $0.y] },
                 srcset: object.flatMap { o in srcset.map { $0.srcsets(digest: o.digest, width: o.width, original: o.format) } }
                     .flatMap { $0.isEmpty ? nil : $0 },
-                seeds: places.map(\.seed), places: places.isEmpty ? nil : places))
+                seeds: places.map(\.seed), places: places.isEmpty ? nil : places,
+                placeCount: count > places.count ? count : nil))
         }
     }
 

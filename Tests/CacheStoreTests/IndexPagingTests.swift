@@ -19,6 +19,7 @@ struct IndexPagingTests {
             merged.objects.merge(page.objects) { a, _ in a }
             merged.thumbnails.merge(page.thumbnails) { a, _ in a }
             merged.references.merge(page.references) { a, _ in a }
+            merged.referenceCounts.merge(page.referenceCounts) { a, _ in a }
             return true
         }
         return (merged, pages)
@@ -58,6 +59,31 @@ struct IndexPagingTests {
                 == Set([rows.objects[0].digest] + some.dropLast()))
     }
 
+    @Test("a logo 2,500 seed files reference: a page holds the first 1,000 in seed order and the count, not 2,500",
+          arguments: IndexBackend.available)
+    func fanIn(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder)
+        let rows = SyntheticIndex(count: 50, logo: 2_500)
+        try rows.fill(index)
+        let (paged, _) = try Self.walk(index, .all, limit: 20)
+        let logo = try #require(paged.references[SyntheticIndex.logoURL])
+        let all = rows.references.filter { $0.url == SyntheticIndex.logoURL }.sorted(by: SeedReference.inSeedOrder)
+        #expect(logo.count == IndexContents.referencesPerURL)
+        #expect(logo.map(\.seedPath) == all.prefix(IndexContents.referencesPerURL).map(\.seedPath))
+        #expect(paged.referenceCounts == [SyntheticIndex.logoURL: 2_500])
+        #expect(paged.referenceCount(of: SyntheticIndex.logoURL) == 2_500)
+        // Every other URL has all its references and no count of its own.
+        let full = try index.contents()
+        for (url, references) in full.references where url != SyntheticIndex.logoURL {
+            #expect(paged.references[url]?.map(\.seedPath) == references.map(\.seedPath))
+        }
+        #expect(full.references[SyntheticIndex.logoURL]?.count == 2_500, "a full read still reads them all")
+        // A page that does not show references reads none, and counts none.
+        let bare = try index.contentsPage(.all, after: nil, limit: 100, references: false)
+        #expect(bare.references.isEmpty && bare.referenceCounts.isEmpty)
+    }
+
     @Test("scopes: a seed file by path or by its name, a section by folder (not its namesake prefix)", arguments: IndexBackend.available)
     func scopes(backend: IndexBackend) throws {
         let folder = try TemporaryDirectory()
@@ -85,7 +111,7 @@ struct IndexPagingTests {
         let index = try backend.open(in: folder)
         try SyntheticIndex(count: 200).fill(index)
         let plans = try index.pagePlans()
-        #expect(plans.count == 10)
+        #expect(plans.count == 11)
         for (name, plan) in plans.sorted(by: { $0.key < $1.key }) {
             switch backend {
             case .sqlite:

@@ -12,12 +12,12 @@ struct StreamedReadsTests {
 
     /// A cache on `backend` holding 1,200 synthetic URLs whose thumbnails are the configured
     /// variants' (nil: PostgreSQL not installed, said as a skip).
-    static func cache(_ backend: Backend, in folder: TemporaryDirectory, count: Int = 1_200) throws -> (Cache, SyntheticIndex)? {
+    static func cache(_ backend: Backend, in folder: TemporaryDirectory, count: Int = 1_200, logo: Int = 0) throws -> (Cache, SyntheticIndex)? {
         guard let configuration = try IncrementalSyncTests.configuration(backend, cache: folder.url.appendingPathComponent("cache")) else {
             return nil
         }
         let cache = try Cache.open(configuration, for: .writing)
-        let rows = SyntheticIndex(count: count) { digest in
+        let rows = SyntheticIndex(count: count, logo: logo) { digest in
             SyncTests.variants.flatMap { variant in
                 variant.renditions.map { ($0.thumbnailKey(digest: digest), variant.name, $0.format.resolved(transparent: false)) }
             }
@@ -63,6 +63,29 @@ struct StreamedReadsTests {
             let url = try JSONDecoder().decode(ManifestLine.self, from: Data(line)).url
             #expect(try JSONDecoder().decode(Manifest.Image.self, from: Data(line)) == full.images[url])
         }
+    }
+
+    @Test("a logo 2,500 seeds reference lists its first 1,000 places and says how many there are; streamed as the full read",
+          arguments: Backend.allCases)
+    func manifestFanIn(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(backend, in: folder, count: 40, logo: 2_500) else { return }
+        let full = try Manifest.build(index: cache.index, variants: SyncTests.variants) { "/t/" + $0.key }
+        let (streamed, _) = try Self.bytes(Self.writer(cache, pageSize: 7))
+        #expect(streamed == full.json())
+        let logo = try #require(try JSONDecoder().decode(Manifest.self, from: streamed).images[SyntheticIndex.logoURL])
+        let paths = rows.references.filter { $0.url == SyntheticIndex.logoURL }.map(\.seedPath)
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(logo.placeCount == 2_500)
+        #expect(logo.seeds == Array(paths.prefix(1_000)))
+        #expect(logo.places?.map(\.seed) == Array(paths.prefix(1_000)))
+        #expect(logo.focus == [0.5, 0.5], "logo-1500.md, the only one with a focus, is among the first 1,000")
+        // An image with all its places listed has no count.
+        #expect(full.images.filter { $0.key != SyntheticIndex.logoURL }.allSatisfy { $0.value.placeCount == nil })
+        // The logo's entry is a few hundred kilobytes, not one per article.
+        let line = try Self.bytes(Self.writer(cache, scope: .all, format: .ndjson, pageSize: 500)).0
+            .split(separator: UInt8(ascii: "\n")).first { $0.starts(with: Data("{\"url\":\"https://img.example/logo".utf8)) }
+        #expect((line?.count ?? .max) < 120_000)
     }
 
     @Test("a seed's and a section's manifest keep their URLs; pages (limit, after) chain by next to the whole",

@@ -11,9 +11,14 @@ public struct SyntheticIndex {
     public var thumbnails: [ThumbnailRecord] = []
     public var references: [SeedReference] = []
 
+    /// The URL of the shared logo (`logo:` seed files reference it).
+    public static let logoURL = "https://img.example/logo.png"
+
     /// `thumbnails` gives each original's thumbnail rows (key, variant, format) — the keys
-    /// the configured variants would give it, or any.
-    public init(count: Int, thumbnails: (String) -> [(key: String, variant: String, format: StoredFormat)] = { digest in
+    /// the configured variants would give it, or any. With `logo` above 0, one more URL (the
+    /// first original's bytes) is referenced by that many seed files, as a site's logo is by
+    /// every article.
+    public init(count: Int, logo: Int = 0, thumbnails: (String) -> [(key: String, variant: String, format: StoredFormat)] = { digest in
         [("\(digest)-small", "small", .jpeg), ("\(digest)-small-webp", "small", .webp)]
     }) {
         let created = Date(timeIntervalSince1970: 1_790_000_000)
@@ -47,6 +52,14 @@ public struct SyntheticIndex {
             references.append(SeedReference(seedPath: "posts/\(2023 + n % 3)/p\(n / 4).md", url: source.url, line: 3 + n % 4,
                                             inBody: n % 11 == 5, focusX: n % 13 == 0 ? 0.25 : nil, focusY: n % 13 == 0 ? 0.75 : nil))
             if n % 5 == 0 { references.append(SeedReference(seedPath: "about.md", url: source.url, line: 10 + n)) }
+        }
+        guard logo > 0, let first = objects.first else { return }
+        var logoSource = SourceRecord(url: Self.logoURL, status: .ok, updatedAt: created)
+        (logoSource.digest, logoSource.isCached) = (first.digest, true)
+        sources.append(logoSource)
+        for n in 0..<logo {
+            references.append(SeedReference(seedPath: "posts/\(2023 + n % 3)/logo-\(n).md", url: Self.logoURL, line: 2,
+                                            focusX: n == 1_500 ? 0.5 : nil, focusY: n == 1_500 ? 0.5 : nil))
         }
     }
 

@@ -35,8 +35,10 @@ public enum SeedScope: Sendable, Hashable {
 public protocol IndexPaging: Sendable {
     /// At most `limit` URLs of `scope` after `after` (nil: from the first), with their
     /// originals, thumbnails and (with `references`) seed references: a logo named by every
-    /// article has as many of those as there are articles, so a reader that does not show
-    /// them does not read them. `sources` is empty after the last page.
+    /// article has as many of those as there are articles, so a page holds the first
+    /// `IndexContents.referencesPerURL` of each URL in seed order (and the count of a URL with
+    /// more), and a reader that does not show them does not read them. `sources` is empty after
+    /// the last page.
     func contentsPage(_ scope: SeedScope, after: String?, limit: Int, references: Bool) throws(CacheError) -> IndexContents
     /// At most `limit` thumbnail rows after key `after`, in key order (what `verify` checks).
     func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord]

@@ -22,8 +22,14 @@ extension PostgresIndex {
             """, ["", "posts/", "posts0", 500]),
         ("page originals", "SELECT \(objectColumns) FROM objects WHERE digest = ANY($1::text[])", [["a", "b"]]),
         ("page thumbnails", "SELECT \(thumbnailColumns) FROM thumbnails WHERE digest = ANY($1::text[])", [["a", "b"]]),
+        // The first $2 references of each URL of the page, in seed order (v14's B-tree holds that order).
         ("page references", """
-            SELECT url, seed_path, line, in_body, focus_x, focus_y FROM seed_references WHERE url = ANY($1::text[])
+            SELECT r.url, r.seed_path, r.line, r.in_body, r.focus_x, r.focus_y FROM unnest($1::text[]) AS page(url)
+            CROSS JOIN LATERAL (SELECT * FROM seed_references s WHERE s.url = page.url
+                                ORDER BY s.seed_path COLLATE "C" LIMIT $2) r
+            """, [["a", "b"], IndexContents.referencesPerURL]),
+        ("reference counts", """
+            SELECT url, COUNT(*) FROM seed_references WHERE url = ANY($1::text[]) GROUP BY url
             """, [["a", "b"]]),
         ("thumbnails page", """
             SELECT \(thumbnailColumns) FROM thumbnails WHERE key COLLATE "C" > $1 ORDER BY key COLLATE "C" LIMIT $2
@@ -80,14 +86,20 @@ extension PostgresIndex {
         let thumbnails = Dictionary(grouping: try session.query(bound(statement("page thumbnails"), [digests])).map(Self.thumbnail),
                                     by: \.digest)
         var references: [String: [SeedReference]] = [:]
-        for row in try withReferences ? session.query(bound(statement("page references"), [sources.map(\.url)])) : [] {
+        let cap = IndexContents.referencesPerURL
+        for row in try withReferences ? session.query(bound(statement("page references"), [sources.map(\.url), cap])) : [] {
             let (url, path, line, inBody, focusX, focusY) = try row.decode((String, String, Int?, Bool, Double?, Double?).self)
             references[url, default: []].append(SeedReference(seedPath: path, url: url, line: line ?? 0, inBody: inBody,
                                                               focusX: focusX, focusY: focusY))
         }
-        // In seed order (a page's rows, sorted here: the query needs no sort of its own).
-        return IndexContents(sources: sources, objects: objects, thumbnails: thumbnails,
-                             references: references.mapValues { $0.sorted(by: SeedReference.inSeedOrder) })
+        var counts: [String: Int] = [:]
+        let full = references.filter { $0.value.count == cap }.map(\.key)
+        for row in try full.isEmpty ? [] : session.query(bound(statement("reference counts"), [full])) {
+            let (url, count) = try row.decode((String, Int).self)
+            if count > cap { counts[url] = count }
+        }
+        return IndexContents(sources: sources, objects: objects, thumbnails: thumbnails, references: references,
+                             referenceCounts: counts)
     }
 
     public func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord] {

@@ -237,6 +237,11 @@ extension PostgresIndex {
             "CREATE INDEX objects_digest_c ON objects (digest COLLATE \"C\")",
             "CREATE INDEX seed_references_path_c ON seed_references (seed_path COLLATE \"C\", url)",
         ]),
+        // A page reads the first references of each URL in seed order (a logo has one per article).
+        ("v14: references by url in seed order", [
+            "CREATE INDEX seed_references_url_path_c ON seed_references (url, seed_path COLLATE \"C\")",
+            "DROP INDEX seed_references_url",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

@@ -18,20 +18,23 @@ extension CacheIndex {
             """, ["", "posts/", "posts0", "", 500]),
         ("page originals", objectsIn(2), ["a", "b"]),
         ("page thumbnails", thumbnailsIn(2), ["a", "b"]),
-        ("page references", referencesIn(2), ["a", "b"]),
+        ("page references", referencesOf, ["a", IndexContents.referencesPerURL]),
+        ("reference count", "SELECT COUNT(*) FROM seed_references WHERE url = ?", ["a"]),
         ("thumbnails page", "SELECT * FROM thumbnails WHERE key > ? ORDER BY key LIMIT ?", ["", 500]),
         ("originals page", "SELECT digest, bytes FROM objects WHERE digest > ? ORDER BY digest LIMIT ?", ["", 500]),
         ("known originals", knownOriginalsIn(2), ["a", "b"]),
         ("known thumbnails", knownThumbnailsIn(2), ["a", "b"]),
     ]
+    static func statement(_ name: String) -> String {
+        pageStatements.first { $0.name == name }!.sql
+    }
     static func objectsIn(_ count: Int) -> String { "SELECT * FROM objects WHERE digest IN (\(databaseQuestionMarks(count: count)))" }
     static func thumbnailsIn(_ count: Int) -> String { "SELECT * FROM thumbnails WHERE digest IN (\(databaseQuestionMarks(count: count)))" }
-    static func referencesIn(_ count: Int) -> String {
-        """
+    /// The first references of one URL in seed order (`seed_references_url_path`, v14, holds that order).
+    static let referencesOf = """
         SELECT url, seed_path, line, in_body, focus_x, focus_y FROM seed_references
-        WHERE url IN (\(databaseQuestionMarks(count: count)))
+        WHERE url = ? ORDER BY seed_path LIMIT ?
         """
-    }
     static func knownOriginalsIn(_ count: Int) -> String { "SELECT digest FROM objects WHERE digest IN (\(databaseQuestionMarks(count: count)))" }
     static func knownThumbnailsIn(_ count: Int) -> String { "SELECT key FROM thumbnails WHERE key IN (\(databaseQuestionMarks(count: count)))" }
 
@@ -41,11 +44,11 @@ extension CacheIndex {
             let start = after ?? ""
             switch scope {
             case .all:
-                sources = try SourceRecord.fetchAll(db, sql: Self.pageStatements[0].sql, arguments: [start, limit])
+                sources = try SourceRecord.fetchAll(db, sql: Self.statement("sources page"), arguments: [start, limit])
             case .file(let name):
                 let exact = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = ?)", arguments: [name]) ?? false
                 sources = exact
-                    ? try SourceRecord.fetchAll(db, sql: Self.pageStatements[1].sql, arguments: [start, name, limit])
+                    ? try SourceRecord.fetchAll(db, sql: Self.statement("seed file page"), arguments: [start, name, limit])
                     : try SourceRecord.fetchAll(db, sql: """
                         SELECT * FROM sources WHERE url > ? AND url IN
                             (SELECT url FROM seed_references WHERE seed_path LIKE ? ESCAPE '\\')
@@ -53,7 +56,7 @@ extension CacheIndex {
                         """, arguments: [start, SeedScope.suffixPattern(name), limit])
             case .section(let folder):
                 let range = SeedScope.range(ofSection: folder)
-                sources = try SourceRecord.fetchAll(db, sql: Self.pageStatements[2].sql,
+                sources = try SourceRecord.fetchAll(db, sql: Self.statement("section page"),
                                                     arguments: [start, range.from, range.to, start, limit])
             }
             return try Self.contents(db, of: sources, references: references)
@@ -75,17 +78,22 @@ extension CacheIndex {
                 thumbnails[thumbnail.digest, default: []].append(thumbnail)
             }
         }
-        for chunk in chunks(withReferences ? urls : []) {
-            let rows = try Row.fetchCursor(db, sql: referencesIn(chunk.count), arguments: StatementArguments(chunk))
+        var counts: [String: Int] = [:]
+        let cap = IndexContents.referencesPerURL
+        for url in withReferences ? urls : [] {
+            let rows = try Row.fetchCursor(db, sql: referencesOf, arguments: [url, cap])
+            var read: [SeedReference] = []
             while let row = try rows.next() {
-                let url: String = row["url"]
-                references[url, default: []].append(SeedReference(seedPath: row["seed_path"], url: url, line: row["line"] ?? 0,
-                                                                  inBody: row["in_body"], focusX: row["focus_x"], focusY: row["focus_y"]))
+                read.append(SeedReference(seedPath: row["seed_path"], url: url, line: row["line"] ?? 0,
+                                          inBody: row["in_body"], focusX: row["focus_x"], focusY: row["focus_y"]))
             }
+            if read.count == cap {
+                counts[url] = try Int.fetchOne(db, sql: statement("reference count"), arguments: [url]) ?? cap
+            }
+            if !read.isEmpty { references[url] = read }
         }
-        // In seed order (a page's rows, sorted here: the query needs no sort of its own).
-        return IndexContents(sources: sources, objects: objects, thumbnails: thumbnails,
-                             references: references.mapValues { $0.sorted(by: SeedReference.inSeedOrder) })
+        return IndexContents(sources: sources, objects: objects, thumbnails: thumbnails, references: references,
+                             referenceCounts: counts.filter { $0.value > cap })
     }
 
     private static func chunks(_ values: [String]) -> [ArraySlice<String>] {
@@ -93,12 +101,12 @@ extension CacheIndex {
     }
 
     public func thumbnailsPage(after: String?, limit: Int) throws(CacheError) -> [ThumbnailRecord] {
-        try read { db in try ThumbnailRecord.fetchAll(db, sql: Self.pageStatements[6].sql, arguments: [after ?? "", limit]) }
+        try read { db in try ThumbnailRecord.fetchAll(db, sql: Self.statement("thumbnails page"), arguments: [after ?? "", limit]) }
     }
 
     public func objectsPage(after: String?, limit: Int) throws(CacheError) -> [(digest: String, bytes: Int)] {
         try read { db in
-            try Row.fetchAll(db, sql: Self.pageStatements[7].sql, arguments: [after ?? "", limit])
+            try Row.fetchAll(db, sql: Self.statement("originals page"), arguments: [after ?? "", limit])
                 .map { (digest: $0["digest"] as String, bytes: $0["bytes"] as Int) }
         }
     }

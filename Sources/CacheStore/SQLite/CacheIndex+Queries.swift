@@ -9,15 +9,28 @@ public struct IndexContents: Sendable {
     public var objects: [String: ObjectRecord]
     /// Thumbnail rows of each digest.
     public var thumbnails: [String: [ThumbnailRecord]]
-    /// The references of each URL (seed path, line, in the body or not), in seed order.
+    /// The references of each URL (seed path, line, in the body or not), in seed order. A page
+    /// (`IndexPaging.contentsPage`) holds the first `referencesPerURL` of each URL: a logo named by
+    /// every article has as many references as there are articles.
     public var references: [String: [SeedReference]]
+    /// How many references a URL has, for each URL of a page whose list was cut at `referencesPerURL`.
+    public var referenceCounts: [String: Int]
+
+    /// The most references a page reads for one URL.
+    public static let referencesPerURL = 1_000
 
     public init(sources: [SourceRecord] = [], objects: [String: ObjectRecord] = [:], thumbnails: [String: [ThumbnailRecord]] = [:],
-                references: [String: [SeedReference]] = [:]) {
+                references: [String: [SeedReference]] = [:], referenceCounts: [String: Int] = [:]) {
         self.sources = sources
         self.objects = objects
         self.thumbnails = thumbnails
         self.references = references
+        self.referenceCounts = referenceCounts
+    }
+
+    /// How many references `url` has (all of them, not only those read).
+    public func referenceCount(of url: String) -> Int {
+        referenceCounts[url] ?? references[url]?.count ?? 0
     }
 }
 

@@ -235,6 +235,12 @@ public final class CacheIndex: Sendable {
                 t.add(column: "focus_y", .double)
             }
         }
+        migrator.registerMigration("v14: references by url in seed order") { db in
+            // A page reads the first references of each URL in seed order (a logo has one per
+            // article): this B-tree hands them over in that order, and serves what `url` alone did.
+            try db.create(index: "seed_references_url_path", on: "seed_references", columns: ["url", "seed_path"])
+            try db.drop(index: "seed_references_url")
+        }
         return migrator
     }
 
