@@ -9,8 +9,11 @@ extension Array where Element: Sendable {
         defer { results.deallocate() }
         let slots = SendableSlots(results)
         DispatchQueue.concurrentPerform(iterations: count) { index in slots.buffer[index] = transform(self[index]) }
-        // concurrentPerform returns once every iteration has filled its slot.
-        return results.compactMap { $0 }
+        // concurrentPerform returns once every iteration has filled its slot. Each result is
+        // moved out, which leaves the slots uninitialized for `deallocate`: copying them out
+        // instead left every result retained once more than it was released (a scan's
+        // documents leaked with each scheduled sync and prune, found by the soak).
+        return results.indices.compactMap { results.moveElement(from: $0) }
     }
 }
 
