@@ -20,6 +20,9 @@ and the seed files are those rows' seeds. Then, on the same cache:
 - `status --json`, `stats --json`, `export`, `verify` (synced caches only: a synthetic
   original's bytes are not its name's hash), `prune --max-size` (a tenth of the images):
   wall time and peak RSS (getrusage of the child).
+- the dashboard: each list, filter and search page (17 of them) read three times, the best
+  time printed with the first; the slowest page's best is a figure. Synthetic rows include
+  failures (1 in 97), declared squares (1 in 53, size mismatches) and animated GIFs (1 in 31).
 - `serve`: RSS idle, then while 8 wrk connections ask for a thumbnail and a client reads the
   whole manifest four times (peak RSS, VmHWM); the manifest's first byte and whole body time.
 
@@ -134,16 +137,22 @@ def synthesize(cache, count, base):
     links = {"count": 0, "source": template}
 
     def flush():
-        objects = [(d, 700, "jpeg", 64, 48, now, "L00000fQfQfQfQfQfQfQfQfQfQfQ", "#808080") for d, _, _, _ in batch]
+        # For the dashboard's filters: every 31st original an animated GIF, every 53rd URL declared
+        # square (a size mismatch), every 97th a failure (its row keeps no original).
+        objects = [(d, 700, "gif" if int(d[:8], 16) % 31 == 0 else "jpeg", 64, 48, now, "L00000fQfQfQfQfQfQfQfQfQfQfQ", "#808080",
+                    12 if int(d[:8], 16) % 31 == 0 else None) for d, _, _, _ in batch]
         thumbs = [(k, d, "thumb", 64, 48, "jpeg", thumb_bytes, now, thumb_sha) for d, k, _, _ in batch]
-        sources = [(u, d, 64, 48, 64, 48, now, now) for d, _, u, _ in batch]
+        sources = [(u, d, 64, 64 if n % 53 == 0 else 48, 64, 48, now, now) for n, (d, _, u, _) in enumerate(batch) if n % 97 != 96]
+        failed = [(u, now, now) for n, (_, _, u, _) in enumerate(batch) if n % 97 == 96]
         refs = [(p, u, line) for _, _, u, (p, line) in batch]
-        db.executemany("INSERT OR IGNORE INTO objects (digest, bytes, format, width, height, created_at, blurhash, dominant_color) "
-                       "VALUES (?,?,?,?,?,?,?,?)", objects)
+        db.executemany("INSERT OR IGNORE INTO objects (digest, bytes, format, width, height, created_at, blurhash, dominant_color, frames) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)", objects)
         db.executemany("INSERT OR IGNORE INTO thumbnails (key, digest, variant, width, height, format, bytes, created_at, sha256) "
                        "VALUES (?,?,?,?,?,?,?,?,?)", thumbs)
         db.executemany("INSERT OR IGNORE INTO sources (url, digest, status, is_cached, declared_width, declared_height, "
                        "decoded_width, decoded_height, updated_at, referenced_at) VALUES (?,?,'ok',1,?,?,?,?,?,?)", sources)
+        db.executemany("INSERT OR IGNORE INTO sources (url, status, last_error, failure_kind, is_cached, updated_at, referenced_at) "
+                       "VALUES (?,'failed','http status: 404 Not Found','http status',0,?,?)", failed)
         db.executemany("INSERT OR IGNORE INTO seed_references (seed_path, url, line) VALUES (?,?,?)", refs)
         for _, key, _, _ in batch:
             path = os.path.join(cache, fan("thumbs", key, ".jpg"))
@@ -227,6 +236,33 @@ def manifest_read(port):
     return first_at, time.perf_counter() - started, size
 
 
+DASHBOARD = ["/", "/images", "/images?page=200", "/images?format=gif", "/images?animated=1", "/failures", "/mismatches",
+             "/search?q=/i/12345", "/search?q=.jpg", "/search?q=nowhere-at-all", "/search?q=logo/3",
+             "/search?seed=posts/2023/0000123.md", "/search?seed=posts/2023", "/search?failed=1", "/search?mismatch=1",
+             "/search?q=/i/1&failed=1", "/search?q=/i/77&seed=posts/2025&mismatch=1"]
+
+
+def dashboard_timings(port):
+    """Each dashboard page's time (ms, the best of three reads: the page, not a cold disk), printed; the slowest."""
+    slowest = 0.0
+    for path in DASHBOARD:
+        best, first = None, None
+        for _ in range(3):
+            started = time.perf_counter()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                sys.exit(f"dashboard {path}: status {response.status}")
+            best = elapsed if best is None else min(best, elapsed)
+            first = elapsed if first is None else first
+        print(f"  dashboard {path}: {best:.1f} ms (first read {first:.1f} ms)", flush=True)
+        slowest = max(slowest, best)
+    return slowest
+
+
 def serve_figures(binary, cache, config, figures):
     port = seed_bench.free_port()
     server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
@@ -235,6 +271,7 @@ def serve_figures(binary, cache, config, figures):
         wait_healthy(port)
         time.sleep(5)
         figures["serve idle RSS MB"] = rss_mb(server.pid)
+        figures["dashboard: slowest page ms"] = dashboard_timings(port)
         db = sqlite3.connect(os.path.join(cache, "index.sqlite"))
         digest = db.execute("SELECT digest FROM thumbnails LIMIT 1").fetchone()[0]
         db.close()

@@ -109,6 +109,44 @@ struct DashboardTests {
         }
     }
 
+    @Test("search: a part of a URL, a seed, failed and mismatched, alone and together; a short text is refused with a reason")
+    func search() async throws {
+        let cache = try DashboardCache()
+        let a = cache.served.origin.url("/a.jpg"), b = cache.served.origin.url("/b.png"), missing = cache.served.origin.url("/missing.jpg")
+        try await cache.application().test(.router) { client in
+            let (status, empty) = try await DashboardCache.get(client, "/search")
+            #expect(status == .ok && empty.contains("name=\"q\"") && !empty.contains("<table>"))
+            let byText = try await DashboardCache.get(client, "/search?q=%2FA.JPG").1
+            #expect(byText.contains(">\(a)</a>") && !byText.contains(">\(b)</a>") && byText.contains("1 URL matches"))
+            let failed = try await DashboardCache.get(client, "/search?failed=1").1
+            #expect(failed.contains(">\(missing)</a>") && !failed.contains(">\(a)</a>") && failed.contains("1 URL matches"))
+            let mismatched = try await DashboardCache.get(client, "/search?mismatch=1").1
+            #expect(mismatched.contains(">\(a)</a>") && !mismatched.contains(">\(b)</a>"))
+            let bySeed = try await DashboardCache.get(client, "/search?seed=article.md").1
+            #expect(bySeed.contains(">\(a)</a>") && bySeed.contains(">\(b)</a>") && bySeed.contains("3 URLs match"))
+            #expect(try await DashboardCache.get(client, "/search?seed=article.md&failed=1&q=missing").1.contains("1 URL matches"))
+            #expect(try await DashboardCache.get(client, "/search?seed=elsewhere").1.contains("0 URLs match"))
+            let short = try await DashboardCache.get(client, "/search?q=ab").1
+            #expect(short.contains("Type at least 3 characters") && !short.contains("<table>"))
+            // What was typed comes back escaped in the form.
+            let hostile = try await DashboardCache.get(client, "/search?q=%3Cscript%3E%22").1
+            #expect(hostile.contains("value=\"&lt;script&gt;&quot;\"") && !hostile.contains("<script>"))
+        }
+    }
+
+    @Test("the images list filters by format and animation; a format there is no such thing as is 400")
+    func imageFilters() async throws {
+        let cache = try DashboardCache()
+        try await cache.application().test(.router) { client in
+            let (status, png) = try await DashboardCache.get(client, "/images?format=png")
+            #expect(status == .ok && png.contains("page 1 of 1 · 1 in all") && png.contains("Images: png"))
+            #expect(try await DashboardCache.get(client, "/images?format=jpeg").1.contains("page 1 of 1 · 1 in all"))
+            #expect(try await DashboardCache.get(client, "/images?format=gif").1.contains("page 1 of 1 · 0 in all"))
+            #expect(try await DashboardCache.get(client, "/images?animated=1").1.contains("page 1 of 1 · 0 in all"))
+            #expect(try await DashboardCache.get(client, "/images?format=exe").0 == .badRequest)
+        }
+    }
+
     @Test("behind a token: 401 without it; ?token= sets an HttpOnly cookie and drops it from the address; Bearer works")
     func token() async throws {
         let cache = try DashboardCache()

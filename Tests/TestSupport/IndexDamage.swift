@@ -12,4 +12,12 @@ public enum IndexDamage {
         handle.write(Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }))
         return size
     }
+
+    /// Overwrites `length` bytes at `offset` of `path` with a pattern no page has.
+    public static func garble(_ path: String, at offset: UInt64, length: Int) throws {
+        guard let handle = FileHandle(forUpdatingAtPath: path) else { throw CocoaError(.fileNoSuchFile) }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: offset)
+        handle.write(Data((0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }))
+    }
 }

@@ -69,3 +69,26 @@ extension IndexPaging {
         }
     }
 }
+
+extension SeedScope {
+    /// The stored paths a seed path named relative to the seeds folder (`posts/2024`) may be:
+    /// a sync records each seed by its absolute path, so the folder of the seeds is one of the
+    /// ancestors of the folder every stored path shares (`lowest` and `highest`, the first and
+    /// last in byte order, share what all share). Deepest first; an absolute path is itself.
+    static func candidates(for path: String, lowest: String, highest: String) -> [String] {
+        guard !path.hasPrefix("/") else { return [path] }
+        let shared = zip(lowest.utf8, highest.utf8).prefix { $0 == $1 }.count
+        var folder = Self.folder(of: String(decoding: lowest.utf8.prefix(shared), as: UTF8.self))
+        var candidates: [String] = []
+        while true {
+            candidates.append(folder + path)
+            if folder.isEmpty { return candidates }
+            folder = Self.folder(of: String(folder.dropLast()))
+        }
+    }
+
+    /// `text` up to and with its last `/` ("" without one).
+    private static func folder(of text: String) -> String {
+        text.lastIndex(of: "/").map { String(text[...$0]) } ?? ""
+    }
+}

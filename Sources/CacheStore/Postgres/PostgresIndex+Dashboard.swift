@@ -3,13 +3,16 @@ import PostgresNIO
 
 /// The dashboard's pages, as `CacheIndex+Dashboard` reads them in SQLite.
 extension PostgresIndex: DashboardQueries {
-    public func recentObjects(limit: Int, offset: Int) throws(CacheError) -> IndexPage<ObjectRecord> {
-        try read { session in
-            IndexPage(rows: try session.query("""
-                SELECT \(unescaped: Self.objectColumns) FROM objects ORDER BY created_at DESC, digest COLLATE "C"
-                LIMIT \(limit) OFFSET \(offset)
-                """).map(Self.object),
-                total: try session.scalar("SELECT COUNT(*) FROM objects", as: Int.self) ?? 0)
+    public func recentObjects(_ filter: ObjectFilter, limit: Int, offset: Int) throws(CacheError) -> IndexPage<ObjectRecord> {
+        let (name, condition, values): (String, String, [any PostgresEncodable & Sendable]) = switch (filter.format, filter.animated) {
+        case (nil, false): ("recent originals", "", [])
+        case (let format?, false): ("recent originals of a format", " WHERE format = $1", [format])
+        case (nil, true): ("recent animated originals", " WHERE frames > 1", [])
+        case (let format?, true): ("recent animated originals of a format", " WHERE frames > 1 AND format = $1", [format])
+        }
+        return try read { session in
+            IndexPage(rows: try session.query(Self.bound(Self.searchStatement(name), values + [limit, offset])).map(Self.object),
+                      total: try session.scalar(Self.bound("SELECT COUNT(*) FROM objects" + condition, values), as: Int.self) ?? 0)
         }
     }
 
@@ -41,41 +44,45 @@ extension PostgresIndex: DashboardQueries {
     }
 
     public func failedSources(kind: FailureKind?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
-        let kind = kind?.rawValue
-        return try read { session in
-            IndexPage(rows: try session.query("""
-                SELECT \(unescaped: Self.sourceColumns) FROM sources
-                WHERE status = 'failed' AND (\(kind)::text IS NULL OR COALESCE(failure_kind, 'other') = \(kind))
-                ORDER BY url COLLATE "C" LIMIT \(limit) OFFSET \(offset)
-                """).map(Self.source),
-                total: try session.query("""
-                    SELECT COUNT(*) FROM sources
-                    WHERE status = 'failed' AND (\(kind)::text IS NULL OR COALESCE(failure_kind, 'other') = \(kind))
-                    """).first?.decode(Int.self) ?? 0)
+        try read { session in
+            guard let kind = kind?.rawValue else {
+                return IndexPage(rows: try session.query("""
+                    SELECT \(unescaped: Self.sourceColumns) FROM sources WHERE status = 'failed'
+                    ORDER BY url COLLATE "C" LIMIT \(limit) OFFSET \(offset)
+                    """).map(Self.source),
+                    total: try session.scalar("SELECT COUNT(*) FROM sources WHERE status = 'failed'", as: Int.self) ?? 0)
+            }
+            return IndexPage(rows: try session.query(Self.bound(Self.searchStatement("failed of a kind"), [kind, limit, offset])).map(Self.source),
+                             total: try session.scalar("""
+                                SELECT COUNT(*) FROM sources WHERE status = 'failed' AND COALESCE(failure_kind, 'other') = \(kind)
+                                """, as: Int.self) ?? 0)
         }
     }
 
     public func sizeMismatches(limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
         try read { session in
-            IndexPage(rows: try session.query("""
-                SELECT \(unescaped: Self.sourceColumns) FROM sources WHERE \(unescaped: CacheIndex.mismatch)
-                ORDER BY ABS(1.0 * declared_width * decoded_height / (declared_height * decoded_width) - 1) DESC, url COLLATE "C"
-                LIMIT \(limit) OFFSET \(offset)
-                """).map(Self.source),
-                total: try session.scalar("SELECT COUNT(*) FROM sources WHERE \(unescaped: CacheIndex.mismatch)", as: Int.self) ?? 0)
+            IndexPage(rows: try session.query(Self.bound(Self.searchStatement("mismatches worst first"), [limit, offset])).map(Self.source),
+                      total: try session.scalar("SELECT COUNT(*) FROM sources WHERE \(unescaped: CacheIndex.mismatch)", as: Int.self) ?? 0)
         }
     }
 
-    public func seedLocations(urls: [String]) throws(CacheError) -> [String: [SeedLocation]] {
+    /// The first `perURL` places of each URL in path order, and a count when there are more.
+    public func seedLocations(urls: [String], perURL: Int) throws(CacheError) -> [String: SeedLocations] {
         try read { session in
-            var locations: [String: [SeedLocation]] = [:]
-            for row in try session.query("""
-                SELECT url, seed_path, line FROM seed_references WHERE url = ANY(\(urls)::text[]) ORDER BY seed_path COLLATE "C", line
-                """) {
+            var first: [String: [SeedLocation]] = [:]
+            for row in try session.query(Self.bound(Self.searchStatement("seed locations"), [Array(Set(urls)), perURL])) {
                 let (url, path, line) = try row.decode((String, String, Int?).self)
-                locations[url, default: []].append(SeedLocation(path: path, line: line))
+                first[url, default: []].append(SeedLocation(path: path, line: line))
             }
-            return locations
+            var counts: [String: Int] = [:]
+            let full = first.filter { $0.value.count == perURL }.map(\.key)
+            for row in try full.isEmpty ? [] : session.query(Self.bound(Self.statement("reference counts"), [full])) {
+                let (url, count) = try row.decode((String, Int).self)
+                counts[url] = count
+            }
+            return first.reduce(into: [:]) { result, entry in
+                result[entry.key] = SeedLocations(first: entry.value, total: counts[entry.key] ?? entry.value.count)
+            }
         }
     }
 }

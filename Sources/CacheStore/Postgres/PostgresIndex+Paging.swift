@@ -69,7 +69,7 @@ extension PostgresIndex {
                         ORDER BY url COLLATE "C" LIMIT $3
                         """, [start, SeedScope.suffixPattern(name), limit])
             case .section(let folder):
-                let range = SeedScope.range(ofSection: folder)
+                let range = SeedScope.range(ofSection: try Self.resolved(session, seedPath: folder))
                 query = try Self.bound(Self.statement("section page"), [start, range.from, range.to, limit])
             }
             let sources = try session.query(query).map(Self.source)

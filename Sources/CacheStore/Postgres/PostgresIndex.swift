@@ -242,6 +242,20 @@ extension PostgresIndex {
             "CREATE INDEX seed_references_url_path_c ON seed_references (url, seed_path COLLATE \"C\")",
             "DROP INDEX seed_references_url",
         ]),
+        // The dashboard's search (a part of a URL: pg_trgm, a trusted extension, in PostgreSQL's
+        // contrib that Debian's package holds) and the filters and orders of its lists.
+        ("v15: dashboard search", [
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            "CREATE INDEX sources_url_trgm ON sources USING gin (url gin_trgm_ops)",
+            "CREATE INDEX sources_status_url_c ON sources (status, url COLLATE \"C\")",
+            "DROP INDEX sources_status",
+            "CREATE INDEX sources_failed_kind_url_c ON sources ((COALESCE(failure_kind, 'other')), url COLLATE \"C\") WHERE status = 'failed'",
+            "CREATE INDEX sources_mismatch_url_c ON sources (url COLLATE \"C\") WHERE \(CacheIndex.mismatch)",
+            "CREATE INDEX sources_mismatch_worst_c ON sources ((\(CacheIndex.mismatchRatio)) DESC, url COLLATE \"C\") WHERE \(CacheIndex.mismatch)",
+            "CREATE INDEX objects_recent_c ON objects (created_at DESC, digest COLLATE \"C\")",
+            "CREATE INDEX objects_format_recent_c ON objects (format, created_at DESC, digest COLLATE \"C\")",
+            "CREATE INDEX objects_animated_recent_c ON objects (created_at DESC, digest COLLATE \"C\") WHERE frames > 1",
+        ]),
     ]
 
     /// Applies what is missing, in one transaction under an advisory lock (two processes

@@ -3,10 +3,16 @@ import GRDB
 
 /// The dashboard's pages, in SQLite.
 extension CacheIndex: DashboardQueries {
-    public func recentObjects(limit: Int, offset: Int) throws(CacheError) -> IndexPage<ObjectRecord> {
+    public func recentObjects(_ filter: ObjectFilter, limit: Int, offset: Int) throws(CacheError) -> IndexPage<ObjectRecord> {
         try read { db in
-            IndexPage(rows: try ObjectRecord.order(Column("created_at").desc, Column("digest")).limit(limit, offset: offset).fetchAll(db),
-                      total: try ObjectRecord.fetchCount(db))
+            let (name, condition, arguments): (String, String, StatementArguments) = switch (filter.format, filter.animated) {
+            case (nil, false): ("recent originals", "", [])
+            case (let format?, false): ("recent originals of a format", " WHERE format = ?", [format])
+            case (nil, true): ("recent animated originals", " WHERE frames > 1", [])
+            case (let format?, true): ("recent animated originals of a format", " WHERE frames > 1 AND format = ?", [format])
+            }
+            return IndexPage(rows: try ObjectRecord.fetchAll(db, sql: Self.searchStatement(name), arguments: arguments + [limit, offset]),
+                             total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects" + condition, arguments: arguments) ?? 0)
         }
     }
 
@@ -32,12 +38,16 @@ extension CacheIndex: DashboardQueries {
 
     public func failedSources(kind: FailureKind?, limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
         try read { db in
-            let filter = kind == nil ? "" : " AND COALESCE(failure_kind, 'other') = ?"
-            let arguments: StatementArguments = kind.map { [$0.rawValue] } ?? []
+            guard let kind else {
+                return IndexPage(
+                    rows: try SourceRecord.fetchAll(db, sql: "SELECT * FROM sources WHERE status = 'failed' ORDER BY url LIMIT ? OFFSET ?",
+                                                    arguments: [limit, offset]),
+                    total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sources WHERE status = 'failed'") ?? 0)
+            }
             return IndexPage(
-                rows: try SourceRecord.fetchAll(db, sql: "SELECT * FROM sources WHERE status = 'failed'\(filter) ORDER BY url LIMIT ? OFFSET ?",
-                                                arguments: arguments + [limit, offset]),
-                total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sources WHERE status = 'failed'\(filter)", arguments: arguments) ?? 0)
+                rows: try SourceRecord.fetchAll(db, sql: Self.searchStatement("failed of a kind"), arguments: [kind.rawValue, limit, offset]),
+                total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sources WHERE status = 'failed' AND COALESCE(failure_kind, 'other') = ?",
+                                        arguments: [kind.rawValue]) ?? 0)
         }
     }
 
@@ -48,27 +58,28 @@ extension CacheIndex: DashboardQueries {
 
     public func sizeMismatches(limit: Int, offset: Int) throws(CacheError) -> IndexPage<SourceRecord> {
         try read { db in
-            IndexPage(
-                rows: try SourceRecord.fetchAll(db, sql: """
-                    SELECT * FROM sources WHERE \(Self.mismatch)
-                    ORDER BY ABS(1.0 * declared_width * decoded_height / (declared_height * decoded_width) - 1) DESC, url
-                    LIMIT ? OFFSET ?
-                    """, arguments: [limit, offset]),
-                total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sources WHERE \(Self.mismatch)") ?? 0)
+            IndexPage(rows: try SourceRecord.fetchAll(db, sql: Self.searchStatement("mismatches worst first"), arguments: [limit, offset]),
+                      total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sources WHERE \(Self.mismatch)") ?? 0)
         }
     }
 
-    public func seedLocations(urls: [String]) throws(CacheError) -> [String: [SeedLocation]] {
+    /// The first `perURL` places of each URL in path order (`seed_references_url_path`), and a count when there are more.
+    public func seedLocations(urls: [String], perURL: Int) throws(CacheError) -> [String: SeedLocations] {
         try read { db in
-            var locations: [String: [SeedLocation]] = [:]
-            for chunk in stride(from: 0, to: urls.count, by: 500).map({ urls[$0..<min($0 + 500, urls.count)] }) {
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT url, seed_path, line FROM seed_references WHERE url IN (\(databaseQuestionMarks(count: chunk.count)))
-                    ORDER BY seed_path, line
-                    """, arguments: StatementArguments(Array(chunk)))
-                for row in rows { locations[row["url"], default: []].append(SeedLocation(path: row["seed_path"], line: row["line"])) }
+            var locations: [String: SeedLocations] = [:]
+            for url in Set(urls) {
+                let first = try Row.fetchAll(db, sql: Self.searchStatement("seed locations"), arguments: [url, perURL])
+                    .map { SeedLocation(path: $0["seed_path"], line: $0["line"]) }
+                guard !first.isEmpty else { continue }
+                let total = first.count < perURL ? first.count
+                    : try Int.fetchOne(db, sql: Self.statement("reference count"), arguments: [url]) ?? first.count
+                locations[url] = SeedLocations(first: first, total: total)
             }
             return locations
         }
+    }
+
+    static func searchStatement(_ name: String) -> String {
+        searchStatements.first { $0.name == name }!.sql
     }
 }

@@ -55,7 +55,7 @@ extension CacheIndex {
                         ORDER BY url LIMIT ?
                         """, arguments: [start, SeedScope.suffixPattern(name), limit])
             case .section(let folder):
-                let range = SeedScope.range(ofSection: folder)
+                let range = SeedScope.range(ofSection: try Self.resolved(db, seedPath: folder))
                 sources = try SourceRecord.fetchAll(db, sql: Self.statement("section page"),
                                                     arguments: [start, range.from, range.to, start, limit])
             }
@@ -126,13 +126,16 @@ extension CacheIndex {
 
     /// `EXPLAIN QUERY PLAN` of each page statement, its lines joined by newlines.
     public func pagePlans() throws(CacheError) -> [String: String] {
-        try read { db in
-            var plans: [String: String] = [:]
-            for statement in Self.pageStatements {
-                plans[statement.name] = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql, arguments: statement.arguments)
-                    .map { $0["detail"] as String }.joined(separator: "\n")
-            }
-            return plans
+        try read { db in try Self.explain(db, Self.pageStatements) }
+    }
+
+    /// `EXPLAIN QUERY PLAN` of each statement, by name.
+    static func explain(_ db: Database, _ statements: [(name: String, sql: String, arguments: StatementArguments)]) throws -> [String: String] {
+        var plans: [String: String] = [:]
+        for statement in statements {
+            plans[statement.name] = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql, arguments: statement.arguments)
+                .map { $0["detail"] as String }.joined(separator: "\n")
         }
+        return plans
     }
 }

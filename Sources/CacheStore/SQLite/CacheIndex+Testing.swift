@@ -27,6 +27,16 @@ import GRDB
         }
     }
 
+    /// Where a table's B-tree starts in the file: its root page's byte offset and the page size
+    /// (a test that damages the table garbles that page).
+    public func rootPageOffset(of table: String) throws(CacheError) -> (offset: UInt64, size: Int) {
+        try index.read { db in
+            let root = try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]) ?? 1
+            let size = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            return (UInt64((root - 1) * size), size)
+        }
+    }
+
     /// SQLite's own integrity check: "ok" for a sound file.
     public func integrityCheck() throws(CacheError) -> String? {
         try index.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }

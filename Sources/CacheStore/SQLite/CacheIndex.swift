@@ -241,6 +241,35 @@ public final class CacheIndex: Sendable {
             try db.create(index: "seed_references_url_path", on: "seed_references", columns: ["url", "seed_path"])
             try db.drop(index: "seed_references_url")
         }
+        migrator.registerMigration("v15: dashboard search") { db in
+            // URLs by a part of them: a trigram index over sources.url (its rowids are the
+            // table's; triggers keep it), which a text of three characters or more is looked up in.
+            try db.execute(sql: """
+                CREATE VIRTUAL TABLE sources_url_search USING fts5(url, content = 'sources', content_rowid = 'rowid', tokenize = 'trigram');
+                INSERT INTO sources_url_search (sources_url_search) VALUES ('rebuild');
+                CREATE TRIGGER sources_url_search_insert AFTER INSERT ON sources BEGIN
+                    INSERT INTO sources_url_search (rowid, url) VALUES (new.rowid, new.url);
+                END;
+                CREATE TRIGGER sources_url_search_delete AFTER DELETE ON sources BEGIN
+                    INSERT INTO sources_url_search (sources_url_search, rowid, url) VALUES ('delete', old.rowid, old.url);
+                END;
+                CREATE TRIGGER sources_url_search_update AFTER UPDATE OF url ON sources WHEN old.url IS NOT new.url BEGIN
+                    INSERT INTO sources_url_search (sources_url_search, rowid, url) VALUES ('delete', old.rowid, old.url);
+                    INSERT INTO sources_url_search (rowid, url) VALUES (new.rowid, new.url);
+                END;
+                """)
+            // The filters and orders of the dashboard's lists, each a B-tree in the order it is read.
+            try db.execute(sql: """
+                CREATE INDEX sources_status_url ON sources (status, url);
+                DROP INDEX sources_status;
+                CREATE INDEX sources_failed_kind_url ON sources (COALESCE(failure_kind, 'other'), url) WHERE status = 'failed';
+                CREATE INDEX sources_mismatch_url ON sources (url) WHERE \(Self.mismatch);
+                CREATE INDEX sources_mismatch_worst ON sources (\(Self.mismatchRatio) DESC, url) WHERE \(Self.mismatch);
+                CREATE INDEX objects_recent ON objects (created_at DESC, digest);
+                CREATE INDEX objects_format_recent ON objects (format, created_at DESC, digest);
+                CREATE INDEX objects_animated_recent ON objects (created_at DESC, digest) WHERE frames > 1;
+                """)
+        }
         return migrator
     }
 

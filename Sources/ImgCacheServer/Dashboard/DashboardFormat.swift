@@ -45,9 +45,11 @@ enum DashboardFormat {
     static func link(_ url: String) -> String? { SeedURL.isFetchable(url) ? url : nil }
 
     /// "posts/a.md:12" for each place, at most `limit`, and how many more.
-    static func seeds(_ locations: [SeedLocation], limit: Int = 5) -> [String] {
-        var lines = locations.prefix(limit).map { location in location.line.map { "\(location.path):\($0)" } ?? location.path }
-        if locations.count > limit { lines.append("and \(locations.count - limit) more") }
+    /// The first places a URL is named at, and how many more there are.
+    static func seeds(_ locations: SeedLocations?) -> [String] {
+        guard let locations else { return [] }
+        var lines = locations.first.map { location in location.line.map { "\(location.path):\($0)" } ?? location.path }
+        if locations.total > lines.count { lines.append("and \(number(locations.total - lines.count)) more") }
         return lines
     }
 }

@@ -9,9 +9,12 @@ final class DashboardPages: Sendable {
     let service: CacheService
     static let imagesPerPage = 48
     static let rowsPerPage = 50
+    /// The places a row lists for its URL (then "and N more").
+    static let seedsPerRow = 5
 
     struct Total { var label: String; var value: String; var detail: String }
     struct Group { var reason: String; var count: String; var href: String; var rows: [SourceRow]; var more: Bool }
+    struct Filter { var label: String; var href: String; var on: Bool }
     struct Large { var href: String; var url: String; var size: String; var original: String; var total: String }
 
     /// The totals and the largest images, read at most once per index generation and 10 s.
@@ -44,10 +47,39 @@ final class DashboardPages: Sendable {
         ]
     }
 
-    func images(page: Int) throws(CacheError) -> [String: Any] {
-        let found = try tiles(limit: Self.imagesPerPage, offset: (page - 1) * Self.imagesPerPage)
-        return ["title": "Images · imgcache", "imagesPage": true, "tiles": found.rows,
-                "pager": Pager(page: page, perPage: Self.imagesPerPage, total: found.total, path: "/images")]
+    func images(_ filter: ObjectFilter, page: Int) throws(CacheError) -> [String: Any] {
+        let found = try tiles(filter, limit: Self.imagesPerPage, offset: (page - 1) * Self.imagesPerPage)
+        let query = Self.query(of: filter)
+        func link(_ label: String, _ target: ObjectFilter) -> Filter {
+            Filter(label: label, href: "/images" + (Self.query(of: target).isEmpty ? "" : "?" + Self.query(of: target)), on: target == filter)
+        }
+        let filters = [link("all", ObjectFilter()), link("animated", ObjectFilter(animated: true))]
+            + StoredFormat.allCases.map { link($0.rawValue, ObjectFilter(format: $0.rawValue, animated: filter.animated)) }
+        return ["title": "Images · imgcache", "imagesPage": true, "tiles": found.rows, "filters": filters,
+                "heading": [filter.animated ? "animated" : nil, filter.format].compactMap { $0 }.joined(separator: " "),
+                "pager": Pager(page: page, perPage: Self.imagesPerPage, total: found.total, path: "/images", query: query)]
+    }
+
+    /// The search page: the form as it was filled, and a page of what it found (nothing asked, nothing listed).
+    func search(_ search: SourceSearch, after: String?, note: String? = nil) throws(CacheError) -> [String: Any] {
+        var page: [String: Any] = [
+            "title": "Search · imgcache", "searchPage": true,
+            "q": search.text ?? "", "seed": search.seedPath ?? "", "failed": search.failed, "mismatch": search.mismatched,
+        ]
+        if let note { page["note"] = note }
+        guard !search.isEmpty, note == nil else { return page }
+        let found = try service.index.search(search, after: after, limit: Self.rowsPerPage)
+        var query = Self.query(of: search)
+        page["results"] = true
+        page["rows"] = try sourceRows(found.rows)
+        page["count"] = (found.countIsLowerBound ? "\(DashboardFormat.number(found.count)) or more" : DashboardFormat.number(found.count))
+            + (found.count == 1 ? " URL matches" : " URLs match")
+        page["first"] = after == nil ? nil : "/search?" + query
+        if let next = found.next {
+            query += "&after=" + Self.query(next)
+            page["next"] = "/search?" + query
+        }
+        return page
     }
 
     /// `reason`: a failure kind's name; one that names no kind lists nothing.
@@ -97,15 +129,15 @@ final class DashboardPages: Sendable {
         ]
     }
 
-    private func tiles(limit: Int, offset: Int) throws(CacheError) -> (rows: [ImageTile], total: Int) {
-        let page = try service.index.recentObjects(limit: limit, offset: offset)
+    private func tiles(_ filter: ObjectFilter = .init(), limit: Int, offset: Int) throws(CacheError) -> (rows: [ImageTile], total: Int) {
+        let page = try service.index.recentObjects(filter, limit: limit, offset: offset)
         let thumbnails = Dictionary(grouping: try service.index.thumbnails(digests: page.rows.map(\.digest)), by: \.digest)
         return (page.rows.map { ImageTile($0, thumbnails: thumbnails[$0.digest] ?? [], variants: service.variants) }, page.total)
     }
 
     private func sourceRows(_ sources: [SourceRecord]) throws(CacheError) -> [SourceRow] {
-        let seeds = try service.index.seedLocations(urls: sources.map(\.url))
-        return sources.map { SourceRow($0, seeds: seeds[$0.url] ?? []) }
+        let seeds = try service.index.seedLocations(urls: sources.map(\.url), perURL: Self.seedsPerRow)
+        return sources.map { SourceRow($0, seeds: seeds[$0.url]) }
     }
 
     private func currentStatistics() throws(CacheError) -> IndexStatistics {
@@ -140,6 +172,15 @@ final class DashboardPages: Sendable {
             Total(label: "Last prune", value: DashboardFormat.date(stats.lastPrune),
                   detail: stats.lastPruneBytes.map { "\(DashboardFormat.bytes($0)) reclaimed" } ?? ""),
         ]
+    }
+
+    static func query(of filter: ObjectFilter) -> String {
+        [filter.animated ? "animated=1" : nil, filter.format.map { "format=" + query($0) }].compactMap { $0 }.joined(separator: "&")
+    }
+
+    static func query(of search: SourceSearch) -> String {
+        [search.text.map { "q=" + query($0) }, search.seedPath.map { "seed=" + query($0) },
+         search.failed ? "failed=1" : nil, search.mismatched ? "mismatch=1" : nil].compactMap { $0 }.joined(separator: "&")
     }
 
     /// `text` for a query string value.

@@ -4,7 +4,8 @@ import HTTPTypes
 import Hummingbird
 import Mustache
 
-/// The dashboard's routes: `/`, `/images`, `/images/<sha256>`, `/failures`, `/mismatches`.
+/// The dashboard's routes: `/`, `/images` (`?format=`, `?animated=1`), `/images/<sha256>`,
+/// `/failures`, `/mismatches`, `/search` (`?q=`, `?seed=`, `?failed=1`, `?mismatch=1`).
 /// HTML rendered on the server, no script; `access` decides who sees it.
 struct Dashboard: Sendable {
     let access: DashboardAccess
@@ -28,7 +29,13 @@ struct Dashboard: Sendable {
             try await render(request, "overview") { try pages.overview() }
         }
         router.get("/images") { request, _ in
-            try await render(request, "images") { try pages.images(page: try Self.page(request)) }
+            let filter = try Self.objectFilter(request)
+            return try await render(request, "images") { try pages.images(filter, page: try Self.page(request)) }
+        }
+        router.get("/search") { request, _ in
+            let (search, note) = Self.search(request)
+            let after = request.uri.queryParameters.get("after").map { String($0) }
+            return try await render(request, "search") { try pages.search(search, after: after, note: note) }
         }
         router.get("/images/:digest") { request, context in
             let digest = try context.parameters.require("digest")
@@ -91,6 +98,31 @@ struct Dashboard: Sendable {
 
     private static func message(_ text: String) -> String {
         "<!doctype html><meta charset=\"utf-8\"><title>imgcache</title><p>\(text.htmlEscaped)</p>\n"
+    }
+
+    /// `?format=` (one of the stored formats' names) and `?animated=1`; 400 for a format there is no such thing as.
+    static func objectFilter(_ request: Request) throws -> ObjectFilter {
+        let parameters = request.uri.queryParameters
+        let format = parameters.get("format").flatMap { $0.isEmpty ? nil : String($0) }
+        if let format, StoredFormat(rawValue: format) == nil {
+            throw ServerError.badRequest("format must be one of " + StoredFormat.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return ObjectFilter(format: format, animated: parameters.get("animated") == "1")
+    }
+
+    /// `?q=` (a part of the URL), `?seed=` (a seed file or folder), `?failed=1`, `?mismatch=1`;
+    /// and why nothing was searched, for a text too short to look up.
+    static func search(_ request: Request) -> (SourceSearch, note: String?) {
+        let parameters = request.uri.queryParameters
+        func text(_ name: String) -> String? {
+            parameters.get(name).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let search = SourceSearch(text: text("q"), seedPath: text("seed").map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 },
+                                  failed: parameters.get("failed") == "1", mismatched: parameters.get("mismatch") == "1")
+        if let q = search.text, q.count < SourceSearch.minimumText {
+            return (search, "Type at least \(SourceSearch.minimumText) characters of the URL: a shorter text is in nearly every URL.")
+        }
+        return (search, nil)
     }
 
     /// `?page=` (1 when absent), 400 when it is not a page number.

@@ -6,7 +6,7 @@ enum DashboardTemplates {
     static func library() throws -> MustacheLibrary {
         var library = MustacheLibrary()
         for (name, text) in [("header", header), ("footer", footer), ("overview", overview), ("images", images),
-                             ("image", image), ("failures", failures), ("mismatches", mismatches), ("sourceRows", sourceRows),
+                             ("image", image), ("failures", failures), ("mismatches", mismatches), ("search", search), ("sourceRows", sourceRows),
                              ("tile", tile), ("pager", pager)] {
             try library.register(text, named: name)
         }
@@ -38,13 +38,22 @@ enum DashboardTemplates {
         code { font-size: .8rem; word-break: break-all; } .swatch { display: inline-block; width: 1rem; height: 1rem; vertical-align: middle; border: 1px solid var(--line); }
         .pager { margin: 1rem 0; display: flex; gap: 1rem; } .filters a { margin-right: .8rem; }
         .variant { display: inline-block; margin: 0 1.5rem 1rem 0; vertical-align: top; }
+        .filters a.on { font-weight: 600; text-decoration: none; } form.quick { margin-left: auto; }
+        form.search { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: end; margin: 1rem 0; }
+        form.search label { display: flex; flex-direction: column; font-size: .8rem; color: var(--muted); }
+        form.search label.check { flex-direction: row; gap: .3rem; align-items: center; font-size: .9rem; color: inherit; }
+        input[type=search], input[type=text] { font: inherit; padding: .3rem .5rem; min-width: 16rem; }
+        .note { color: var(--bad); }
         </style></head><body>
         <header><strong>imgcache</strong>
         <a href="/"{{#overview}} class="on"{{/overview}}>Overview</a>
         <a href="/images"{{#imagesPage}} class="on"{{/imagesPage}}>Images</a>
         <a href="/failures"{{#failuresPage}} class="on"{{/failuresPage}}>Failures</a>
         <a href="/mismatches"{{#mismatchesPage}} class="on"{{/mismatchesPage}}>Size mismatches</a>
-        <a href="/metrics">Metrics</a></header>
+        <a href="/search"{{#searchPage}} class="on"{{/searchPage}}>Search</a>
+        <a href="/metrics">Metrics</a>
+        {{^searchPage}}<form class="quick" action="/search" method="get"><input type="search" name="q" placeholder="URL contains…" \
+        aria-label="Search URLs"></form>{{/searchPage}}</header>
         <main>
         """
 
@@ -89,7 +98,8 @@ enum DashboardTemplates {
         """
 
     static let images = """
-        {{> header}}<h2>Images <small>newest first</small></h2>
+        {{> header}}<h2>Images{{#heading}}: {{heading}}{{/heading}} <small>newest first</small></h2>
+        <p class="filters">{{#filters}}<a href="{{href}}"{{#on}} class="on"{{/on}}>{{label}}</a>{{/filters}}</p>
         <div class="grid">{{#tiles}}{{> tile}}{{/tiles}}{{^tiles}}<p class="muted">No image on this page.</p>{{/tiles}}</div>
         {{> pager}}{{> footer}}
         """
@@ -103,6 +113,20 @@ enum DashboardTemplates {
     static let mismatches = """
         {{> header}}<h2>Declared size differs from the image <small>worst first</small></h2>
         {{> sourceRows}}{{> pager}}{{> footer}}
+        """
+
+    static let search = """
+        {{> header}}<h2>Search</h2>
+        <form class="search" action="/search" method="get">
+        <label>URL contains<input type="search" name="q" value="{{q}}" placeholder="cdn.example.com/2024"></label>
+        <label>seed file or folder<input type="text" name="seed" value="{{seed}}" placeholder="posts/2024/"></label>
+        <label class="check"><input type="checkbox" name="failed" value="1"{{#failed}} checked{{/failed}}> failed</label>
+        <label class="check"><input type="checkbox" name="mismatch" value="1"{{#mismatch}} checked{{/mismatch}}> size mismatch</label>
+        <button type="submit">Search</button></form>
+        {{#note}}<p class="note">{{note}}</p>{{/note}}
+        {{#results}}<p class="muted">{{count}}</p>{{> sourceRows}}
+        <div class="pager">{{#first}}<a href="{{first}}">← first page</a>{{/first}}{{#next}}<a href="{{next}}">next →</a>{{/next}}</div>{{/results}}
+        {{> footer}}
         """
 
     static let image = """

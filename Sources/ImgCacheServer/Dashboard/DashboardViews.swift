@@ -77,7 +77,7 @@ extension ImageTile {
 }
 
 extension SourceRow {
-    init(_ source: SourceRecord, seeds: [SeedLocation]) {
+    init(_ source: SourceRecord, seeds: SeedLocations?) {
         url = source.url
         link = DashboardFormat.link(source.url)
         status = source.status.rawValue
