@@ -45,23 +45,20 @@ public struct Migrator {
         }
         // From the cache folder's own index and files to the shared index and store.
         let localCache = try Cache.open(directory: cacheDirectory, for: .reading)
-        let (source, local) = (localCache.index, localCache.local)
+        guard let source = localCache.index as? CacheIndex else { throw CacheError(.database, "migrate reads a cache folder's SQLite index") }
+        let local = localCache.local
         let shared = try Cache.open(configuration, for: .writing)
         // Importing batches is the PostgreSQL index's alone.
         guard let target = shared.index as? PostgresIndex else { throw CacheError(.database, "migrate needs a PostgreSQL index") }
         let store = configuration.store == nil ? nil : shared.store
         var report = MigrationReport(from: cacheDirectory, index: location.description,
                                      store: configuration.store?.description ?? "the cache folder (files stay where they are)")
-        let contents = try source.contents()
-        let served = Dictionary(try source.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images
-            .compactMap { image in image.lastServed.map { (image.digest, $0) } }, uniquingKeysWith: max)
-        let sources = Dictionary(grouping: contents.sources.compactMap { source in source.digest.map { ($0, source) } }, by: \.0)
-            .mapValues { $0.map(\.1) }
-        let digests = contents.objects.keys.sorted()
-        for start in stride(from: 0, to: max(digests.count, 1), by: batchSize) {
-            let chunk = digests[start..<min(start + batchSize, digests.count)]
-            let (batch, files) = Self.batch(of: chunk, contents, sources: sources, served: served, isLast: start + batchSize >= digests.count,
-                                            checkingIn: store == nil ? nil : local, skipped: &report.skipped)
+        // Originals with their files and rows, a page at a time in digest order.
+        let total = try source.originalCount()
+        var after: String?, done = 0
+        while case let page = try source.migrationPage(after: after, limit: batchSize), let last = page.objects.last {
+            after = last.digest
+            let (batch, files) = Self.batch(page, checkingIn: store == nil ? nil : local, skipped: &report.skipped)
             var uploaded = (files: 0, bytes: 0)
             report.imagesNew += try target.importBatch(batch) {
                 if let store { uploaded = try Self.upload(files, from: local, to: store) }
@@ -70,40 +67,50 @@ public struct Migrator {
             report.bytesUploaded += uploaded.bytes
             report.images += batch.objects.count
             report.urls += batch.sources.count
-            progress(min(start + batchSize, digests.count), digests.count)
+            done += page.objects.count
+            progress(done, total)
         }
+        // Then the URLs without an original (failed, pruned) and the seed references, which
+        // name URLs: each in pages of their own.
+        var url: String?
+        while case let sources = try source.sourcesWithoutOriginal(after: url, limit: batchSize * 10), let last = sources.last {
+            url = last.url
+            var batch = ImportBatch()
+            batch.sources = sources
+            _ = try target.importBatch(batch) {}
+            report.urls += sources.count
+        }
+        var reference: (path: String, url: String)?
+        while case let references = try source.referencesPage(after: reference, limit: batchSize * 10), let last = references.last {
+            reference = (last.seedPath, last.url)
+            var batch = ImportBatch()
+            batch.references = references
+            _ = try target.importBatch(batch) {}
+        }
+        progress(done, total)
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    /// The rows of the images `digests` (and, for the last batch, the URLs without an image and
-    /// the seed references) and, when `local` is given, their files checked against those rows;
-    /// an image whose files do not check out is left out and listed.
-    static func batch(of digests: ArraySlice<String>, _ contents: IndexContents, sources: [String: [SourceRecord]],
-                      served: [String: Date], isLast: Bool, checkingIn local: BlobStore?,
-                      skipped: inout [MigrationReport.Skipped]) -> (ImportBatch, [CheckedFile]) {
+    /// The rows of a page's images and, when `local` is given, their files checked against
+    /// those rows; an image whose files do not check out is left out and listed.
+    static func batch(_ page: MigrationPage, checkingIn local: BlobStore?, skipped: inout [MigrationReport.Skipped]) -> (ImportBatch, [CheckedFile]) {
         var batch = ImportBatch()
         var files: [CheckedFile] = []
-        for digest in digests {
-            guard let object = contents.objects[digest] else { continue }
-            let thumbnails = contents.thumbnails[digest] ?? []
+        for object in page.objects {
+            let thumbnails = page.thumbnails[object.digest] ?? []
             if let local {
                 do {
                     files += try checkedFiles(object, thumbnails, in: local)
                 } catch {
-                    skipped.append(.init(digest: digest, reason: error.message))
+                    skipped.append(.init(digest: object.digest, reason: error.message))
                     continue
                 }
             }
             batch.objects.append(object)
             batch.thumbnails += thumbnails
-            batch.sources += sources[digest] ?? []
-            if let date = served[digest] { batch.access[digest] = date }
-        }
-        if isLast {
-            // The last batch also carries URLs without an image (failed, pruned) and the seed references.
-            batch.sources += contents.sources.filter { $0.digest == nil }
-            batch.references = contents.references.values.flatMap { $0 }
+            batch.sources += page.sources[object.digest] ?? []
+            if let date = page.lastServed[object.digest] { batch.access[object.digest] = date }
         }
         return (batch, files)
     }

@@ -1,4 +1,4 @@
-import CacheStore
+@_spi(Testing) import CacheStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -84,6 +84,39 @@ struct SharedIndexTests {
         }
         #expect(noticed.withLock { $0 } >= 1, "the tick is an hour: only NOTIFY can have told it")
         #expect(try replica.appliedMigrations() == PostgresIndex.migrationNames)
+    }
+
+    @Test("migrate reads the local index a page at a time: pages of 7 originals copy every URL, original, thumbnail, last-served date and all 1,500 references of a logo")
+    func migratePages() async throws {
+        try await SocketHelper.offPool {
+            let server = try #require(PostgresServer.shared)
+            let directory = try TemporaryDirectory()
+            let local = try CacheIndex(cacheDirectory: directory.path)
+            let rows = SyntheticIndex(count: 300, logo: 1_500)
+            try rows.fill(local)
+            let served = Date(timeIntervalSince1970: 1_800_000_000)
+            for object in rows.objects.prefix(20) { try local.testing.setLastAccess(object.digest, served) }
+            var configuration = ImgCacheKit.Configuration()
+            configuration.cacheDirectory = directory.path
+            configuration.index = try PostgresLocation.parse(try server.makeDatabase())
+            var migrator = Migrator(cacheDirectory: directory.path, configuration: configuration)
+            migrator.batchSize = 7
+            var progress: [Int] = []
+            let report = try migrator.run { done, total in
+                #expect(total == rows.objects.count)
+                progress.append(done)
+            }
+            #expect(report.images == rows.objects.count && report.imagesNew == rows.objects.count && report.urls == rows.sources.count)
+            #expect(progress.count > rows.objects.count / 7 && progress.last == rows.objects.count)
+            let (copied, original) = (try Cache.open(configuration, for: .reading).index.contents(), try local.contents())
+            #expect(copied.sources == original.sources)
+            #expect(copied.objects == original.objects)
+            #expect(copied.thumbnails.mapValues { Set($0) } == original.thumbnails.mapValues { Set($0) })
+            #expect(copied.references.mapValues { Set($0) } == original.references.mapValues { Set($0) })
+            #expect(copied.references[SyntheticIndex.logoURL]?.count == 1_500)
+            let shared = try #require(try Cache.open(configuration, for: .reading).index as? PostgresIndex)
+            #expect(try shared.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images.filter { $0.lastServed == served }.count == 20)
+        }
     }
 
     @Test("migrate copies a local cache into PostgreSQL and the bucket, re-hashing files; a second run copies nothing; a damaged file is left out (exit 2)")
