@@ -3,7 +3,7 @@
 to 250,000 (a million images). Whole processes of the release build, one run per figure.
 
     python3 bench/scale.py [--binary .build/release/imgcache] [--seeds 10000,100000,250000]
-                           [--sync-up-to 25000] [--work DIR] [--keep]
+                           [--sync-up-to 25000] [--work DIR] [--keep] [--dashboard-only]
 
 The corpus is aggregator-shaped: N seed files under posts/<year>/, each naming three images
 of its own and one of five shared logos (about 4 images per seed, 3N + 5 distinct URLs), with
@@ -263,6 +263,18 @@ def dashboard_timings(port):
     return slowest
 
 
+def dashboard_figures(binary, cache, config, figures):
+    port = seed_bench.free_port()
+    server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
+                               "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(port)
+        figures["dashboard: slowest page ms"] = dashboard_timings(port)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def serve_figures(binary, cache, config, figures):
     port = seed_bench.free_port()
     server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
@@ -321,6 +333,7 @@ def main():
     parser.add_argument("--sync-up-to", type=int, default=25_000)
     parser.add_argument("--work", default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--dashboard-only", action="store_true", help="make each cache, then time the dashboard's pages only")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -334,8 +347,11 @@ def main():
         synced = count <= args.sync_up_to
         print(f"N={count:,}: cache made in {time.perf_counter() - started:.0f} s ({'sync' if synced else 'rows written'})",
               flush=True)
-        command_figures(args.binary, cache, seeds, config, work, synced, count, figures)
-        serve_figures(args.binary, cache, config, figures)
+        if args.dashboard_only:
+            dashboard_figures(args.binary, cache, config, figures)
+        else:
+            command_figures(args.binary, cache, seeds, config, work, synced, count, figures)
+            serve_figures(args.binary, cache, config, figures)
         columns.append((count, synced, figures))
         print(f"N={count:,}: {figures}", flush=True)
         if not args.keep:

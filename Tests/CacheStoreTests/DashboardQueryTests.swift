@@ -150,6 +150,11 @@ struct DashboardSearchTests {
             (SourceSearch(failed: true), { $0.status == .failed }),
             (SourceSearch(text: ".jpg", failed: true), { $0.status == .failed }),
             (SourceSearch(seedPath: "posts/2024"), { seedsOf[$0.url]?.contains { $0.seedPath.hasPrefix("posts/2024/") } == true }),
+            // A text narrower than the other condition drives (SQLite): fewer matches than the folder has references.
+            (SourceSearch(text: "b/0001", seedPath: "posts/2024"), { source in
+                source.url.contains("b/0001") && seedsOf[source.url]?.contains { $0.seedPath.hasPrefix("posts/2024/") } == true
+            }),
+            (SourceSearch(text: "b/00019", failed: true), { $0.url.contains("b/00019") && $0.status == .failed }),
             (SourceSearch(text: "b/000", seedPath: "posts/2025/", failed: true), { source in
                 source.url.contains("b/000") && source.status == .failed
                     && seedsOf[source.url]?.contains { $0.seedPath.hasPrefix("posts/2025/") } == true
@@ -161,6 +166,12 @@ struct DashboardSearchTests {
             let (urls, count) = try Self.walk(index, search, limit: 7)
             #expect(urls.sorted() == expected, "\(search)")
             #expect(count == expected.count, "\(search)")
+        }
+        if backend == .sqlite {  // which condition drove each: a text's cursor is a rowid, a seed's a path and a URL
+            let rare = try index.search(SourceSearch(text: "b/0001", seedPath: "posts/2024"), after: nil, limit: 2)
+            #expect(rare.next.flatMap { Int64($0) } != nil, "the rarer text drove the search")
+            let common = try index.search(SourceSearch(text: ".jpg", seedPath: "posts/2024"), after: nil, limit: 2)
+            #expect(common.next?.contains("\n") == true, "the smaller folder drove it")
         }
     }
 
@@ -215,6 +226,9 @@ struct SeedPathResolutionTests {
         #expect(try section("posts") == images.prefix(4).map(\.url).sorted())
         #expect(try section("/srv/site/seeds/posts/2023") == [images[2].url])
         #expect(try section("elsewhere").isEmpty)
+        // A seed file by its path from the seeds folder (an index lookup), or by its name in any folder.
+        #expect(try IndexPagingTests.walk(index, .file("posts/2024/deep/b.md"), limit: 2).0.sources.map(\.url) == [images[1].url])
+        #expect(try IndexPagingTests.walk(index, .file("c.md"), limit: 2).0.sources.map(\.url) == [images[2].url])
         #expect(try search("posts/2024") == [images[0].url, images[1].url].sorted())
         #expect(try search("posts/2023/c.md") == [images[2].url])
         #expect(try search("posts/2024-drafts/") == [images[3].url])

@@ -59,10 +59,12 @@ extension PostgresIndex {
             case .all:
                 query = try Self.bound(Self.statement("sources page"), [start, limit])
             case .file(let name):
-                let exact = try session.query("SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = \(name))")
+                // A path from the seeds folder is looked up in the index; a bare name elsewhere, by LIKE.
+                let path = try Self.resolved(session, seedPath: name)
+                let exact = try session.query("SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = \(path))")
                     .first?.decode(Bool.self) ?? false
                 query = exact
-                    ? try Self.bound(Self.statement("seed file page"), [start, name, limit])
+                    ? try Self.bound(Self.statement("seed file page"), [start, path, limit])
                     : try Self.bound("""
                         SELECT \(Self.sourceColumns) FROM sources WHERE url COLLATE "C" > $1
                             AND url IN (SELECT url FROM seed_references WHERE seed_path LIKE $2)

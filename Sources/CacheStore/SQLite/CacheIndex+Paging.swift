@@ -46,9 +46,11 @@ extension CacheIndex {
             case .all:
                 sources = try SourceRecord.fetchAll(db, sql: Self.statement("sources page"), arguments: [start, limit])
             case .file(let name):
-                let exact = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = ?)", arguments: [name]) ?? false
+                // A path from the seeds folder is looked up in the index; a bare name elsewhere, by LIKE.
+                let path = try Self.resolved(db, seedPath: name)
+                let exact = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = ?)", arguments: [path]) ?? false
                 sources = exact
-                    ? try SourceRecord.fetchAll(db, sql: Self.statement("seed file page"), arguments: [start, name, limit])
+                    ? try SourceRecord.fetchAll(db, sql: Self.statement("seed file page"), arguments: [start, path, limit])
                     : try SourceRecord.fetchAll(db, sql: """
                         SELECT * FROM sources WHERE url > ? AND url IN
                             (SELECT url FROM seed_references WHERE seed_path LIKE ? ESCAPE '\\')

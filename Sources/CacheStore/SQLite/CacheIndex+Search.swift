@@ -4,10 +4,11 @@ import GRDB
 /// The dashboard's search and filters in SQLite: each page and each count is read from an index
 /// (`v15: dashboard search`), whatever the size of the cache; `dashboardPlans` shows which.
 ///
-/// One of the search's conditions drives the read, in this order: a seed path (its files'
-/// references, in path order), failed or mismatched (partial indexes, in URL order), a text
-/// (the trigram index, in the order URLs were first seen), else every URL in URL order. The
-/// other conditions filter what the driver hands over.
+/// One of the search's conditions drives the read: a text (the trigram index, in the order URLs
+/// were first seen) when it alone is given or matches fewer URLs than the other driver has rows
+/// (each counted up to 50,000); else a seed path (its files' references, in path order), else
+/// failed or mismatched (indexes in URL order), else every URL in URL order. The other
+/// conditions filter what the driver hands over.
 extension CacheIndex {
     /// The statements, by name, with arguments to EXPLAIN them by; `search` adds the filters it needs.
     static let searchStatements: [(name: String, sql: String, arguments: StatementArguments)] = [
@@ -58,9 +59,11 @@ extension CacheIndex {
         try read { db in
             var search = search
             search.seedPath = try search.seedPath.map { try Self.resolved(db, seedPath: $0) }
-            let (sql, arguments, cursor) = Self.searchStatement(search, after: after)
+            // A text's page cursor is a rowid, every other driver's a URL or a path and a URL.
+            let byText = try after.map { Int64($0) != nil } ?? Self.textIsNarrower(db, search)
+            let (sql, arguments, cursor) = Self.searchStatement(search, after: after, byText: byText)
             let rows = try Row.fetchAll(db, sql: sql, arguments: arguments + [limit])
-            let counted = try Self.searchStatement(search, after: nil)
+            let counted = Self.searchStatement(search, after: nil, byText: byText)
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(counted.sql))",
                                          arguments: counted.arguments + [SourceSearch.countLimit]) ?? 0
             return SearchPage(rows: try rows.map { try SourceRecord(row: $0) }, next: rows.count == limit ? rows.last.map(cursor) : nil,
@@ -68,15 +71,53 @@ extension CacheIndex {
         }
     }
 
-    /// The statement for `search` (its LIMIT's argument left to add), and how a row becomes the next page's cursor.
-    private static func searchStatement(_ search: SourceSearch, after: String?)
+    /// Whether the text should drive a search that has another condition to drive it: the
+    /// trigram index's matches and the other driver's rows are each counted up to 50,000, and the
+    /// fewer wins (a rare text in a large folder, or a common text among a few failures).
+    private static func textIsNarrower(_ db: Database, _ search: SourceSearch) throws -> Bool {
+        guard let text = search.text else { return false }
+        let other: (sql: String, arguments: StatementArguments)
+        if let range = search.seedRange {
+            other = ("SELECT 1 FROM seed_references WHERE seed_path >= ? AND seed_path < ?", [range.exact, range.to])
+        } else if search.failed || search.mismatched {
+            other = ("SELECT 1 FROM sources WHERE \(search.failed ? "status = 'failed'" : mismatch)", [])
+        } else {
+            return true
+        }
+        let probe = 50_000
+        let matches = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM sources_url_search WHERE sources_url_search MATCH ? LIMIT ?)",
+                                       arguments: [phrase(text), probe]) ?? 0
+        let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(other.sql) LIMIT ?)", arguments: other.arguments + [probe]) ?? 0
+        return matches < rows
+    }
+
+    /// `text` as an FTS5 phrase: with the trigram tokenizer, the URLs that contain it.
+    private static func phrase(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// The statement for `search` (its LIMIT's argument left to add), and how a row becomes the
+    /// next page's cursor. `byText`: the trigram index drives and every other condition filters.
+    private static func searchStatement(_ search: SourceSearch, after: String?, byText: Bool)
         -> (sql: String, arguments: StatementArguments, cursor: (Row) -> String) {
         var filters = "", arguments: StatementArguments = []
         func filter(_ condition: String, _ values: StatementArguments = []) {
             filters += " AND " + condition
             arguments += values
         }
-        let text = search.text.map { (match: "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"", like: "%" + likeEscaped($0) + "%") }
+        let text = search.text.map { (match: phrase($0), like: "%" + likeEscaped($0) + "%") }
+        if let text, byText {
+            if let range = search.seedRange {
+                filter("""
+                    EXISTS (SELECT 1 FROM seed_references r WHERE r.url = s.url AND r.seed_path >= ? AND r.seed_path < ?
+                            AND (r.seed_path = ? OR substr(r.seed_path, 1, length(?)) = ?))
+                    """, [range.exact, range.to, range.exact, range.from, range.from])
+            }
+            if search.failed { filter("s.status = 'failed'") }
+            if search.mismatched { filter(mismatch) }
+            return (searchByText(filters: filters), [text.match, Int64(after ?? "") ?? 0, text.like] + arguments,
+                    { String($0["cursor"] as Int64) })
+        }
         if let range = search.seedRange {
             if let text { filter("s.url LIKE ? ESCAPE '\\'", [text.like]) }
             if search.failed { filter("s.status = 'failed'") }
@@ -86,17 +127,10 @@ extension CacheIndex {
                     [range.exact, range.to, range.exact, range.from, range.from, path, url] + arguments,
                     { $0["cursor_path"] + "\n" + $0["url"] })
         }
-        if search.failed || search.mismatched {
-            if search.failed && search.mismatched { filter(mismatch) }
-            if let text { filter("url LIKE ? ESCAPE '\\'", [text.like]) }
-            let driver = search.failed ? "status = 'failed'" : mismatch
-            return ("SELECT * FROM sources WHERE \(driver) AND url > ?\(filters) ORDER BY url LIMIT ?",
-                    [after ?? ""] + arguments, { $0["url"] })
-        }
-        if let text {
-            return (searchByText(filters: ""), [text.match, Int64(after ?? "") ?? 0, text.like], { String($0["cursor"] as Int64) })
-        }
-        return ("SELECT * FROM sources WHERE url > ? ORDER BY url LIMIT ?", [after ?? ""], { $0["url"] })
+        if search.failed && search.mismatched { filter(mismatch) }
+        if let text { filter("url LIKE ? ESCAPE '\\'", [text.like]) }
+        let driver = search.failed ? "status = 'failed'" : search.mismatched ? mismatch : "TRUE"
+        return ("SELECT * FROM sources WHERE \(driver) AND url > ?\(filters) ORDER BY url LIMIT ?", [after ?? ""] + arguments, { $0["url"] })
     }
 
     /// `path` as the index stores it: a path relative to the seeds folder becomes the first of
