@@ -263,12 +263,18 @@ def dashboard_timings(port):
     return slowest
 
 
-def dashboard_figures(binary, cache, config, figures):
+def start_serve(binary, cache, config):
+    """`imgcache serve` on a free port, once healthy: (process, port)."""
     port = seed_bench.free_port()
     server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
                                "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    wait_healthy(port)
+    return server, port
+
+
+def dashboard_figures(binary, cache, config, figures):
+    server, port = start_serve(binary, cache, config)
     try:
-        wait_healthy(port)
         figures["dashboard: slowest page ms"] = dashboard_timings(port)
     finally:
         server.terminate()
@@ -276,11 +282,8 @@ def dashboard_figures(binary, cache, config, figures):
 
 
 def serve_figures(binary, cache, config, figures):
-    port = seed_bench.free_port()
-    server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
-                               "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    server, port = start_serve(binary, cache, config)
     try:
-        wait_healthy(port)
         time.sleep(5)
         figures["serve idle RSS MB"] = rss_mb(server.pid)
         figures["dashboard: slowest page ms"] = dashboard_timings(port)
