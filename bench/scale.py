@@ -268,7 +268,11 @@ def start_serve(binary, cache, config):
     port = seed_bench.free_port()
     server = subprocess.Popen([binary, "serve", "--cache", cache, "--config", config, "--port", str(port),
                                "--log-level", "warning"], stdout=subprocess.DEVNULL)
-    wait_healthy(port)
+    try:
+        wait_healthy(port)
+    except SystemExit:
+        server.kill()
+        raise
     return server, port
 
 
