@@ -126,6 +126,9 @@ struct DashboardTests {
             #expect(bySeed.contains(">\(a)</a>") && bySeed.contains(">\(b)</a>") && bySeed.contains("3 URLs match"))
             #expect(try await DashboardCache.get(client, "/search?seed=article.md&failed=1&q=missing").1.contains("1 URL matches"))
             #expect(try await DashboardCache.get(client, "/search?seed=elsewhere").1.contains("0 URLs match"))
+            // The absolute path a sync stored works as well as the one from the seeds folder.
+            let absolute = cache.served.directory.url.appendingPathComponent("seeds/article.md").standardizedFileURL.path
+            #expect(try await DashboardCache.get(client, "/search?seed=" + escape(absolute)).1.contains("3 URLs match"))
             let short = try await DashboardCache.get(client, "/search?q=ab").1
             #expect(short.contains("Type at least 3 characters") && !short.contains("<table>"))
             // What was typed comes back escaped in the form.

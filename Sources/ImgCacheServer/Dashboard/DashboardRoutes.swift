@@ -117,7 +117,7 @@ struct Dashboard: Sendable {
         func text(_ name: String) -> String? {
             parameters.get(name).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
         }
-        let search = SourceSearch(text: text("q"), seedPath: text("seed").map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 },
+        let search = SourceSearch(text: text("q"), seedPath: text("seed"),
                                   failed: parameters.get("failed") == "1", mismatched: parameters.get("mismatch") == "1")
         if let q = search.text, q.count < SourceSearch.minimumText {
             return (search, "Type at least \(SourceSearch.minimumText) characters of the URL: a shorter text is in nearly every URL.")
