@@ -58,8 +58,8 @@ public struct SourceSearch: Sendable, Hashable {
     /// The seed paths `seedPath` covers: itself, and the files under it when it is a folder.
     var seedRange: (exact: String, from: String, to: String)? {
         guard let path = seedPath else { return nil }
-        let folder = path.hasSuffix("/") ? path : path + "/"
-        return (String(path.hasSuffix("/") ? path.dropLast() : path[...]), folder, String(folder.dropLast()) + "0")
+        let range = SeedScope.range(ofSection: path)
+        return (String(range.from.dropLast()), range.from, range.to)
     }
 }
 

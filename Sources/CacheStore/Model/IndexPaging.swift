@@ -19,12 +19,17 @@ public enum SeedScope: Sendable, Hashable {
 
     /// `%/name` for LIKE, with `\` escaping LIKE's own wildcards in the name.
     static func suffixPattern(_ name: String) -> String {
+        "%/" + likeEscaped(name)
+    }
+
+    /// `text` with LIKE's wildcards and its escape character (`\`) taken literally.
+    static func likeEscaped(_ text: String) -> String {
         var escaped = ""
-        for character in name {
+        for character in text {
             if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
             escaped.append(character)
         }
-        return "%/" + escaped
+        return escaped
     }
 }
 
@@ -85,6 +90,17 @@ extension SeedScope {
             if folder.isEmpty { return candidates }
             folder = Self.folder(of: String(folder.dropLast()))
         }
+    }
+
+    /// `path` as the index stores it: the first of its `candidates` that `holdsSeeds` (a seed
+    /// file, or a folder of them; asked with the path without a trailing `/`), else `path` as given.
+    static func resolve(_ path: String, lowest: String, highest: String,
+                        holdsSeeds: (_ exact: String, _ range: (from: String, to: String)) throws -> Bool) rethrows -> String {
+        for candidate in candidates(for: path, lowest: lowest, highest: highest) {
+            let exact = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
+            if try holdsSeeds(exact, range(ofSection: exact)) { return candidate }
+        }
+        return path
     }
 
     /// `text` up to and with its last `/` ("" without one).

@@ -134,12 +134,19 @@ extension PostgresIndex {
             try session.query("SET LOCAL enable_seqscan = off")
             try session.query("SET LOCAL enable_bitmapscan = off")
             try session.query("SET LOCAL enable_sort = off")
-            var plans: [String: String] = [:]
-            for statement in Self.pageStatements {
-                plans[statement.name] = try session.query(Self.bound("EXPLAIN " + statement.sql, statement.values))
-                    .map { try $0.decode(String.self) }.joined(separator: "\n")
-            }
-            return plans
+            return try Self.explain(session, Self.pageStatements)
         }
+    }
+
+    /// `EXPLAIN` of each statement, by name; `prepare` runs before each (to set what the planner may use).
+    static func explain(_ session: PostgresSession, _ statements: [Statement],
+                        prepare: (Statement) throws -> Void = { _ in }) throws -> [String: String] {
+        var plans: [String: String] = [:]
+        for statement in statements {
+            try prepare(statement)
+            plans[statement.name] = try session.query(bound("EXPLAIN " + statement.sql, statement.values))
+                .map { try $0.decode(String.self) }.joined(separator: "\n")
+        }
+        return plans
     }
 }

@@ -49,10 +49,13 @@ extension PostgresIndex {
 
     /// The references of a file or of a folder's files, in path and URL order ($1 the path, $2
     /// the folder with its '/', $3 the end of its range, $4 and $5 the cursor).
+    /// `sourceColumns` of `sources s`.
+    static let joinedSourceColumns = sourceColumns.split(separator: ",")
+        .map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+
     static func searchBySeed(filters: String, limit: String) -> String {
         """
-        SELECT \(sourceColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .joined(separator: ", ")), r.seed_path AS cursor_path
+        SELECT \(joinedSourceColumns), r.seed_path AS cursor_path
         FROM seed_references r JOIN sources s ON s.url = r.url
         WHERE r.seed_path COLLATE "C" >= $1 AND r.seed_path COLLATE "C" < $3 AND (r.seed_path = $1 OR starts_with(r.seed_path, $2))
         AND (r.seed_path COLLATE "C", r.url) > ($4, $5)\(filters)
@@ -79,17 +82,12 @@ extension PostgresIndex {
               let lowest = try session.scalar("SELECT seed_path FROM seed_references ORDER BY seed_path COLLATE \"C\" LIMIT 1", as: String.self),
               let highest = try session.scalar("SELECT seed_path FROM seed_references ORDER BY seed_path COLLATE \"C\" DESC LIMIT 1", as: String.self)
         else { return path }
-        for candidate in SeedScope.candidates(for: path, lowest: lowest, highest: highest) {
-            let exact = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
-            let range = SeedScope.range(ofSection: exact)
-            if try session.scalar("""
+        return try SeedScope.resolve(path, lowest: lowest, highest: highest) { exact, range in
+            try session.scalar("""
                 SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = \(exact))
                     OR EXISTS (SELECT 1 FROM seed_references WHERE seed_path COLLATE "C" >= \(range.from) AND seed_path COLLATE "C" < \(range.to))
-                """, as: Bool.self) == true {
-                return candidate
-            }
+                """, as: Bool.self) == true
         }
-        return path
     }
 
     private struct SearchQuery {
@@ -106,7 +104,7 @@ extension PostgresIndex {
             values.append(value)
             return "$\(values.count)"
         }
-        let like = search.text.map { "%" + CacheIndex.likeEscaped($0) + "%" }
+        let like = search.text.map { "%" + SeedScope.likeEscaped($0) + "%" }
         let urlCursor: (PostgresRow) throws -> String = { try $0.makeRandomAccess()[0].decode(String.self) }
         if let range = search.seedRange {
             let (path, url) = after.map(CacheIndex.seedCursor) ?? ("", "")
@@ -142,15 +140,11 @@ extension PostgresIndex {
             try session.query("SET LOCAL enable_seqscan = off")
             try session.query("SET LOCAL enable_sort = off")
             try session.query("SET LOCAL enable_incremental_sort = off")
-            var plans: [String: String] = [:]
-            for statement in Self.searchStatements {
+            return try Self.explain(session, Self.searchStatements) { statement in
                 let text = statement.name == "count by text"
                 try session.query(PostgresQuery(unsafeSQL: "SET LOCAL enable_indexscan = \(text ? "off" : "on")"))
                 try session.query(PostgresQuery(unsafeSQL: "SET LOCAL enable_indexonlyscan = \(text ? "off" : "on")"))
-                plans[statement.name] = try session.query(Self.bound("EXPLAIN " + statement.sql, statement.values))
-                    .map { try $0.decode(String.self) }.joined(separator: "\n")
             }
-            return plans
         }
     }
 }

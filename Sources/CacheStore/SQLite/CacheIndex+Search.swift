@@ -49,10 +49,15 @@ extension CacheIndex {
     static func searchBySeed(filters: String) -> String {
         """
         SELECT s.*, r.seed_path AS cursor_path FROM seed_references r JOIN sources s ON s.url = r.url
-        WHERE r.seed_path >= ? AND r.seed_path < ? AND (r.seed_path = ? OR substr(r.seed_path, 1, length(?)) = ?)
-        AND (r.seed_path, r.url) > (?, ?)\(filters)
+        WHERE \(seedCondition) AND (r.seed_path, r.url) > (?, ?)\(filters)
         ORDER BY r.seed_path, r.url LIMIT ?
         """
+    }
+
+    /// A reference `r` of the seed file or folder `range` (its arguments: `seedArguments`).
+    static let seedCondition = "r.seed_path >= ? AND r.seed_path < ? AND (r.seed_path = ? OR substr(r.seed_path, 1, length(?)) = ?)"
+    static func seedArguments(_ range: (exact: String, from: String, to: String)) -> StatementArguments {
+        [range.exact, range.to, range.exact, range.from, range.from]
     }
 
     public func search(_ search: SourceSearch, after: String?, limit: Int) throws(CacheError) -> SearchPage {
@@ -105,26 +110,25 @@ extension CacheIndex {
             filters += " AND " + condition
             arguments += values
         }
-        let text = search.text.map { (match: phrase($0), like: "%" + likeEscaped($0) + "%") }
-        if let text, byText {
-            if let range = search.seedRange {
-                filter("""
-                    EXISTS (SELECT 1 FROM seed_references r WHERE r.url = s.url AND r.seed_path >= ? AND r.seed_path < ?
-                            AND (r.seed_path = ? OR substr(r.seed_path, 1, length(?)) = ?))
-                    """, [range.exact, range.to, range.exact, range.from, range.from])
-            }
+        let text = search.text.map { (match: phrase($0), like: "%" + SeedScope.likeEscaped($0) + "%") }
+        // The text or a seed drives, joined with `sources s`: failed and mismatched filter.
+        func flags() {
             if search.failed { filter("s.status = 'failed'") }
             if search.mismatched { filter(mismatch) }
+        }
+        if let text, byText {
+            if let range = search.seedRange {
+                filter("EXISTS (SELECT 1 FROM seed_references r WHERE r.url = s.url AND \(seedCondition))", seedArguments(range))
+            }
+            flags()
             return (searchByText(filters: filters), [text.match, Int64(after ?? "") ?? 0, text.like] + arguments,
                     { String($0["cursor"] as Int64) })
         }
         if let range = search.seedRange {
             if let text { filter("s.url LIKE ? ESCAPE '\\'", [text.like]) }
-            if search.failed { filter("s.status = 'failed'") }
-            if search.mismatched { filter(mismatch) }
+            flags()
             let (path, url) = after.map(seedCursor) ?? ("", "")
-            return (searchBySeed(filters: filters),
-                    [range.exact, range.to, range.exact, range.from, range.from, path, url] + arguments,
+            return (searchBySeed(filters: filters), seedArguments(range) + [path, url] + arguments,
                     { $0["cursor_path"] + "\n" + $0["url"] })
         }
         if search.failed && search.mismatched { filter(mismatch) }
@@ -141,27 +145,17 @@ extension CacheIndex {
               let lowest = try String.fetchOne(db, sql: "SELECT seed_path FROM seed_references ORDER BY seed_path LIMIT 1"),
               let highest = try String.fetchOne(db, sql: "SELECT seed_path FROM seed_references ORDER BY seed_path DESC LIMIT 1")
         else { return path }
-        for candidate in SeedScope.candidates(for: path, lowest: lowest, highest: highest) {
-            let exact = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
-            let range = SeedScope.range(ofSection: exact)
-            if try Bool.fetchOne(db, sql: """
+        return try SeedScope.resolve(path, lowest: lowest, highest: highest) { exact, range in
+            try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM seed_references WHERE seed_path = ?) OR EXISTS (SELECT 1 FROM seed_references WHERE seed_path >= ? AND seed_path < ?)
-                """, arguments: [exact, range.from, range.to]) == true {
-                return candidate
-            }
+                """, arguments: [exact, range.from, range.to]) == true
         }
-        return path
     }
 
     /// A seed search's cursor: the path and the URL of the last row, split at the last newline (a URL has none).
     static func seedCursor(_ cursor: String) -> (String, String) {
         guard let split = cursor.lastIndex(of: "\n") else { return (cursor, "") }
         return (String(cursor[..<split]), String(cursor[cursor.index(after: split)...]))
-    }
-
-    /// `text` with LIKE's wildcards and the escape character taken literally.
-    static func likeEscaped(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
     }
 
     public func dashboardPlans() throws(CacheError) -> [String: String] {
