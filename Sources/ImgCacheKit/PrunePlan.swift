@@ -50,8 +50,15 @@ public struct PrunePlan: Codable, Hashable, Sendable {
         }
     }
 
-    /// In the order chosen: unreferenced and expired images oldest first, then by least recent use.
+    /// In the order chosen: unreferenced and expired images oldest first, then by least recent
+    /// use. Filled by `make`; `stream` hands each to its `remove` instead and keeps only counts.
     public var removals: [Removal] = []
+    /// How many images the plan removes, and for which reason.
+    public var removalCount = 0
+    public var removalsByReason: [Reason: Int] = [:]
+    /// Their thumbnail rows, and of those the variants made on request.
+    public var thumbnailsRemoved = 0
+    public var onDemandVariantsRemoved = 0
     public var imagesBefore = 0
     public var bytesBefore = 0
     public var bytesAfter = 0
@@ -62,22 +69,40 @@ public struct PrunePlan: Codable, Hashable, Sendable {
 
     public var bytesReclaimed: Int { bytesBefore - bytesAfter }
 
-    public static func make(images: [PruneImage], policy: PrunePolicy, now: Date) -> PrunePlan {
+    public static func make(images: [PruneImage], policy: PrunePolicy, now: Date) throws -> PrunePlan {
         // Least recently used first; the digest breaks ties so the plan is deterministic.
         let ordered = images.sorted { a, b in
             let (ua, ub) = (a.lastUsed, b.lastUsed)
             return ua != ub ? ua < ub : a.digest < b.digest
         }
-        return make(walking: { body in for image in ordered { body(image) } }, policy: policy, now: now)
+        return try make(walking: { body in for image in ordered { try body(image) } }, policy: policy, now: now)
+    }
+
+    /// The plan with its `removals` listed, from a walk (see `stream`).
+    public static func make(walking images: ((PruneImage) throws -> Void) throws -> Void, policy: PrunePolicy, now: Date,
+                            totals: (images: Int, bytes: Int)? = nil) rethrows -> PrunePlan {
+        var removals: [Removal] = []
+        var plan = try stream(walking: images, policy: policy, now: now, totals: totals) { removals.append($0) }
+        plan.removals = removals
+        return plan
     }
 
     /// The plan from a walk over the images in least-recently-used order (ties by digest),
     /// made once or twice (a second pass for `maxBytes`): what the index streams from a
-    /// cursor, so a prune holds its removals, never the cache's images.
+    /// cursor. Each removal goes to `remove` as it is decided, in the plan's order, and the
+    /// plan keeps only counts, so a prune holds neither the cache's images nor its removals.
     /// `totals` (images and bytes, when the caller has them from an aggregate) spares the first
     /// walk when no rule but `maxBytes` applies: it would only have counted.
-    public static func make(walking images: ((PruneImage) -> Void) throws -> Void, policy: PrunePolicy, now: Date,
-                            totals: (images: Int, bytes: Int)? = nil) rethrows -> PrunePlan {
+    public static func stream(walking images: ((PruneImage) throws -> Void) throws -> Void, policy: PrunePolicy, now: Date,
+                              totals: (images: Int, bytes: Int)? = nil, remove: (Removal) throws -> Void) rethrows -> PrunePlan {
+        // The walk calls back into what `remove` captured, one call at a time.
+        try withoutActuallyEscaping(remove) { remove in
+            try stream(walking: images, policy: policy, now: now, totals: totals, removing: remove)
+        }
+    }
+
+    private static func stream(walking images: ((PruneImage) throws -> Void) throws -> Void, policy: PrunePolicy, now: Date,
+                               totals: (images: Int, bytes: Int)?, removing remove: @escaping (Removal) throws -> Void) rethrows -> PrunePlan {
         var plan = PrunePlan()
         func inGrace(_ image: PruneImage) -> Bool { now.timeIntervalSince(image.lastUsed) < policy.grace }
         func rule(_ image: PruneImage) -> Reason? {
@@ -86,17 +111,17 @@ public struct PrunePlan: Codable, Hashable, Sendable {
             return nil
         }
         var remaining = 0
-        func firstPass(_ image: PruneImage) {
+        func removing(_ image: PruneImage, _ reason: Reason) throws {
+            plan.count(Removal(image, reason: reason))
+            try remove(Removal(image, reason: reason))
+            remaining -= image.bytes
+        }
+        func firstPass(_ image: PruneImage) throws {
             plan.imagesBefore += 1
             plan.bytesBefore += image.bytes
             remaining += image.bytes
             guard let reason = rule(image) else { return }
-            if inGrace(image) {
-                plan.keptInGrace += 1
-            } else {
-                plan.removals.append(Removal(image, reason: reason))
-                remaining -= image.bytes
-            }
+            if inGrace(image) { plan.keptInGrace += 1 } else { try removing(image, reason) }
         }
         if let totals, !policy.removeUnreferenced, policy.maxAge == nil {
             (plan.imagesBefore, plan.bytesBefore, remaining) = (totals.images, totals.bytes, totals.bytes)
@@ -108,17 +133,19 @@ public struct PrunePlan: Codable, Hashable, Sendable {
                 try images { image in
                     // What the first pass kept, oldest first, until the cache fits.
                     guard remaining > maxBytes, rule(image) == nil || inGrace(image) else { return }
-                    if inGrace(image) {
-                        plan.keptInGrace += 1
-                        return
-                    }
-                    plan.removals.append(Removal(image, reason: .maxSize))
-                    remaining -= image.bytes
+                    if inGrace(image) { plan.keptInGrace += 1 } else { try removing(image, .maxSize) }
                 }
             }
             plan.overMaxBytes = max(0, remaining - maxBytes)
         }
         plan.bytesAfter = remaining
         return plan
+    }
+
+    private mutating func count(_ removal: Removal) {
+        removalCount += 1
+        removalsByReason[removal.reason, default: 0] += 1
+        thumbnailsRemoved += removal.thumbnails
+        onDemandVariantsRemoved += removal.onDemandVariants
     }
 }

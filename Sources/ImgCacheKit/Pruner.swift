@@ -2,18 +2,24 @@ import CacheStore
 import Foundation
 import SeedDocuments
 
-/// What `imgcache prune` did (or, with `--dry-run`, would do).
-public struct PruneReport: Codable, Sendable {
+/// What `imgcache prune` did (or, with `--dry-run`, would do). Its figures are in memory;
+/// its two lists (the images removed, with their URLs, and the URLs a seed still names that
+/// lost their image) are spooled to temporary files as the prune decides and read back by
+/// `forEachRemoved` and `forEachURLNoLongerCached`: a prune that removes 100,000 images
+/// holds their digests, not their report.
+public struct PruneReport: Encodable, Sendable {
     public struct RemovedImage: Codable, Sendable {
         public var digest: String
         public var reason: PrunePlan.Reason
         public var bytes: Int
         public var lastUsed: Date
-        /// The URLs it was cached for (none for an original no URL points at any more).
+        /// The URLs it was cached for, sorted (none for an original no URL points at any more).
         public var urls: [String]
     }
     public var dryRun = false
-    public var removed: [RemovedImage] = []
+    /// How many images it removed, and for which reason (`PrunePlan.Reason`'s raw values).
+    public var removedCount = 0
+    public var removedByReason: [String: Int] = [:]
     public var imagesBefore = 0
     public var bytesBefore = 0
     public var bytesAfter = 0
@@ -25,15 +31,46 @@ public struct PruneReport: Codable, Sendable {
     /// Rows of URLs no seed references any more, forgotten (with `--unreferenced`).
     public var urlsForgotten = 0
     /// URLs that a seed still references and that are no longer cached.
-    public var urlsNoLongerCached: [String] = []
+    public var urlsNoLongerCachedCount = 0
     public var keptInGrace = 0
     public var overMaxBytes = 0
     public var seedFilesRewritten = 0
     public var problems: [String] = []
     public var seconds = 0.0
 
-    public var removedByReason: [String: Int] {
-        Dictionary(grouping: removed, by: \.reason.rawValue).mapValues(\.count)
+    private let removedLog: SpoolFile<RemovedImage>
+    private let urlsLog: SpoolFile<String>
+
+    enum CodingKeys: String, CodingKey {
+        case dryRun, removedCount, removedByReason, imagesBefore, bytesBefore, bytesAfter, bytesReclaimed, filesRemoved
+        case thumbnailsRemoved, onDemandVariantsRemoved, urlsForgotten, urlsNoLongerCachedCount, keptInGrace, overMaxBytes
+        case seedFilesRewritten, problems, seconds
+    }
+
+    init(dryRun: Bool) throws {
+        self.dryRun = dryRun
+        (removedLog, urlsLog) = (try SpoolFile(), try SpoolFile())
+    }
+
+    /// Each removed image in the order the plan chose it, read back from the report's spool.
+    public func forEachRemoved(_ body: (RemovedImage) throws -> Void) throws { try removedLog.forEach(body) }
+
+    /// Each URL a seed still names that lost its image, in the order its image was removed.
+    public func forEachURLNoLongerCached(_ body: (String) throws -> Void) throws { try urlsLog.forEach(body) }
+
+    /// Every removed image at once: for a small report (a test, a scheduled job's log line);
+    /// a command that prints a large one walks `forEachRemoved`.
+    public var removed: [RemovedImage] {
+        var all: [RemovedImage] = []
+        try? forEachRemoved { all.append($0) }
+        return all
+    }
+
+    /// Every URL that lost its image, sorted (see `removed`).
+    public var urlsNoLongerCached: [String] {
+        var all: [String] = []
+        try? forEachURLNoLongerCached { all.append($0) }
+        return all.sorted()
     }
 }
 
@@ -80,32 +117,27 @@ public final class Pruner: Sendable {
             guard let unreferencedSeeds else { throw PruneError("--unreferenced needs a seeds folder") }
             referencedURLs = try Self.referencedURLs(seedsDirectory: unreferencedSeeds, bodyImages: bodyImages)
         }
-        var report = PruneReport()
-        report.dryRun = dryRun
+        var report = try PruneReport(dryRun: dryRun)
         let staleBefore = now.addingTimeInterval(-policy.grace)
-        // The plan walks the index's images in least-recently-used order (twice for --max-size):
-        // what is held is the removals, not the cache.
+        let forgetting = referencedURLs != nil
+        // The plan walks the index's images in least-recently-used order (twice for --max-size)
+        // and spools its report as it decides: what is held is the removals' digests.
         if dryRun {
-            let (plan, stale) = try index.planPrune(referencedURLs: referencedURLs, staleBefore: staleBefore) { candidates in
-                (try report.plan(candidates, policy: policy, now: now, forgetting: referencedURLs != nil), candidates.staleURLs)
+            try index.planPrune(referencedURLs: referencedURLs, staleBefore: staleBefore) { candidates in
+                _ = try report.plan(candidates, policy: policy, now: now, forgetting: forgetting)
             }
-            report.filesRemoved = plan.removals.count + report.thumbnailsRemoved
-            report.attach(urls: try index.urls(ofDigests: plan.removals.map(\.digest)), stale: stale)
+            report.filesRemoved = report.removedCount + report.thumbnailsRemoved
         } else {
             // The plan is made inside the transaction, so it sees everything a concurrent sync committed.
-            var stale = Set<String>()
             let removal = try index.prune(at: now, referencedURLs: referencedURLs, staleBefore: staleBefore, decide: { candidates in
-                let plan = try report.plan(candidates, policy: policy, now: now, forgetting: referencedURLs != nil)
-                stale = candidates.staleURLs
-                return PruneDecision(digests: plan.removals.map(\.digest), forgetURLs: candidates.staleURLs,
-                                     bytesReclaimed: plan.bytesReclaimed)
+                let (plan, digests) = try report.plan(candidates, policy: policy, now: now, forgetting: forgetting)
+                return PruneDecision(digests: digests, forgetURLs: candidates.staleURLs, bytesReclaimed: plan.bytesReclaimed)
             }, removeFiles: { self.store.delete($0) })
             report.thumbnailsRemoved = removal.thumbnailsRemoved
             report.filesRemoved = removal.filesRemoved
-            report.attach(urls: removal.urls, stale: stale)
-            if !report.removed.isEmpty || report.urlsForgotten > 0 { index.refreshPlannerStatistics() }
+            if report.removedCount > 0 || report.urlsForgotten > 0 { index.refreshPlannerStatistics() }
         }
-        if let writeBackSeeds, !dryRun, !report.urlsNoLongerCached.isEmpty {
+        if let writeBackSeeds, !dryRun, report.urlsNoLongerCachedCount > 0 {
             let outcome = SeedWriteBack.apply(report.urlsNoLongerCached.map { ($0, false) },
                                               to: SeedScanner.scan(directory: writeBackSeeds).documents)
             report.seedFilesRewritten = outcome.rewritten
@@ -132,29 +164,39 @@ public final class Pruner: Sendable {
 }
 
 extension PruneReport {
-    /// Makes the plan from `inventory` and fills in what it says (sizes, removals, URLs that
-    /// lose their image; with `forgetting`, the stale URLs that lose their rows).
-    mutating func plan(_ candidates: PruneCandidates, policy: PrunePolicy, now: Date, forgetting: Bool) throws -> PrunePlan {
-        let plan = try PrunePlan.make(walking: candidates.walk, policy: policy, now: now, totals: candidates.totals)
-        imagesBefore = plan.imagesBefore
-        bytesBefore = plan.bytesBefore
-        bytesAfter = plan.bytesAfter
-        bytesReclaimed = plan.bytesReclaimed
-        keptInGrace = plan.keptInGrace
-        overMaxBytes = plan.overMaxBytes
-        thumbnailsRemoved = plan.removals.reduce(0) { $0 + $1.thumbnails }
-        onDemandVariantsRemoved = plan.removals.reduce(0) { $0 + $1.onDemandVariants }
-        removed = plan.removals.map { removal in
-            RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes, lastUsed: removal.lastUsed, urls: [])
+    /// Makes the plan from `candidates`, fills in its figures and spools its lists: each
+    /// removal with the URLs it was cached as (read 500 images at a time, in the plan's
+    /// transaction), and those URLs but the stale ones (whose rows go with `forgetting`).
+    /// Returns the plan and the digests to remove.
+    mutating func plan(_ candidates: PruneCandidates, policy: PrunePolicy, now: Date,
+                       forgetting: Bool) throws -> (plan: PrunePlan, digests: [String]) {
+        try removedLog.removeAll()
+        try urlsLog.removeAll()
+        var digests: [String] = []
+        var batch: [PrunePlan.Removal] = []
+        func spool() throws {
+            let urls = try candidates.urls(batch.map(\.digest))
+            for removal in batch {
+                let image = RemovedImage(digest: removal.digest, reason: removal.reason, bytes: removal.bytes,
+                                         lastUsed: removal.lastUsed, urls: urls[removal.digest] ?? [])
+                try removedLog.append(image)
+                for url in image.urls where !candidates.staleURLs.contains(url) { try urlsLog.append(url) }
+            }
+            batch.removeAll(keepingCapacity: true)
         }
+        let plan = try PrunePlan.stream(walking: candidates.walk, policy: policy, now: now, totals: candidates.totals) { removal in
+            digests.append(removal.digest)
+            batch.append(removal)
+            if batch.count == PruneCandidates.urlBatch { try spool() }
+        }
+        try spool()
+        (imagesBefore, bytesBefore, bytesAfter, bytesReclaimed) = (plan.imagesBefore, plan.bytesBefore, plan.bytesAfter, plan.bytesReclaimed)
+        (keptInGrace, overMaxBytes) = (plan.keptInGrace, plan.overMaxBytes)
+        (thumbnailsRemoved, onDemandVariantsRemoved) = (plan.thumbnailsRemoved, plan.onDemandVariantsRemoved)
+        removedCount = plan.removalCount
+        removedByReason = Dictionary(uniqueKeysWithValues: plan.removalsByReason.map { ($0.key.rawValue, $0.value) })
+        urlsNoLongerCachedCount = urlsLog.count
         if forgetting { urlsForgotten = candidates.staleURLs.count }
-        return plan
-    }
-
-    /// The URLs each removed image was cached as, and those that lose their image (all but the
-    /// stale ones, whose rows go).
-    mutating func attach(urls: [String: [String]], stale: Set<String>) {
-        for index in removed.indices { removed[index].urls = (urls[removed[index].digest] ?? []).sorted() }
-        urlsNoLongerCached = Set(removed.flatMap(\.urls)).subtracting(stale).sorted()
+        return (plan, digests)
     }
 }

@@ -98,7 +98,7 @@ public func scheduledJobs(_ configuration: ServerConfiguration, service: CacheSe
         jobs.append(ScheduledJob(name: "prune", every: prune.every, logger: logger, job: {
             let r = try Pruner(store: service.store, index: service.index, bodyImages: configuration.cache.bodyImages)
                 .run(policy: prune.policy, unreferencedSeeds: prune.unreferencedSeeds, writeBackSeeds: prune.writeBackSeeds)
-            return "removed \(r.removed.count) of \(r.imagesBefore) images, \(r.bytesReclaimed) bytes reclaimed, "
+            return "removed \(r.removedCount) of \(r.imagesBefore) images, \(r.bytesReclaimed) bytes reclaimed, "
                 + "cache now \(r.bytesAfter) bytes, \(r.keptInGrace) kept within the grace period"
         }, afterRun: { service.invalidate() }))
     }

@@ -98,34 +98,46 @@ struct PruneCommand: ParsableCommand {
             throw ExitCode(1)
         }
         for problem in report.problems { FileHandle.standardError.write(Data("error: \(safeLine(problem))\n".utf8)) }
-        if json {
-            printJSON(report)
-        } else if !quiet {
-            Self.printRemovals(report)
+        do {
+            if json {
+                try Self.printJSON(report)
+            } else if !quiet {
+                try Self.printRemovals(report)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
+            throw ExitCode(1)
         }
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report, grace: rules.grace).utf8)) }
         if !report.problems.isEmpty { throw ExitCode(1) }
     }
 
-    static func printRemovals(_ report: PruneReport) {
-        var out = ""
+    /// The report's figures, then its two lists as they are read back from its spool.
+    static func printJSON(_ report: PruneReport) throws {
+        let output = StreamedOutput()
+        defer { output.flush() }
+        let object = output.jsonObject()
+        object.fields(report)
+        try object.array("removed") { try report.forEachRemoved { object.append($0) } }
+        try object.array("urlsNoLongerCached") { try report.forEachURLNoLongerCached { object.append($0) } }
+        object.finish()
+    }
+
+    static func printRemovals(_ report: PruneReport) throws {
+        let output = StreamedOutput()
+        defer { output.flush() }
         let verb = report.dryRun ? "would remove" : "removed"
-        for image in report.removed {
+        try report.forEachRemoved { image in
             let name = image.urls.first.map { $0.safe + (image.urls.count > 1 ? " (+\(image.urls.count - 1) URLs)" : "") }
                 ?? "sha256:\(image.digest.prefix(16))"
-            out += "\(verb) \(ByteCount.pad(image.reason.rawValue, 12)) \(ByteCount.pad(ByteCount.format(image.bytes), 9)) \(name)\n"
-            if out.utf8.count > 64 * 1024 {
-                FileHandle.standardOutput.write(Data(out.utf8))
-                out = ""
-            }
+            output.write("\(verb) \(ByteCount.pad(image.reason.rawValue, 12)) \(ByteCount.pad(ByteCount.format(image.bytes), 9)) \(name)\n")
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
     }
 
     static func summary(_ r: PruneReport, grace: String) -> String {
         let reasons = r.removedByReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         var lines = [
-            "prune\(r.dryRun ? " (dry run)" : ""): \(r.dryRun ? "would remove" : "removed") \(r.removed.count) of "
+            "prune\(r.dryRun ? " (dry run)" : ""): \(r.dryRun ? "would remove" : "removed") \(r.removedCount) of "
                 + "\(r.imagesBefore) images\(reasons.isEmpty ? "" : " (\(reasons))"), \(r.filesRemoved) files, "
                 + "\(ByteCount.format(r.bytesReclaimed)) reclaimed; cache \(ByteCount.format(r.bytesBefore)) -> "
                 + "\(ByteCount.format(r.bytesAfter)), " + String(format: "%.2f s", r.seconds),
@@ -138,8 +150,8 @@ struct PruneCommand: ParsableCommand {
             lines.append("      warning: still \(ByteCount.format(r.overMaxBytes)) over --max-size (the rest is within the grace period)")
         }
         if r.urlsForgotten > 0 { lines.append("      \(r.urlsForgotten) URLs no seed references were forgotten") }
-        if !r.urlsNoLongerCached.isEmpty {
-            lines.append("      \(r.urlsNoLongerCached.count) URLs a seed still names are no longer cached (the next sync fetches them)")
+        if r.urlsNoLongerCachedCount > 0 {
+            lines.append("      \(r.urlsNoLongerCachedCount) URLs a seed still names are no longer cached (the next sync fetches them)")
         }
         if r.seedFilesRewritten > 0 { lines.append("      isCached: false written back to \(r.seedFilesRewritten) seed files") }
         return lines.joined(separator: "\n") + "\n"

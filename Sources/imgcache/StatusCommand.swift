@@ -22,9 +22,11 @@ struct StatusCommand: ParsableCommand {
         let output = StreamedOutput()
         do {
             if json {
-                let array = output.jsonArray(key: "images")
-                let summary = try CacheStatus.walk(cache) { array.append($0) }
-                array.finish(rest: summary)
+                let object = output.jsonObject()
+                var summary: CacheStatus.Summary?
+                try object.array("images") { summary = try CacheStatus.walk(cache) { object.append($0) } }
+                summary.map(object.fields)
+                object.finish()
             } else {
                 var count = 0
                 let summary = try CacheStatus.walk(cache) { image in

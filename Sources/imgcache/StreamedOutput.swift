@@ -19,35 +19,50 @@ final class StreamedOutput {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// A JSON object written as its first key's array grows: `{"<key>": [items…], <rest>}`,
-    /// pretty and key-sorted as `printJSON` writes (the array's key must sort before the rest's).
-    func jsonArray(key: String) -> JSONArrayWriter { JSONArrayWriter(output: self, key: key) }
+    /// A JSON object written as it is made, pretty as `printJSON` writes: its members in the
+    /// order given (each `fields` call's keys sorted), arrays written item by item.
+    func jsonObject() -> JSONObjectWriter { JSONObjectWriter(output: self) }
 }
 
-final class JSONArrayWriter {
+final class JSONObjectWriter {
     private let output: StreamedOutput
     private let encoder = JSONEncoder()
-    private var count = 0
+    private var members = 0
+    private var items = 0
 
-    fileprivate init(output: StreamedOutput, key: String) {
+    fileprivate init(output: StreamedOutput) {
         self.output = output
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        output.write("{\n  \(String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)) : [")
+        output.write("{")
     }
 
+    /// `value`'s keys (it encodes as an object) as members of this one.
+    func fields(_ value: some Encodable) {
+        let object = String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+        let inner = object.dropFirst().dropLast().trimmingCharacters(in: .newlines)
+        guard !inner.isEmpty else { return }
+        output.write((members == 0 ? "\n" : ",\n") + inner)
+        members += 1
+    }
+
+    /// A member `key` whose array `fill` writes, through `append`, item by item.
+    func array(_ key: String, _ fill: () throws -> Void) rethrows {
+        let name = String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)
+        output.write((members == 0 ? "\n" : ",\n") + "  \(name) : [")
+        members += 1
+        items = 0
+        try fill()
+        output.write(items == 0 ? "\n\n  ]" : "\n  ]")
+    }
+
+    /// One item of the array being filled.
     func append(_ item: some Encodable) {
         guard let data = try? encoder.encode(item) else { return }
         // Four spaces in: the item sits in the array in the object (JSON strings hold no raw newline).
-        output.write((count == 0 ? "\n    " : ",\n    ") + ManifestWriter.indented(String(decoding: data, as: UTF8.self)))
-        count += 1
+        output.write((items == 0 ? "\n    " : ",\n    ") + ManifestWriter.indented(String(decoding: data, as: UTF8.self)))
+        items += 1
     }
 
-    /// Ends the array and the object with `rest`'s keys after it.
-    func finish(rest: some Encodable) {
-        output.write(count == 0 ? "\n\n  ]" : "\n  ]")
-        let object = String(decoding: (try? encoder.encode(rest)) ?? Data("{}".utf8), as: UTF8.self)
-        let inner = object.dropFirst().dropLast().trimmingCharacters(in: .newlines)
-        output.write(inner.isEmpty ? "\n}\n" : ",\n" + inner + "\n}\n")
-    }
+    func finish() { output.write("\n}\n") }
 }

@@ -37,13 +37,13 @@ struct PrunePlanTests {
     }
 
     @Test("2,000 random caches and policies: the grace period, max-size, max-age, unreferenced and LRU order all hold")
-    func properties() {
+    func properties() throws {
         for seed in UInt64(1)...2000 {
             var rng = SplitMix64(state: seed)
             let images = Self.randomCache(&rng)
             let total = images.reduce(0) { $0 + $1.bytes }
             let policy = Self.randomPolicy(&rng, total: total)
-            let plan = PrunePlan.make(images: images, policy: policy, now: Self.now)
+            let plan = try PrunePlan.make(images: images, policy: policy, now: Self.now)
             let byDigest = Dictionary(uniqueKeysWithValues: images.map { ($0.digest, $0) })
             let removed = Set(plan.removals.map(\.digest))
             let kept = images.filter { !removed.contains($0.digest) }
@@ -51,6 +51,9 @@ struct PrunePlanTests {
             let context = "seed \(seed), policy \(policy)"
 
             #expect(removed.count == plan.removals.count, "an image removed twice: \(context)")
+            #expect(plan.removalCount == plan.removals.count, "\(context)")
+            #expect(plan.removalsByReason == Dictionary(grouping: plan.removals, by: \.reason).mapValues(\.count), "\(context)")
+            #expect(plan.thumbnailsRemoved == plan.removals.reduce(0) { $0 + $1.thumbnails }, "\(context)")
             #expect(plan.bytesAfter == total - plan.removals.reduce(0) { $0 + $1.bytes }, "\(context)")
             // Never anything inside the grace period.
             for removal in plan.removals {
@@ -100,7 +103,7 @@ struct PrunePlanTests {
     }
 
     @Test("an example: unreferenced first, then expired, then least recently used until under the size")
-    func example() {
+    func example() throws {
         let now = Self.now
         func image(_ name: String, mb: Int, usedHoursAgo: Double, referenced: Bool = true) -> PruneImage {
             PruneImage(digest: name, bytes: mb * 1_000_000, lastWritten: now.addingTimeInterval(-usedHoursAgo * Self.hour - 99 * Self.day),
@@ -113,7 +116,7 @@ struct PrunePlanTests {
             image("old", mb: 20, usedHoursAgo: 48),
             image("recent", mb: 20, usedHoursAgo: 3),
         ]
-        let plan = PrunePlan.make(images: images, policy: PrunePolicy(maxBytes: 75_000_000, maxAge: 30 * Self.day,
+        let plan = try PrunePlan.make(images: images, policy: PrunePolicy(maxBytes: 75_000_000, maxAge: 30 * Self.day,
                                                                       removeUnreferenced: true), now: now)
         #expect(plan.removals.map(\.digest) == ["ancient", "gone", "old"])
         #expect(plan.removals.map(\.reason) == [.maxAge, .unreferenced, .maxSize])
@@ -122,7 +125,7 @@ struct PrunePlanTests {
         #expect(plan.bytesReclaimed == 35_000_000)
 
         // A size only the grace period stops: as close as allowed, and the shortfall reported.
-        let tight = PrunePlan.make(images: images, policy: PrunePolicy(maxBytes: 10_000_000), now: now)
+        let tight = try PrunePlan.make(images: images, policy: PrunePolicy(maxBytes: 10_000_000), now: now)
         #expect(Set(tight.removals.map(\.digest)) == ["gone", "ancient", "old", "recent"])
         #expect(tight.overMaxBytes == 40_000_000)
         #expect(tight.keptInGrace == 1)

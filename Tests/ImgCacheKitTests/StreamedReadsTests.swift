@@ -147,7 +147,7 @@ struct StreamedReadsTests {
                        PrunePolicy(maxBytes: total / 3, maxAge: 25 * day, removeUnreferenced: true, grace: 12 * day)] {
             let urls = policy.removeUnreferenced ? referenced : nil
             let inventory = try cache.index.pruneInventory(referencedURLs: urls, staleBefore: now)
-            let expected = PrunePlan.make(images: inventory.images, policy: policy, now: now)
+            let expected = try PrunePlan.make(images: inventory.images, policy: policy, now: now)
             let streamed = try cache.index.planPrune(referencedURLs: urls, staleBefore: now) { candidates in
                 try PrunePlan.make(walking: candidates.walk, policy: policy, now: now, totals: candidates.totals)
             }
@@ -180,6 +180,33 @@ struct StreamedReadsTests {
         let report = try pruner.run(policy: PrunePolicy(maxBytes: 10_000, grace: 0))
         #expect(!report.removed.isEmpty)
         #expect(try analyzed() >= 2)
+    }
+
+    @Test("a prune of more images than a batch of URLs spools its report: each image once, in the dry run's order, with its URLs",
+          arguments: Backend.allCases)
+    func pruneReportSpooled(backend: Backend) throws {
+        let folder = try TemporaryDirectory()
+        guard let (cache, rows) = try Self.cache(backend, in: folder, logo: 3) else { return }
+        var urlsOf: [String: [String]] = [:]
+        for source in rows.sources { if let digest = source.digest { urlsOf[digest, default: []].append(source.url) } }
+        let pruner = Pruner(cache)
+        let policy = PrunePolicy(maxBytes: 0, grace: 0)
+        let dry = try pruner.run(policy: policy, dryRun: true)
+        let real = try pruner.run(policy: policy)
+        #expect(real.removedCount == rows.objects.count && real.removedCount > PruneCandidates.urlBatch)
+        #expect(real.removedByReason == ["max-size": rows.objects.count] && dry.removedCount == real.removedCount)
+        var order: [String] = []
+        try real.forEachRemoved { image in
+            order.append(image.digest)
+            #expect(image.urls == (urlsOf[image.digest] ?? []).sorted(), "\(image.digest)")
+        }
+        #expect(order == dry.removed.map(\.digest), "the plan's order, dry or real")
+        #expect(Set(order) == Set(rows.objects.map(\.digest)) && order.count == rows.objects.count)
+        #expect(real.removed.map(\.digest) == order, "read again from the start")
+        #expect((urlsOf[rows.objects[0].digest]?.count ?? 0) > 1, "the logo's image has more than one URL")
+        let lost = urlsOf.values.flatMap { $0 }.sorted()
+        #expect(real.urlsNoLongerCached == lost && real.urlsNoLongerCachedCount == lost.count)
+        #expect(try cache.index.source(SyntheticIndex.logoURL)?.isCached == false)
     }
 
     @Test("export over three pages: the manifest file is the full read's, each file once; unchanged again; an old JSON ledger still read")

@@ -25,8 +25,6 @@ public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage
 
     // MARK: Prune and repair
     func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory
-    /// The URLs cached as each of `digests` (what a prune's report names for the images it removes).
-    func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]]
     /// A prune's candidates in a read transaction (a dry run).
     func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date, _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T
     func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,

@@ -19,7 +19,6 @@ extension PostgresIndex {
         var removal = PruneRemoval()
         removal.filesRemoved = try removingFiles(removeFiles) { session in
             let decision = try decide(Self.candidates(session, referencedURLs: referencedURLs, staleBefore: staleBefore))
-            removal.urls = try Self.urls(session, ofDigests: decision.digests)
             try session.query("DELETE FROM sources WHERE url = ANY(\(decision.forgetURLs.sorted())::text[])")
             let keys = try Self.deleteImages(session, digests: decision.digests, status: .pruned, lastError: nil)
             removal.thumbnailsRemoved = keys.count - decision.digests.count
@@ -73,15 +72,11 @@ extension PostgresIndex {
                                            } ?? true)
                     image.thumbnails = names.count
                     image.onDemandVariants = names.filter { OnDemandVariant.isOnDemand(String($0)) }.count
-                    body(image)
+                    try body(image)
                 }
                 if rows.count < 1000 { return }
             }
-        }, staleURLs: stale, totals: (images, bytes))
-    }
-
-    public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {
-        try read { session in try Self.urls(session, ofDigests: digests) }
+        }, staleURLs: stale, totals: (images, bytes), urls: { digests in try urls(session, ofDigests: digests) })
     }
 
     static func urls(_ session: PostgresSession, ofDigests digests: [String]) throws -> [String: [String]] {

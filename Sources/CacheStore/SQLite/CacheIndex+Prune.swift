@@ -58,10 +58,15 @@ public struct PruneInventory: Sendable {
 /// cache's images. `staleURLs`: with `referencedURLs`, the URLs no seed references and not used
 /// since the cutoff.
 public struct PruneCandidates {
-    public let walk: ((PruneImage) -> Void) throws -> Void
+    public let walk: ((PruneImage) throws -> Void) throws -> Void
     public let staleURLs: Set<String>
     /// The number of images and their bytes (originals and thumbnails), from aggregates.
     public let totals: (images: Int, bytes: Int)
+    /// The URLs cached as each of up to 500 digests (sorted), read in the same transaction:
+    /// what the report names for the images the plan removes, a batch at a time as it decides.
+    public let urls: ([String]) throws -> [String: [String]]
+
+    public static let urlBatch = 500
 }
 
 /// What a prune decided, inside its transaction.
@@ -82,8 +87,6 @@ public struct PruneDecision: Sendable {
 public struct PruneRemoval: Sendable {
     public var thumbnailsRemoved = 0
     public var filesRemoved = 0
-    /// The URLs that were cached as each removed image (read before its rows went).
-    public var urls: [String: [String]] = [:]
 }
 
 extension CacheIndex {
@@ -94,20 +97,13 @@ extension CacheIndex {
         try read { db in try Self.loadInventory(db, referencedURLs: referencedURLs, staleBefore: staleBefore) }
     }
 
-    public func urls(ofDigests digests: [String]) throws(CacheError) -> [String: [String]] {
-        try read { db in try Self.urls(db, ofDigests: digests) }
-    }
-
-    /// The URLs cached as each of `digests`, sorted.
+    /// The URLs cached as each of `digests` (at most `PruneCandidates.urlBatch`), sorted.
     static func urls(_ db: Database, ofDigests digests: [String]) throws -> [String: [String]] {
         var urls: [String: [String]] = [:]
-        for start in stride(from: 0, to: digests.count, by: 500) {
-            let chunk = Array(digests[start..<min(start + 500, digests.count)])
-            for row in try Row.fetchAll(db, sql: "SELECT digest, url FROM sources WHERE digest IN (\(databaseQuestionMarks(count: chunk.count))) ORDER BY url",
-                                        arguments: StatementArguments(chunk)) {
-                urls[row[0], default: []].append(row[1])
-            }
-        }
+        guard !digests.isEmpty else { return urls }
+        let rows = try Row.fetchCursor(db, sql: "SELECT digest, url FROM sources WHERE digest IN (\(databaseQuestionMarks(count: digests.count))) ORDER BY url",
+                                       arguments: StatementArguments(digests))
+        while let row = try rows.next() { urls[row[0], default: []].append(row[1]) }
         return urls
     }
 
@@ -126,7 +122,6 @@ extension CacheIndex {
         var removal = PruneRemoval()
         removal.filesRemoved = try removingFiles(removeFiles) { db in
             let decision = try decide(Self.candidates(db, referencedURLs: referencedURLs, staleBefore: staleBefore))
-            removal.urls = try Self.urls(db, ofDigests: decision.digests)
             // URLs no seed names lose their rows first, so the images' update touches only the rest.
             let statement = try db.makeStatement(sql: "DELETE FROM sources WHERE url = ?")
             for url in decision.forgetURLs.sorted() { try statement.execute(arguments: [url]) }
@@ -180,9 +175,9 @@ extension CacheIndex {
                                        isReferenced: referencedURLs.map { set in urls.contains { set.contains(String($0)) } } ?? true)
                 image.thumbnails = variants.count
                 image.onDemandVariants = variants.filter { OnDemandVariant.isOnDemand(String($0)) }.count
-                body(image)
+                try body(image)
             }
-        }, staleURLs: stale, totals: (images, bytes))
+        }, staleURLs: stale, totals: (images, bytes), urls: { digests in try urls(db, ofDigests: digests) })
     }
 
     static func loadInventory(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
