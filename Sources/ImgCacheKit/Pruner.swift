@@ -112,7 +112,7 @@ public final class Pruner: Sendable {
     public func run(policy: PrunePolicy, unreferencedSeeds: String? = nil, writeBackSeeds: String? = nil,
                     dryRun: Bool = false, now: Date = Date()) throws -> PruneReport {
         let started = Date()
-        var referencedURLs: Set<String>?
+        var referencedURLs: ReferencedURLs?
         if policy.removeUnreferenced {
             guard let unreferencedSeeds else { throw PruneError("--unreferenced needs a seeds folder") }
             referencedURLs = try Self.referencedURLs(seedsDirectory: unreferencedSeeds, bodyImages: bodyImages)
@@ -138,28 +138,44 @@ public final class Pruner: Sendable {
             if report.removedCount > 0 || report.urlsForgotten > 0 { index.refreshPlannerStatistics() }
         }
         if let writeBackSeeds, !dryRun, report.urlsNoLongerCachedCount > 0 {
-            let outcome = SeedWriteBack.apply(report.urlsNoLongerCached.map { ($0, false) },
-                                              to: SeedScanner.scan(directory: writeBackSeeds).documents)
-            report.seedFilesRewritten = outcome.rewritten
-            report.problems += outcome.problems
+            var states: [String: Bool] = [:]
+            try report.forEachURLNoLongerCached { states[$0] = false }
+            SeedScanner.scan(directory: writeBackSeeds, batch: Self.seedBatch) { scan in
+                let outcome = SeedWriteBack.apply(states, to: scan.documents)
+                report.seedFilesRewritten += outcome.rewritten
+                report.problems += outcome.problems
+            }
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    /// Every URL the seeds under `directory` reference. Refuses when a seed file could not be
-    /// read or parsed (its URLs would count as unreferenced) or when there are no seeds at all.
-    static func referencedURLs(seedsDirectory directory: String, bodyImages: Bool) throws -> Set<String> {
-        let scan = SeedScanner.scan(directory: directory, bodyImages: bodyImages)
-        let broken = scan.errors.filter { $0.code != .noFrontMatter }
-        if let first = broken.first {
-            throw PruneError("cannot tell what is unreferenced while a seed could not be read: \(first)"
-                             + (broken.count > 1 ? " (and \(broken.count - 1) more)" : ""))
+    /// Seed files read at a time (for `--unreferenced` and the write-back).
+    static let seedBatch = 2_000
+
+    /// Every URL the seeds under `directory` reference, read a batch of files at a time.
+    /// Refuses when a seed file could not be read or parsed (its URLs would count as
+    /// unreferenced) or when there are no seeds at all.
+    static func referencedURLs(seedsDirectory directory: String, bodyImages: Bool) throws -> ReferencedURLs {
+        var urls = ReferencedURLs()
+        var documents = 0, broken = 0
+        var first: SeedError?
+        SeedScanner.scan(directory: directory, bodyImages: bodyImages, batch: seedBatch) { scan in
+            for error in scan.errors where error.code != .noFrontMatter {
+                first = first ?? error
+                broken += 1
+            }
+            documents += scan.documents.count
+            for document in scan.documents { for image in document.images { urls.insert(image.url) } }
         }
-        guard !scan.documents.isEmpty else {
+        if let first {
+            throw PruneError("cannot tell what is unreferenced while a seed could not be read: \(first)"
+                             + (broken > 1 ? " (and \(broken - 1) more)" : ""))
+        }
+        guard documents > 0 else {
             throw PruneError("no seed documents under \(directory): refusing to treat every image as unreferenced")
         }
-        return Set(scan.documents.flatMap { $0.images.map(\.url) })
+        return urls
     }
 }
 

@@ -6,8 +6,13 @@ enum SeedWriteBack {
     /// state); returns how many files were rewritten and what could not be changed safely.
     static func apply(_ states: [(url: String, isCached: Bool)], to documents: [SeedDocument]) -> (rewritten: Int, problems: [String]) {
         guard !states.isEmpty else { return (0, []) }
-        let byURL = Dictionary(states.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
-        let (rewritten, problems) = IsCachedWriter.writeBack(documents, states: byURL)
+        return apply(Dictionary(states.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a }), to: documents)
+    }
+
+    /// The same, the states by URL (made once for many batches of documents).
+    static func apply(_ states: [String: Bool], to documents: [SeedDocument]) -> (rewritten: Int, problems: [String]) {
+        guard !states.isEmpty else { return (0, []) }
+        let (rewritten, problems) = IsCachedWriter.writeBack(documents, states: states)
         return (rewritten, problems.map(\.description))
     }
 }

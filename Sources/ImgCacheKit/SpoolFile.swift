@@ -1,3 +1,4 @@
+import CacheStore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,9 +13,9 @@ final class SpoolFile<Value: Codable>: @unchecked Sendable {
     private let encoder = JSONEncoder()
     private var written = 0
 
-    init() throws(PruneError) {
+    init() throws(CacheError) {
         guard let file = tmpfile() else {
-            throw PruneError("cannot make a temporary file for the report: \(String(cString: strerror(errno)))")
+            throw Self.error("cannot make a temporary file for a report")
         }
         self.file = file
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -23,36 +24,39 @@ final class SpoolFile<Value: Codable>: @unchecked Sendable {
 
     deinit { fclose(file) }
 
+    private static func error(_ what: String) -> CacheError {
+        CacheError(.io, "\(what): \(String(cString: strerror(errno)))")
+    }
+
     /// How many values it holds.
     var count: Int { lock.withLock { written } }
 
     /// Appends `value` as one line of JSON (which never holds a raw newline).
-    func append(_ value: Value) throws {
-        var line = try encoder.encode(value)
+    func append(_ value: Value) throws(CacheError) {
+        var line: Data
+        do { line = try encoder.encode(value) } catch { throw CacheError.wrapping(error) }
         line.append(UInt8(ascii: "\n"))
-        try lock.withLock {
-            let wrote = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-            guard wrote == line.count else { throw PruneError("cannot write the report's temporary file: \(String(cString: strerror(errno)))") }
-            written += 1
-        }
+        lock.lock()
+        defer { lock.unlock() }
+        let wrote = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        guard wrote == line.count else { throw Self.error("cannot write a report's temporary file") }
+        written += 1
     }
 
     /// Forgets everything written.
-    func removeAll() throws {
-        try lock.withLock {
-            guard fflush(file) == 0, ftruncate(fileno(file), 0) == 0 else {
-                throw PruneError("cannot empty the report's temporary file: \(String(cString: strerror(errno)))")
-            }
-            rewind(file)
-            written = 0
-        }
+    func removeAll() throws(CacheError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fflush(file) == 0, ftruncate(fileno(file), 0) == 0 else { throw Self.error("cannot empty a report's temporary file") }
+        rewind(file)
+        written = 0
     }
 
     /// Each value in the order written. Appending from `body` deadlocks.
     func forEach(_ body: (Value) throws -> Void) throws {
         try lock.withLock {
             defer { fseek(file, 0, SEEK_END) }
-            guard fflush(file) == 0 else { throw PruneError("cannot read the report's temporary file: \(String(cString: strerror(errno)))") }
+            guard fflush(file) == 0 else { throw Self.error("cannot read a report's temporary file") }
             rewind(file)
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601

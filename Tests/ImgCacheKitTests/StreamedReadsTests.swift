@@ -145,7 +145,7 @@ struct StreamedReadsTests {
         for policy in [PrunePolicy(maxBytes: total / 2, grace: 0), PrunePolicy(maxAge: 15 * day, grace: 0),
                        PrunePolicy(removeUnreferenced: true, grace: 0),
                        PrunePolicy(maxBytes: total / 3, maxAge: 25 * day, removeUnreferenced: true, grace: 12 * day)] {
-            let urls = policy.removeUnreferenced ? referenced : nil
+            let urls = policy.removeUnreferenced ? ReferencedURLs(referenced) : nil
             let inventory = try cache.index.pruneInventory(referencedURLs: urls, staleBefore: now)
             let expected = try PrunePlan.make(images: inventory.images, policy: policy, now: now)
             let streamed = try cache.index.planPrune(referencedURLs: urls, staleBefore: now) { candidates in

@@ -101,6 +101,14 @@ struct SeedParserTests {
         let shared = try #require(catalog.first)
         #expect(shared.references.count == 2)
         #expect(shared.width == 1280)
+
+        // A batch at a time, in the walk's order (what prune --unreferenced reads): the same
+        // documents and errors, in batches of at most two files.
+        var batches: [SeedScan] = []
+        SeedScanner.scan(directory: directory.path, batch: 2) { batches.append($0) }
+        #expect(batches.count == 3 && batches.allSatisfy { $0.documents.count + $0.errors.count <= 2 })
+        #expect(batches.flatMap(\.documents).map(\.path).sorted() == scan.documents.map(\.path).sorted())
+        #expect(batches.flatMap(\.errors).map(\.description).sorted() == scan.errors.map(\.description).sorted())
     }
 
     @Test("files deleted while a scan runs are gone, not unreadable: no error for them (prune --unreferenced would refuse)")

@@ -24,10 +24,10 @@ public protocol IndexStorage: DashboardQueries, SeedFileStorage, OnDemandStorage
     func syncLeaseHolder() throws(CacheError) -> SyncLeaseHolder?
 
     // MARK: Prune and repair
-    func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory
+    func pruneInventory(referencedURLs: ReferencedURLs?, staleBefore: Date) throws(CacheError) -> PruneInventory
     /// A prune's candidates in a read transaction (a dry run).
-    func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date, _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T
-    func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
+    func planPrune<T>(referencedURLs: ReferencedURLs?, staleBefore: Date, _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T
+    func prune(at now: Date, referencedURLs: ReferencedURLs?, staleBefore: Date,
                decide: (PruneCandidates) throws -> PruneDecision,
                removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval
     func replaceThumbnail(_ updated: ThumbnailRecord, writeFile: () throws -> Void) throws(CacheError) -> Bool

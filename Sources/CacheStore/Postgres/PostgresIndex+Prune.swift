@@ -4,16 +4,16 @@ import Synchronization
 
 /// Prune, repair and the access ledger, as `CacheIndex+Prune` and `Removal` do them in SQLite.
 extension PostgresIndex {
-    public func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory {
+    public func pruneInventory(referencedURLs: ReferencedURLs?, staleBefore: Date) throws(CacheError) -> PruneInventory {
         try read { session in try Self.loadInventory(session, referencedURLs: referencedURLs, staleBefore: staleBefore) }
     }
 
-    public func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date,
+    public func planPrune<T>(referencedURLs: ReferencedURLs?, staleBefore: Date,
                              _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T {
         try read { session in try plan(Self.candidates(session, referencedURLs: referencedURLs, staleBefore: staleBefore)) }
     }
 
-    public func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
+    public func prune(at now: Date, referencedURLs: ReferencedURLs?, staleBefore: Date,
                       decide: (PruneCandidates) throws -> PruneDecision,
                       removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval {
         var removal = PruneRemoval()
@@ -43,7 +43,7 @@ extension PostgresIndex {
         ORDER BY GREATEST(o.created_at, t.written, s.used, a.last_access), o.digest COLLATE "C"
         """
 
-    static func candidates(_ session: PostgresSession, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneCandidates {
+    static func candidates(_ session: PostgresSession, referencedURLs: ReferencedURLs?, staleBefore: Date) throws -> PruneCandidates {
         var stale = Set<String>()
         if let referencedURLs {
             for row in try session.query("""
@@ -89,7 +89,7 @@ extension PostgresIndex {
     }
 
     /// Four scans, one per table, streamed (the same inventory SQLite's four cursors make).
-    static func loadInventory(_ session: PostgresSession, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
+    static func loadInventory(_ session: PostgresSession, referencedURLs: ReferencedURLs?, staleBefore: Date) throws -> PruneInventory {
         let state = Mutex(InventoryBuilder(referencing: referencedURLs != nil))
         try session.forEach("SELECT digest, bytes, created_at FROM objects") { row in
             let (digest, bytes, created) = try row.decode((String, Int, Date).self)

@@ -93,7 +93,7 @@ extension CacheIndex {
     /// The inventory a plan is made from, in a read transaction (a dry run). `referencedURLs`
     /// marks images whose URLs a seed still names; URLs outside it, not referenced or updated
     /// since `staleBefore`, are listed as stale.
-    public func pruneInventory(referencedURLs: Set<String>?, staleBefore: Date) throws(CacheError) -> PruneInventory {
+    public func pruneInventory(referencedURLs: ReferencedURLs?, staleBefore: Date) throws(CacheError) -> PruneInventory {
         try read { db in try Self.loadInventory(db, referencedURLs: referencedURLs, staleBefore: staleBefore) }
     }
 
@@ -108,7 +108,7 @@ extension CacheIndex {
     }
 
     /// The candidates of a prune in a read transaction (a dry run): what `plan` returns.
-    public func planPrune<T>(referencedURLs: Set<String>?, staleBefore: Date,
+    public func planPrune<T>(referencedURLs: ReferencedURLs?, staleBefore: Date,
                              _ plan: (PruneCandidates) throws -> T) throws(CacheError) -> T {
         try read { db in try plan(Self.candidates(db, referencedURLs: referencedURLs, staleBefore: staleBefore)) }
     }
@@ -116,7 +116,7 @@ extension CacheIndex {
     /// Prune in one write transaction: walks the candidates, asks `decide` what goes, forgets
     /// those URLs, deletes those images' rows and stamps the prune; after the commit, with the
     /// removal lock still held exclusively, `removeFiles` deletes their files (see `RemovalLock`).
-    public func prune(at now: Date, referencedURLs: Set<String>?, staleBefore: Date,
+    public func prune(at now: Date, referencedURLs: ReferencedURLs?, staleBefore: Date,
                       decide: (PruneCandidates) throws -> PruneDecision,
                       removeFiles: ([BlobKey]) -> Int) throws(CacheError) -> PruneRemoval {
         var removal = PruneRemoval()
@@ -150,7 +150,7 @@ extension CacheIndex {
         ORDER BY MAX(MAX(o.created_at, COALESCE(t.written, o.created_at)), COALESCE(s.used, ''), COALESCE(a.last_access, '')), o.digest
         """
 
-    static func candidates(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneCandidates {
+    static func candidates(_ db: Database, referencedURLs: ReferencedURLs?, staleBefore: Date) throws -> PruneCandidates {
         func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
         var stale = Set<String>()
         if let referencedURLs {
@@ -180,7 +180,7 @@ extension CacheIndex {
         }, staleURLs: stale, totals: (images, bytes), urls: { digests in try urls(db, ofDigests: digests) })
     }
 
-    static func loadInventory(_ db: Database, referencedURLs: Set<String>?, staleBefore: Date) throws -> PruneInventory {
+    static func loadInventory(_ db: Database, referencedURLs: ReferencedURLs?, staleBefore: Date) throws -> PruneInventory {
         func date(_ julianDay: Double) -> Date { Date(timeIntervalSince1970: (julianDay - 2_440_587.5) * 86_400) }
         var builder = InventoryBuilder(referencing: referencedURLs != nil)
         let objects = try Row.fetchCursor(db, sql: "SELECT digest, bytes, julianday(created_at) FROM objects")
