@@ -143,7 +143,20 @@ struct SyncCommand: ParsableCommand {
         for problem in report.seedProblems + report.indexProblems {
             FileHandle.standardError.write(Data("error: \(safeLine(problem))\n".utf8))
         }
-        if json { printJSON(report) }
+        if json {
+            let output = StreamedOutput()
+            defer { output.flush() }
+            let object = output.jsonObject()
+            object.fields(report)
+            do {
+                try object.array("results") { try report.forEachResult { object.append($0) } }
+            } catch {
+                output.flush()
+                FileHandle.standardError.write(Data("error: \(safeLine(error))\n".utf8))
+                throw ExitCode(1)
+            }
+            object.finish()
+        }
         if !quiet { FileHandle.standardError.write(Data(Self.summary(report).utf8)) }
         return report
     }
@@ -163,8 +176,11 @@ struct SyncCommand: ParsableCommand {
         if !r.failuresByKind.isEmpty {
             lines.append("      failed by reason: " + r.failuresByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
-        for result in r.results where result.dimensionMismatch != nil {
-            lines.append("      dimension mismatch: \(result.url.safe): \(result.dimensionMismatch!)")
+        if r.dimensionMismatches > 0 {
+            try? r.forEachResult { result in
+                guard let mismatch = result.dimensionMismatch else { return }
+                lines.append("      dimension mismatch: \(result.url.safe): \(mismatch)")
+            }
         }
         if !r.seedProblems.isEmpty { lines.append("      \(r.seedProblems.count) seed problems (above)") }
         if !r.indexProblems.isEmpty {

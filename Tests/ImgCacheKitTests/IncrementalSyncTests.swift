@@ -3,6 +3,7 @@ import Foundation
 import ImageCore
 import ImgCacheKit
 import SeedDocuments
+import Synchronization
 import TestSupport
 import Testing
 
@@ -126,6 +127,36 @@ struct IncrementalSyncTests {
         #expect(incrementalIndex.contains { $0.hasPrefix("reference \(seeds.path)/a.md \(origin.url("/a.jpg")) ") && $0.contains(" 600x450 ") })
         #expect(!incrementalIndex.contains { $0.contains("/c.md ") }, "the removed file's references are gone")
         #expect(incrementalIndex.contains { $0.contains(origin.url("/pic.bmp")) && $0.hasSuffix("body=true") })
+    }
+
+    @Test("a sync works a window of URLs at a time: windows of 4 give what one window gives (report, results by URL, index)",
+          arguments: Backend.allCases)
+    func windows(_ backend: Backend) throws {
+        let origin = try ImageOrigin()
+        let folder = try TemporaryDirectory()
+        let seeds = folder.url.appendingPathComponent("seeds")
+        let paths = ImageOrigin.images.keys.sorted() + ["/missing.jpg"]
+        for (number, chunk) in paths.chunked(3).enumerated() {
+            try SeedFiles.write(seeds, name: "s\(number).md", urls: chunk.map { (origin.url($0), nil) })
+        }
+        guard let one = try Self.configuration(backend, cache: folder.url.appendingPathComponent("one")),
+              let small = try Self.configuration(backend, cache: folder.url.appendingPathComponent("small")) else { return }
+        let whole = try Self.sync(seeds, one)
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: small)
+        syncer.window = 4
+        let progress = Mutex<[SyncProgress]>([])
+        let windowed = try syncer.run(progress: { snapshot in progress.withLock { $0.append(snapshot) } })
+
+        #expect(paths.count > 4 * syncer.window / 2 && whole.failed == 1 && whole.cached == paths.count - 1)
+        #expect(Self.outcome(windowed) == Self.outcome(whole))
+        #expect((windowed.fetched, windowed.failed, windowed.thumbnailsMade) == (whole.fetched, whole.failed, whole.thumbnailsMade))
+        let urls = windowed.results.map(\.url)
+        #expect(urls == paths.map(origin.url).sorted() && urls == whole.results.map(\.url), "each URL once, in URL order")
+        #expect(windowed.results.map(\.isCached) == whole.results.map(\.isCached))
+        #expect(try Self.snapshot(small) == Self.snapshot(one))
+        let seen = progress.withLock { $0 }
+        #expect(seen.allSatisfy { $0.total == paths.count } && seen.map(\.finished).max() == paths.count,
+                "progress counts on across windows: \(seen.map(\.finished))")
     }
 
     @Test("a cached, fresh, complete image is not looked at: a thumbnail removed by hand comes back with --full only")

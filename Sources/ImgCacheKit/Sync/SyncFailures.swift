@@ -13,8 +13,10 @@ extension Syncer {
 
     /// An image the run did not finish because it stopped (`BackendHalt`): nothing is written
     /// for it, to backends that do not answer.
-    func stopped(_ entry: CatalogEntry, _ reason: String) -> ImageSyncResult {
-        ImageSyncResult(url: entry.url, action: .failed, isCached: false, digest: nil, error: "not synced: the sync stopped: \(reason)",
+    func stopped(_ entry: CatalogEntry, _ reason: String) -> ImageSyncResult { stopped(url: entry.url, reason) }
+
+    func stopped(url: String, _ reason: String) -> ImageSyncResult {
+        ImageSyncResult(url: url, action: .failed, isCached: false, digest: nil, error: "not synced: the sync stopped: \(reason)",
                         errorKind: .stopped, dimensionMismatch: nil, thumbnailsMade: 0)
     }
 

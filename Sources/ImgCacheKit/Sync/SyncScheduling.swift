@@ -25,15 +25,17 @@ extension Syncer {
         }
     }
 
-    /// Runs the plan: every entry ends as one result, in `progress` as it comes.
-    func runPlan(_ plan: Plan, total: Int, progress: @escaping @Sendable (SyncProgress) -> Void,
+    /// Runs the plan: every entry ends as one result, in `progress` as it comes (counted on
+    /// from what the windows `before` it finished and downloaded).
+    func runPlan(_ plan: Plan, before: (finished: Int, bytes: Int), total: Int, progress: @escaping @Sendable (SyncProgress) -> Void,
                  onFailure: @escaping @Sendable (ImageSyncResult) -> Void) -> RunResults {
         let state = Mutex(RunState())
         let record: @Sendable (ImageSyncResult, Int) -> Void = { result, downloaded in
             let snapshot = state.withLock { state -> SyncProgress in
                 state.results.append(result)
                 state.bytesDownloaded += downloaded
-                return SyncProgress(finished: state.results.count, total: total, bytesDownloaded: state.bytesDownloaded)
+                return SyncProgress(finished: before.finished + state.results.count, total: total,
+                                    bytesDownloaded: before.bytes + state.bytesDownloaded)
             }
             if result.action == .failed, result.errorKind != .stopped { onFailure(result) }
             progress(snapshot)

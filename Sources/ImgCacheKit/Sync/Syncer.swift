@@ -15,6 +15,9 @@ public final class Syncer: @unchecked Sendable {
     /// Read every seed file and look at every image, not only what changed (`sync --full`).
     public var full = false
     public var writeBack = false
+    /// URLs worked on at a time: a window's references, plan, fetches and results are held
+    /// while it runs and let go when it ends (its results go to the report's spool).
+    public var window = 2_000
     /// When another sync holds the index's lease: wait for it (true) or fail at once naming it.
     public var waitForLease = false
     /// Called once when this sync starts to wait for the lease, with its holder if recorded.
@@ -32,6 +35,7 @@ public final class Syncer: @unchecked Sendable {
         index = cache.index
     }
 
+
     /// The sync, step by step.
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
                     onFailure: @escaping @Sendable (ImageSyncResult) -> Void = { _ in }) throws(CacheError) -> SyncReport {
@@ -39,12 +43,15 @@ public final class Syncer: @unchecked Sendable {
         // One sync per index at a time: a second one would fetch and upload everything again.
         let lease = try index.acquireSyncLease(.current(), wait: waitForLease, waiting: onLeaseWait)
         defer { lease.release() }
-        let seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
-        let catalog = try dueCatalog(seeds)                        // the images with work to do
-        let plan = try plan(catalog.entries)                       // fresh, or to fetch (with validators)
-        let run = runPlan(plan, total: catalog.entries.count,      // each image: fetch, verify, store,
-                          progress: progress, onFailure: onFailure) // render, record
-        var report = summarise(run, seeds: seeds, catalog: catalog)
+        var seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
+        let due = try dueURLs(&seeds)                              // the URLs with work to do, sorted
+        let referenced = seeds.found ? try index.referencedURLCount() : 0
+        var report = try SyncReport()
+        for urls in due.chunked(window) {                          // a window at a time: fresh, or
+            try work(on: Array(urls), seeds: seeds, into: &report,   // fetch, verify, store, render,
+                     total: due.count, progress: progress, onFailure: onFailure) // record
+        }
+        summarise(&report, seeds: seeds, referenced: referenced)
         if let reason = halt.reason {
             report.stopped = reason                                // a backend died: nothing more is written
         } else {
@@ -61,21 +68,17 @@ public final class Syncer: @unchecked Sendable {
         halt.stop(reason)
     }
 
-    /// The images a sync works on, and how many the seeds reference in all.
-    struct DueCatalog {
-        var entries: [CatalogEntry]
-        var referenced: Int
-    }
-
     /// Every URL of a file read now (looked at as a full read would), and every URL the index's
-    /// set queries say has work to do: new, failed, expired, not cached. A URL that is cached,
-    /// fresh and complete costs nothing here. `--full`, `--refresh` or renditions other than the
-    /// last sync's make every URL due.
-    func dueCatalog(_ seeds: SeedRead) throws(CacheError) -> DueCatalog {
-        guard seeds.found else { return DueCatalog(entries: [], referenced: 0) }
+    /// set queries say has work to do: new, failed, expired, not cached, sorted. A URL that is
+    /// cached, fresh and complete costs nothing here. `--full`, `--refresh` or renditions other
+    /// than the last sync's make every URL due. The seeds' URL set is moved out of `seeds`, not
+    /// copied: what is held is the due list, one string per URL with work to do.
+    func dueURLs(_ seeds: inout SeedRead) throws(CacheError) -> [String] {
+        guard seeds.found else { return [] }
         let synced = try index.syncedRenditions()
         let all = full || refresh || synced != renditionsFingerprint
-        var due = seeds.urls
+        var due: Set<String> = []
+        swap(&due, &seeds.urls)
         var after: String?
         let page = 5_000
         while true {
@@ -84,17 +87,37 @@ public final class Syncer: @unchecked Sendable {
             guard urls.count == page else { break }
             after = urls.last
         }
-        let sorted = due.sorted()
-        var entries: [CatalogEntry] = []
-        entries.reserveCapacity(sorted.count)
-        for batch in sorted.chunked(1_000) {
-            let references = try index.seedReferences(urls: Array(batch))
-            entries += CatalogEntry.collect(references.lazy.map {
-                CatalogEntry.Mention(url: $0.url, fetchURL: seeds.fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
-                                     place: SeedLocation(path: $0.seedPath, line: $0.line))
-            })
+        return due.sorted()
+    }
+
+    /// One window of due URLs: each one's places in the seeds, the plan, and the run; its
+    /// results go to the report. When the index stops answering after the first window, the
+    /// rest of the run is not synced and says so, as an outage during a window ends it.
+    func work(on urls: [String], seeds: SeedRead, into report: inout SyncReport, total: Int,
+              progress: @escaping @Sendable (SyncProgress) -> Void,
+              onFailure: @escaping @Sendable (ImageSyncResult) -> Void) throws(CacheError) {
+        if let reason = halt.reason { return try report.add(urls.map { stopped(url: $0, reason) }) }
+        let plan: Plan
+        do {
+            plan = try self.plan(catalog(urls, fetchURLs: seeds.fetchURLs))
+        } catch {
+            guard report.hasResults else { throw error }
+            halt.stop(error.message)
+            return try report.add(urls.map { stopped(url: $0, error.message) })
         }
-        return DueCatalog(entries: entries, referenced: try index.referencedURLCount())
+        let run = runPlan(plan, before: (report.resultCount, report.bytesDownloaded), total: total,
+                          progress: progress, onFailure: onFailure)
+        report.bytesDownloaded += run.bytesDownloaded
+        report.indexProblems += run.indexProblems
+        try report.add(run.results)
+    }
+
+    /// The entries of `urls`, with every place the seeds name each (for its declared sizes).
+    func catalog(_ urls: [String], fetchURLs: [String: String]) throws(CacheError) -> [CatalogEntry] {
+        CatalogEntry.collect(try index.seedReferences(urls: urls).lazy.map {
+            CatalogEntry.Mention(url: $0.url, fetchURL: fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
+                                 place: SeedLocation(path: $0.seedPath, line: $0.line))
+        })
     }
 
     /// What the configured renditions are, as one text: a cached URL recorded under other
@@ -144,7 +167,8 @@ public final class Syncer: @unchecked Sendable {
             for path in try index.seedPathsToWriteBack() where !parsed.contains(path) {
                 if case .success(let document) = SeedScanner.load(path, bodyImages: configuration.bodyImages) { documents.append(document) }
             }
-            var states = Dictionary(report.results.map { ($0.url, $0.isCached) }, uniquingKeysWith: { a, _ in a })
+            var states: [String: Bool] = [:]
+            try report.forEachResult { result in states[result.url] = result.isCached }
             let unknown = Set(documents.flatMap { $0.images.map(\.url) }).filter { states[$0] == nil }
             for (url, source) in try index.sources(urls: Array(unknown)) { states[url] = source.isCached }
             let outcome = SeedWriteBack.apply(states.map { ($0.key, $0.value) }, to: documents)
@@ -166,36 +190,15 @@ public final class Syncer: @unchecked Sendable {
         }
     }
 
-    /// The report from every result; the images the plan did not need (cached, fresh and
-    /// complete) count as fresh and cached.
-    func summarise(_ run: RunResults, seeds: SeedRead, catalog: DueCatalog) -> SyncReport {
-        var report = SyncReport()
-        report.results = run.results.sorted { $0.url < $1.url }
-        report.bytesDownloaded = run.bytesDownloaded
-        report.indexProblems = run.indexProblems
+    /// The report's figures from the seeds step, the run's counters and the images the seeds
+    /// reference in all (those no window needed count as fresh and cached).
+    func summarise(_ report: inout SyncReport, seeds: SeedRead, referenced: Int) {
         report.seedsRead = seeds.seeds
         report.seedsChanged = seeds.changed
         report.seedsRemoved = seeds.removed
         report.seedProblems = seeds.problems
-        report.images = max(catalog.referenced, catalog.entries.count)
-        let untouched = report.images - catalog.entries.count
-        report.fresh = untouched
-        report.cached = untouched
-        for result in report.results {
-            switch result.action {
-            case .fetched: report.fetched += 1
-            case .notModified: report.notModified += 1
-            case .fresh: report.fresh += 1
-            case .failed:
-                report.failed += 1
-                report.failuresByKind[(result.errorKind ?? .other).rawValue, default: 0] += 1
-            }
-            report.thumbnailsMade += result.thumbnailsMade
-            if result.isCached { report.cached += 1 }
-            if result.dimensionMismatch != nil { report.dimensionMismatches += 1 }
-        }
+        report.finish(referenced: referenced)
         (report.bytesStored, report.duplicates) = counters.withLock { ($0.bytesStored, $0.duplicates) }
-        return report
     }
 
     struct RunResults {
