@@ -222,8 +222,11 @@ struct IndexConformanceTests {
         #expect(inventory.staleURLs == [removed.url])
 
         var deleted: [BlobKey] = []
-        let removal = try index.prune(at: later, referencedURLs: [kept.url], staleBefore: later, decide: { inventory in
-            PruneDecision(digests: [removed.digest], forgetURLs: [], bytesReclaimed: 123)
+        let removal = try index.prune(at: later, referencedURLs: [kept.url], staleBefore: later, decide: { candidates in
+            // The report's URLs, read in the prune's own transaction.
+            let urls = try candidates.urls([removed.digest, kept.digest, "absent"])
+            #expect(urls == [removed.digest: [removed.url], kept.digest: [kept.url]])
+            return PruneDecision(digests: [removed.digest], forgetURLs: [], bytesReclaimed: 123)
         }, removeFiles: { keys in
             deleted = keys
             return blobs.delete(keys)
@@ -238,6 +241,15 @@ struct IndexConformanceTests {
         #expect(try index.statistics(largest: 5).lastPruneBytes == 123)
         #expect(try !index.pruneInventory(referencedURLs: nil, staleBefore: later).images.contains { $0.digest == removed.digest })
         #expect(!blobs.exists(.original(removed.digest)) && blobs.exists(.original(kept.digest)))
+    }
+
+    @Test("ReferencedURLs holds what was inserted and nothing else (10,000 URLs against 10,000 others)")
+    func referencedURLs() {
+        let named = (0..<10_000).map { "https://img.example/a/\($0).jpg" }
+        let set = ReferencedURLs(named)
+        #expect(named.allSatisfy(set.contains))
+        #expect(!(0..<10_000).contains { set.contains("https://img.example/b/\($0).jpg") })
+        #expect(ReferencedURLs().isEmpty && !set.isEmpty)
     }
 
     @Test("prune forgets the rows of URLs no seed names", arguments: IndexBackend.available)

@@ -159,6 +159,28 @@ struct IncrementalSyncTests {
                 "progress counts on across windows: \(seen.map(\.finished))")
     }
 
+    @Test("more URLs read now than the sync keeps: it looks at every referenced URL, and the index ends as it would",
+          arguments: Backend.allCases)
+    func manyURLsReadNow(_ backend: Backend) throws {
+        let origin = try ImageOrigin()
+        let folder = try TemporaryDirectory()
+        let seeds = folder.url.appendingPathComponent("seeds")
+        try Self.writeSeeds(seeds, origin: origin)
+        guard let kept = try Self.configuration(backend, cache: folder.url.appendingPathComponent("kept")),
+              let many = try Self.configuration(backend, cache: folder.url.appendingPathComponent("many")) else { return }
+        _ = try Self.sync(seeds, kept)
+        _ = try Self.sync(seeds, many)
+        try Self.edit(seeds, origin: origin)
+        let incremental = try Self.sync(seeds, kept)
+        let syncer = try Syncer(seedsDirectory: seeds.path, configuration: many)
+        (syncer.readNowLimit, syncer.window) = (1, 3)
+        let everything = try syncer.run()
+        #expect(Self.outcome(everything) == Self.outcome(incremental))
+        #expect(incremental.results.count < everything.results.count && everything.results.count == everything.images,
+                "kept: only what is due; past the limit: every referenced URL")
+        #expect(try Self.snapshot(many) == Self.snapshot(kept))
+    }
+
     @Test("a cached, fresh, complete image is not looked at: a thumbnail removed by hand comes back with --full only")
     func freshImagesCostNoLook() throws {
         let origin = try ImageOrigin()

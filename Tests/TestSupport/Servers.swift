@@ -51,9 +51,17 @@ public enum TestServers {
 
     /// Processes to stop when the test process exits.
     nonisolated(unsafe) static var started: [Process] = []
+    /// Their folders (data, logs, sockets), removed when the test process exits: a run of the
+    /// suite leaves nothing in /tmp.
+    nonisolated(unsafe) static var folders: [String] = []
     static let stopAtExit: Void = {
         atexit {
-            for process in TestServers.started where process.isRunning { process.terminate() }
+            let running = TestServers.started.filter(\.isRunning)
+            for process in running { process.terminate() }
+            // The folders go once the servers have stopped (two seconds at most, then regardless).
+            let deadline = Date().addingTimeInterval(2)
+            while running.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+            for folder in TestServers.folders { try? FileManager.default.removeItem(atPath: folder) }
         }
     }()
 }
@@ -111,6 +119,9 @@ public final class SeaweedFS: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: weed)
         process.arguments = arguments
+        // Its sockets in its own folder, not in /tmp.
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["TMPDIR": (path as NSString).deletingLastPathComponent]) { _, new in new }
         FileManager.default.createFile(atPath: path, contents: nil)
         let log = FileHandle(forWritingAtPath: path)
         process.standardOutput = log
@@ -125,6 +136,7 @@ public final class SeaweedFS: Sendable {
         _ = TestServers.stopAtExit
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("imgcache-seaweed-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
+        TestServers.folders.append(folder)
         let identity = """
             {"identities":[{"name":"imgcache","credentials":[{"accessKey":"imgcache-test","secretKey":"imgcache-test-secret-key"}],
               "actions":["Admin","Read","Write","List","Tagging"]}]}
@@ -226,6 +238,7 @@ public final class PostgresServer: Sendable {
         let runAs: String? = getuid() == 0 ? "postgres" : nil
         let folder = "/tmp/imgcache-pg-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        TestServers.folders.append(folder)
         if let runAs { _ = try? Executable.runTool("/bin/chown", ["-R", runAs, folder]) }
         let server = PostgresServer(port: TestServers.freePort(), bin: bin, folder: folder, runAs: runAs)
         let (initdb, initArguments) = server.command("initdb", ["-D", folder + "/data", "-U", server.user, "--auth=trust",

@@ -11,8 +11,10 @@ extension Syncer {
     struct SeedRead {
         /// Documents parsed now (new or changed files), kept only for the write-back.
         var documents: [SeedDocument] = []
-        /// The URLs of the documents parsed now, and the request URL of those that differ (credentials).
+        /// The URLs of the documents parsed now (up to `readNowLimit`; past it `manyURLs`, and
+        /// the sync takes every referenced URL), and the request URL of those that differ (credentials).
         var urls: Set<String> = []
+        var manyURLs = false
         var fetchURLs: [String: String] = [:]
         /// Every file's problems (skipped files and entries), parsed now or remembered, in path order.
         var problems: [String] = []
@@ -102,9 +104,10 @@ extension Syncer {
                 read.changed += 1
                 guard case .success(let document) = result else { break }
                 for image in document.images {
-                    read.urls.insert(image.url)
+                    if !read.manyURLs { read.urls.insert(image.url) }
                     if image.fetchURL != image.url, read.fetchURLs[image.url] == nil { read.fetchURLs[image.url] = image.fetchURL }
                 }
+                if read.urls.count > readNowLimit { (read.manyURLs, read.urls) = (true, []) }
                 if keepDocuments { read.documents.append(document) }
                 update.references += Self.references(of: document)
             }

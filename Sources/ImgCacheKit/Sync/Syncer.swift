@@ -17,7 +17,10 @@ public final class Syncer: @unchecked Sendable {
     public var writeBack = false
     /// URLs worked on at a time: a window's references, plan, fetches and results are held
     /// while it runs and let go when it ends (its results go to the report's spool).
-    public var window = 2_000
+    public var window = 10_000
+    /// URLs of the files read now kept as such; past this many (a first sync, a large import)
+    /// the sync looks at every referenced URL instead, from the index a page at a time.
+    public var readNowLimit = 100_000
     /// When another sync holds the index's lease: wait for it (true) or fail at once naming it.
     public var waitForLease = false
     /// Called once when this sync starts to wait for the lease, with its holder if recorded.
@@ -44,12 +47,13 @@ public final class Syncer: @unchecked Sendable {
         let lease = try index.acquireSyncLease(.current(), wait: waitForLease, waiting: onLeaseWait)
         defer { lease.release() }
         var seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
-        let due = try dueURLs(&seeds)                              // the URLs with work to do, sorted
+        let due = try dueURLs(&seeds)                              // the URLs with work to do, in pages
         let referenced = seeds.found ? try index.referencedURLCount() : 0
+        let total = seeds.found ? try due.count() : 0
         var report = try SyncReport()
-        for urls in due.chunked(window) {                          // a window at a time: fresh, or
-            try work(on: Array(urls), seeds: seeds, into: &report,   // fetch, verify, store, render,
-                     total: due.count, progress: progress, onFailure: onFailure) // record
+        try due.forEachWindow(window) { urls throws(CacheError) in // a window at a time: fresh, or
+            try work(on: urls, seeds: seeds, into: &report,        // fetch, verify, store, render,
+                     total: total, progress: progress, onFailure: onFailure) // record
         }
         summarise(&report, seeds: seeds, referenced: referenced)
         if let reason = halt.reason {
@@ -69,25 +73,18 @@ public final class Syncer: @unchecked Sendable {
     }
 
     /// Every URL of a file read now (looked at as a full read would), and every URL the index's
-    /// set queries say has work to do: new, failed, expired, not cached, sorted. A URL that is
-    /// cached, fresh and complete costs nothing here. `--full`, `--refresh` or renditions other
-    /// than the last sync's make every URL due. The seeds' URL set is moved out of `seeds`, not
-    /// copied: what is held is the due list, one string per URL with work to do.
-    func dueURLs(_ seeds: inout SeedRead) throws(CacheError) -> [String] {
-        guard seeds.found else { return [] }
+    /// set queries say has work to do: new, failed, expired, not cached. A URL that is cached,
+    /// fresh and complete costs nothing here. `--full`, `--refresh`, renditions other than the
+    /// last sync's, or more URLs read now than `readNowLimit` make every URL due. The URLs read
+    /// now are moved out of `seeds` (sorted), not copied.
+    func dueURLs(_ seeds: inout SeedRead) throws(CacheError) -> DueURLs {
+        let now = Date()
+        guard seeds.found else { return DueURLs(index: index, all: false, readNow: [], now: now) }
         let synced = try index.syncedRenditions()
-        let all = full || refresh || synced != renditionsFingerprint
-        var due: Set<String> = []
-        swap(&due, &seeds.urls)
-        var after: String?
-        let page = 5_000
-        while true {
-            let urls = try index.dueURLs(now: Date(), all: all, after: after, limit: page)
-            due.formUnion(urls)
-            guard urls.count == page else { break }
-            after = urls.last
-        }
-        return due.sorted()
+        let all = full || refresh || synced != renditionsFingerprint || seeds.manyURLs
+        var readNow: Set<String> = []
+        swap(&readNow, &seeds.urls)
+        return DueURLs(index: index, all: all, readNow: all ? [] : readNow.sorted(by: DueURLs.precedes), now: now)
     }
 
     /// One window of due URLs: each one's places in the seeds, the plan, and the run; its

@@ -1,0 +1,56 @@
+import CacheStore
+import Foundation
+
+/// The URLs a sync works on, read from the index in sorted pages: every referenced URL (`all`),
+/// or those the index's set queries call due (new, failed, expired, not cached) merged with
+/// the URLs of the files read now. What is held is one page and the URLs read now (at most
+/// `Syncer.readNowLimit`; past that the sync takes every URL), never the due list itself.
+struct DueURLs {
+    let index: any IndexStorage
+    let all: Bool
+    /// The URLs of the files read now, sorted by their bytes (empty with `all`).
+    let readNow: [String]
+    let now: Date
+    static let page = 5_000
+
+    /// Each due URL once, in byte order (the indexes' order).
+    func forEach(_ body: (String) throws(CacheError) -> Void) throws(CacheError) {
+        var after: String?
+        var next = 0
+        while true {
+            let page = try index.dueURLs(now: now, all: all, after: after, limit: Self.page)
+            for url in page {
+                while next < readNow.count, Self.precedes(readNow[next], url) {
+                    try body(readNow[next])
+                    next += 1
+                }
+                if next < readNow.count, readNow[next].utf8.elementsEqual(url.utf8) { next += 1 }
+                try body(url)
+            }
+            guard page.count == Self.page else { break }
+            after = page.last
+        }
+        for url in readNow[next...] { try body(url) }
+    }
+
+    /// How many there are (a pass that holds nothing: for the progress bar's total).
+    func count() throws(CacheError) -> Int {
+        var count = 0
+        try forEach { _ in count += 1 }
+        return count
+    }
+
+    /// `size` URLs at a time.
+    func forEachWindow(_ size: Int, _ body: ([String]) throws(CacheError) -> Void) throws(CacheError) {
+        var window: [String] = []
+        try forEach { url throws(CacheError) in
+            window.append(url)
+            guard window.count >= size else { return }
+            try body(window)
+            window.removeAll(keepingCapacity: true)
+        }
+        if !window.isEmpty { try body(window) }
+    }
+
+    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+}
