@@ -11,14 +11,27 @@ struct DueURLs {
     /// The URLs of the files read now, sorted by their bytes (empty with `all`).
     let readNow: [String]
     let now: Date
+    /// The index's first page, read once: when it is the only one (an incremental sync), the
+    /// count and the run need no second query.
+    private let first: [String]
     static let page = 5_000
+
+    init(index: any IndexStorage, all: Bool, readNow: [String], now: Date) throws(CacheError) {
+        (self.index, self.all, self.readNow, self.now) = (index, all, readNow, now)
+        first = try index.dueURLs(now: now, all: all, after: nil, limit: Self.page)
+    }
+
+    /// None at all (the seeds folder is not there: nothing is synced).
+    init(none index: any IndexStorage) {
+        (self.index, all, readNow, now, first) = (index, false, [], Date(), [])
+    }
 
     /// Each due URL once, in byte order (the indexes' order).
     func forEach(_ body: (String) throws(CacheError) -> Void) throws(CacheError) {
         var after: String?
         var next = 0
         while true {
-            let page = try index.dueURLs(now: now, all: all, after: after, limit: Self.page)
+            let page = after == nil ? first : try index.dueURLs(now: now, all: all, after: after, limit: Self.page)
             for url in page {
                 while next < readNow.count, Self.precedes(readNow[next], url) {
                     try body(readNow[next])
@@ -33,7 +46,8 @@ struct DueURLs {
         for url in readNow[next...] { try body(url) }
     }
 
-    /// How many there are (a pass that holds nothing: for the progress bar's total).
+    /// How many there are (for the progress bar's total: a pass that holds nothing, and makes
+    /// no query when the first page was the only one).
     func count() throws(CacheError) -> Int {
         var count = 0
         try forEach { _ in count += 1 }

@@ -38,7 +38,6 @@ public final class Syncer: @unchecked Sendable {
         index = cache.index
     }
 
-
     /// The sync, step by step.
     public func run(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
                     onFailure: @escaping @Sendable (ImageSyncResult) -> Void = { _ in }) throws(CacheError) -> SyncReport {
@@ -49,7 +48,7 @@ public final class Syncer: @unchecked Sendable {
         var seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
         let due = try dueURLs(&seeds)                              // the URLs with work to do, in pages
         let referenced = seeds.found ? try index.referencedURLCount() : 0
-        let total = seeds.found ? try due.count() : 0
+        let total = try due.count()
         var report = try SyncReport()
         try due.forEachWindow(window) { urls throws(CacheError) in // a window at a time: fresh, or
             try work(on: urls, seeds: seeds, into: &report,        // fetch, verify, store, render,
@@ -78,13 +77,12 @@ public final class Syncer: @unchecked Sendable {
     /// last sync's, or more URLs read now than `readNowLimit` make every URL due. The URLs read
     /// now are moved out of `seeds` (sorted), not copied.
     func dueURLs(_ seeds: inout SeedRead) throws(CacheError) -> DueURLs {
-        let now = Date()
-        guard seeds.found else { return DueURLs(index: index, all: false, readNow: [], now: now) }
+        guard seeds.found else { return DueURLs(none: index) }
         let synced = try index.syncedRenditions()
         let all = full || refresh || synced != renditionsFingerprint || seeds.manyURLs
         var readNow: Set<String> = []
         swap(&readNow, &seeds.urls)
-        return DueURLs(index: index, all: all, readNow: all ? [] : readNow.sorted(by: DueURLs.precedes), now: now)
+        return try DueURLs(index: index, all: all, readNow: all ? [] : readNow.sorted(by: DueURLs.precedes), now: Date())
     }
 
     /// One window of due URLs: each one's places in the seeds, the plan, and the run; its
