@@ -243,6 +243,28 @@ struct IndexConformanceTests {
         #expect(!blobs.exists(.original(removed.digest)) && blobs.exists(.original(kept.digest)))
     }
 
+    @Test("a sync's catalog reads a URL named by 150 seeds as its first 100 places and the first that declare its size",
+          arguments: IndexBackend.available)
+    func referencesPerURL(backend: IndexBackend) throws {
+        let folder = try TemporaryDirectory()
+        let index = try backend.open(in: folder)
+        var references = (0..<150).map { n in
+            SeedReference(seedPath: String(format: "posts/%03d.md", n), url: "https://img.example/logo.png", line: 2,
+                          width: n == 129 ? 64 : nil, height: n >= 139 ? 48 : nil)
+        }
+        references += [SeedReference(seedPath: "a.md", url: "https://img.example/a.jpg", line: 3),
+                       SeedReference(seedPath: "b.md", url: "https://img.example/a.jpg", line: 4, width: 300)]
+        try index.replaceSeedReferences(references.shuffled())
+        let urls = ["https://img.example/logo.png", "https://img.example/a.jpg"]
+        let capped = try index.seedReferences(urls: urls, perURL: 100)
+        let logo = capped.filter { $0.url == urls[0] }
+        #expect(logo.map(\.seedPath) == (0..<100).map { String(format: "posts/%03d.md", $0) } + ["posts/129.md", "posts/139.md"])
+        #expect(capped.filter { $0.url == urls[1] }.map(\.seedPath) == ["a.md", "b.md"], "a URL under the cap: every place")
+        #expect(try index.seedReferences(urls: urls).count == 152, "without a cap: every place")
+        let declared = try index.seedReferences(urls: [urls[0]], perURL: 140)
+        #expect(declared.count == 140, "the width (the 130th) and the height (the 140th) are within the first 140")
+    }
+
     @Test("ReferencedURLs holds what was inserted and nothing else (10,000 URLs against 10,000 others)")
     func referencedURLs() {
         let named = (0..<10_000).map { "https://img.example/a/\($0).jpg" }

@@ -151,8 +151,11 @@ public protocol SeedFileStorage {
     /// do at `now`: no source row, not ok, not cached, an error, expired, no placeholder. With
     /// `all`, every referenced URL.
     func dueURLs(now: Date, all: Bool, after: String?, limit: Int) throws(CacheError) -> [String]
-    /// The references of `urls`, ordered by seed path, then line.
-    func seedReferences(urls: [String]) throws(CacheError) -> [SeedReference]
+    /// The references of `urls`, ordered by seed path, then line. With `perURL`: of each URL
+    /// only the first `perURL` in that order, and, for a URL with more, the first that declares
+    /// a width and the first that declares a height when those are not among them (what a
+    /// sync's catalog needs of a logo named by 60,000 articles).
+    func seedReferences(urls: [String], perURL: Int?) throws(CacheError) -> [SeedReference]
     /// Sources of `urls` that have a row.
     func sources(urls: [String]) throws(CacheError) -> [String: SourceRecord]
     /// Seed paths where a front-matter reference's declared isCached is missing, mixed, or other
@@ -164,6 +167,22 @@ public protocol SeedFileStorage {
     /// recording it: while it matches, a cached URL needs no look at its thumbnails.
     func syncedRenditions() throws(CacheError) -> String?
     func recordSyncFinished(at date: Date, renditions: String) throws(CacheError)
+}
+
+extension SeedFileStorage {
+    /// Every reference of `urls`, ordered by seed path, then line.
+    public func seedReferences(urls: [String]) throws(CacheError) -> [SeedReference] {
+        try seedReferences(urls: urls, perURL: nil)
+    }
+}
+
+extension SeedReference {
+    /// For a URL whose references were cut at `perURL`: whether the first declared width or
+    /// height may lie beyond the cut (none of the `read` declares it).
+    public static func lacksDeclaredSize(_ read: [SeedReference], perURL: Int) -> (width: Bool, height: Bool) {
+        guard read.count >= perURL else { return (false, false) }
+        return (!read.contains { $0.width != nil }, !read.contains { $0.height != nil })
+    }
 }
 
 extension Array {

@@ -92,18 +92,41 @@ extension PostgresIndex: SeedFileStorage {
         }
     }
 
-    public func seedReferences(urls: [String]) throws(CacheError) -> [SeedReference] {
+    public func seedReferences(urls: [String], perURL: Int?) throws(CacheError) -> [SeedReference] {
         try read { session in
-            try session.query("""
+            var references = try (perURL.map { perURL in
+                try session.query("""
+                    SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM (
+                        SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path COLLATE "C", line) AS n
+                        FROM seed_references WHERE url = ANY(\(urls)::text[])) r
+                    WHERE n <= \(perURL)
+                    """)
+            } ?? session.query("""
                 SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
-                WHERE url = ANY(\(urls)::text[]) ORDER BY seed_path COLLATE "C", line
-                """).map { row in
-                let (path, url, line, width, height, declared, inBody, focusX, focusY) =
-                    try row.decode((String, String, Int?, Int?, Int?, Bool?, Bool, Double?, Double?).self)
-                return SeedReference(seedPath: path, url: url, line: line ?? 0, width: width, height: height,
-                                     declaredCached: declared, inBody: inBody, focusX: focusX, focusY: focusY)
+                WHERE url = ANY(\(urls)::text[])
+                """)).map(Self.reference)
+            if let perURL {
+                for (url, places) in Dictionary(grouping: references, by: \.url) {
+                    let lacks = SeedReference.lacksDeclaredSize(places, perURL: perURL)
+                    if lacks.width { references += try session.query("""
+                        SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
+                        WHERE url = \(url) AND width IS NOT NULL ORDER BY seed_path COLLATE "C", line LIMIT 1
+                        """).map(Self.reference) }
+                    if lacks.height { references += try session.query("""
+                        SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
+                        WHERE url = \(url) AND height IS NOT NULL ORDER BY seed_path COLLATE "C", line LIMIT 1
+                        """).map(Self.reference) }
+                }
             }
+            return references.sorted(by: SeedReference.inSeedOrder)
         }
+    }
+
+    static func reference(_ row: PostgresRow) throws -> SeedReference {
+        let (path, url, line, width, height, declared, inBody, focusX, focusY) =
+            try row.decode((String, String, Int?, Int?, Int?, Bool?, Bool, Double?, Double?).self)
+        return SeedReference(seedPath: path, url: url, line: line ?? 0, width: width, height: height,
+                             declaredCached: declared, inBody: inBody, focusX: focusX, focusY: focusY)
     }
 
     public func sources(urls: [String]) throws(CacheError) -> [String: SourceRecord] {

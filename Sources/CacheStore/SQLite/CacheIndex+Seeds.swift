@@ -93,23 +93,48 @@ extension CacheIndex: SeedFileStorage {
         OR s.expires_at <= ? OR o.digest IS NULL OR o.blurhash IS NULL
         """
 
-    public func seedReferences(urls: [String]) throws(CacheError) -> [SeedReference] {
+    public func seedReferences(urls: [String], perURL: Int?) throws(CacheError) -> [SeedReference] {
         try read { db in
             var references: [SeedReference] = []
             for chunk in urls.chunked(500) {
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
-                    WHERE url IN (\(databaseQuestionMarks(count: chunk.count)))
-                    """, arguments: StatementArguments(chunk))
-                while let row = try rows.next() {
-                    references.append(SeedReference(seedPath: row["seed_path"], url: row["url"], line: row["line"] ?? 0,
-                                                    width: row["width"], height: row["height"],
-                                                    declaredCached: row["declared_cached"], inBody: row["in_body"],
-                                                    focusX: row["focus_x"], focusY: row["focus_y"]))
-                }
+                let marks = databaseQuestionMarks(count: chunk.count)
+                var arguments = StatementArguments(chunk)
+                if let perURL { arguments += StatementArguments([perURL]) }
+                let rows = try Row.fetchCursor(db, sql: perURL == nil ? """
+                    SELECT \(Self.referenceColumns) FROM seed_references WHERE url IN (\(marks))
+                    """ : """
+                    SELECT \(Self.referenceColumns) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path, line) AS n
+                                                          FROM seed_references WHERE url IN (\(marks))) WHERE n <= ?
+                    """, arguments: arguments)
+                while let row = try rows.next() { references.append(Self.reference(row)) }
             }
+            if let perURL { references += try Self.declaringBeyond(db, references, perURL: perURL) }
             return references.sorted(by: SeedReference.inSeedOrder)
         }
+    }
+
+    static let referenceColumns = "seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y"
+
+    static func reference(_ row: Row) -> SeedReference {
+        SeedReference(seedPath: row["seed_path"], url: row["url"], line: row["line"] ?? 0, width: row["width"], height: row["height"],
+                      declaredCached: row["declared_cached"], inBody: row["in_body"], focusX: row["focus_x"], focusY: row["focus_y"])
+    }
+
+    /// For each URL cut at `perURL` with no declared width (or height) among what was read, the
+    /// first reference that declares one.
+    static func declaringBeyond(_ db: Database, _ read: [SeedReference], perURL: Int) throws -> [SeedReference] {
+        var found: [SeedReference] = []
+        for (url, places) in Dictionary(grouping: read, by: \.url) {
+            let lacks = SeedReference.lacksDeclaredSize(places, perURL: perURL)
+            for (column, lacking) in [("width", lacks.width), ("height", lacks.height)] where lacking {
+                if let row = try Row.fetchOne(db, sql: """
+                    SELECT \(referenceColumns) FROM seed_references WHERE url = ? AND \(column) IS NOT NULL ORDER BY seed_path, line LIMIT 1
+                    """, arguments: [url]) {
+                    found.append(reference(row))
+                }
+            }
+        }
+        return found
     }
 
     public func sources(urls: [String]) throws(CacheError) -> [String: SourceRecord] {

@@ -107,9 +107,13 @@ public final class Syncer: @unchecked Sendable {
         try report.add(run.results)
     }
 
-    /// The entries of `urls`, with every place the seeds name each (for its declared sizes).
+    /// Places read of a URL for the catalog: the first 100 in seed order, and the first that
+    /// declare its width and height (a logo named by every article is not read whole).
+    static let placesPerURL = 100
+
+    /// The entries of `urls`, with the places the seeds name each (for its declared sizes).
     func catalog(_ urls: [String], fetchURLs: [String: String]) throws(CacheError) -> [CatalogEntry] {
-        CatalogEntry.collect(try index.seedReferences(urls: urls).lazy.map {
+        CatalogEntry.collect(try index.seedReferences(urls: urls, perURL: Self.placesPerURL).lazy.map {
             CatalogEntry.Mention(url: $0.url, fetchURL: fetchURLs[$0.url] ?? $0.url, width: $0.width, height: $0.height,
                                  place: SeedLocation(path: $0.seedPath, line: $0.line))
         })
