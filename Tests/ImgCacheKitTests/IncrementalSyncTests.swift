@@ -31,6 +31,14 @@ struct IncrementalSyncTests {
         return configuration
     }
 
+    /// Two caches on `backend` in `folder`, to sync the same seeds two ways (nil: a skip, as `configuration`).
+    static func twoCaches(_ backend: Backend, in folder: TemporaryDirectory, _ first: String,
+                          _ second: String) throws -> (ImgCacheKit.Configuration, ImgCacheKit.Configuration)? {
+        guard let a = try configuration(backend, cache: folder.url.appendingPathComponent(first)),
+              let b = try configuration(backend, cache: folder.url.appendingPathComponent(second)) else { return nil }
+        return (a, b)
+    }
+
     static func sync(_ seeds: URL, _ configuration: ImgCacheKit.Configuration, full: Bool = false,
                      writeBack: Bool = false) throws -> SyncReport {
         let syncer = try Syncer(seedsDirectory: seeds.path, configuration: configuration)
@@ -139,8 +147,7 @@ struct IncrementalSyncTests {
         for (number, chunk) in paths.chunked(3).enumerated() {
             try SeedFiles.write(seeds, name: "s\(number).md", urls: chunk.map { (origin.url($0), nil) })
         }
-        guard let one = try Self.configuration(backend, cache: folder.url.appendingPathComponent("one")),
-              let small = try Self.configuration(backend, cache: folder.url.appendingPathComponent("small")) else { return }
+        guard let (one, small) = try Self.twoCaches(backend, in: folder, "one", "small") else { return }
         let whole = try Self.sync(seeds, one)
         let syncer = try Syncer(seedsDirectory: seeds.path, configuration: small)
         syncer.window = 4
@@ -166,8 +173,7 @@ struct IncrementalSyncTests {
         let folder = try TemporaryDirectory()
         let seeds = folder.url.appendingPathComponent("seeds")
         try Self.writeSeeds(seeds, origin: origin)
-        guard let kept = try Self.configuration(backend, cache: folder.url.appendingPathComponent("kept")),
-              let many = try Self.configuration(backend, cache: folder.url.appendingPathComponent("many")) else { return }
+        guard let (kept, many) = try Self.twoCaches(backend, in: folder, "kept", "many") else { return }
         _ = try Self.sync(seeds, kept)
         _ = try Self.sync(seeds, many)
         try Self.edit(seeds, origin: origin)

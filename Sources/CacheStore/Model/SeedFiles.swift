@@ -177,11 +177,18 @@ extension SeedFileStorage {
 }
 
 extension SeedReference {
-    /// For a URL whose references were cut at `perURL`: whether the first declared width or
-    /// height may lie beyond the cut (none of the `read` declares it).
-    public static func lacksDeclaredSize(_ read: [SeedReference], perURL: Int) -> (width: Bool, height: Bool) {
-        guard read.count >= perURL else { return (false, false) }
-        return (!read.contains { $0.width != nil }, !read.contains { $0.height != nil })
+    /// For each URL of `read` cut at `perURL` with no declared width (or height) among its
+    /// places, the first place that declares one, as `first(url, column)` finds it: the one
+    /// loop both backends use, each with its own query.
+    public static func declaringBeyond(_ read: [SeedReference], perURL: Int,
+                                       first: (_ url: String, _ column: String) throws -> SeedReference?) rethrows -> [SeedReference] {
+        var found: [SeedReference] = []
+        for (url, places) in Dictionary(grouping: read, by: \.url) where places.count >= perURL {
+            for column in ["width", "height"] where !places.contains(where: { (column == "width" ? $0.width : $0.height) != nil }) {
+                if let place = try first(url, column) { found.append(place) }
+            }
+        }
+        return found
     }
 }
 

@@ -96,31 +96,27 @@ extension PostgresIndex: SeedFileStorage {
         try read { session in
             var references = try (perURL.map { perURL in
                 try session.query("""
-                    SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM (
+                    SELECT \(unescaped: Self.referenceColumns) FROM (
                         SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path COLLATE "C", line) AS n
                         FROM seed_references WHERE url = ANY(\(urls)::text[])) r
                     WHERE n <= \(perURL)
                     """)
             } ?? session.query("""
-                SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
-                WHERE url = ANY(\(urls)::text[])
+                SELECT \(unescaped: Self.referenceColumns) FROM seed_references WHERE url = ANY(\(urls)::text[])
                 """)).map(Self.reference)
             if let perURL {
-                for (url, places) in Dictionary(grouping: references, by: \.url) {
-                    let lacks = SeedReference.lacksDeclaredSize(places, perURL: perURL)
-                    if lacks.width { references += try session.query("""
-                        SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
-                        WHERE url = \(url) AND width IS NOT NULL ORDER BY seed_path COLLATE "C", line LIMIT 1
-                        """).map(Self.reference) }
-                    if lacks.height { references += try session.query("""
-                        SELECT seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y FROM seed_references
-                        WHERE url = \(url) AND height IS NOT NULL ORDER BY seed_path COLLATE "C", line LIMIT 1
-                        """).map(Self.reference) }
+                references += try SeedReference.declaringBeyond(references, perURL: perURL) { url, column in
+                    try session.query("""
+                        SELECT \(unescaped: Self.referenceColumns) FROM seed_references WHERE url = \(url) AND \(unescaped: column) IS NOT NULL
+                        ORDER BY seed_path COLLATE "C", line LIMIT 1
+                        """).map(Self.reference).first
                 }
             }
             return references.sorted(by: SeedReference.inSeedOrder)
         }
     }
+
+    static let referenceColumns = "seed_path, url, line, width, height, declared_cached, in_body, focus_x, focus_y"
 
     static func reference(_ row: PostgresRow) throws -> SeedReference {
         let (path, url, line, width, height, declared, inBody, focusX, focusY) =

@@ -108,7 +108,14 @@ extension CacheIndex: SeedFileStorage {
                     """, arguments: arguments)
                 while let row = try rows.next() { references.append(Self.reference(row)) }
             }
-            if let perURL { references += try Self.declaringBeyond(db, references, perURL: perURL) }
+            if let perURL {
+                references += try SeedReference.declaringBeyond(references, perURL: perURL) { url, column in
+                    try Row.fetchOne(db, sql: """
+                        SELECT \(Self.referenceColumns) FROM seed_references WHERE url = ? AND \(column) IS NOT NULL
+                        ORDER BY seed_path, line LIMIT 1
+                        """, arguments: [url]).map(Self.reference)
+                }
+            }
             return references.sorted(by: SeedReference.inSeedOrder)
         }
     }
@@ -118,23 +125,6 @@ extension CacheIndex: SeedFileStorage {
     static func reference(_ row: Row) -> SeedReference {
         SeedReference(seedPath: row["seed_path"], url: row["url"], line: row["line"] ?? 0, width: row["width"], height: row["height"],
                       declaredCached: row["declared_cached"], inBody: row["in_body"], focusX: row["focus_x"], focusY: row["focus_y"])
-    }
-
-    /// For each URL cut at `perURL` with no declared width (or height) among what was read, the
-    /// first reference that declares one.
-    static func declaringBeyond(_ db: Database, _ read: [SeedReference], perURL: Int) throws -> [SeedReference] {
-        var found: [SeedReference] = []
-        for (url, places) in Dictionary(grouping: read, by: \.url) {
-            let lacks = SeedReference.lacksDeclaredSize(places, perURL: perURL)
-            for (column, lacking) in [("width", lacks.width), ("height", lacks.height)] where lacking {
-                if let row = try Row.fetchOne(db, sql: """
-                    SELECT \(referenceColumns) FROM seed_references WHERE url = ? AND \(column) IS NOT NULL ORDER BY seed_path, line LIMIT 1
-                    """, arguments: [url]) {
-                    found.append(reference(row))
-                }
-            }
-        }
-        return found
     }
 
     public func sources(urls: [String]) throws(CacheError) -> [String: SourceRecord] {
