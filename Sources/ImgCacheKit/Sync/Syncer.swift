@@ -48,7 +48,7 @@ public final class Syncer: @unchecked Sendable {
         var seeds = try readSeeds(full: full, keepDocuments: writeBack) // new and changed seed files only
         let due = try dueURLs(&seeds)                              // the URLs with work to do, in pages
         let referenced = seeds.found ? try index.referencedURLCount() : 0
-        let total = try due.count()
+        let total = due.all ? referenced : try due.count()        // every referenced URL: no second walk
         var report = try SyncReport()
         try due.forEachWindow(window) { urls throws(CacheError) in // a window at a time: fresh, or
             try work(on: urls, seeds: seeds, into: &report,        // fetch, verify, store, render,
