@@ -5,6 +5,7 @@ import PackageDescription
 //
 //   imgcache (CLI) ──► ImgCacheServer ──► ImgCacheKit ──┬─► SeedDocuments ─► AtomicFiles, SafeText
 //        │                  │                           ├─► Fetching ─────► CCurl, SafeText
+//        │                  ├─► CJemalloc (malloc)      │
 //        │                  └─► CacheStore ◄────────────┼─► CacheStore ───► AtomicFiles, CCurl (GRDB, PostgresNIO, Crypto)
 //        │                                              └─► ImageCodecs ──► ImageCore
 //        └─► ImageCodecs, ImageCore, SafeText                 └─► CImageCodecs ─► CJPEG, CPNG, CLCMS2, CWebP, CAVIF, CGIF,
@@ -79,6 +80,10 @@ let package = Package(
         .systemLibrary(
             name: "CRSVG", pkgConfig: "librsvg-2.0",
             providers: [.apt(["librsvg2-dev"]), .brew(["librsvg"])]),
+        // The process's malloc (glibc's arenas fragment under a server's load); its figures in /metrics.
+        .systemLibrary(
+            name: "CJemalloc", pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"]), .brew(["jemalloc"])]),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CLCMS2", "CWebP", "CAVIF", "CGIF", "CTIFF", "CHEIF", "CJXL", "CRSVG"],
                 // WebPAnimEncoder is libwebpmux's (CWebP's pkg-config names libwebpdemux and libwebp).
                 linkerSettings: [.linkedLibrary("webpmux")]),
@@ -130,7 +135,7 @@ let package = Package(
         .target(
             name: "ImgCacheServer",
             dependencies: [
-                "ImgCacheKit", "CacheStore", "SafeText",
+                "ImgCacheKit", "CacheStore", "SafeText", "CJemalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),

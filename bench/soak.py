@@ -133,25 +133,58 @@ def change_seeds(seeds, base, start, stop, log, every=30):
         log.append(next_new)
 
 
-def draw(rows, path, minutes):
-    """Four panels (RSS, descriptors, p99, errors) against minutes, with PIL."""
+def allocated_mb(port):
+    """jemalloc's allocated bytes from /metrics (the heap in use; flat while RSS rises is fragmentation)."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+        connection.close()
+    except OSError:
+        return ""
+    prefix = 'imgcache_allocator_bytes{kind="allocated"} '
+    line = next((l for l in text.splitlines() if l.startswith(prefix)), None)
+    return f"{float(line[len(prefix):]) / 1048576:.1f}" if line else ""
+
+
+def draw(rows, path, minutes, compare=None, compare_label=""):
+    """Four panels (RSS, descriptors, p99, errors) against minutes, with PIL. The RSS panel also
+    draws the heap in use (jemalloc's allocated bytes, blue) and, with `compare`, another run's
+    RSS (grey)."""
     from PIL import Image, ImageDraw
     width, height, pad = 1200, 900, 60
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     panels = [("RSS MB", "rss_mb"), ("open descriptors", "fds"), ("p99 latency ms", "p99_ms"), ("5xx + socket errors", "errors")]
     panel_height = (height - pad) // len(panels)
+
+    def series(source, key):
+        return [(float(r["minute"]), float(r[key])) for r in source if r.get(key) not in (None, "")]
+
     for index, (title, key) in enumerate(panels):
         top = pad // 2 + index * panel_height
         box = (pad, top + 20, width - pad // 2, top + panel_height - 20)
-        values = [float(r[key]) for r in rows]
-        high = max(values + [1]) * 1.1
+        lines = [(series(rows, key), "#c0392b")]
+        if key == "rss_mb":
+            lines.append((series(rows, "heap_mb"), "#2471a3"))
+            if compare:
+                lines.insert(0, (series(compare, key), "#aaaaaa"))
+        high = max([v for points, _ in lines for _, v in points] + [1]) * 1.1
         draw.rectangle(box, outline="#888")
-        draw.text((box[0], top + 4), f"{title} (max {max(values + [0]):.1f}, last {values[-1] if values else 0:.1f})", fill="black")
-        points = [(box[0] + (box[2] - box[0]) * float(r["minute"]) / max(minutes, 1),
-                   box[3] - (box[3] - box[1]) * v / high) for r, v in zip(rows, values)]
-        if len(points) > 1:
-            draw.line(points, fill="#c0392b", width=2)
+        own = [v for _, v in series(rows, key)]
+        label = f"{title} (max {max(own + [0]):.1f}, last {own[-1] if own else 0:.1f})"
+        if key == "rss_mb":
+            label += "   red: RSS   blue: heap in use (jemalloc allocated)" + (f"   grey: RSS, {compare_label}" if compare else "")
+        draw.text((box[0], top + 4), label, fill="black")
+        for fraction in (0, 0.5, 1):
+            y = box[3] - (box[3] - box[1]) * fraction / 1.1
+            draw.text((4, y - 6), f"{high / 1.1 * fraction:.0f}", fill="#555")
+            draw.line([(box[0] - 4, y), (box[0], y)], fill="#888")
+        for points, colour in lines:
+            xy = [(box[0] + (box[2] - box[0]) * m / max(minutes, 1), box[3] - (box[3] - box[1]) * v / high)
+                  for m, v in points if m <= minutes]
+            if len(xy) > 1:
+                draw.line(xy, fill=colour, width=2)
         for m in range(0, int(minutes) + 1, max(1, int(minutes) // 6)):
             x = box[0] + (box[2] - box[0]) * m / max(minutes, 1)
             draw.text((x, box[3] + 2), f"{m} min", fill="#555")
@@ -172,6 +205,8 @@ def main():
     parser.add_argument("--change-every", type=int, default=30, help="seconds between seed folder changes (default 30)")
     parser.add_argument("--preload", help="a malloc to preload into serve (LD_PRELOAD), e.g. "
                         "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2, to compare against glibc's")
+    parser.add_argument("--compare", help="another run's soak.csv, whose RSS the plot draws in grey (e.g. a run on glibc's malloc)")
+    parser.add_argument("--compare-label", default="the other run", help="what the grey line is, for the plot")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -222,7 +257,8 @@ def main():
             status = proc_status(server.pid)
             rows.append({"minute": f"{(time.time() - started) / 60:.2f}", "rss_mb": f"{status['VmRSS'] / 1024:.1f}",
                          "fds": status["fds"], "threads": status["Threads"], "requests": requests,
-                         "p50_ms": p50, "p99_ms": p99, "errors": int(five) + int(socket_errors), "non_2xx_3xx": non_ok})
+                         "p50_ms": p50, "p99_ms": p99, "errors": int(five) + int(socket_errors), "non_2xx_3xx": non_ok,
+                         "heap_mb": allocated_mb(port)})
             with open(csv_path, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
@@ -231,7 +267,8 @@ def main():
         stop.set()
         server.terminate()
         server.wait()
-    draw(rows, os.path.join(args.out, "soak.png"), args.minutes)
+    compare = list(csv.DictReader(open(args.compare))) if args.compare else None
+    draw(rows, os.path.join(args.out, "soak.png"), args.minutes, compare, args.compare_label)
     report(rows, args.minutes)
     shutil.rmtree(work, ignore_errors=True)
 

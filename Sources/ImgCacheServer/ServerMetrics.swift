@@ -94,6 +94,14 @@ public final class ServerMetrics: Sendable {
         counter("imgcache_streams_cut_short_total", [("route", route), ("reason", reason)]).increment()
     }
 
+    /// The allocator's figures (`kind`: allocated, active, resident, retained), read at each scrape.
+    func update(_ allocator: Allocator.Figures) {
+        for (kind, bytes) in [("allocated", allocator.allocated), ("active", allocator.active),
+                              ("resident", allocator.resident), ("retained", allocator.retained)] {
+            Gauge(label: "imgcache_allocator_bytes", dimensions: [("kind", kind)], factory: factory).record(bytes)
+        }
+    }
+
     func update(_ totals: IndexTotals) {
         Gauge(label: "imgcache_objects", factory: factory).record(totals.objects)
         Gauge(label: "imgcache_thumbnails", factory: factory).record(totals.thumbnails)

@@ -382,6 +382,9 @@ struct ServerTests {
                 #expect(text.contains("imgcache_cache_misses_total 1"))
                 #expect(text.contains("imgcache_objects 2"))
                 #expect(text.contains("imgcache_http_bytes_served_total"))
+                // The allocator's figures: jemalloc's resident bytes, some megabytes in any process.
+                let resident = text.split(separator: "\n").first { $0.hasPrefix(#"imgcache_allocator_bytes{kind="resident"} "#) }
+                #expect((resident?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 1_000_000, "\(text)")
             }
         }
     }

@@ -20,6 +20,7 @@ func addOperationsRoutes(to router: Router<ServerRequestContext>, service: Cache
 
     router.get("/metrics") { _, _ -> Response in
         metrics.update(try await IndexReads.run { try service.totals() })
+        if let allocator = Allocator.figures() { metrics.update(allocator) }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
     }
