@@ -58,7 +58,7 @@ public struct SeedReference: Hashable, Sendable {
 
     /// By seed path (bytes, as the databases order them), then line: the order a full read meets them.
     public static func inSeedOrder(_ a: SeedReference, _ b: SeedReference) -> Bool {
-        a.seedPath == b.seedPath ? a.line < b.line : a.seedPath.utf8.lexicographicallyPrecedes(b.seedPath.utf8)
+        a.seedPath == b.seedPath ? a.line < b.line : IndexOrder.precedes(a.seedPath, b.seedPath)
     }
 
     private struct Pair: Hashable {
@@ -184,7 +184,8 @@ extension SeedReference {
                                        first: (_ url: String, _ column: String) throws -> SeedReference?) rethrows -> [SeedReference] {
         var found: [SeedReference] = []
         for (url, places) in Dictionary(grouping: read, by: \.url) where places.count >= perURL {
-            for column in ["width", "height"] where !places.contains(where: { (column == "width" ? $0.width : $0.height) != nil }) {
+            for (column, size) in [("width", \SeedReference.width), ("height", \SeedReference.height)]
+            where !places.contains(where: { $0[keyPath: size] != nil }) {
                 if let place = try first(url, column) { found.append(place) }
             }
         }

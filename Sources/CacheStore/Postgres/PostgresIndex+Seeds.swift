@@ -93,24 +93,19 @@ extension PostgresIndex: SeedFileStorage {
     }
 
     public func seedReferences(urls: [String], perURL: Int?) throws(CacheError) -> [SeedReference] {
-        try read { session in
-            var references = try (perURL.map { perURL in
+        let cap = perURL ?? Int.max
+        return try read { session in
+            var references = try session.query("""
+                SELECT \(unescaped: Self.referenceColumns) FROM (
+                    SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path COLLATE "C", line) AS n
+                    FROM seed_references WHERE url = ANY(\(urls)::text[])) r
+                WHERE n <= \(cap)
+                """).map(Self.reference)
+            references += try SeedReference.declaringBeyond(references, perURL: cap) { url, column in
                 try session.query("""
-                    SELECT \(unescaped: Self.referenceColumns) FROM (
-                        SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path COLLATE "C", line) AS n
-                        FROM seed_references WHERE url = ANY(\(urls)::text[])) r
-                    WHERE n <= \(perURL)
-                    """)
-            } ?? session.query("""
-                SELECT \(unescaped: Self.referenceColumns) FROM seed_references WHERE url = ANY(\(urls)::text[])
-                """)).map(Self.reference)
-            if let perURL {
-                references += try SeedReference.declaringBeyond(references, perURL: perURL) { url, column in
-                    try session.query("""
-                        SELECT \(unescaped: Self.referenceColumns) FROM seed_references WHERE url = \(url) AND \(unescaped: column) IS NOT NULL
-                        ORDER BY seed_path COLLATE "C", line LIMIT 1
-                        """).map(Self.reference).first
-                }
+                    SELECT \(unescaped: Self.referenceColumns) FROM seed_references WHERE url = \(url) AND \(unescaped: column) IS NOT NULL
+                    ORDER BY seed_path COLLATE "C", line LIMIT 1
+                    """).map(Self.reference).first
             }
             return references.sorted(by: SeedReference.inSeedOrder)
         }

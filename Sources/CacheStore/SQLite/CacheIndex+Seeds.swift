@@ -94,27 +94,21 @@ extension CacheIndex: SeedFileStorage {
         """
 
     public func seedReferences(urls: [String], perURL: Int?) throws(CacheError) -> [SeedReference] {
-        try read { db in
+        let cap = perURL ?? Int.max
+        return try read { db in
             var references: [SeedReference] = []
             for chunk in urls.chunked(500) {
-                let marks = databaseQuestionMarks(count: chunk.count)
-                var arguments = StatementArguments(chunk)
-                if let perURL { arguments += StatementArguments([perURL]) }
-                let rows = try Row.fetchCursor(db, sql: perURL == nil ? """
-                    SELECT \(Self.referenceColumns) FROM seed_references WHERE url IN (\(marks))
-                    """ : """
+                let rows = try Row.fetchCursor(db, sql: """
                     SELECT \(Self.referenceColumns) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seed_path, line) AS n
-                                                          FROM seed_references WHERE url IN (\(marks))) WHERE n <= ?
-                    """, arguments: arguments)
+                                                          FROM seed_references WHERE url IN (\(databaseQuestionMarks(count: chunk.count)))) WHERE n <= ?
+                    """, arguments: StatementArguments(chunk) + [cap])
                 while let row = try rows.next() { references.append(Self.reference(row)) }
             }
-            if let perURL {
-                references += try SeedReference.declaringBeyond(references, perURL: perURL) { url, column in
-                    try Row.fetchOne(db, sql: """
-                        SELECT \(Self.referenceColumns) FROM seed_references WHERE url = ? AND \(column) IS NOT NULL
-                        ORDER BY seed_path, line LIMIT 1
-                        """, arguments: [url]).map(Self.reference)
-                }
+            references += try SeedReference.declaringBeyond(references, perURL: cap) { url, column in
+                try Row.fetchOne(db, sql: """
+                    SELECT \(Self.referenceColumns) FROM seed_references WHERE url = ? AND \(column) IS NOT NULL
+                    ORDER BY seed_path, line LIMIT 1
+                    """, arguments: [url]).map(Self.reference)
             }
             return references.sorted(by: SeedReference.inSeedOrder)
         }

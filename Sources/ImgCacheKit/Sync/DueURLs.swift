@@ -33,7 +33,7 @@ struct DueURLs {
         while true {
             let page = after == nil ? first : try index.dueURLs(now: now, all: all, after: after, limit: Self.page)
             for url in page {
-                while next < readNow.count, Self.precedes(readNow[next], url) {
+                while next < readNow.count, IndexOrder.precedes(readNow[next], url) {
                     try body(readNow[next])
                     next += 1
                 }
@@ -65,6 +65,4 @@ struct DueURLs {
         }
         if !window.isEmpty { try body(window) }
     }
-
-    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 }

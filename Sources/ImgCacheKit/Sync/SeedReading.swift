@@ -134,7 +134,7 @@ extension Syncer {
         while low < high {
             let middle = (low + high) / 2
             if sorted[middle] == path { return true }
-            if sorted[middle].utf8.lexicographicallyPrecedes(path.utf8) { low = middle + 1 } else { high = middle }
+            if IndexOrder.precedes(sorted[middle], path) { low = middle + 1 } else { high = middle }
         }
         return false
     }

@@ -86,7 +86,7 @@ public struct SyncReport: Encodable, Sendable {
     /// Counts and spools one window's results (sorted by the URLs' bytes, the order the windows
     /// come in).
     mutating func add(_ results: [ImageSyncResult]) throws(CacheError) {
-        for result in results.sorted(by: { DueURLs.precedes($0.url, $1.url) }) {
+        for result in results.sorted(by: { IndexOrder.precedes($0.url, $1.url) }) {
             try resultsLog.append(result)
             worked += 1
             switch result.action {

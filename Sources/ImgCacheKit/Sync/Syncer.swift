@@ -82,7 +82,7 @@ public final class Syncer: @unchecked Sendable {
         let all = full || refresh || synced != renditionsFingerprint || seeds.manyURLs
         var readNow: Set<String> = []
         swap(&readNow, &seeds.urls)
-        return try DueURLs(index: index, all: all, readNow: all ? [] : readNow.sorted(by: DueURLs.precedes), now: Date())
+        return try DueURLs(index: index, all: all, readNow: all ? [] : readNow.sorted(by: IndexOrder.precedes), now: Date())
     }
 
     /// One window of due URLs: each one's places in the seeds, the plan, and the run; its
