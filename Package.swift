@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "ImgCacheServerTests",
             dependencies: [
-                "ImgCacheServer", "ImgCacheKit", "CacheStore", "Fetching", "ImageCore", "ImageCodecs", "TestSupport", "imgcache",
+                "ImgCacheServer", "ImgCacheKit", "CacheStore", "Fetching", "ImageCore", "ImageCodecs", "TestSupport", "imgcache", "CJemalloc",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -60,7 +60,10 @@ public func buildApplication(configuration: ServerConfiguration, service provide
                                                   tls: configuration.tls != nil)
     let router = buildRouter(service: service, metrics: metrics, accessLog: accessLog, dashboard: configuration.dashboard,
                              dashboardGuard: dashboardGuard, streaming: streaming, limits: limits)
-    var services: [any Service] = [accessLog, MemoryTrim()]
+    if !Allocator.purgeInBackground() {
+        logger.warning("jemalloc's background threads did not start: memory freed after a burst stays mapped until the next allocations")
+    }
+    var services: [any Service] = [accessLog]
     services += scheduledJobs(configuration, service: service, logger: logger)
     let serverName = "imgcache"
     let idleTimeout = configuration.idleTimeout

@@ -27,16 +27,25 @@ public enum Allocator {
         return Figures(allocated: allocated, active: active, resident: resident, retained: retained)
     }
 
-    /// Returns the pages of freed memory to the system in every arena (`arena.<all>.purge`):
-    /// what glibc's `malloc_trim(0)` did. jemalloc purges on its own as it allocates; a server
-    /// idle after a burst would keep the burst's pages until its next allocations.
+    /// Starts jemalloc's background threads (`background_thread`), which return freed pages to
+    /// the system as they age past the decay time (10 s), whether or not the process allocates
+    /// meanwhile. Without them a server idle after a burst keeps the burst's pages, since
+    /// jemalloc otherwise decays only on its allocation path. (A full purge every 10 s did the
+    /// same, but it also unmapped pages about to be reused, and an hour's p99 grew with it.)
+    /// Returns whether they run.
     @discardableResult
-    public static func returnFreePages() -> Bool {
-        mallctl("arena.\(allArenas).purge", nil, nil, nil, 0) == 0
+    public static func purgeInBackground() -> Bool {
+        var on = true
+        guard mallctl("background_thread", nil, nil, &on, MemoryLayout<Bool>.size) == 0 else { return false }
+        return purgesInBackground
     }
 
-    /// MALLCTL_ARENAS_ALL: the index that names every arena at once.
-    private static let allArenas = 4096
+    /// Whether jemalloc's background threads are on.
+    public static var purgesInBackground: Bool {
+        var on = false
+        var size = MemoryLayout<Bool>.size
+        return mallctl("background_thread", &on, &size, nil, 0) == 0 && on
+    }
 
     private static func value(_ name: String) -> Int? {
         var value = 0
