@@ -269,3 +269,39 @@ extension IncrementalSyncTests {
         #expect(pruned.removed.isEmpty, "\(pruned.removed)")
     }
 }
+
+extension IncrementalSyncTests {
+    @Test("files removed across the seeds step's batches (first, at a boundary, inside, past the last) are found and forgotten, and no other",
+          arguments: Backend.allCases)
+    func removedAcrossBatches(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory()
+        let seeds = directory.url.appendingPathComponent("seeds")
+        guard let configuration = try Self.configuration(backend, cache: directory.url.appendingPathComponent("cache")) else { return }
+        // 4,500 files, more than two batches. "notes-2/" sorts before "notes/" ('-' is below
+        // '/'), though a folder listing may give "notes" first: the walk and the index's pages
+        // must agree on the order for the merge to find what went.
+        func path(_ folder: String, _ n: Int) -> URL { seeds.appendingPathComponent(String(format: "\(folder)/n%04d.txt", n)) }
+        let files = (0..<2_200).map { path("notes-2", $0) } + (0..<2_300).map { path("notes", $0) }
+        for file in files { try Self.write("notes \(file.lastPathComponent)\n", to: file) }
+        let first = try Self.sync(seeds, configuration)
+        #expect(first.seedsChanged == 4_500 && first.seedsRemoved == 0, "\(first)")
+
+        let removed = [path("notes-2", 0), path("notes-2", 1_999), path("notes-2", 2_000), path("notes", 1_100)]
+            + (2_295..<2_300).map { path("notes", $0) }
+        for file in removed { try FileManager.default.removeItem(at: file) }
+        try Self.write("new\n", to: seeds.appendingPathComponent("notes/n1100b.txt"))
+        let second = try Self.sync(seeds, configuration)
+        #expect(second.seedsRemoved == removed.count && second.seedsChanged == 1, "\(second)")
+
+        let index = try Cache.open(configuration, for: .reading).index
+        var remembered: [String] = [], after: String?
+        while case let page = try index.seedFilePaths(after: after, limit: 1_000), !page.isEmpty {
+            remembered += page
+            after = page.last
+        }
+        #expect(remembered == SeedScanner.files(under: seeds.path).paths)
+        #expect(remembered.count == 4_500 - removed.count + 1)
+        let third = try Self.sync(seeds, configuration)
+        #expect(third.seedsRemoved == 0 && third.seedsChanged == 0, "\(third)")
+    }
+}

@@ -111,6 +111,29 @@ struct SeedParserTests {
         #expect(batches.flatMap(\.errors).map(\.description).sorted() == scan.errors.map(\.description).sorted())
     }
 
+    @Test("the walk gives every file in the byte order of its path, as the indexes sort them: a-c before a/b, folders or not")
+    func walkInByteOrder() throws {
+        let directory = try TemporaryDirectory()
+        // `-` (0x2D) and `.` (0x2E) sort below `/` (0x2F), so a name's siblings "a-c" and "a.b"
+        // come before the files in folder "a"; upper case before lower; UTF-8's bytes after ASCII.
+        let names = ["a-c.md", "a/b.md", "a/z/y.md", "a/z.md", "a.b.md", "a b.md", "ab/c.md", "B.md", "ä.md", "a0/x.md",
+                     "z/a-/b.md", "z/a/b.md", "z/a.md", ".hidden.md", "a/.hidden/x.md"]
+        for name in names {
+            let url = directory.url.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try "notes\n".write(to: url, atomically: false, encoding: .utf8)
+        }
+        var walked: [String] = []
+        let errors = SeedScanner.walk(under: directory.path) { walked.append($0) }
+        let root = URL(fileURLWithPath: directory.path).standardizedFileURL.path + "/"
+        let expected = names.filter { !$0.hasPrefix(".") && !$0.contains("/.") }.map { root + $0 }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(errors.isEmpty)
+        #expect(walked == expected)
+        #expect(walked.first == root + "B.md" && walked.last == root + "ä.md")
+        #expect(SeedScanner.files(under: directory.path).paths == expected)
+    }
+
     @Test("files deleted while a scan runs are gone, not unreadable: no error for them (prune --unreferenced would refuse)")
     func deletedDuringScan() throws {
         let directory = try TemporaryDirectory()

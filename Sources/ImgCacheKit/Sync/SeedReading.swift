@@ -47,7 +47,10 @@ extension Syncer {
     static let seedBatch = 2_000
 
     /// Looks at every file under the seeds folder (with `full`, reads every one), a batch at a
-    /// time, and records what changed (one index transaction per batch with changes).
+    /// time as the walk finds them in path order, and records what changed (one index
+    /// transaction per batch with changes). The files the index remembers in a batch's range of
+    /// paths and the walk did not find are recorded as gone with it: memory holds one batch and
+    /// one page of the index, never the folder's list of files.
     func readSeeds(full: Bool, keepDocuments: Bool) throws(CacheError) -> SeedRead {
         counters.withLock { $0 = (0, 0) }
         store.sweepTemporaryFiles()
@@ -57,30 +60,52 @@ extension Syncer {
             // make every reference vanish.
             return SeedRead(problems: [SeedError(.unreadable, path: seedsDirectory, "not a directory").description], found: false)
         }
-        let (paths, linkErrors) = SeedScanner.files(under: seedsDirectory)
         // An index that remembers no file (new, or from before files were remembered) may hold
         // references of files it never saw: they go once every file is recorded.
-        let remembered = full ? [] : try index.seedFilePaths(after: nil, limit: 1)
-        let remembersFiles = !remembered.isEmpty
-        var read = SeedRead(problems: linkErrors.map(\.description))
-        let batches = paths.chunked(Self.seedBatch)
+        let remembersFiles = full ? false : !(try index.seedFilePaths(after: nil, limit: 1)).isEmpty
+        var read = SeedRead()
+        var gone = full ? nil : RememberedSeedFiles(index: index)
+        var batch: [String] = [], number = 0
+        let linkErrors = try SeedScanner.walk(under: seedsDirectory) { (path: String) throws(CacheError) in
+            batch.append(path)
+            guard batch.count == Self.seedBatch else { return }
+            try record(batch, replacingAll: full && number == 0, gone: &gone, into: &read, keepDocuments: keepDocuments)
+            (batch, number) = ([], number + 1)
+        }
         // --full on an empty folder still replaces what was recorded: one empty batch.
-        for (number, slice) in (batches.isEmpty && full ? [[]] : batches).enumerated() {
-            let batch = Array(slice)
-            let known = full ? [:] : try index.seedFiles(paths: batch)
-            var update = fold(look(at: batch, known: known), into: &read, keepDocuments: keepDocuments)
-            update.replacesAll = full && number == 0
-            if update.changesAnything { try index.recordSeedFiles(update) }
+        if !batch.isEmpty || (full && number == 0) {
+            try record(batch, replacingAll: full && number == 0, gone: &gone, into: &read, keepDocuments: keepDocuments)
         }
-        if !full {
+        // What the index remembers past the folder's last file, a batch at a time.
+        if var remembered = gone {
             var update = SeedFilesUpdate()
-            update.removed = try removedPaths(listing: paths)
-            read.removed = update.removed.count
-            if update.changesAnything { try index.recordSeedFiles(update) }
+            update.removed = try remembered.missing(through: nil, listed: [], limit: Self.seedBatch)
+            while !update.removed.isEmpty {
+                read.removed += update.removed.count
+                try index.recordSeedFiles(update)
+                update.removed = try remembered.missing(through: nil, listed: [], limit: Self.seedBatch)
+            }
         }
+        read.problems = linkErrors.map(\.description) + read.problems
         // Even with nothing changed: the referenced URLs' stamps are renewed (prune's max-age).
         try index.finishSeedFiles(at: Date(), droppingUnknown: !remembersFiles)
         return read
+    }
+
+    /// One batch of the walk's files: looked at against the index and recorded, with the files
+    /// the index remembers in the batch's range of paths that the walk did not find (`gone` is
+    /// nil with --full: every file is read and the records replaced, none compared).
+    private func record(_ batch: [String], replacingAll: Bool, gone: inout RememberedSeedFiles?, into read: inout SeedRead,
+                        keepDocuments: Bool) throws(CacheError) {
+        let known = gone == nil ? [:] : try index.seedFiles(paths: batch)
+        var update = fold(look(at: batch, known: known), into: &read, keepDocuments: keepDocuments)
+        update.replacesAll = replacingAll
+        if var remembered = gone, let last = batch.last {
+            update.removed = try remembered.missing(through: last, listed: Set(batch))
+            read.removed += update.removed.count
+            gone = remembered
+        }
+        if update.changesAnything { try index.recordSeedFiles(update) }
     }
 
     /// Looks at `paths` (on every core) against `known`.
@@ -115,28 +140,6 @@ extension Syncer {
             if look.file.isSeed { read.seeds += 1 }
         }
         return update
-    }
-
-    /// Files the index remembers that are not in `listing` (sorted by bytes), read in pages.
-    func removedPaths(listing: [String]) throws(CacheError) -> [String] {
-        var removed: [String] = [], after: String?
-        while true {
-            let page = try index.seedFilePaths(after: after, limit: 5_000)
-            removed += page.filter { !Self.contains(listing, $0) }
-            guard page.count == 5_000 else { return removed }
-            after = page.last
-        }
-    }
-
-    /// Binary search in paths sorted by their bytes.
-    static func contains(_ sorted: [String], _ path: String) -> Bool {
-        var low = 0, high = sorted.count
-        while low < high {
-            let middle = (low + high) / 2
-            if sorted[middle] == path { return true }
-            if IndexOrder.precedes(sorted[middle], path) { low = middle + 1 } else { high = middle }
-        }
-        return false
     }
 
     /// Looks at the files of `paths` again (after the write-back changed them) and records them.
@@ -200,4 +203,35 @@ extension Syncer {
     }
 
     static func nanoseconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000_000) }
+}
+
+/// The seed files an index remembers, read a page at a time in path order and merged with the
+/// walk's listing, which comes in the same order: the files that are gone.
+struct RememberedSeedFiles {
+    let index: any IndexStorage
+    /// Every remembered path up to this one is decided (listed, or reported missing).
+    private var after: String?
+
+    init(index: any IndexStorage) { self.index = index }
+
+    /// The remembered paths after the last call's and up to `last` (all of them, with nil) that
+    /// are not in `listed`, the walk's files in that range; at most `limit` of them (then the
+    /// next call goes on from the last one returned).
+    mutating func missing(through last: String?, listed: Set<String>, limit: Int = .max) throws(CacheError) -> [String] {
+        var missing: [String] = []
+        // A page is read afresh for each call: the paths recorded since are in the index now,
+        // and lie at or before the last call's `last`, where this call does not look.
+        pages: while missing.count < limit {
+            let page = try index.seedFilePaths(after: after, limit: 5_000)
+            for path in page {
+                if let last, IndexOrder.precedes(last, path) { break pages }
+                if !listed.contains(path) { missing.append(path) }
+                after = path
+                if missing.count == limit { break pages }
+            }
+            if page.count < 5_000 { break }
+        }
+        if let last, missing.count < limit { after = last }
+        return missing
+    }
 }
