@@ -27,6 +27,10 @@ a million images: 27 minutes here) and times only the two syncs. Otherwise, on t
 - `serve`: RSS idle, then while 8 wrk connections ask for a thumbnail and a client reads the
   whole manifest four times (peak RSS, VmHWM); the manifest's first byte and whole body time.
 
+`--postgres` does all of that on a PostgreSQL index instead (a throwaway server, bench/pg_server.py):
+each cache is made as above, in SQLite, then copied into PostgreSQL by `imgcache migrate` (timed;
+the files stay in the cache folder), and every command and `serve` run with `index: postgres://…`.
+
 Prints one table: each figure against N. Needs wrk and PIL (pip install pillow).
 """
 import argparse
@@ -342,6 +346,8 @@ def main():
     parser.add_argument("--work", default=None)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--dashboard-only", action="store_true", help="make each cache, then time the dashboard's pages only")
+    parser.add_argument("--postgres", action="store_true",
+                        help="copy each cache's index into a throwaway PostgreSQL (imgcache migrate) and run everything on it")
     parser.add_argument("--sync-only", action="store_true", help="make each cache by sync, whatever --sync-up-to says, "
                         "and time only the first sync and one with nothing changed (a million images: 27 minutes here)")
     args = parser.parse_args()
@@ -359,6 +365,8 @@ def main():
         synced = count <= sync_up_to
         print(f"N={count:,}: cache made in {time.perf_counter() - started:.0f} s ({'sync' if synced else 'rows written'})",
               flush=True)
+        if args.postgres:
+            config = into_postgres(args.binary, cache, config, count, figures)
         if args.dashboard_only:
             dashboard_figures(args.binary, cache, config, figures)
         elif not args.sync_only:
@@ -369,6 +377,27 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print_table(columns)
+
+
+POSTGRES = None
+
+
+def into_postgres(binary, cache, config, count, figures):
+    """Copies the cache's index into a new database of the throwaway server (`imgcache migrate`,
+    timed); returns a config that names it."""
+    global POSTGRES
+    import pg_server
+    if POSTGRES is None:
+        POSTGRES = pg_server.Postgres()
+    url = POSTGRES.create(f"scale{count}")
+    shared = config.replace(".yml", "-postgres.yml")
+    with open(config) as f, open(shared, "w") as out:
+        out.write(f.read() + f"index: {url}\n")
+    wall, rss, status, err = run_child([binary, "migrate", "--cache", cache, "--config", shared, "--json"])
+    if status != 0:
+        sys.exit(f"migrate failed ({status}): {err[-2000:]}")
+    figures["migrate into PostgreSQL"] = (wall, rss)
+    return shared
 
 
 def print_table(columns):
