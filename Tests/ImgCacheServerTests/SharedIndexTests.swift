@@ -98,7 +98,8 @@ struct SharedIndexTests {
             for object in rows.objects.prefix(20) { try local.testing.setLastAccess(object.digest, served) }
             var configuration = ImgCacheKit.Configuration()
             configuration.cacheDirectory = directory.path
-            configuration.index = try PostgresLocation.parse(try server.makeDatabase())
+            let database = try server.makeDatabase()
+            configuration.index = try PostgresLocation.parse(database)
             var migrator = Migrator(cacheDirectory: directory.path, configuration: configuration)
             migrator.batchSize = 7
             var progress: [Int] = []
@@ -116,6 +117,11 @@ struct SharedIndexTests {
             #expect(copied.references[SyntheticIndex.logoURL]?.count == 1_500)
             let shared = try #require(try Cache.open(configuration, for: .reading).index as? PostgresIndex)
             #expect(try shared.pruneInventory(referencedURLs: nil, staleBefore: .distantPast).images.filter { $0.lastServed == served }.count == 20)
+            // The planner's statistics are fresh (ANALYZE by migrate itself, not autovacuum's).
+            #expect(try server.psql(database, """
+                SELECT COUNT(*) FROM pg_stat_user_tables
+                WHERE relname IN ('objects', 'sources', 'seed_references') AND last_analyze IS NOT NULL
+                """) == "3")
         }
     }
 
