@@ -353,6 +353,9 @@ def main():
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
+    if args.postgres:
+        import pg_server
+        postgres = pg_server.Postgres()
     origin = start_origin()
     origin_base = f"http://127.0.0.1:{origin.server_address[1]}"
     columns = []
@@ -366,7 +369,7 @@ def main():
         print(f"N={count:,}: cache made in {time.perf_counter() - started:.0f} s ({'sync' if synced else 'rows written'})",
               flush=True)
         if args.postgres:
-            config = into_postgres(args.binary, cache, config, count, figures)
+            config = into_postgres(postgres, args.binary, cache, config, count, figures)
         if args.dashboard_only:
             dashboard_figures(args.binary, cache, config, figures)
         elif not args.sync_only:
@@ -379,17 +382,10 @@ def main():
     print_table(columns)
 
 
-POSTGRES = None
-
-
-def into_postgres(binary, cache, config, count, figures):
-    """Copies the cache's index into a new database of the throwaway server (`imgcache migrate`,
-    timed); returns a config that names it."""
-    global POSTGRES
-    import pg_server
-    if POSTGRES is None:
-        POSTGRES = pg_server.Postgres()
-    url = POSTGRES.create(f"scale{count}")
+def into_postgres(postgres, binary, cache, config, count, figures):
+    """Copies the cache's index into a new database of the throwaway server `postgres`
+    (`imgcache migrate`, timed); returns a config that names it."""
+    url = postgres.create(f"scale{count}")
     shared = config.replace(".yml", "-postgres.yml")
     with open(config) as f, open(shared, "w") as out:
         out.write(f.read() + f"index: {url}\n")

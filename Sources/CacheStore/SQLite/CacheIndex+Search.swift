@@ -127,9 +127,7 @@ extension CacheIndex {
         if let range = search.seedRange {
             if let text { filter("s.url LIKE ? ESCAPE '\\'", [text.like]) }
             flags()
-            // The first page starts at the range, not at "": a row comparison from "" would walk
-            // every reference before the folder (PostgreSQL: 35 ms at a million).
-            let (path, url) = after.map(seedCursor) ?? (range.exact, "")
+            let (path, url) = after.map(seedCursor) ?? ("", "")
             return (searchBySeed(filters: filters), seedArguments(range) + [path, url] + arguments,
                     { $0["cursor_path"] + "\n" + $0["url"] })
         }

@@ -79,12 +79,11 @@ extension Syncer {
         // What the index remembers past the folder's last file, a batch at a time.
         if var remembered = gone {
             var update = SeedFilesUpdate()
-            update.removed = try remembered.missing(through: nil, listed: [], limit: Self.seedBatch)
-            while !update.removed.isEmpty {
-                read.removed += update.removed.count
-                try index.recordSeedFiles(update)
+            repeat {
                 update.removed = try remembered.missing(through: nil, listed: [], limit: Self.seedBatch)
-            }
+                read.removed += update.removed.count
+                if update.changesAnything { try index.recordSeedFiles(update) }
+            } while !update.removed.isEmpty
         }
         read.problems = linkErrors.map(\.description) + read.problems
         // Even with nothing changed: the referenced URLs' stamps are renewed (prune's max-age).
